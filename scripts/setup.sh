@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# qemu-epc set-up: apt sources, packages, headers of the installed QEMU,
+# the qtest accelerator module, and the meson build of this project.
+# Idempotent; slow artefacts are cached outside the work tree under
+# $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${QEMU_EPC_CACHE:-$HOME/.cache/qemu-epc}
+BUILD=${QEMU_EPC_BUILD:-$TOP/build}
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- apt ----
+APT_SOURCES=/etc/apt/sources.list.d/qemu-epc.sources
+HOST_PKGS=(build-essential pkg-config ninja-build flex bison bzip2 xz-utils
+           libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates)
+BPO_PKGS=(qemu-system-x86 meson python3-pycotap)
+
+apt_sources() {
+	[ -f "$APT_SOURCES" ] && return 1
+	local mirror sec
+	mirror=$(sed -n 's/^URIs: *\(.*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+	sec=$(sed -n 's/^URIs: *\(.*debian-security\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+	mirror=${mirror:-http://deb.debian.org/debian}
+	sec=${sec:-http://deb.debian.org/debian-security}
+	log "adding deb-src and bookworm-backports sources ($APT_SOURCES)"
+	$SUDO tee "$APT_SOURCES" >/dev/null <<SRC
+# added by qemu-epc scripts/setup.sh
+Types: deb-src
+URIs: $mirror
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: $sec
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb deb-src
+URIs: $mirror
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	return 0
+}
+
+pkgs_missing() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
+	done
+}
+
+install_packages() {
+	local need_update=0 miss_host miss_bpo
+	apt_sources && need_update=1
+	miss_host=$(pkgs_missing "${HOST_PKGS[@]}" "${EXTRA_PKGS[@]}")
+	miss_bpo=$(pkgs_missing "${BPO_PKGS[@]}")
+	# the backported meson must be >= 1.5
+	if [ -z "$miss_bpo" ] && ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson)" ge 1.5; then
+		miss_bpo=meson
+	fi
+	[ -z "$miss_host$miss_bpo" ] && [ $need_update = 0 ] && return 0
+	log "apt-get update"
+	$SUDO apt-get update -qq || die "apt-get update failed"
+	if [ -n "$miss_host" ]; then
+		log "installing: $(echo $miss_host)"
+		$SUDO apt-get install -y -qq --no-install-recommends $miss_host >/dev/null ||
+			die "apt-get install $miss_host failed"
+	fi
+	if [ -n "$miss_bpo" ]; then
+		log "installing from bookworm-backports: $(echo $miss_bpo)"
+		$SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports $miss_bpo >/dev/null ||
+			die "apt-get install -t bookworm-backports $miss_bpo failed"
+	fi
+}
+
+# ------------------------------------------------------- QEMU headers ----
+# Debian version of the installed QEMU, e.g. 1:10.0.2+ds-1~bpo12+1
+qemu_deb_version() { dpkg-query -W -f='${Version}' qemu-system-x86; }
+
+qemu_stamp() {
+	local so
+	for so in /usr/lib/x86_64-linux-gnu/qemu/*.so; do
+		nm -D --defined-only "$so" 2>/dev/null | sed -n 's/.* T \(qemu_stamp_[0-9a-f]*\)$/\1/p' | head -1
+		return 0
+	done
+}
+
+fetch_qemu_source() {
+	local debver=$1 dir=$2 upver orig sha want
+	upver=${debver#*:}; upver=${upver%-*}          # 10.0.2+ds
+	orig="qemu_${upver}.orig.tar.xz"
+	mkdir -p "$dir"
+	if [ ! -f "$dir/$orig" ]; then
+		log "downloading QEMU $upver source"
+		# the .dsc may be missing on the mirror (apt-get then exits 100 after
+		# fetching the orig tarball); the tarball's checksum is checked below
+		(cd "$dir" && apt-get source --download-only -qq "qemu=$debver" >/dev/null 2>&1) || true
+		[ -f "$dir/$orig" ] || die "could not download $orig (apt-get source qemu=$debver)"
+	fi
+	want=$(apt-cache showsrc qemu 2>/dev/null |
+	       awk '/^Checksums-Sha256:/{s=1;next} /^[^ ]/{s=0} s && $3=="'"$orig"'"{print $1; exit}')
+	[ -n "$want" ] || die "apt-cache showsrc qemu lists no sha256 for $orig"
+	sha=$(sha256sum "$dir/$orig" | cut -d' ' -f1)
+	[ "$sha" = "$want" ] || { rm -f "$dir/$orig"; die "$orig: sha256 $sha, expected $want"; }
+	echo "$dir/$orig"
+}
+
+build_qemu_headers() {
+	local debver upver qdir src bld tarball stamp
+	debver=$(qemu_deb_version)
+	upver=${debver#*:}; upver=${upver%-*}
+	qdir="$CACHE/qemu-$upver"
+	src="$qdir/src"; bld="$qdir/build"
+	if [ -f "$qdir/.done" ]; then
+		QEMU_TREE=$qdir; return 0
+	fi
+	tarball=$(fetch_qemu_source "$debver" "$qdir")
+	rm -rf "$src" "$bld"; mkdir -p "$src" "$bld"
+	log "unpacking $tarball"
+	tar -xf "$tarball" -C "$src" --strip-components=1
+	log "configuring QEMU $upver (headers only)"
+	# The +ds tarball lacks the edk2 firmware blobs that configure declares
+	# when bzip2 is present; nothing here builds them, so empty stand-ins do.
+	sed -n "s/^ *'\\(edk2-[^']*\\.fd\\)',\$/\\1/p" "$src/pc-bios/meson.build" |
+	while read -r fd; do [ -e "$src/pc-bios/$fd.bz2" ] || : >"$src/pc-bios/$fd.bz2"; done
+	(cd "$bld" && PATH=/usr/bin:/bin:$PATH "$src/configure" --python=/usr/bin/python3 \
+		--enable-modules --target-list=x86_64-softmmu --disable-docs \
+		--disable-download --disable-install-blobs --disable-werror \
+		>"$qdir/configure.log" 2>&1) ||
+		die "QEMU configure failed, see $qdir/configure.log"
+	log "generating QEMU headers"
+	local targets
+	targets=$(cd "$bld" && ninja -t targets all 2>/dev/null |
+		  sed -n 's/^\(\(qapi\|trace\)\/[^:]*\.h\|qemu-version\.h\|config-poison\.h\|config-host\.h\|[^:]*-config-target\.h\|[^:]*-config-devices\.h\):.*/\1/p' | sort -u)
+	(cd "$bld" && ninja $targets >"$qdir/headers.log" 2>&1) ||
+		die "generating QEMU headers failed, see $qdir/headers.log"
+	stamp=$(qemu_stamp)
+	[ -n "$stamp" ] || die "no qemu_stamp_* symbol in /usr/lib/x86_64-linux-gnu/qemu/*.so"
+	echo "$stamp" >"$qdir/stamp"
+	echo "$debver" >"$qdir/deb-version"
+	build_qtest_accel "$qdir"
+	touch "$qdir/.done"
+	QEMU_TREE=$qdir
+}
+
+# The Debian binary lists accel-qtest-x86_64 in its module table but does not
+# ship it; build it from the same tree, stamped like the installed modules.
+build_qtest_accel() {
+	local qdir=$1 bld=$1/build stamp obj
+	stamp=$(cat "$qdir/stamp")
+	log "building accel-qtest-x86_64.so ($stamp)"
+	(cd "$bld" && ninja accel-qtest-x86_64.so >"$qdir/qtest.log" 2>&1) ||
+		die "building accel-qtest-x86_64.so failed, see $qdir/qtest.log"
+	mkdir -p "$qdir/modules"
+	printf 'void %s(void);\nvoid %s(void) {}\n' "$stamp" "$stamp" >"$qdir/stamp.c"
+	gcc -fPIC -c "$qdir/stamp.c" -o "$qdir/stamp.o"
+	obj=$(cd "$bld" && ls -d libaccel-qtest-x86_64.a.p/*.o 2>/dev/null || true)
+	[ -n "$obj" ] || obj=$(cd "$bld" && find . -path '*accel-qtest*' -name '*.o' | head -20)
+	(cd "$bld" && gcc -shared -fPIC -o "$qdir/modules/accel-qtest-x86_64.so" $obj "$qdir/stamp.o" \
+		$(pkg-config --libs glib-2.0)) || die "linking accel-qtest-x86_64.so failed"
+}
+
+EXTRA_PKGS=()
+install_packages
+build_qemu_headers
+log "QEMU tree: $QEMU_TREE"
