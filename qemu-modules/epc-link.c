@@ -14,6 +14,8 @@
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qemu/timer.h"
+#include "qemu/cutils.h"
+#include "qemu/sockets.h"
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -1,0 +1,364 @@
+/*
+ * epf-bridge: the remote endpoint function as guest 2 (the host) sees it.
+ *
+ * Config space reads and writes go to qemu-epc, which holds the function's
+ * config space; a local copy of the command register, BARs and interrupt pin
+ * is kept so that QEMU maps the BARs, gates bus mastering and routes INTx.
+ * BAR accesses become memory/I/O requests; the endpoint's memory requests
+ * (outbound windows, MSI and MSI-X messages) are executed as this device's
+ * PCI DMA.  While the link is down the function reads as absent.
+ *
+ *   -device epf-bridge,socket=PATH[,timeout-ms=300][,reconnect-ms=500]
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "hw/pci/pci_device.h"
+#include "hw/qdev-properties.h"
+#include "system/dma.h"
+#include "qom/object.h"
+
+#include "epc-link.h"
+#include "epc-module.h"
+#include "qemu-epc-regs.h"
+
+#define TYPE_EPF_BRIDGE "epf-bridge"
+OBJECT_DECLARE_SIMPLE_TYPE(EpfBridgeState, EPF_BRIDGE)
+
+typedef struct BridgeBar {
+    EpfBridgeState *s;
+    int n;
+    MemoryRegion mr;
+} BridgeBar;
+
+struct EpfBridgeState {
+    PCIDevice parent_obj;
+
+    QepLink link;
+    BridgeBar bar[QEP_NUM_BARS];
+    bool present;            /* LINK up received: the function exists */
+
+    /* properties */
+    char *socket;
+    uint32_t timeout_ms;
+    uint32_t reconnect_ms;
+};
+
+/* ---- BAR accesses from guest 2 -------------------------------------------- */
+
+static bool bar_is_io(BridgeBar *b)
+{
+    return b->s->parent_obj.io_regions[b->n].type & PCI_BASE_ADDRESS_SPACE_IO;
+}
+
+static uint64_t bridge_bar_read(void *opaque, hwaddr off, unsigned size)
+{
+    BridgeBar *b = opaque;
+    EpfBridgeState *s = b->s;
+    PCIDevice *pdev = PCI_DEVICE(s);
+    uint8_t buf[sizeof(struct qep_hdr) + 16], data[8];
+    int st;
+
+    if (!s->present) {
+        return UINT64_MAX;
+    }
+    st = qep_link_request(&s->link, buf,
+                          qep_enc_mem_read(buf, bar_is_io(b) ? QEP_MSG_IO_READ
+                                                             : QEP_MSG_MEM_READ,
+                                           0, pci_get_bar_addr(pdev, b->n) + off,
+                                           size),
+                          data, size);
+    if (st != QEP_CPL_SC) {
+        if (st > 0) {
+            qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: BAR%d read at 0x%"
+                          HWADDR_PRIx ": %s\n", b->n, off,
+                          st == QEP_CPL_UR ? "unsupported request"
+                                           : "completer abort");
+        }
+        return UINT64_MAX;
+    }
+    return ldn_le_p(data, size);
+}
+
+static void bridge_bar_write(void *opaque, hwaddr off, uint64_t val,
+                             unsigned size)
+{
+    BridgeBar *b = opaque;
+    EpfBridgeState *s = b->s;
+    uint8_t buf[sizeof(struct qep_hdr) + 16 + 8], data[8];
+    uint64_t addr = pci_get_bar_addr(PCI_DEVICE(s), b->n) + off;
+    size_t n;
+
+    if (!s->present) {
+        return;
+    }
+    stn_le_p(data, size, val);
+    if (bar_is_io(b)) {
+        /* I/O writes are non-posted */
+        n = qep_enc_mem_write(buf, QEP_MSG_IO_WRITE, 0, addr, size, data);
+        qep_link_request(&s->link, buf, n, NULL, 0);
+        return;
+    }
+    n = qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0, addr, size, data);
+    qep_link_send(&s->link, buf, n);
+}
+
+static const MemoryRegionOps bridge_bar_ops = {
+    .read = bridge_bar_read,
+    .write = bridge_bar_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+/*
+ * Give the local copy the function's BAR layout.  The function comes up
+ * from reset, so its BARs are unassigned and decoding is off: clearing the
+ * local command register unmaps every BAR before the layout changes.
+ */
+static void bridge_set_layout(EpfBridgeState *s, const struct qep_link *l)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    pci_default_write_config(pdev, PCI_COMMAND, 0, 2);
+    for (int i = 0; i < QEP_NUM_BARS; i++) {
+        PCIIORegion *r = &pdev->io_regions[i];
+        const struct qep_bar_desc *d = &l->bar[i];
+
+        pci_default_write_config(pdev, PCI_BASE_ADDRESS_0 + 4 * i, 0, 4);
+        if (r->size == d->size && r->type == d->flags) {
+            continue;
+        }
+        /* QEMU has no call to unregister a BAR; it is unmapped here */
+        r->size = 0;
+        r->type = 0;
+        r->memory = NULL;
+        pci_set_long(pdev->config + PCI_BASE_ADDRESS_0 + 4 * i, 0);
+        pci_set_long(pdev->wmask + PCI_BASE_ADDRESS_0 + 4 * i, 0);
+        if (!d->size) {
+            continue;
+        }
+        memory_region_set_size(&s->bar[i].mr, d->size);
+        pci_register_bar(pdev, i, d->flags, &s->bar[i].mr);
+    }
+    pdev->config[PCI_INTERRUPT_PIN] = l->intx_pin;
+}
+
+/* ---- requests from the endpoint ------------------------------------------- */
+
+static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    bool write = m->hdr.type == QEP_MSG_MEM_WRITE;
+    bool master = pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER;
+    uint8_t data[QEP_MAX_DATA];
+    MemTxResult r;
+
+    if (m->hdr.type != QEP_MSG_MEM_READ && !write) {
+        qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);  /* I/O */
+        return;
+    }
+    if (!master || !s->present) {
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: endpoint %s at 0x%"
+                      PRIx64 " with bus mastering disabled\n",
+                      qep_type_name(m->hdr.type), m->u.mem.addr);
+        if (qep_needs_completion(&m->hdr)) {
+            qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+        }
+        return;
+    }
+    r = pci_dma_rw(pdev, m->u.mem.addr, write ? (void *)m->data : data,
+                   m->u.mem.len,
+                   write ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE,
+                   MEMTXATTRS_UNSPECIFIED);
+    if (qep_needs_completion(&m->hdr)) {
+        qep_link_complete(&s->link, m, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
+                          data, write ? 0 : m->u.mem.len);
+    }
+}
+
+static void bridge_link_down(EpfBridgeState *s)
+{
+    if (s->present) {
+        s->present = false;
+        pci_set_irq(PCI_DEVICE(s), 0);
+        info_report("epf-bridge: %s: link down, function absent", s->socket);
+    }
+}
+
+static void bridge_handle(void *opaque, const struct qep_msg *m)
+{
+    EpfBridgeState *s = opaque;
+
+    switch (m->hdr.type) {
+    case QEP_MSG_MEM_READ:
+    case QEP_MSG_MEM_WRITE:
+    case QEP_MSG_IO_READ:
+    case QEP_MSG_IO_WRITE:
+        bridge_handle_mem(s, m);
+        break;
+    case QEP_MSG_INTX:
+        if (s->present &&
+            m->u.intx.pin + 1 == PCI_DEVICE(s)->config[PCI_INTERRUPT_PIN]) {
+            pci_set_irq(PCI_DEVICE(s), m->u.intx.assert);
+        } else {
+            qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: INTx on pin %u "
+                          "ignored\n", m->u.intx.pin);
+        }
+        break;
+    case QEP_MSG_LINK:
+        if (m->u.link.up) {
+            pci_set_irq(PCI_DEVICE(s), 0);
+            bridge_set_layout(s, &m->u.link);
+            s->present = true;
+            info_report("epf-bridge: %s: link up, function present",
+                        s->socket);
+        } else {
+            bridge_link_down(s);
+        }
+        break;
+    default:
+        if (qep_needs_completion(&m->hdr)) {
+            qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+        }
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: endpoint sent %s, which "
+                      "only a host sends\n", qep_type_name(m->hdr.type));
+    }
+}
+
+static void bridge_disconnected(void *opaque)
+{
+    bridge_link_down(opaque);
+}
+
+static const QepLinkOps bridge_link_ops = {
+    .handle = bridge_handle,
+    .disconnected = bridge_disconnected,
+};
+
+/* ---- config space ----------------------------------------------------------- */
+
+static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
+{
+    EpfBridgeState *s = EPF_BRIDGE(pdev);
+    uint8_t buf[sizeof(struct qep_hdr) + 8], data[8];
+    uint32_t val = 0;
+
+    if (!s->present) {
+        return len == 4 ? UINT32_MAX : (1u << (8 * len)) - 1;
+    }
+    if (addr & (len - 1)) {                  /* split unaligned accesses */
+        for (int i = 0; i < len; i++) {
+            val |= bridge_cfg_read(pdev, addr + i, 1) << (8 * i);
+        }
+        return val;
+    }
+    if (qep_link_request(&s->link, buf, qep_enc_cfg_read(buf, 0, addr, len),
+                         data, len) != QEP_CPL_SC) {
+        return len == 4 ? UINT32_MAX : (1u << (8 * len)) - 1;
+    }
+    return ldn_le_p(data, len);
+}
+
+static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
+                             int len)
+{
+    EpfBridgeState *s = EPF_BRIDGE(pdev);
+    uint8_t buf[sizeof(struct qep_hdr) + 8];
+
+    if (!s->present) {
+        return;
+    }
+    if (addr & (len - 1)) {
+        for (int i = 0; i < len; i++) {
+            bridge_cfg_write(pdev, addr + i, (val >> (8 * i)) & 0xff, 1);
+        }
+        return;
+    }
+    if (len < 4) {
+        val &= (1u << (8 * len)) - 1;
+    }
+    qep_link_request(&s->link, buf, qep_enc_cfg_write(buf, 0, addr, len, val),
+                     NULL, 0);
+    /* keep command, BARs and interrupt line coherent for QEMU */
+    if (addr < PCI_CONFIG_HEADER_SIZE) {
+        pci_default_write_config(pdev, addr, val, len);
+    }
+}
+
+/* ---- QOM -------------------------------------------------------------------- */
+
+static void bridge_realize(PCIDevice *pdev, Error **errp)
+{
+    EpfBridgeState *s = EPF_BRIDGE(pdev);
+
+    for (int i = 0; i < QEP_NUM_BARS; i++) {
+        s->bar[i].s = s;
+        s->bar[i].n = i;
+        memory_region_init_io(&s->bar[i].mr, OBJECT(s), &bridge_bar_ops,
+                              &s->bar[i], "epf-bridge-bar", 16);
+    }
+    s->link = (QepLink) {
+        .name = TYPE_EPF_BRIDGE,
+        .path = s->socket,
+        .server = false,
+        .role = QEP_ROLE_HOST,
+        .timeout_ms = s->timeout_ms,
+        .reconnect_ms = s->reconnect_ms,
+        .ops = &bridge_link_ops,
+        .opaque = s,
+    };
+    qep_link_start(&s->link, errp);
+}
+
+static void bridge_exit(PCIDevice *pdev)
+{
+    qep_link_stop(&EPF_BRIDGE(pdev)->link);
+}
+
+static const Property bridge_properties[] = {
+    DEFINE_PROP_STRING("socket", EpfBridgeState, socket),
+    DEFINE_PROP_UINT32("timeout-ms", EpfBridgeState, timeout_ms, 300),
+    DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
+};
+
+static void bridge_class_init(ObjectClass *oc, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(oc);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(oc);
+
+    k->realize = bridge_realize;
+    k->exit = bridge_exit;
+    k->config_read = bridge_cfg_read;
+    k->config_write = bridge_cfg_write;
+    k->vendor_id = QEPC_VENDOR_ID;
+    k->device_id = QEPC_BRIDGE_DEVICE_ID;
+    k->class_id = PCI_CLASS_OTHERS;
+    dc->desc = "qemu-epc endpoint function bridge (host side)";
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    device_class_set_props(dc, bridge_properties);
+}
+
+static const TypeInfo bridge_info = {
+    .name = TYPE_EPF_BRIDGE,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(EpfBridgeState),
+    .class_init = bridge_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { },
+    },
+};
+
+static void bridge_register_types(void)
+{
+    if (qep_module_check_qemu(TYPE_EPF_BRIDGE)) {
+        type_register_static(&bridge_info);
+    }
+}
+
+type_init(bridge_register_types)

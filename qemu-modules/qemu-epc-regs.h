@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qemu-epc register map (BAR0).  docs/qemu-epc.md describes each register;
+ * this header is its C form, written to be included by the QEMU device and
+ * by the Linux driver alike (plain #defines, no types).
+ * All registers are 32-bit, little-endian.
+ */
+#ifndef QEMU_EPC_REGS_H
+#define QEMU_EPC_REGS_H
+
+#define QEPC_VENDOR_ID          0x1234
+#define QEPC_DEVICE_ID          0xe9c0  /* the controller, guest 1 */
+#define QEPC_BRIDGE_DEVICE_ID   0xe9c1  /* epf-bridge's own ID, guest 2 */
+
+#define QEPC_REG_BAR            0       /* registers */
+#define QEPC_WINDOW_BAR         2       /* outbound window space, 64-bit */
+#define QEPC_REGS_SIZE          0x1000
+
+#define QEPC_MAGIC_VALUE        0x43504551  /* "QEPC" */
+#define QEPC_REGS_VERSION       1
+
+#define QEPC_NUM_BARS           6
+#define QEPC_NUM_WINDOWS        16
+
+/* identification */
+#define QEPC_MAGIC              0x000   /* RO */
+#define QEPC_VERSION            0x004   /* RO register map version */
+#define QEPC_CAPS               0x008   /* RO */
+#define  QEPC_CAPS_WINDOWS(v)   ((v) & 0xff)
+#define  QEPC_CAPS_BARS(v)      (((v) >> 8) & 0xff)
+#define  QEPC_CAPS_MSI          (1u << 16)
+#define  QEPC_CAPS_MSIX         (1u << 17)
+#define  QEPC_CAPS_INTX         (1u << 18)
+#define  QEPC_CAPS_LINKUP_IRQ   (1u << 19)
+#define QEPC_WIN_ALIGN          0x00c   /* RO window offset/size granule */
+
+/* link control */
+#define QEPC_CTRL               0x010   /* RW */
+#define  QEPC_CTRL_START        (1u << 0)
+#define QEPC_STATUS             0x014   /* RO */
+#define  QEPC_STATUS_PEER       (1u << 0)   /* a bridge is connected */
+#define  QEPC_STATUS_LINK_UP    (1u << 1)   /* started and peer connected */
+#define  QEPC_STATUS_MEM_EN     (1u << 2)   /* host: memory space enable */
+#define  QEPC_STATUS_BME        (1u << 3)   /* host: bus master enable */
+#define  QEPC_STATUS_MSI_EN     (1u << 4)
+#define  QEPC_STATUS_MSIX_EN    (1u << 5)
+#define  QEPC_STATUS_MSIX_MASK  (1u << 6)
+#define  QEPC_STATUS_INTX_DIS   (1u << 7)
+#define  QEPC_STATUS_IO_EN      (1u << 8)
+
+/* interrupts to guest 1 */
+#define QEPC_IRQ_STATUS         0x018   /* RW1C */
+#define QEPC_IRQ_ENABLE         0x01c   /* RW */
+#define  QEPC_IRQ_LINK_UP       (1u << 0)
+#define  QEPC_IRQ_LINK_DOWN     (1u << 1)
+#define  QEPC_IRQ_HOST_CFG      (1u << 2)   /* command, MSI or MSI-X changed */
+#define  QEPC_IRQ_ALL           0x7u
+
+#define QEPC_ERROR              0x020   /* RO last error, write clears */
+#define  QEPC_ERR_NONE          0
+#define  QEPC_ERR_BAR           1   /* BAR descriptor rejected */
+#define  QEPC_ERR_WINDOW        2   /* window descriptor rejected */
+#define  QEPC_ERR_IRQ           3   /* interrupt not enabled by the host */
+#define  QEPC_ERR_LINK_DOWN     4   /* operation needs the link up */
+#define  QEPC_ERR_CONFIG        5   /* START refused: header/BAR/MSI invalid */
+
+/* the function's header as written by the EPF (taken at START) */
+#define QEPC_HDR_ID             0x030   /* [15:0] vendor, [31:16] device */
+#define QEPC_HDR_CLASS          0x034   /* [7:0] rev, [15:8] progif, [23:16] sub, [31:24] base */
+#define QEPC_HDR_SUBSYS         0x038   /* [15:0] subsys vendor, [31:16] subsys id */
+#define QEPC_HDR_INTPIN         0x03c   /* [2:0] 0 none, 1..4 INTA..INTD */
+
+/* MSI and MSI-X offered to the host (taken at START) and host state */
+#define QEPC_MSI_CFG            0x040   /* RW [2:0] log2 vectors, bit31 present */
+#define  QEPC_MSI_CFG_PRESENT   (1u << 31)
+#define QEPC_MSI_CTRL           0x044   /* RO host's MSI Message Control */
+#define QEPC_MSI_ADDR_LO        0x048   /* RO */
+#define QEPC_MSI_ADDR_HI        0x04c   /* RO */
+#define QEPC_MSI_DATA           0x050   /* RO */
+#define QEPC_MSIX_CFG           0x058   /* RW table size (vectors), 0 none */
+#define QEPC_MSIX_TABLE         0x05c   /* RW [2:0] BIR, [31:3] offset */
+#define QEPC_MSIX_PBA           0x060   /* RW [2:0] BIR, [31:3] offset */
+#define QEPC_MSIX_CTRL          0x064   /* RO host's MSI-X Message Control */
+
+#define QEPC_IRQ_RAISE          0x070   /* WO */
+#define  QEPC_RAISE_INTX_ASSERT   1
+#define  QEPC_RAISE_INTX_DEASSERT 2
+#define  QEPC_RAISE_MSI           3
+#define  QEPC_RAISE_MSIX          4
+#define  QEPC_RAISE(kind, vector) ((kind) | ((vector) << 16))  /* 0-based */
+
+/* per BAR of the function, n = 0..5 */
+#define QEPC_BAR_BASE(n)        (0x100 + 0x20 * (n))
+#define QEPC_BAR_ADDR_LO        0x00    /* guest-1 address of the backing memory */
+#define QEPC_BAR_ADDR_HI        0x04
+#define QEPC_BAR_SIZE_LO        0x08
+#define QEPC_BAR_SIZE_HI        0x0c
+#define QEPC_BAR_FLAGS          0x10    /* [3:0] PCI BAR flags, bit31 ENABLE */
+#define  QEPC_BAR_ENABLE        (1u << 31)
+#define QEPC_BAR_HOST_LO        0x14    /* RO address the host assigned */
+#define QEPC_BAR_HOST_HI        0x18
+
+/* per outbound window, n = 0..15 */
+#define QEPC_WIN_BASE(n)        (0x400 + 0x20 * (n))
+#define QEPC_WIN_OFF_LO         0x00    /* offset in the window BAR */
+#define QEPC_WIN_OFF_HI         0x04
+#define QEPC_WIN_SIZE_LO        0x08
+#define QEPC_WIN_SIZE_HI        0x0c
+#define QEPC_WIN_PCI_LO         0x10    /* host PCI address */
+#define QEPC_WIN_PCI_HI         0x14
+#define QEPC_WIN_CTRL           0x18    /* bit0 ENABLE */
+#define  QEPC_WIN_ENABLE        (1u << 0)
+
+#endif /* QEMU_EPC_REGS_H */

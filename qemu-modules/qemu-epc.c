@@ -1,0 +1,769 @@
+/*
+ * qemu-epc: a PCI endpoint controller for guest 1.
+ *
+ * The endpoint function driver in guest 1 (through pcie-qemu-ep) programs
+ * the function's header, BARs, MSI/MSI-X and outbound windows in BAR0; the
+ * host (epf-bridge in guest 2) reaches the function over the socket.  The
+ * register map is docs/qemu-epc.md and qemu-epc-regs.h.
+ *
+ *   -device qemu-epc,socket=PATH[,window-size=64M][,timeout-ms=300]
+ *                   [,vendor-id=0x1234][,device-id=0xe9c0]
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/units.h"
+#include "hw/pci/pci_device.h"
+#include "hw/pci/msi.h"
+#include "hw/qdev-properties.h"
+#include "system/dma.h"
+#include "qom/object.h"
+
+#include "epc-link.h"
+#include "epc-cfgspace.h"
+#include "epc-module.h"
+#include "qemu-epc-regs.h"
+
+#define TYPE_QEMU_EPC "qemu-epc"
+OBJECT_DECLARE_SIMPLE_TYPE(QemuEpcState, QEMU_EPC)
+
+typedef struct EpcBar {
+    uint64_t addr;           /* guest-1 address of the EPF's memory */
+    uint64_t size;
+    uint32_t flags;          /* PCI BAR flags | QEPC_BAR_ENABLE */
+} EpcBar;
+
+typedef struct EpcWindow {
+    uint64_t offset, size, pci_addr;
+    uint32_t ctrl;
+} EpcWindow;
+
+struct QemuEpcState {
+    PCIDevice parent_obj;
+
+    MemoryRegion regs;
+    MemoryRegion window;
+    QepLink link;
+
+    /* properties */
+    char *socket;
+    uint16_t vendor_id, device_id;
+    uint64_t window_size;
+    uint32_t timeout_ms;
+
+    /* guest-1 programming model */
+    uint32_t ctrl, irq_status, irq_enable, error;
+    uint32_t hdr_id, hdr_class, hdr_subsys, hdr_intpin;
+    uint32_t msi_cfg, msix_cfg, msix_table, msix_pba;
+    EpcBar bar[QEPC_NUM_BARS];
+    EpcWindow win[QEPC_NUM_WINDOWS];
+
+    /* the function as the host sees it, valid while the link is up */
+    bool link_up;
+    EpcCfgSpace cfg;
+};
+
+#define WIN_ALIGN 0x1000
+
+/* ---- interrupts to guest 1 ----------------------------------------------- */
+
+static void epc_update_irq(QemuEpcState *s, uint32_t new_bits)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    uint32_t pending = s->irq_status & s->irq_enable;
+
+    if (msi_enabled(pdev)) {
+        if (new_bits & s->irq_enable) {
+            msi_notify(pdev, 0);
+        }
+    } else {
+        pci_set_irq(pdev, pending != 0);
+    }
+}
+
+static void epc_event(QemuEpcState *s, uint32_t bits)
+{
+    s->irq_status |= bits;
+    epc_update_irq(s, bits);
+}
+
+static void epc_error(QemuEpcState *s, uint32_t code, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+static void epc_error(QemuEpcState *s, uint32_t code, const char *fmt, ...)
+{
+    va_list ap;
+
+    s->error = code;
+    va_start(ap, fmt);
+    if (qemu_loglevel_mask(LOG_GUEST_ERROR)) {
+        char *msg = g_strdup_vprintf(fmt, ap);
+
+        qemu_log("qemu-epc: %s\n", msg);
+        g_free(msg);
+    }
+    va_end(ap);
+}
+
+/* ---- link state ---------------------------------------------------------- */
+
+static void epc_params(QemuEpcState *s, EpcCfgParams *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->hdr.vendor_id = s->hdr_id;
+    p->hdr.device_id = s->hdr_id >> 16;
+    p->hdr.revision = s->hdr_class;
+    p->hdr.progif = s->hdr_class >> 8;
+    p->hdr.subclass = s->hdr_class >> 16;
+    p->hdr.baseclass = s->hdr_class >> 24;
+    p->hdr.subsys_vendor_id = s->hdr_subsys;
+    p->hdr.subsys_id = s->hdr_subsys >> 16;
+    p->hdr.intx_pin = s->hdr_intpin & 7;
+    for (int i = 0; i < QEPC_NUM_BARS; i++) {
+        if (s->bar[i].flags & QEPC_BAR_ENABLE) {
+            p->bar[i].size = s->bar[i].size;
+            p->bar[i].flags = s->bar[i].flags & 0xf;
+        }
+    }
+    p->msi_log2 = s->msi_cfg & QEPC_MSI_CFG_PRESENT ? (int)(s->msi_cfg & 7)
+                                                    : -1;
+    p->msix_count = s->msix_cfg;
+    p->msix_table = s->msix_table;
+    p->msix_pba = s->msix_pba;
+}
+
+static void epc_send_link(QemuEpcState *s, bool up)
+{
+    uint8_t buf[sizeof(struct qep_hdr) + sizeof(struct qep_link)];
+    struct qep_link l = { .up = up };
+
+    if (up) {
+        l.intx_pin = s->cfg.p.hdr.intx_pin;
+        memcpy(l.bar, s->cfg.p.bar, sizeof(l.bar));
+    }
+    qep_link_send(&s->link, buf, qep_enc_link(buf, &l));
+}
+
+/* Link is up when the EPF started it and a bridge is connected. */
+static void epc_link_update(QemuEpcState *s)
+{
+    bool up = (s->ctrl & QEPC_CTRL_START) && s->link.up;
+
+    if (up == s->link_up) {
+        return;
+    }
+    s->link_up = up;
+    if (up) {
+        EpcCfgParams p;
+
+        /* a fresh link: the host starts from reset state */
+        epc_params(s, &p);
+        epc_cfg_build(&s->cfg, &p);
+        epc_send_link(s, true);
+        epc_event(s, QEPC_IRQ_LINK_UP);
+    } else {
+        epc_send_link(s, false);
+        epc_event(s, QEPC_IRQ_LINK_DOWN);
+    }
+}
+
+static void epc_start(QemuEpcState *s, bool start)
+{
+    EpcCfgParams p;
+    const char *why;
+
+    if (start && !(s->ctrl & QEPC_CTRL_START)) {
+        epc_params(s, &p);
+        why = epc_cfg_check(&p);
+        if (why) {
+            epc_error(s, QEPC_ERR_CONFIG, "START refused: %s", why);
+            return;
+        }
+    }
+    s->ctrl = start ? QEPC_CTRL_START : 0;
+    epc_link_update(s);
+}
+
+/* ---- interrupts to the host ------------------------------------------------ */
+
+static void epc_post_write(QemuEpcState *s, uint64_t addr, uint32_t val)
+{
+    uint8_t buf[sizeof(struct qep_hdr) + 16 + 4];
+    uint8_t data[4];
+
+    stl_le_p(data, val);
+    qep_link_send(&s->link, buf,
+                  qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0, addr, 4, data));
+}
+
+static void epc_raise_msix(QemuEpcState *s, unsigned vec)
+{
+    uint16_t ctrl = epc_cfg_msix_ctrl(&s->cfg);
+    unsigned bir = s->cfg.p.msix_table & 7;
+    uint8_t entry[16];
+    uint64_t addr;
+
+    if (!(ctrl & 0x8000) || (ctrl & 0x4000)) {
+        epc_error(s, QEPC_ERR_IRQ, "MSI-X %u: not enabled or masked by the "
+                  "host", vec);
+        return;
+    }
+    if (vec >= s->cfg.p.msix_count) {
+        epc_error(s, QEPC_ERR_IRQ, "MSI-X vector %u over table size %u", vec,
+                  s->cfg.p.msix_count);
+        return;
+    }
+    /* the table lives in the EPF's BAR memory in guest 1 */
+    addr = s->bar[bir].addr + (s->cfg.p.msix_table & ~7u) + 16ull * vec;
+    if (pci_dma_read(PCI_DEVICE(s), addr, entry, sizeof(entry))) {
+        epc_error(s, QEPC_ERR_IRQ, "MSI-X %u: table entry at 0x%" PRIx64
+                  " unreadable", vec, addr);
+        return;
+    }
+    if (ldl_le_p(entry + 12) & 1) {
+        epc_error(s, QEPC_ERR_IRQ, "MSI-X vector %u is masked", vec);
+        return;
+    }
+    epc_post_write(s, ldq_le_p(entry), ldl_le_p(entry + 8));
+}
+
+static void epc_raise(QemuEpcState *s, uint32_t val)
+{
+    unsigned kind = val & 0xf, vec = val >> 16;
+    uint8_t buf[sizeof(struct qep_hdr) + sizeof(struct qep_intx)];
+
+    if (!s->link_up) {
+        epc_error(s, QEPC_ERR_LINK_DOWN, "interrupt %u/%u with link down",
+                  kind, vec);
+        return;
+    }
+    switch (kind) {
+    case QEPC_RAISE_INTX_ASSERT:
+    case QEPC_RAISE_INTX_DEASSERT:
+        if (!s->cfg.p.hdr.intx_pin) {
+            epc_error(s, QEPC_ERR_IRQ, "INTx with no interrupt pin");
+            return;
+        }
+        qep_link_send(&s->link, buf,
+                      qep_enc_intx(buf, s->cfg.p.hdr.intx_pin - 1,
+                                   kind == QEPC_RAISE_INTX_ASSERT));
+        break;
+    case QEPC_RAISE_MSI: {
+        unsigned n = epc_cfg_msi_vectors(&s->cfg);
+
+        if (vec >= n) {
+            epc_error(s, QEPC_ERR_IRQ, "MSI vector %u, host enabled %u", vec,
+                      n);
+            return;
+        }
+        epc_post_write(s, epc_cfg_msi_addr(&s->cfg),
+                       (epc_cfg_msi_data(&s->cfg) & ~(n - 1)) | vec);
+        break;
+    }
+    case QEPC_RAISE_MSIX:
+        epc_raise_msix(s, vec);
+        break;
+    default:
+        epc_error(s, QEPC_ERR_IRQ, "unknown interrupt kind %u", kind);
+    }
+}
+
+/* ---- BAR and window descriptors ------------------------------------------ */
+
+static void epc_bar_commit(QemuEpcState *s, int n, uint32_t flags)
+{
+    EpcBar *b = &s->bar[n];
+    bool is64 = (flags & 0x6) == 0x4;
+
+    if (!(flags & QEPC_BAR_ENABLE)) {
+        b->flags = flags & 0xf;
+        return;
+    }
+    if ((flags & ~(QEPC_BAR_ENABLE | 0xf)) || !b->size ||
+        (b->size & (b->size - 1)) ||
+        (flags & 1 ? (flags & 0xe) || b->size < 4 || b->size > 256
+                   : (flags & 6) == 2 || b->size < 16 ||
+                     (!is64 && b->size > 0x80000000ull)) ||
+        (is64 && (n == QEPC_NUM_BARS - 1 ||
+                  (s->bar[n + 1].flags & QEPC_BAR_ENABLE))) ||
+        (n > 0 && (s->bar[n - 1].flags & QEPC_BAR_ENABLE) &&
+         (s->bar[n - 1].flags & 6) == 4)) {
+        epc_error(s, QEPC_ERR_BAR, "BAR%d: size 0x%" PRIx64 " flags 0x%x "
+                  "rejected", n, b->size, flags);
+        b->flags &= ~QEPC_BAR_ENABLE;
+        return;
+    }
+    if (s->link_up && (b->size != s->cfg.p.bar[n].size ||
+                       (flags & 0xf) != s->cfg.p.bar[n].flags)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: BAR%d layout changed with "
+                      "the link up: takes effect at the next start\n", n);
+    }
+    b->flags = flags;
+}
+
+static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
+{
+    EpcWindow *w = &s->win[n];
+
+    if ((ctrl & QEPC_WIN_ENABLE) &&
+        (!w->size || w->offset % WIN_ALIGN || w->size % WIN_ALIGN ||
+         w->offset > s->window_size || w->size > s->window_size - w->offset ||
+         w->pci_addr + w->size - 1 < w->pci_addr)) {
+        epc_error(s, QEPC_ERR_WINDOW, "window %d: offset 0x%" PRIx64
+                  " size 0x%" PRIx64 " rejected", n, w->offset, w->size);
+        ctrl &= ~QEPC_WIN_ENABLE;
+    }
+    w->ctrl = ctrl & QEPC_WIN_ENABLE;
+}
+
+static void set_lo(uint64_t *v, uint32_t val)
+{
+    *v = (*v & ~0xffffffffull) | val;
+}
+
+static void set_hi(uint64_t *v, uint32_t val)
+{
+    *v = (*v & 0xffffffffull) | (uint64_t)val << 32;
+}
+
+/* ---- BAR0 registers ------------------------------------------------------- */
+
+static uint32_t epc_status(QemuEpcState *s)
+{
+    uint32_t st = 0;
+    uint16_t cmd;
+
+    if (s->link.up) {
+        st |= QEPC_STATUS_PEER;
+    }
+    if (!s->link_up) {
+        return st;
+    }
+    cmd = epc_cfg_command(&s->cfg);
+    st |= QEPC_STATUS_LINK_UP;
+    st |= cmd & 0x1 ? QEPC_STATUS_IO_EN : 0;
+    st |= cmd & 0x2 ? QEPC_STATUS_MEM_EN : 0;
+    st |= cmd & 0x4 ? QEPC_STATUS_BME : 0;
+    st |= cmd & 0x400 ? QEPC_STATUS_INTX_DIS : 0;
+    st |= epc_cfg_msi_enabled(&s->cfg) ? QEPC_STATUS_MSI_EN : 0;
+    st |= epc_cfg_msix_ctrl(&s->cfg) & 0x8000 ? QEPC_STATUS_MSIX_EN : 0;
+    st |= epc_cfg_msix_ctrl(&s->cfg) & 0x4000 ? QEPC_STATUS_MSIX_MASK : 0;
+    return st;
+}
+
+static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
+{
+    QemuEpcState *s = opaque;
+
+    if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
+        int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
+        EpcBar *b = &s->bar[n];
+        uint64_t host = s->link_up ? epc_cfg_bar_addr(&s->cfg, n) : 0;
+
+        switch (addr & 0x1f) {
+        case QEPC_BAR_ADDR_LO: return (uint32_t)b->addr;
+        case QEPC_BAR_ADDR_HI: return b->addr >> 32;
+        case QEPC_BAR_SIZE_LO: return (uint32_t)b->size;
+        case QEPC_BAR_SIZE_HI: return b->size >> 32;
+        case QEPC_BAR_FLAGS:   return b->flags;
+        case QEPC_BAR_HOST_LO: return (uint32_t)host;
+        case QEPC_BAR_HOST_HI: return host >> 32;
+        }
+        return 0;
+    }
+    if (addr >= QEPC_WIN_BASE(0) && addr < QEPC_WIN_BASE(QEPC_NUM_WINDOWS)) {
+        EpcWindow *w = &s->win[(addr - QEPC_WIN_BASE(0)) / 0x20];
+
+        switch (addr & 0x1f) {
+        case QEPC_WIN_OFF_LO:  return (uint32_t)w->offset;
+        case QEPC_WIN_OFF_HI:  return w->offset >> 32;
+        case QEPC_WIN_SIZE_LO: return (uint32_t)w->size;
+        case QEPC_WIN_SIZE_HI: return w->size >> 32;
+        case QEPC_WIN_PCI_LO:  return (uint32_t)w->pci_addr;
+        case QEPC_WIN_PCI_HI:  return w->pci_addr >> 32;
+        case QEPC_WIN_CTRL:    return w->ctrl;
+        }
+        return 0;
+    }
+
+    switch (addr) {
+    case QEPC_MAGIC:      return QEPC_MAGIC_VALUE;
+    case QEPC_VERSION:    return QEPC_REGS_VERSION;
+    case QEPC_CAPS:
+        return QEPC_NUM_WINDOWS | QEPC_NUM_BARS << 8 | QEPC_CAPS_MSI |
+               QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ;
+    case QEPC_WIN_ALIGN:  return WIN_ALIGN;
+    case QEPC_CTRL:       return s->ctrl;
+    case QEPC_STATUS:     return epc_status(s);
+    case QEPC_IRQ_STATUS: return s->irq_status;
+    case QEPC_IRQ_ENABLE: return s->irq_enable;
+    case QEPC_ERROR:      return s->error;
+    case QEPC_HDR_ID:     return s->hdr_id;
+    case QEPC_HDR_CLASS:  return s->hdr_class;
+    case QEPC_HDR_SUBSYS: return s->hdr_subsys;
+    case QEPC_HDR_INTPIN: return s->hdr_intpin;
+    case QEPC_MSI_CFG:    return s->msi_cfg;
+    case QEPC_MSI_CTRL:   return s->link_up ? epc_cfg_msi_ctrl(&s->cfg) : 0;
+    case QEPC_MSI_ADDR_LO:
+        return s->link_up ? (uint32_t)epc_cfg_msi_addr(&s->cfg) : 0;
+    case QEPC_MSI_ADDR_HI:
+        return s->link_up ? epc_cfg_msi_addr(&s->cfg) >> 32 : 0;
+    case QEPC_MSI_DATA:   return s->link_up ? epc_cfg_msi_data(&s->cfg) : 0;
+    case QEPC_MSIX_CFG:   return s->msix_cfg;
+    case QEPC_MSIX_TABLE: return s->msix_table;
+    case QEPC_MSIX_PBA:   return s->msix_pba;
+    case QEPC_MSIX_CTRL:  return s->link_up ? epc_cfg_msix_ctrl(&s->cfg) : 0;
+    }
+    qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: read of unknown register "
+                  "0x%" HWADDR_PRIx "\n", addr);
+    return 0;
+}
+
+static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
+                          unsigned size)
+{
+    QemuEpcState *s = opaque;
+    uint32_t val = val64;
+
+    if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
+        int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
+        EpcBar *b = &s->bar[n];
+        bool locked = (b->flags & QEPC_BAR_ENABLE) &&
+                      (addr & 0x1f) >= QEPC_BAR_SIZE_LO &&
+                      (addr & 0x1f) <= QEPC_BAR_SIZE_HI;
+
+        if (locked) {
+            epc_error(s, QEPC_ERR_BAR, "BAR%d size written while enabled", n);
+            return;
+        }
+        switch (addr & 0x1f) {
+        case QEPC_BAR_ADDR_LO: set_lo(&b->addr, val); return;
+        case QEPC_BAR_ADDR_HI: set_hi(&b->addr, val); return;
+        case QEPC_BAR_SIZE_LO: set_lo(&b->size, val); return;
+        case QEPC_BAR_SIZE_HI: set_hi(&b->size, val); return;
+        case QEPC_BAR_FLAGS:   epc_bar_commit(s, n, val); return;
+        }
+        goto bad;
+    }
+    if (addr >= QEPC_WIN_BASE(0) && addr < QEPC_WIN_BASE(QEPC_NUM_WINDOWS)) {
+        int n = (addr - QEPC_WIN_BASE(0)) / 0x20;
+        EpcWindow *w = &s->win[n];
+
+        if ((addr & 0x1f) != QEPC_WIN_CTRL && (w->ctrl & QEPC_WIN_ENABLE)) {
+            epc_error(s, QEPC_ERR_WINDOW, "window %d changed while enabled",
+                      n);
+            return;
+        }
+        switch (addr & 0x1f) {
+        case QEPC_WIN_OFF_LO:  set_lo(&w->offset, val); return;
+        case QEPC_WIN_OFF_HI:  set_hi(&w->offset, val); return;
+        case QEPC_WIN_SIZE_LO: set_lo(&w->size, val); return;
+        case QEPC_WIN_SIZE_HI: set_hi(&w->size, val); return;
+        case QEPC_WIN_PCI_LO:  set_lo(&w->pci_addr, val); return;
+        case QEPC_WIN_PCI_HI:  set_hi(&w->pci_addr, val); return;
+        case QEPC_WIN_CTRL:    epc_win_commit(s, n, val); return;
+        }
+        goto bad;
+    }
+
+    switch (addr) {
+    case QEPC_CTRL:
+        epc_start(s, val & QEPC_CTRL_START);
+        return;
+    case QEPC_IRQ_STATUS:
+        s->irq_status &= ~val;
+        epc_update_irq(s, 0);
+        return;
+    case QEPC_IRQ_ENABLE:
+        s->irq_enable = val & QEPC_IRQ_ALL;
+        epc_update_irq(s, s->irq_status);
+        return;
+    case QEPC_ERROR:      s->error = 0; return;
+    case QEPC_HDR_ID:     s->hdr_id = val; return;
+    case QEPC_HDR_CLASS:  s->hdr_class = val; return;
+    case QEPC_HDR_SUBSYS: s->hdr_subsys = val; return;
+    case QEPC_HDR_INTPIN: s->hdr_intpin = val & 7; return;
+    case QEPC_MSI_CFG:    s->msi_cfg = val & (QEPC_MSI_CFG_PRESENT | 7); return;
+    case QEPC_MSIX_CFG:   s->msix_cfg = val & 0xfff; return;
+    case QEPC_MSIX_TABLE: s->msix_table = val; return;
+    case QEPC_MSIX_PBA:   s->msix_pba = val; return;
+    case QEPC_IRQ_RAISE:  epc_raise(s, val); return;
+    }
+bad:
+    qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: write 0x%x to read-only or "
+                  "unknown register 0x%" HWADDR_PRIx "\n", val, addr);
+}
+
+static const MemoryRegionOps epc_reg_ops = {
+    .read = epc_reg_read,
+    .write = epc_reg_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 4, .max_access_size = 4 },
+    .impl = { .min_access_size = 4, .max_access_size = 4 },
+};
+
+/* ---- outbound windows (BAR2) ---------------------------------------------- */
+
+static EpcWindow *epc_window_find(QemuEpcState *s, hwaddr off, unsigned size)
+{
+    for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
+        EpcWindow *w = &s->win[i];
+
+        if ((w->ctrl & QEPC_WIN_ENABLE) && off >= w->offset &&
+            off - w->offset + size <= w->size) {
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
+{
+    QemuEpcState *s = opaque;
+    uint8_t buf[sizeof(struct qep_hdr) + 16], data[8];
+    EpcWindow *w = epc_window_find(s, off, size);
+    int st;
+
+    if (!w || !s->link_up) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window read at 0x%"
+                      HWADDR_PRIx " %s\n", off,
+                      w ? "with link down" : "outside any window");
+        return UINT64_MAX;
+    }
+    st = qep_link_request(&s->link, buf,
+                          qep_enc_mem_read(buf, QEP_MSG_MEM_READ, 0,
+                                           w->pci_addr + off - w->offset,
+                                           size),
+                          data, size);
+    if (st != QEP_CPL_SC) {
+        return UINT64_MAX;
+    }
+    return ldn_le_p(data, size);
+}
+
+static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
+                             unsigned size)
+{
+    QemuEpcState *s = opaque;
+    uint8_t buf[sizeof(struct qep_hdr) + 16 + 8], data[8];
+    EpcWindow *w = epc_window_find(s, off, size);
+
+    if (!w || !s->link_up) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window write at 0x%"
+                      HWADDR_PRIx " %s\n", off,
+                      w ? "with link down" : "outside any window");
+        return;
+    }
+    stn_le_p(data, size, val);
+    qep_link_send(&s->link, buf,
+                  qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0,
+                                    w->pci_addr + off - w->offset, size,
+                                    data));
+}
+
+static const MemoryRegionOps epc_window_ops = {
+    .read = epc_window_read,
+    .write = epc_window_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+/* ---- requests from the host ------------------------------------------------ */
+
+static void epc_handle_cfg(QemuEpcState *s, const struct qep_msg *m)
+{
+    unsigned ev;
+    uint8_t data[4];
+
+    if (!s->link_up) {
+        qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+        return;
+    }
+    if (m->hdr.type == QEP_MSG_CFG_READ) {
+        stl_le_p(data, epc_cfg_read(&s->cfg, m->u.cfg.offset, m->u.cfg.len));
+        qep_link_complete(&s->link, m, QEP_CPL_SC, data, m->u.cfg.len);
+        return;
+    }
+    ev = epc_cfg_write(&s->cfg, m->u.cfg.offset, m->u.cfg.len, m->u.cfg.data);
+    qep_link_complete(&s->link, m, QEP_CPL_SC, NULL, 0);
+    if (ev & (EPC_CFG_EV_COMMAND | EPC_CFG_EV_MSI | EPC_CFG_EV_MSIX)) {
+        epc_event(s, QEPC_IRQ_HOST_CFG);
+    }
+}
+
+static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
+{
+    bool io = m->hdr.type == QEP_MSG_IO_READ || m->hdr.type == QEP_MSG_IO_WRITE;
+    bool write = m->data != NULL;
+    uint8_t data[QEP_MAX_DATA];
+    uint64_t off;
+    int bar = s->link_up ? epc_cfg_bar_match(&s->cfg, io, m->u.mem.addr,
+                                             m->u.mem.len, &off) : -1;
+    MemTxResult r;
+
+    if (bar < 0) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host %s at 0x%" PRIx64
+                      " hits no enabled BAR\n", qep_type_name(m->hdr.type),
+                      m->u.mem.addr);
+        if (qep_needs_completion(&m->hdr)) {
+            qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+        }
+        return;
+    }
+    r = pci_dma_rw(PCI_DEVICE(s), s->bar[bar].addr + off,
+                   write ? (void *)m->data : data, m->u.mem.len,
+                   write ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE,
+                   MEMTXATTRS_UNSPECIFIED);
+    if (qep_needs_completion(&m->hdr)) {
+        qep_link_complete(&s->link, m, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
+                          data, write ? 0 : m->u.mem.len);
+    } else if (r != MEMTX_OK) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: BAR%d backing memory at 0x%"
+                      PRIx64 " not writable\n", bar, s->bar[bar].addr + off);
+    }
+}
+
+static void epc_handle(void *opaque, const struct qep_msg *m)
+{
+    QemuEpcState *s = opaque;
+
+    switch (m->hdr.type) {
+    case QEP_MSG_CFG_READ:
+    case QEP_MSG_CFG_WRITE:
+        epc_handle_cfg(s, m);
+        break;
+    case QEP_MSG_MEM_READ:
+    case QEP_MSG_MEM_WRITE:
+    case QEP_MSG_IO_READ:
+    case QEP_MSG_IO_WRITE:
+        epc_handle_mem(s, m);
+        break;
+    default:
+        /* INTX and LINK flow from the endpoint, never to it */
+        qep_link_disconnect(&s->link, "protocol error: host sent a message "
+                            "only an endpoint may send");
+    }
+}
+
+static void epc_connected(void *opaque)
+{
+    epc_link_update(opaque);
+}
+
+static void epc_disconnected(void *opaque)
+{
+    epc_link_update(opaque);
+}
+
+static const QepLinkOps epc_link_ops = {
+    .handle = epc_handle,
+    .connected = epc_connected,
+    .disconnected = epc_disconnected,
+};
+
+/* ---- QOM -------------------------------------------------------------------- */
+
+static void epc_realize(PCIDevice *pdev, Error **errp)
+{
+    QemuEpcState *s = QEMU_EPC(pdev);
+
+    if (s->window_size < WIN_ALIGN || (s->window_size & (s->window_size - 1))) {
+        error_setg(errp, "window-size must be a power of two of at least 4 KiB");
+        return;
+    }
+    pci_config_set_vendor_id(pdev->config, s->vendor_id);
+    pci_config_set_device_id(pdev->config, s->device_id);
+    pdev->config[PCI_INTERRUPT_PIN] = 1;
+    if (msi_init(pdev, 0, 1, true, false, errp)) {
+        return;
+    }
+    memory_region_init_io(&s->regs, OBJECT(s), &epc_reg_ops, s,
+                          "qemu-epc-regs", QEPC_REGS_SIZE);
+    memory_region_init_io(&s->window, OBJECT(s), &epc_window_ops, s,
+                          "qemu-epc-window", s->window_size);
+    pci_register_bar(pdev, QEPC_REG_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
+                     &s->regs);
+    pci_register_bar(pdev, QEPC_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->window);
+
+    s->link = (QepLink) {
+        .name = TYPE_QEMU_EPC,
+        .path = s->socket,
+        .server = true,
+        .role = QEP_ROLE_ENDPOINT,
+        .timeout_ms = s->timeout_ms,
+        .ops = &epc_link_ops,
+        .opaque = s,
+    };
+    if (qep_link_start(&s->link, errp) < 0) {
+        msi_uninit(pdev);
+    }
+}
+
+static void epc_exit(PCIDevice *pdev)
+{
+    QemuEpcState *s = QEMU_EPC(pdev);
+
+    qep_link_stop(&s->link);
+    msi_uninit(pdev);
+}
+
+static void epc_reset(DeviceState *dev)
+{
+    QemuEpcState *s = QEMU_EPC(dev);
+
+    epc_start(s, false);
+    s->irq_status = s->irq_enable = s->error = 0;
+    s->hdr_id = s->hdr_class = s->hdr_subsys = s->hdr_intpin = 0;
+    s->msi_cfg = s->msix_cfg = s->msix_table = s->msix_pba = 0;
+    memset(s->bar, 0, sizeof(s->bar));
+    memset(s->win, 0, sizeof(s->win));
+}
+
+static const Property epc_properties[] = {
+    DEFINE_PROP_STRING("socket", QemuEpcState, socket),
+    DEFINE_PROP_UINT16("vendor-id", QemuEpcState, vendor_id, QEPC_VENDOR_ID),
+    DEFINE_PROP_UINT16("device-id", QemuEpcState, device_id, QEPC_DEVICE_ID),
+    DEFINE_PROP_SIZE("window-size", QemuEpcState, window_size, 64 * MiB),
+    DEFINE_PROP_UINT32("timeout-ms", QemuEpcState, timeout_ms, 300),
+};
+
+static void epc_class_init(ObjectClass *oc, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(oc);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(oc);
+
+    k->realize = epc_realize;
+    k->exit = epc_exit;
+    k->vendor_id = QEPC_VENDOR_ID;
+    k->device_id = QEPC_DEVICE_ID;
+    k->class_id = PCI_CLASS_OTHERS;
+    k->revision = 1;
+    dc->desc = "qemu-epc PCI endpoint controller (endpoint side)";
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    device_class_set_legacy_reset(dc, epc_reset);
+    device_class_set_props(dc, epc_properties);
+}
+
+static const TypeInfo epc_info = {
+    .name = TYPE_QEMU_EPC,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(QemuEpcState),
+    .class_init = epc_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { },
+    },
+};
+
+static void epc_register_types(void)
+{
+    if (qep_module_check_qemu(TYPE_QEMU_EPC)) {
+        type_register_static(&epc_info);
+    }
+}
+
+type_init(epc_register_types)
