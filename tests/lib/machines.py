@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""qemu-epc and epf-bridge under qtest: the guest-side programming of each
+device, as a driver would do it, for the device-level tests."""
+import os
+import sys
+
+from qtest import QTest, wait_until  # noqa: E402
+from peer import BUILD  # noqa: E402
+sys.path.insert(0, os.path.join(BUILD, 'tests'))
+import regs as R  # noqa: E402  (build/regs.py, from qemu-epc-regs.h)
+
+DEVFN = 4 << 3                 # both devices sit at 00:04.0
+EPC_REGS = 0xe0000000          # guest 1: qemu-epc BAR0
+EPC_WINDOW = 0xe8000000        # guest 1: qemu-epc BAR2 (window space)
+EPF_RAM = 0x1000000            # guest 1: memory backing the EPF's BARs
+HOST_RAM = 0x2000000           # guest 2: memory the endpoint reaches
+HOST_BAR_BASE = 0xe0000000     # guest 2: where the function's BARs go
+PCI_COMMAND, MEM, BME, INTX_DIS = 0x04, 0x2, 0x4, 0x400
+
+
+class EpcVm(QTest):
+    """Guest 1 with qemu-epc: plays the EPC driver."""
+
+    def __init__(self, sock, workdir, name='epc', props=''):
+        super().__init__(name, ['qemu-epc,socket=%s,addr=04.0%s' % (sock, props)],
+                         workdir)
+        self.sock_path = sock
+        self.setup_pci()
+
+    def setup_pci(self):
+        self.cfg_write(DEVFN, 0x10, EPC_REGS)
+        self.cfg_write(DEVFN, 0x18, EPC_WINDOW)
+        self.cfg_write(DEVFN, 0x1c, 0)
+        self.cfg_write(DEVFN, PCI_COMMAND, MEM | BME, 2)
+
+    def reg(self, off):
+        return self.readl(EPC_REGS + off)
+
+    def set_reg(self, off, val):
+        self.writel(EPC_REGS + off, val)
+
+    def write_header(self, vendor=0x104c, device=0xb500, cls=0xff000000,
+                     subsys=0, pin=1):
+        self.set_reg(R.QEPC_HDR_ID, vendor | device << 16)
+        self.set_reg(R.QEPC_HDR_CLASS, cls)
+        self.set_reg(R.QEPC_HDR_SUBSYS, subsys)
+        self.set_reg(R.QEPC_HDR_INTPIN, pin)
+
+    def set_bar(self, n, addr, size, flags=0):
+        base = R.QEPC_BAR_BASE(n)
+        self.set_reg(base + R.QEPC_BAR_FLAGS, 0)
+        self.set_reg(base + R.QEPC_BAR_ADDR_LO, addr & 0xffffffff)
+        self.set_reg(base + R.QEPC_BAR_ADDR_HI, addr >> 32)
+        self.set_reg(base + R.QEPC_BAR_SIZE_LO, size & 0xffffffff)
+        self.set_reg(base + R.QEPC_BAR_SIZE_HI, size >> 32)
+        self.set_reg(base + R.QEPC_BAR_FLAGS, flags | R.QEPC_BAR_ENABLE)
+        return self.reg(base + R.QEPC_BAR_FLAGS) & R.QEPC_BAR_ENABLE
+
+    def set_msi(self, log2):
+        self.set_reg(R.QEPC_MSI_CFG, R.QEPC_MSI_CFG_PRESENT | log2)
+
+    def set_msix(self, count, bir, table_off, pba_off):
+        self.set_reg(R.QEPC_MSIX_CFG, count)
+        self.set_reg(R.QEPC_MSIX_TABLE, bir | table_off)
+        self.set_reg(R.QEPC_MSIX_PBA, bir | pba_off)
+
+    def map_window(self, n, off, size, pci):
+        base = R.QEPC_WIN_BASE(n)
+        self.set_reg(base + R.QEPC_WIN_CTRL, 0)
+        for o, v in ((R.QEPC_WIN_OFF_LO, off), (R.QEPC_WIN_SIZE_LO, size),
+                     (R.QEPC_WIN_PCI_LO, pci)):
+            self.set_reg(base + o, v & 0xffffffff)
+            self.set_reg(base + o + 4, v >> 32)
+        self.set_reg(base + R.QEPC_WIN_CTRL, R.QEPC_WIN_ENABLE)
+        return self.reg(base + R.QEPC_WIN_CTRL)
+
+    def start(self):
+        self.set_reg(R.QEPC_CTRL, R.QEPC_CTRL_START)
+
+    def stop(self):
+        self.set_reg(R.QEPC_CTRL, 0)
+
+    def status(self):
+        return self.reg(R.QEPC_STATUS)
+
+    def wait_status(self, bit, what, timeout=10, on=True):
+        return wait_until(lambda: bool(self.status() & bit) == on, timeout, what)
+
+    def raise_irq(self, kind, vec=0):
+        self.set_reg(R.QEPC_IRQ_RAISE, kind | vec << 16)
+
+    def standard_function(self):
+        """What pci-epf-test sets up: header, BAR0..5, MSI 32, MSI-X 2048."""
+        self.write_header()
+        sizes = [0x10000, 0x80, 0x100000, 0x200000, 0x400, 0x100]
+        for n, size in enumerate(sizes):
+            assert self.set_bar(n, EPF_RAM + n * 0x200000, size), 'BAR%d' % n
+        self.set_msi(5)
+        self.set_msix(2048, 0, 0x8000, 0x10000 - 0x100)
+        return sizes
+
+
+class BridgeVm(QTest):
+    """Guest 2 with epf-bridge: plays the host's PCI core and driver."""
+
+    def __init__(self, sock, workdir, name='bridge', props=''):
+        super().__init__(name, ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)],
+                         workdir)
+
+    def cfg(self, off, size=4):
+        return self.cfg_read(DEVFN, off, size)
+
+    def set_cfg(self, off, val, size=4):
+        self.cfg_write(DEVFN, off, val, size)
+
+    def wait_present(self, timeout=10):
+        return wait_until(lambda: self.cfg(0, 2) != 0xffff, timeout,
+                          'the function to appear in guest 2 config space')
+
+    def size_bars(self):
+        """Size every BAR as a host does: write all-ones, read the mask."""
+        sizes, n = {}, 0
+        while n < 6:
+            off = 0x10 + 4 * n
+            old = self.cfg(off)
+            self.set_cfg(off, 0xffffffff)
+            mask = self.cfg(off)
+            is64 = (mask & 0x7) == 0x4
+            if is64:
+                self.set_cfg(off + 4, 0xffffffff)
+                mask |= self.cfg(off + 4) << 32
+                self.set_cfg(off + 4, 0)
+            self.set_cfg(off, old)
+            if mask & 1:
+                size = (~(mask & ~3) & 0xffff) + 1
+            elif mask:
+                size = (~(mask & ~0xf) & (0xffffffffffffffff if is64 else 0xffffffff)) + 1
+            else:
+                size = 0
+            if size:
+                sizes[n] = (size, mask & (0x1 if mask & 1 else 0xf))
+            n += 2 if is64 else 1
+        return sizes
+
+    def assign_bars(self, sizes):
+        """Place memory BARs naturally aligned from HOST_BAR_BASE, I/O at 0xc000."""
+        addr, io, placed = HOST_BAR_BASE, 0xc000, {}
+        for n, (size, flags) in sorted(sizes.items(), key=lambda x: -x[1][0]):
+            if flags & 1:
+                self.set_cfg(0x10 + 4 * n, io)
+                placed[n] = io
+                io += max(size, 0x100)
+                continue
+            addr = (addr + size - 1) & ~(size - 1)
+            self.set_cfg(0x10 + 4 * n, addr & 0xffffffff)
+            if (flags & 0x6) == 0x4:
+                self.set_cfg(0x14 + 4 * n, addr >> 32)
+            placed[n] = addr
+            addr += size
+        cmd = MEM | BME | (1 if any(f & 1 for _, f in sizes.values()) else 0)
+        self.set_cfg(PCI_COMMAND, cmd, 2)
+        return placed
+
+    def find_cap(self, cap_id):
+        p = self.cfg(0x34, 1)
+        while p:
+            if self.cfg(p, 1) == cap_id:
+                return p
+            p = self.cfg(p + 1, 1)
+        return 0

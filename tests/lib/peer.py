@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A test peer speaking the qemu-epc wire protocol from Python.
+
+Encoding, decoding and validation are those of proto/ (the C library
+libqemu-epc-proto.so, through ctypes), so the test peer and the devices share
+one implementation of the wire format."""
+import ctypes as C
+import os
+import select
+import socket
+import time
+
+BUILD = os.environ.get('QEMU_EPC_BUILD', os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'build'))
+lib = C.CDLL(os.path.join(BUILD, 'libqemu-epc-proto.so'))
+
+HELLO, CFG_READ, CFG_WRITE, MEM_READ, MEM_WRITE, IO_READ, IO_WRITE, \
+    COMPLETION, INTX, LINK, FDS = range(1, 12)
+ROLE_ENDPOINT, ROLE_HOST = 1, 2
+SC, UR, CA = 0, 1, 4
+HDR = 16
+BUF = HDR + 16 + 4096 + 64
+
+
+class Hdr(C.Structure):
+    _fields_ = [('magic', C.c_uint32), ('type', C.c_uint16), ('flags', C.c_uint16),
+                ('size', C.c_uint32), ('tag', C.c_uint16), ('reserved', C.c_uint16)]
+
+
+class Hello(C.Structure):
+    _fields_ = [('major', C.c_uint16), ('minor', C.c_uint16), ('role', C.c_uint32),
+                ('features', C.c_uint64)]
+
+
+class Cfg(C.Structure):
+    _fields_ = [('offset', C.c_uint16), ('len', C.c_uint8), ('reserved', C.c_uint8),
+                ('data', C.c_uint32)]
+
+
+class Mem(C.Structure):
+    _fields_ = [('addr', C.c_uint64), ('len', C.c_uint32), ('reserved', C.c_uint32)]
+
+
+class Cpl(C.Structure):
+    _fields_ = [('status', C.c_uint16), ('req_type', C.c_uint16), ('len', C.c_uint32)]
+
+
+class Intx(C.Structure):
+    _fields_ = [('pin', C.c_uint8), ('assert_', C.c_uint8), ('reserved', C.c_uint16)]
+
+
+class BarDesc(C.Structure):
+    _fields_ = [('size', C.c_uint64), ('flags', C.c_uint32), ('reserved', C.c_uint32)]
+
+
+class Link(C.Structure):
+    _fields_ = [('up', C.c_uint32), ('intx_pin', C.c_uint8), ('reserved', C.c_uint8 * 3),
+                ('bar', BarDesc * 6)]
+
+
+class Fds(C.Structure):
+    _fields_ = [('kind', C.c_uint32), ('nfds', C.c_uint32), ('gpa', C.c_uint64),
+                ('size', C.c_uint64), ('offset', C.c_uint64)]
+
+
+class U(C.Union):
+    _fields_ = [('hello', Hello), ('cfg', Cfg), ('mem', Mem), ('cpl', Cpl),
+                ('intx', Intx), ('link', Link), ('fds', Fds)]
+
+
+class Msg(C.Structure):
+    _fields_ = [('hdr', Hdr), ('u', U), ('data', C.POINTER(C.c_uint8)),
+                ('data_len', C.c_uint32)]
+
+
+lib.qep_msg_decode.restype = C.c_int
+lib.qep_strerror.restype = C.c_char_p
+for f in ('hello', 'cfg_read', 'cfg_write', 'mem_read', 'mem_write', 'cpl',
+          'intx', 'link', 'fds'):
+    getattr(lib, 'qep_enc_' + f).restype = C.c_size_t
+lib.qep_enc_hello.argtypes = [C.c_void_p, C.c_int, C.c_uint64]
+lib.qep_enc_cfg_read.argtypes = [C.c_void_p, C.c_uint16, C.c_uint16, C.c_uint8]
+lib.qep_enc_cfg_write.argtypes = [C.c_void_p, C.c_uint16, C.c_uint16, C.c_uint8, C.c_uint32]
+lib.qep_enc_mem_read.argtypes = [C.c_void_p, C.c_int, C.c_uint16, C.c_uint64, C.c_uint32]
+lib.qep_enc_mem_write.argtypes = [C.c_void_p, C.c_int, C.c_uint16, C.c_uint64, C.c_uint32,
+                                  C.c_char_p]
+lib.qep_enc_cpl.argtypes = [C.c_void_p, C.c_uint16, C.c_uint16, C.c_int, C.c_char_p,
+                            C.c_uint32]
+lib.qep_enc_intx.argtypes = [C.c_void_p, C.c_uint8, C.c_bool]
+lib.qep_enc_link.argtypes = [C.c_void_p, C.POINTER(Link)]
+
+
+def enc(fn, *args):
+    buf = C.create_string_buffer(BUF)
+    n = fn(buf, *args)
+    return buf.raw[:n]
+
+
+def hello(role, features=0): return enc(lib.qep_enc_hello, role, features)
+def cfg_read(tag, off, ln): return enc(lib.qep_enc_cfg_read, tag, off, ln)
+def cfg_write(tag, off, ln, v): return enc(lib.qep_enc_cfg_write, tag, off, ln, v)
+def mem_read(tag, addr, ln, t=MEM_READ): return enc(lib.qep_enc_mem_read, t, tag, addr, ln)
+def mem_write(addr, data, tag=0, t=MEM_WRITE):
+    return enc(lib.qep_enc_mem_write, t, tag, addr, len(data), data)
+def cpl(tag, req_type, status, data=b''):
+    return enc(lib.qep_enc_cpl, tag, req_type, status, data, len(data))
+def intx(pin, level): return enc(lib.qep_enc_intx, pin, level)
+
+
+def link(up, bars=(), pin=1):
+    l = Link(up=up, intx_pin=pin if up else 0)
+    for i, (size, flags) in enumerate(bars):
+        l.bar[i].size, l.bar[i].flags = size, flags
+    return enc(lib.qep_enc_link, C.byref(l))
+
+
+class Message:
+    def __init__(self, m, raw):
+        self.type = m.hdr.type
+        self.tag = m.hdr.tag
+        self.flags = m.hdr.flags
+        self.m = m
+        self.data = bytes(m.data[:m.data_len]) if m.data_len else b''
+        self.raw = raw
+
+    def __repr__(self):
+        return '<msg type %d tag %d>' % (self.type, self.tag)
+
+
+class Peer:
+    """One end of the link, as a listening endpoint or a connecting host."""
+
+    def __init__(self, path, role, listen=False, send_hello=True):
+        self.path, self.role = path, role
+        self.rx = b''
+        self.sock = None
+        self.srv = None
+        if listen:
+            if os.path.exists(path):
+                os.unlink(path)
+            self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.srv.bind(path)
+            self.srv.listen(2)
+        self.send_hello = send_hello
+        self.tag = 0
+
+    def connect(self, timeout=10):
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                if self.srv:
+                    self.srv.settimeout(timeout)
+                    self.sock, _ = self.srv.accept()
+                else:
+                    self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    self.sock.connect(self.path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > end:
+                    raise TimeoutError('peer: no connection on %s in %d s' % (self.path, timeout))
+                time.sleep(0.05)
+            except socket.timeout:
+                raise TimeoutError('peer: nobody connected to %s in %d s' % (self.path, timeout))
+        self.rx = b''
+        if self.send_hello:
+            self.send(hello(self.role))
+        return self
+
+    def handshake(self, timeout=10):
+        m = self.recv(timeout, 'HELLO from the device')
+        assert m.type == HELLO, m
+        return m
+
+    def send(self, b):
+        self.sock.sendall(b)
+
+    def next_tag(self):
+        self.tag = self.tag % 0xffff + 1
+        return self.tag
+
+    def recv(self, timeout=5, what='a message'):
+        """Next message, decoded and validated by proto/."""
+        end = time.monotonic() + timeout
+        while True:
+            if len(self.rx) >= HDR:
+                m = Msg()
+                buf = C.create_string_buffer(self.rx, len(self.rx))
+                n = lib.qep_msg_decode(buf, len(self.rx), C.byref(m))
+                if n > 0:
+                    raw, self.rx = self.rx[:n], self.rx[n:]
+                    return Message(m, raw)
+                if n != -1:   # -QEP_E_SHORT
+                    raise ValueError('peer: invalid message from device: %s'
+                                     % lib.qep_strerror(n).decode())
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError('peer: timed out after %.1f s waiting for %s' % (timeout, what))
+            r, _, _ = select.select([self.sock], [], [], left)
+            if r:
+                b = self.sock.recv(65536)
+                if not b:
+                    raise EOFError('peer: connection closed while waiting for %s' % what)
+                self.rx += b
+
+    def expect(self, mtype, timeout=5, what=None):
+        """Next message other than (answered) config reads, which must be mtype."""
+        m = self.recv(timeout, what or 'message type %d' % mtype)
+        assert m.type == mtype, 'expected type %d, got %d' % (mtype, m.type)
+        return m
+
+    def request(self, msg_bytes, timeout=5):
+        """Send a non-posted request; return the completion."""
+        self.send(msg_bytes)
+        m = self.expect(COMPLETION, timeout, 'a completion')
+        return m
+
+    def closed(self, timeout=5):
+        """True once the device closed the connection."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            r, _, _ = select.select([self.sock], [], [], end - time.monotonic())
+            if r:
+                try:
+                    b = self.sock.recv(65536)
+                except ConnectionResetError:
+                    return True
+                if not b:
+                    return True
+                self.rx += b
+        return False
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+        if self.srv:
+            self.srv.close()
+            self.srv = None

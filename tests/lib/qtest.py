@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A QEMU under the qtest accelerator, driven over its qtest socket.
+
+Every wait has a timeout and says what it waited for."""
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAUNCH = os.path.join(TOP, 'qemu-epc-launch')
+QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
+
+
+class Timeout(Exception):
+    pass
+
+
+def wait_until(cond, timeout, what, step=0.01):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise Timeout('timed out after %.1f s waiting for %s' % (timeout, what))
+
+
+class QTest:
+    def __init__(self, name, devices, workdir, extra=(), accel_dir=None):
+        self.name = name
+        self.workdir = workdir
+        self.qsock = os.path.join(workdir, name + '.qtest')
+        self.log_path = os.path.join(workdir, name + '.log')
+        self.irqs = []
+        self.devices = devices
+        self.extra = list(extra)
+        self.accel_dir = accel_dir or os.environ['QEMU_EPC_QTEST_DIR']
+        self.proc = None
+        self.launch()
+
+    def launch(self):
+        if os.path.exists(self.qsock):
+            os.unlink(self.qsock)
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(self.qsock)
+        srv.listen(1)
+        srv.settimeout(15)
+        args = [LAUNCH, QEMU, '-machine', 'q35', '-accel', 'qtest',
+                '-qtest', 'unix:' + self.qsock, '-qtest-log', '/dev/null',
+                '-display', 'none', '-nodefaults', '-m', '256M',
+                '-d', 'guest_errors', '-D', self.log_path + '.guest']
+        for d in self.devices:
+            args += ['-device', d]
+        args += self.extra
+        env = dict(os.environ, QEMU_MODULE_DIR=self.accel_dir)
+        self.log = open(self.log_path, 'a')
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        try:
+            self.sock, _ = srv.accept()
+        except socket.timeout:
+            self.proc.kill()
+            raise Timeout('%s: QEMU did not connect to its qtest socket in 15 s; '
+                          'log: %s' % (self.name, self.read_log()))
+        finally:
+            srv.close()
+        self.sock.settimeout(20)
+        self.rfile = self.sock.makefile('r')
+
+    def read_log(self):
+        self.log.flush()
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def guest_errors(self):
+        try:
+            with open(self.log_path + '.guest') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def cmd(self, line):
+        self.sock.sendall((line + '\n').encode())
+        while True:
+            try:
+                resp = self.rfile.readline()
+            except socket.timeout:
+                raise Timeout('%s: no qtest answer to %r in 20 s' % (self.name, line))
+            if not resp:
+                raise Timeout('%s: QEMU closed the qtest socket during %r; log: %s'
+                              % (self.name, line, self.read_log()))
+            resp = resp.strip()
+            if resp.startswith('IRQ '):
+                self.irqs.append(resp)
+                continue
+            if not resp.startswith('OK'):
+                raise RuntimeError('%s: %r -> %r' % (self.name, line, resp))
+            return resp
+
+    def _val(self, line):
+        return int(self.cmd(line).split()[1], 16)
+
+    def readl(self, a): return self._val('readl 0x%x' % a)
+    def readq(self, a): return self._val('readq 0x%x' % a)
+    def readb(self, a): return self._val('readb 0x%x' % a)
+    def writel(self, a, v): self.cmd('writel 0x%x 0x%x' % (a, v))
+    def writeq(self, a, v): self.cmd('writeq 0x%x 0x%x' % (a, v))
+    def writeb(self, a, v): self.cmd('writeb 0x%x 0x%x' % (a, v))
+
+    def memwrite(self, a, data):
+        self.cmd('write 0x%x 0x%x 0x%s' % (a, len(data), data.hex()))
+
+    def memread(self, a, n):
+        return bytes.fromhex(self.cmd('read 0x%x 0x%x' % (a, n)).split()[1][2:])
+
+    # PCI config space through 0xcf8/0xcfc, bus 0
+    def cfg_read(self, devfn, off, size=4):
+        self.cmd('outl 0xcf8 0x%x' % (0x80000000 | devfn << 8 | (off & 0xfc)))
+        op = {1: 'inb', 2: 'inw', 4: 'inl'}[size]
+        return self._val('%s 0x%x' % (op, 0xcfc + (off & 3)))
+
+    def cfg_write(self, devfn, off, val, size=4):
+        self.cmd('outl 0xcf8 0x%x' % (0x80000000 | devfn << 8 | (off & 0xfc)))
+        op = {1: 'outb', 2: 'outw', 4: 'outl'}[size]
+        self.cmd('%s 0x%x 0x%x' % (op, 0xcfc + (off & 3), val))
+
+    def intercept_ioapic(self):
+        self.cmd('irq_intercept_in ioapic')
+
+    def irq_events(self):
+        """Collect IRQ lines that arrived; a cheap command flushes them."""
+        self.cmd('clock_step 0')
+        ev, self.irqs = self.irqs, []
+        return ev
+
+    def alive(self):
+        return self.proc and self.proc.poll() is None
+
+    def kill(self, sig=9):
+        if self.alive():
+            self.proc.send_signal(sig)
+        if sig == 9:
+            self.proc.wait(10)
+            self.sock.close()
+
+    def quit(self):
+        if self.alive():
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
