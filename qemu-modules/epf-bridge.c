@@ -181,11 +181,19 @@ static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
     }
 }
 
+/* INTx of the local copy; QEMU routes it by the local Interrupt Pin */
+static void bridge_set_intx(EpfBridgeState *s, int level)
+{
+    if (PCI_DEVICE(s)->config[PCI_INTERRUPT_PIN]) {
+        pci_set_irq(PCI_DEVICE(s), level);
+    }
+}
+
 static void bridge_link_down(EpfBridgeState *s)
 {
     if (s->present) {
         s->present = false;
-        pci_set_irq(PCI_DEVICE(s), 0);
+        bridge_set_intx(s, 0);
         info_report("epf-bridge: %s: link down, function absent", s->socket);
     }
 }
@@ -204,7 +212,7 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
     case QEP_MSG_INTX:
         if (s->present &&
             m->u.intx.pin + 1 == PCI_DEVICE(s)->config[PCI_INTERRUPT_PIN]) {
-            pci_set_irq(PCI_DEVICE(s), m->u.intx.assert);
+            bridge_set_intx(s, m->u.intx.assert);
         } else {
             qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: INTx on pin %u "
                           "ignored\n", m->u.intx.pin);
@@ -212,7 +220,7 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
         break;
     case QEP_MSG_LINK:
         if (m->u.link.up) {
-            pci_set_irq(PCI_DEVICE(s), 0);
+            bridge_set_intx(s, 0);
             bridge_set_layout(s, &m->u.link);
             s->present = true;
             info_report("epf-bridge: %s: link up, function present",

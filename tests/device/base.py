@@ -29,7 +29,8 @@ class DeviceTest(unittest.TestCase):
             p.close()
         for vm in self.vms:
             vm.quit()
-        failed = any(e for _, e in (getattr(self._outcome, 'errors', None) or []) if e)
+        res = self._outcome.result
+        failed = any(t is self for t, _ in res.errors + res.failures)
         if not failed:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:

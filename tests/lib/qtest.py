@@ -135,7 +135,7 @@ class QTest:
 
     def irq_events(self):
         """Collect IRQ lines that arrived; a cheap command flushes them."""
-        self.cmd('clock_step 0')
+        self.cmd('readb 0x0')
         ev, self.irqs = self.irqs, []
         return ev
 
