@@ -171,7 +171,28 @@ build_qtest_accel() {
 		$(pkg-config --libs glib-2.0)) || die "linking accel-qtest-x86_64.so failed"
 }
 
+# Configure (once per QEMU tree) and build this project with meson.
+build_project() {
+	local want_tree
+	if [ -f "$BUILD/build.ninja" ]; then
+		want_tree=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
+			python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="qemu_tree"))' 2>/dev/null || true)
+		[ "$want_tree" = "$QEMU_TREE" ] || rm -rf "$BUILD"
+	fi
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		log "configuring the build in $BUILD"
+		meson setup "$BUILD" "$TOP" -Dqemu_tree="$QEMU_TREE" >"$CACHE/meson-setup.log" 2>&1 ||
+			{ cat "$CACHE/meson-setup.log" >&2; die "meson setup failed"; }
+	fi
+	ninja -C "$BUILD" >"$CACHE/ninja.log" 2>&1 ||
+		{ cat "$CACHE/ninja.log" >&2; die "build failed"; }
+}
+
 EXTRA_PKGS=()
+mkdir -p "$CACHE"
 install_packages
 build_qemu_headers
-log "QEMU tree: $QEMU_TREE"
+build_project
+# for the tests: where accel-qtest-x86_64.so is
+echo "$QEMU_TREE" >"$BUILD/qemu-tree"
+log "ready: modules in $BUILD, QEMU tree $QEMU_TREE"

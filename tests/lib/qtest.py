@@ -13,6 +13,16 @@ LAUNCH = os.path.join(TOP, 'qemu-epc-launch')
 QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 
 
+def qtest_accel_dir():
+    """Directory of accel-qtest-x86_64.so, built by scripts/setup.sh."""
+    d = os.environ.get('QEMU_EPC_QTEST_DIR')
+    if not d:
+        build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+        with open(os.path.join(build, 'qemu-tree')) as f:
+            d = os.path.join(f.read().strip(), 'modules')
+    return d
+
+
 class Timeout(Exception):
     pass
 
@@ -36,7 +46,7 @@ class QTest:
         self.irqs = []
         self.devices = devices
         self.extra = list(extra)
-        self.accel_dir = accel_dir or os.environ['QEMU_EPC_QTEST_DIR']
+        self.accel_dir = accel_dir or qtest_accel_dir()
         self.proc = None
         self.launch()
 
