@@ -50,3 +50,25 @@ class LauncherTest(DeviceTest):
             env = f.read()
         self.assertIn('LD_PRELOAD=[', env)
         self.assertNotIn('hw-misc-', env)
+
+
+class BuildCheckTest(DeviceTest):
+    def test_headers_of_another_qemu_refused_at_configure(self):
+        """meson's configure step refuses a QEMU tree whose version is not
+        the installed binary's (scripts/qemu-cflags.py)."""
+        from peer import BUILD
+        with open(os.path.join(BUILD, 'qemu-tree')) as f:
+            tree = f.read().strip()
+        fake = self.path('qemu-system-x86_64')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\necho "QEMU emulator version 9.2.0 (Debian 1:9.2.0+ds-1)"\n')
+        os.chmod(fake, stat.S_IRWXU)
+        script = os.path.join(os.path.dirname(LAUNCH), 'scripts', 'qemu-cflags.py')
+        p = subprocess.run(['python3', script, tree, fake], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('is QEMU 9.2.0', p.stderr)
+        p = subprocess.run(['python3', script, tree, QEMU], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('-DQEP_BUILT_FOR_PKGVERSION="Debian ', p.stdout)
