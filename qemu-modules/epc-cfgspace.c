@@ -52,22 +52,36 @@ static uint32_t get32(const uint8_t *b, unsigned o)
     return get16(b, o) | (uint32_t)get16(b, o + 2) << 16;
 }
 
+const char *epc_cfg_check_bar(const struct qep_bar_desc *b)
+{
+    bool io = b->flags & 1;
+
+    if (b->size & (b->size - 1)) {
+        return "BAR size is not a power of two";
+    }
+    if (io ? (b->size < 4 || b->size > 256 || b->flags != 1)
+           : (b->size < 16 || (b->flags & 0x6) == 0x2 || b->flags & ~0xeu)) {
+        return "BAR size or flags not valid for its kind";
+    }
+    if ((b->flags & 0x6) != 0x4 && b->size > 0x80000000ull) {
+        return "32-bit BAR larger than 2 GiB";
+    }
+    return NULL;
+}
+
 const char *epc_cfg_check(const EpcCfgParams *p)
 {
+    const char *why;
+
     for (int i = 0; i < QEP_NUM_BARS; i++) {
         const struct qep_bar_desc *b = &p->bar[i];
-        bool io = b->flags & 1;
 
         if (!b->size) {
             continue;
         }
-        if (b->size & (b->size - 1)) {
-            return "BAR size is not a power of two";
-        }
-        if (io ? (b->size < 4 || b->size > 256 || b->flags != 1)
-               : (b->size < 16 || (b->flags & 0x6) == 0x2 ||
-                  b->flags & ~0xeu)) {
-            return "BAR size or flags not valid for its kind";
+        why = epc_cfg_check_bar(b);
+        if (why) {
+            return why;
         }
         if ((b->flags & 0x6) == 0x4) {            /* 64-bit */
             if (i == QEP_NUM_BARS - 1) {
@@ -77,8 +91,6 @@ const char *epc_cfg_check(const EpcCfgParams *p)
                 return "64-bit BAR overlaps the next BAR";
             }
             i++;
-        } else if (b->size > 0x80000000ull) {
-            return "32-bit BAR larger than 2 GiB";
         }
     }
     if (p->msi_log2 < -1 || p->msi_log2 > 5) {

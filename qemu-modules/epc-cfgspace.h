@@ -53,6 +53,8 @@ typedef struct EpcCfgSpace {
     EpcCfgParams p;
 } EpcCfgSpace;
 
+/* Size and flags of one implemented BAR; NULL if valid, else why not. */
+const char *epc_cfg_check_bar(const struct qep_bar_desc *b);
 /* Check parameters; NULL if valid, else a message naming the fault. */
 const char *epc_cfg_check(const EpcCfgParams *p);
 /* Build the space from valid parameters (host-writable state reset). */

@@ -275,23 +275,28 @@ static void epc_raise(QemuEpcState *s, uint32_t val)
 static void epc_bar_commit(QemuEpcState *s, int n, uint32_t flags)
 {
     EpcBar *b = &s->bar[n];
-    bool is64 = (flags & 0x6) == 0x4;
+    struct qep_bar_desc d = { .size = b->size, .flags = flags & 0xf };
+    const char *why = NULL;
 
     if (!(flags & QEPC_BAR_ENABLE)) {
         b->flags = flags & 0xf;
         return;
     }
-    if ((flags & ~(QEPC_BAR_ENABLE | 0xf)) || !b->size ||
-        (b->size & (b->size - 1)) ||
-        (flags & 1 ? (flags & 0xe) || b->size < 4 || b->size > 256
-                   : (flags & 6) == 2 || b->size < 16 ||
-                     (!is64 && b->size > 0x80000000ull)) ||
-        (is64 && (n == QEPC_NUM_BARS - 1 ||
-                  (s->bar[n + 1].flags & QEPC_BAR_ENABLE))) ||
-        (n > 0 && (s->bar[n - 1].flags & QEPC_BAR_ENABLE) &&
-         (s->bar[n - 1].flags & 6) == 4)) {
+    if (flags & ~(QEPC_BAR_ENABLE | 0xf) || !b->size) {
+        why = "unknown flags or size 0";
+    } else if ((why = epc_cfg_check_bar(&d))) {
+        /* size and flags rejected */
+    } else if ((d.flags & 0x6) == 0x4 &&
+               (n == QEPC_NUM_BARS - 1 ||
+                (s->bar[n + 1].flags & QEPC_BAR_ENABLE))) {
+        why = "64-bit BAR needs the next slot free";
+    } else if (n > 0 && (s->bar[n - 1].flags & QEPC_BAR_ENABLE) &&
+               (s->bar[n - 1].flags & 6) == 4) {
+        why = "slot is the upper half of a 64-bit BAR";
+    }
+    if (why) {
         epc_error(s, QEPC_ERR_BAR, "BAR%d: size 0x%" PRIx64 " flags 0x%x "
-                  "rejected", n, b->size, flags);
+                  "rejected: %s", n, b->size, flags, why);
         b->flags &= ~QEPC_BAR_ENABLE;
         return;
     }
