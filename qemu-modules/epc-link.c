@@ -28,6 +28,7 @@
 
 static void link_read_ready(void *opaque);
 static void link_dispatch(QepLink *l);
+static bool link_fill(QepLink *l);
 
 /* Report once per distinct message, so a retrying client does not flood. */
 static void link_report(QepLink *l, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -124,24 +125,12 @@ static int link_write(QepLink *l, const void *buf, size_t len)
             return -1;
         }
         if (pfd.revents & POLLIN) {
-            ssize_t r;
-
-            if (l->rx_tail + MSG_MAX > l->rx_cap) {
-                if (l->rx_cap >= RX_MAX) {
-                    qep_link_disconnect(l, "receive buffer overflow");
-                    return -1;
-                }
-                l->rx_cap *= 2;
-                l->rx = g_realloc(l->rx, l->rx_cap);
-            }
-            r = recv(l->fd, l->rx + l->rx_tail, l->rx_cap - l->rx_tail,
-                     MSG_DONTWAIT);
-            if (r == 0) {
-                qep_link_disconnect(l, "peer closed the connection");
+            if (l->rx_tail - l->rx_head + MSG_MAX > RX_MAX) {
+                qep_link_disconnect(l, "receive buffer overflow");
                 return -1;
             }
-            if (r > 0) {
-                l->rx_tail += r;
+            if (!link_fill(l)) {
+                return -1;
             }
         }
     }
