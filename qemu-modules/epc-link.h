@@ -62,7 +62,7 @@ struct QepLink {
 	int depth;
 	QepPending pend[QEP_LINK_MAX_PENDING];
 
-	/* counters (tests and `info qtree`-style reporting) */
+	/* counters; not reported anywhere yet */
 	uint64_t n_timeouts;
 	uint64_t n_proto_errors;
 };
