@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # qemu-epc set-up: apt sources, packages, headers of the installed QEMU,
-# the qtest accelerator module, and the meson build of this project.
+# the qtest accelerator module, the meson build of this project, the guest
+# kernel and its pcitest, a 6.1 tree for the driver's compile check, and the
+# driver itself.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
 set -euo pipefail
@@ -20,7 +22,9 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 APT_SOURCES=/etc/apt/sources.list.d/qemu-epc.sources
 HOST_PKGS=(build-essential pkg-config ninja-build flex bison bzip2 xz-utils
            libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates)
-BPO_PKGS=(qemu-system-x86 meson python3-pycotap)
+# the guests: kernel sources (6.12 runs, 6.1 is a compile check), initramfs
+GUEST_PKGS=(bc libelf-dev cpio kmod busybox-static dkms linux-source-6.1)
+BPO_PKGS=(qemu-system-x86 meson python3-pycotap linux-source-6.12)
 
 apt_sources() {
 	[ -f "$APT_SOURCES" ] && return 1
@@ -63,7 +67,7 @@ pkgs_missing() {
 install_packages() {
 	local need_update=0 miss_host miss_bpo
 	apt_sources && need_update=1
-	miss_host=$(pkgs_missing "${HOST_PKGS[@]}" "${EXTRA_PKGS[@]}")
+	miss_host=$(pkgs_missing "${HOST_PKGS[@]}" "${GUEST_PKGS[@]}")
 	miss_bpo=$(pkgs_missing "${BPO_PKGS[@]}")
 	# the backported meson must be >= 1.5
 	if [ -z "$miss_bpo" ] && ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson)" ge 1.5; then
@@ -188,11 +192,24 @@ build_project() {
 		{ cat "$CACHE/ninja.log" >&2; die "build failed"; }
 }
 
-EXTRA_PKGS=()
+# The guest kernel (cached), a prepared 6.1 tree, and pcie-qemu-ep built
+# against the guest kernel (in kmod/, as dkms and kbuild expect).
+build_guest() {
+	local kdir tree61
+	kdir=$("$TOP/scripts/guest-kernel.sh") || die "guest kernel build failed"
+	tree61=$("$TOP/scripts/guest-kernel.sh" --prepare-only linux-source-6.1) ||
+		die "preparing the 6.1 tree failed"
+	echo "$kdir" >"$BUILD/guest-kernel"
+	echo "$tree61" >"$BUILD/kernel-tree-6.1"
+	make -C "$TOP/kmod" KDIR="$kdir/linux" >"$CACHE/kmod.log" 2>&1 ||
+		{ cat "$CACHE/kmod.log" >&2; die "building kmod/pcie-qemu-ep.ko failed"; }
+}
+
 mkdir -p "$CACHE"
 install_packages
 build_qemu_headers
 build_project
 # for the tests: where accel-qtest-x86_64.so is
 echo "$QEMU_TREE" >"$BUILD/qemu-tree"
+build_guest
 log "ready: modules in $BUILD, QEMU tree $QEMU_TREE"

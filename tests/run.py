@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Run every qemu-epc test and end with one line 'N passed, N failed'.
 
-usage: run.py BUILD_DIR [unit|device ...]"""
+usage: run.py BUILD_DIR [unit|device|kmod|e2e ...]"""
 import os
 import re
 import subprocess
@@ -12,7 +12,7 @@ import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, 'build'))
-SUITES = sys.argv[2:] or ['unit', 'device']
+SUITES = sys.argv[2:] or ['unit', 'device', 'kmod', 'e2e']
 passed, failed = 0, 0
 
 
@@ -45,12 +45,14 @@ def unit():
 
 
 class Result(unittest.TextTestResult):
+    suite = 'device'
+
     def startTest(self, test):
         self._t0 = time.monotonic()
         super().startTest(test)
 
     def _line(self, test, status, extra=''):
-        print('%s device/%s (%.1f s)%s' % (status, test.id().split('.', 1)[1],
+        print('%s %s/%s (%.1f s)%s' % (status, self.suite, test.id().split('.', 1)[1],
                                           time.monotonic() - self._t0, extra), flush=True)
 
     def addSuccess(self, test):
@@ -70,12 +72,14 @@ class Result(unittest.TextTestResult):
         self._line(test, 'not ok', ' (skipped: %s; a skip is not a pass)' % reason)
 
 
-def device():
+def python_suite(name):
+    """unittest modules in tests/NAME (device, kmod, e2e)."""
     global passed, failed
-    sys.path[:0] = [os.path.join(TOP, 'tests', 'lib'), os.path.join(TOP, 'tests', 'device')]
+    d = os.path.join(TOP, 'tests', name)
+    sys.path[:0] = [os.path.join(TOP, 'tests', 'lib'), d]
     os.environ['QEMU_EPC_BUILD'] = BUILD
-    suite = unittest.defaultTestLoader.discover(os.path.join(TOP, 'tests', 'device'),
-                                                top_level_dir=os.path.join(TOP, 'tests', 'device'))
+    Result.suite = name
+    suite = unittest.defaultTestLoader.discover(d, top_level_dir=d)
     runner = unittest.TextTestRunner(resultclass=Result, verbosity=0,
                                      stream=open(os.devnull, 'w'))
     import warnings
@@ -87,6 +91,9 @@ def device():
 
 
 for s in SUITES:
-    {'unit': unit, 'device': device}[s]()
+    if s == 'unit':
+        unit()
+    else:
+        python_suite(s)
 print('%d passed, %d failed' % (passed, failed))
 sys.exit(1 if failed or not passed else 0)

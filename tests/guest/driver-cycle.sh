@@ -1,0 +1,78 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Guest-1 script of tests/e2e/test_e2e_driver.py: unbind/rebind and
+# unload/reload pcie-qemu-ep, with and without pci-epf-test bound to it.
+# Prints "QEPC-TEST ok|not ok <what>" lines on ttyS1.
+CYCLES=${CYCLES:-20}
+out=/dev/ttyS1
+n=0
+check() {
+	what=$1
+	shift
+	n=$((n + 1))
+	if "$@" >/tmp/check.log 2>&1; then
+		echo "QEPC-TEST ok $what" >$out
+	else
+		echo "QEPC-TEST not ok $what: $(tr '\n' ' ' </tmp/check.log)" >$out
+	fi
+}
+epcs() { ls /sys/class/pci_epc 2>/dev/null | wc -l; }
+# wait up to 5 s for N controllers
+want_epcs() {
+	i=0
+	while [ "$(epcs)" != "$1" ]; do
+		[ $i -lt 50 ] || { echo "$(epcs) controllers, expected $1"; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+ko() { find /lib/modules -name "$1.ko" | head -1; }
+DRV=/sys/bus/pci/drivers/pcie-qemu-ep
+DEV=$(basename "$(readlink "$DRV"/0000:* | head -1)")
+[ -n "$DEV" ] || DEV=$(ls "$DRV" | grep '^0000:' | head -1)
+
+check "controller $EPC registered at boot" want_epcs 1
+unbind_bind() {
+	echo "$DEV" >$DRV/unbind && want_epcs 0 && echo "$DEV" >$DRV/bind && want_epcs 1
+}
+check "unbind and rebind $DEV" unbind_bind
+reload() {
+	c=0
+	while [ $c -lt "$CYCLES" ]; do
+		rmmod pcie_qemu_ep && want_epcs 0 || return 1
+		insmod "$(ko pcie-qemu-ep)" && want_epcs 1 || return 1
+		c=$((c + 1))
+	done
+}
+check "rmmod/insmod pcie-qemu-ep $CYCLES times" reload
+
+EPC=$(ls /sys/class/pci_epc | head -1)
+insmod "$(ko pci-epf-test)"
+CFS=/sys/kernel/config/pci_ep
+with_epf() {
+	mkdir $CFS/functions/pci_epf_test/t1 &&
+	ln -s $CFS/functions/pci_epf_test/t1 $CFS/controllers/"$EPC"/ &&
+	echo 1 >$CFS/controllers/"$EPC"/start
+}
+check "pci-epf-test bound and started" with_epf
+busy() { ! rmmod pcie_qemu_ep; }
+check "rmmod refused while an EPF is bound" busy
+unlink_epf() {
+	echo 0 >$CFS/controllers/"$EPC"/start &&
+	rm $CFS/controllers/"$EPC"/t1 &&
+	rmdir $CFS/functions/pci_epf_test/t1 &&
+	rmmod pcie_qemu_ep && want_epcs 0 &&
+	insmod "$(ko pcie-qemu-ep)" && want_epcs 1
+}
+check "EPF unlinked, then rmmod and insmod" unlink_epf
+again() {
+	EPC=$(ls /sys/class/pci_epc | head -1)
+	mkdir $CFS/functions/pci_epf_test/t2 &&
+	ln -s $CFS/functions/pci_epf_test/t2 $CFS/controllers/"$EPC"/ &&
+	echo 1 >$CFS/controllers/"$EPC"/start &&
+	echo 0 >$CFS/controllers/"$EPC"/start &&
+	rm $CFS/controllers/"$EPC"/t2 && rmdir $CFS/functions/pci_epf_test/t2
+}
+check "pci-epf-test binds again to the reloaded controller" again
+echo "QEPC-TEST done $n" >$out

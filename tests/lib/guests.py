@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Two booted guests linked by qemu-epc and epf-bridge: the end-to-end
+harness behind `qemu-epc-bench run` and the end-to-end tests.
+
+Guest 1 ("epf") runs the endpoint side, guest 2 ("host") the host side;
+both boot the same kernel and initramfs (tests/guest/init picks the role
+from the command line).  Each guest writes kernel messages to ttyS0 and
+"QEPC-..." progress lines to ttyS1, both kept as files in the run
+directory.  Every wait has a timeout and names what it waited for."""
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from qtest import LAUNCH, QEMU
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GUEST_DIR = os.path.join(TOP, 'tests', 'guest')
+FUNCTION = '0000:00:04.0'       # where guest 2 gets the epf-bridge
+
+
+class GuestError(Exception):
+    pass
+
+
+def kernel_dir():
+    """Build (or find cached) the project's guest kernel; returns its dir."""
+    r = subprocess.run([os.path.join(TOP, 'scripts', 'guest-kernel.sh')],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+    if r.returncode:
+        raise GuestError('guest kernel build failed:\n' + r.stderr)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def kmod_path():
+    return os.path.join(TOP, 'kmod', 'pcie-qemu-ep.ko')
+
+
+def pcitest_cases(pcitest_sh):
+    """The pcitest invocations of pcitest.sh, in order, found by running
+    the script on this machine with a pcitest that only records them."""
+    tmp = os.path.join('/tmp', 'qepc-dry-%d' % os.getpid())
+    os.makedirs(tmp, exist_ok=True)
+    try:
+        fake = os.path.join(tmp, 'pcitest')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\necho "CASE $*"\n')
+        os.chmod(fake, 0o755)
+        out = subprocess.run(['sh', pcitest_sh], stdout=subprocess.PIPE,
+                             env=dict(os.environ, PATH=tmp + ':' + os.environ['PATH']),
+                             universal_newlines=True, timeout=60).stdout
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [l[5:] for l in out.splitlines() if l.startswith('CASE ')]
+
+
+def case_group(args):
+    """Summary-table group of a pcitest invocation."""
+    a = args.split()
+    dma = ' (DMA)' if '-d' in a else ''
+    for opt, name in (('-b', 'BAR'), ('-l', 'INTx'), ('-m', 'MSI'),
+                      ('-x', 'MSI-X'), ('-i', 'set IRQ type'),
+                      ('-r', 'read'), ('-w', 'write'), ('-c', 'copy')):
+        if opt in a:
+            return name + dma
+    return 'other'
+
+
+class Guest:
+    def __init__(self, name, rundir, kernel, initrd, append, qemu_args,
+                 accel='tcg', smp=1, mem='512M', machine='q35'):
+        self.name = name
+        self.console = os.path.join(rundir, name + '-console.log')
+        self.results = os.path.join(rundir, name + '-ttyS1.log')
+        self.qemu_log = os.path.join(rundir, name + '-qemu.log')
+        for p in (self.console, self.results):
+            open(p, 'w').close()
+        args = [LAUNCH, QEMU, '-machine', machine, '-accel', accel,
+                '-smp', str(smp), '-m', mem, '-nodefaults', '-display', 'none',
+                '-no-reboot', '-kernel', kernel, '-initrd', initrd,
+                '-append', append,
+                '-chardev', 'file,id=con,path=' + self.console,
+                '-serial', 'chardev:con',
+                '-chardev', 'file,id=res,path=' + self.results,
+                '-serial', 'chardev:res'] + list(qemu_args)
+        if accel == 'kvm':
+            args += ['-cpu', 'max']
+        with open(self.qemu_log, 'w') as log:
+            log.write(' '.join(args) + '\n')
+            log.flush()
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        self.pos = 0
+        self.pending = ''
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def new_lines(self):
+        """QEPC- lines written since the last call."""
+        with open(self.results, 'rb') as f:
+            f.seek(self.pos)
+            data = f.read()
+        self.pos += len(data)
+        text = self.pending + data.decode('utf-8', 'replace').replace('\r', '')
+        lines = text.split('\n')
+        self.pending = lines.pop()
+        return [l[l.index('QEPC-'):] for l in lines if 'QEPC-' in l]
+
+    def wait_for(self, prefix, timeout, what):
+        """Wait for a line starting with QEPC-<prefix>; an ERROR line, the
+        guest's exit or the timeout ends the wait with GuestError."""
+        end = time.monotonic() + timeout
+        while True:
+            for line in self.new_lines():
+                if line.startswith('QEPC-ERROR'):
+                    raise GuestError('%s guest: %s' % (self.name, line[11:]))
+                if line.startswith('QEPC-' + prefix):
+                    return line
+            if not self.alive():
+                raise GuestError('%s guest: QEMU exited (status %s) while waiting for %s; '
+                                 'see %s and %s' % (self.name, self.proc.returncode, what,
+                                                    self.qemu_log, self.console))
+            if time.monotonic() > end:
+                raise GuestError('%s guest: timed out after %d s waiting for %s; see %s'
+                                 % (self.name, timeout, what, self.console))
+            time.sleep(0.05)
+
+    def stop(self, timeout=10):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kernel_problems(self, expected=()):
+        """Oops, BUG, WARNING or KASAN lines in the console, minus the
+        expected ones (regexps)."""
+        try:
+            with open(self.console, errors='replace') as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        bad = re.compile(r'(Oops|BUG:|WARNING:|KASAN|kmemleak:|general protection|'
+                         r'Kernel panic|hung_task|soft lockup|Call Trace)')
+        out = []
+        for i, l in enumerate(lines):
+            if bad.search(l):
+                ctx = ' '.join(lines[i:i + 3])
+                if not any(re.search(e, ctx) for e in expected):
+                    out.append(l.strip())
+        return out
+
+
+# 6.12 warns once per EPC registration on x86 (no generic PCI domains); the
+# warning's own lines and the backtrace it prints are expected
+EPF_EXPECTED = (r'generic PCI domains', r'__pci_epc_create', r'Call Trace',
+                r'pci_epc_create')
+
+
+class Pair:
+    """Guest 1 with qemu-epc and guest 2 with epf-bridge, linked by a
+    Unix socket in the run directory."""
+
+    def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
+                 boot_timeout=240):
+        self.rundir = rundir
+        self.sock = os.path.join(rundir, 'epc.sock')
+        self.boot_timeout = boot_timeout
+        common = 'console=ttyS0 panic=-1 printk.time=1 qepc.wait=%d' % boot_timeout
+        self.epf = Guest('epf', rundir, kernel, initrd,
+                         common + ' qepc.role=epf',
+                         ['-device', 'qemu-epc,socket=' + self.sock],
+                         accel=accel, smp=1)
+        # interrupt remapping: x86 gives a function more than one MSI
+        # vector only behind it
+        self.host = Guest('host', rundir, kernel, initrd,
+                          common + ' qepc.role=host intremap=on',
+                          ['-device', 'intel-iommu,intremap=on,eim=off',
+                           '-device', 'epf-bridge,socket=%s,addr=04.0' % self.sock],
+                          accel=accel, smp=host_smp,
+                          machine='q35,kernel-irqchip=split')
+
+    def bring_up(self):
+        """Endpoint configured and started, function found by the host."""
+        self.epf.wait_for('EPF-READY', self.boot_timeout,
+                          'guest 1 to boot, bind the controller and start the EPF')
+        return self.host.wait_for('FUNCTION', self.boot_timeout,
+                                  'guest 2 to boot and find the function by rescan')
+
+    def stop(self):
+        self.host.stop()
+        self.epf.stop()
+
+    def kernel_problems(self):
+        return ([('epf', p) for p in self.epf.kernel_problems(EPF_EXPECTED)] +
+                [('host', p) for p in self.host.kernel_problems()])

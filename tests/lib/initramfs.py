@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Build the guests' initramfs: a gzip'd newc cpio archive, written from
+Python so that no root rights or device nodes are needed on the host."""
+
+import gzip
+import os
+import shutil
+import stat
+
+BUSYBOX = '/bin/busybox'
+GUEST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'guest')
+
+
+class Cpio:
+    """Minimal newc writer: directories, regular files, symlinks."""
+
+    def __init__(self, path):
+        self.f = gzip.open(path, 'wb', compresslevel=6)
+        self.ino = 1
+        self.dirs = set()
+
+    def _entry(self, name, mode, data=b''):
+        name_b = name.encode() + b'\0'
+        hdr = '070701' + ''.join('%08x' % v for v in (
+            self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+        self.ino += 1
+        self.f.write(hdr.encode() + name_b)
+        self.f.write(b'\0' * (-(110 + len(name_b)) % 4))
+        self.f.write(data)
+        self.f.write(b'\0' * (-len(data) % 4))
+
+    def mkdir(self, name):
+        parts = name.strip('/').split('/')
+        for i in range(1, len(parts) + 1):
+            d = '/'.join(parts[:i])
+            if d not in self.dirs:
+                self.dirs.add(d)
+                self._entry(d, stat.S_IFDIR | 0o755)
+
+    def add_bytes(self, name, data, mode=0o644):
+        name = name.strip('/')
+        if '/' in name:
+            self.mkdir(os.path.dirname(name))
+        self._entry(name, stat.S_IFREG | mode, data)
+
+    def add_file(self, name, src, mode=None):
+        with open(src, 'rb') as f:
+            data = f.read()
+        if mode is None:
+            mode = 0o755 if os.access(src, os.X_OK) else 0o644
+        self.add_bytes(name, data, mode)
+
+    def close(self):
+        self._entry('TRAILER!!!', 0)
+        self.f.close()
+
+
+def find_modules(root, names):
+    """Map module name -> path of NAME.ko under root (first match)."""
+    found = {}
+    for dirpath, _, files in os.walk(root):
+        for fn in files:
+            if fn.endswith('.ko') and fn[:-3] in names and fn[:-3] not in found:
+                found[fn[:-3]] = os.path.join(dirpath, fn)
+    return found
+
+
+def build(out, modules, pcitest, pcitest_sh, epf_script, host_script):
+    """Write the image used by both guests (the role is on the kernel
+    command line).  modules: list of .ko paths, put in /lib/modules."""
+    if not os.path.exists(BUSYBOX):
+        raise RuntimeError('%s missing: install busybox-static '
+                           '(scripts/setup.sh does)' % BUSYBOX)
+    c = Cpio(out)
+    for d in ('bin', 'sbin', 'dev', 'proc', 'sys', 'tmp', 'lib/modules',
+              'usr/bin', 'usr/sbin', 'etc/qemu-epc'):
+        c.mkdir(d)
+    c.add_file('bin/busybox', BUSYBOX, 0o755)
+    c.add_file('init', os.path.join(GUEST_DIR, 'init'), 0o755)
+    c.add_file('etc/qemu-epc/epf.sh', epf_script, 0o755)
+    c.add_file('etc/qemu-epc/host.sh', host_script, 0o755)
+    c.add_file('usr/local/bin/pcitest', pcitest, 0o755)
+    c.add_file('usr/local/libexec/qemu-epc/pcitest',
+               os.path.join(GUEST_DIR, 'pcitest-wrapper'), 0o755)
+    c.add_file('usr/local/share/qemu-epc/pcitest.sh', pcitest_sh, 0o755)
+    for ko in modules:
+        c.add_file('lib/modules/' + os.path.basename(ko), ko, 0o644)
+    c.close()
+    return out
+
+
