@@ -89,6 +89,10 @@ def run_host_suite(pair, res, planned, case_timeout):
                 name = line.split(' ', 3 if not ok else 2)[-1]
                 res.add(name, 'host script', ok, now - last)
                 last = now
+            elif line.startswith('QEPC-BOUND'):
+                # the first case's time starts when the host driver is bound
+                res.emit('# host driver: ' + line[11:])
+                last = now
             elif line.startswith('QEPC-ERROR'):
                 return line[11:]
             elif line.startswith('QEPC-HOST-DONE'):

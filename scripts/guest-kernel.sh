@@ -66,7 +66,7 @@ if [ -n "$PREPARE" ]; then
 	# a tree for compile checks only: options it lacks do not matter
 	(cd "$k" && make -s ARCH=x86_64 -j"$JOBS" modules_prepare >"$dir/build.log" 2>&1) ||
 		die "make modules_prepare failed, see $dir/build.log"
-	(cd "$k" && make -s kernelrelease) >"$dir/release"
+	(cd "$k" && make -s kernelrelease 2>/dev/null) >"$dir/release"
 	touch "$dir/.done"
 	log "tree $(cat "$dir/release") prepared in $dir"
 	echo "$dir"
@@ -81,7 +81,7 @@ log "building bzImage and modules (-j$JOBS), log in $dir/build.log"
 	make -s ARCH=x86_64 headers >>"$dir/build.log" 2>&1) ||
 	die "modules_install/headers failed, see $dir/build.log"
 cp "$k/arch/x86/boot/bzImage" "$dir/bzImage"
-(cd "$k" && make -s kernelrelease) >"$dir/release"
+(cd "$k" && make -s kernelrelease 2>/dev/null) >"$dir/release"
 
 log "building static pcitest from the same tree"
 gcc -O2 -static -I"$k/usr/include" -o "$dir/pcitest" "$k/tools/pci/pcitest.c" ||

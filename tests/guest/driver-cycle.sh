@@ -4,6 +4,8 @@
 # Guest-1 script of tests/e2e/test_e2e_driver.py: unbind/rebind and
 # unload/reload pcie-qemu-ep, with and without pci-epf-test bound to it.
 # Prints "QEPC-TEST ok|not ok <what>" lines on ttyS1.
+# The endpoint core's configfs entry of a controller holds a reference on
+# the controller driver's module, so unloading means unbinding first.
 CYCLES=${CYCLES:-20}
 out=/dev/ttyS1
 n=0
@@ -37,15 +39,18 @@ unbind_bind() {
 	echo "$DEV" >$DRV/unbind && want_epcs 0 && echo "$DEV" >$DRV/bind && want_epcs 1
 }
 check "unbind and rebind $DEV" unbind_bind
+bound_busy() { ! rmmod pcie_qemu_ep; }
+check "rmmod refused while the controller is registered" bound_busy
 reload() {
 	c=0
 	while [ $c -lt "$CYCLES" ]; do
-		rmmod pcie_qemu_ep && want_epcs 0 || return 1
+		echo "$DEV" >$DRV/unbind && want_epcs 0 || return 1
+		rmmod pcie_qemu_ep || return 1
 		insmod "$(ko pcie-qemu-ep)" && want_epcs 1 || return 1
 		c=$((c + 1))
 	done
 }
-check "rmmod/insmod pcie-qemu-ep $CYCLES times" reload
+check "unbind, rmmod, insmod (probe again) $CYCLES times" reload
 
 EPC=$(ls /sys/class/pci_epc | head -1)
 insmod "$(ko pci-epf-test)"
@@ -56,16 +61,14 @@ with_epf() {
 	echo 1 >$CFS/controllers/"$EPC"/start
 }
 check "pci-epf-test bound and started" with_epf
-busy() { ! rmmod pcie_qemu_ep; }
-check "rmmod refused while an EPF is bound" busy
 unlink_epf() {
 	echo 0 >$CFS/controllers/"$EPC"/start &&
 	rm $CFS/controllers/"$EPC"/t1 &&
 	rmdir $CFS/functions/pci_epf_test/t1 &&
-	rmmod pcie_qemu_ep && want_epcs 0 &&
+	echo "$DEV" >$DRV/unbind && want_epcs 0 && rmmod pcie_qemu_ep &&
 	insmod "$(ko pcie-qemu-ep)" && want_epcs 1
 }
-check "EPF unlinked, then rmmod and insmod" unlink_epf
+check "EPF stopped and unlinked, then unbind, rmmod and insmod" unlink_epf
 again() {
 	EPC=$(ls /sys/class/pci_epc | head -1)
 	mkdir $CFS/functions/pci_epf_test/t2 &&
