@@ -16,6 +16,7 @@
 #include "qemu/timer.h"
 #include "qemu/cutils.h"
 #include "qemu/sockets.h"
+#include "system/system.h"
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -202,6 +203,18 @@ static void link_timer(void *opaque)
 }
 
 /* Bind the listening socket; only a stale socket may be replaced. */
+/* QEMU exits without unrealizing devices: remove the socket file here. */
+static void link_exit(Notifier *n, void *data)
+{
+    QepLink *l = container_of(n, QepLink, exit_notifier);
+    struct stat st;
+
+    if (l->bound && lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(l->path);
+    }
+    l->bound = false;
+}
+
 static int link_listen(QepLink *l, Error **errp)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -231,8 +244,25 @@ static int link_listen(QepLink *l, Error **errp)
         unlink(l->path);                      /* stale */
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        listen(fd, 2) < 0) {
+    if (fd >= 0) {
+        /*
+         * Owner-only from the start: 0600, or stricter if the user's umask
+         * says so.  Realize runs before the guest does, so no other thread
+         * creates files while the umask is narrowed.
+         */
+        mode_t old = umask(0177);
+        int r;
+
+        umask(old | 0177);
+        r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+        umask(old);
+        if (r < 0) {
+            error_setg_errno(errp, errno, "cannot listen on '%s'", l->path);
+            close(fd);
+            return -1;
+        }
+    }
+    if (fd < 0 || listen(fd, 2) < 0) {
         error_setg_errno(errp, errno, "cannot listen on '%s'", l->path);
         if (fd >= 0) {
             close(fd);
@@ -242,6 +272,8 @@ static int link_listen(QepLink *l, Error **errp)
     qemu_socket_set_nonblock(fd);
     l->listen_fd = fd;
     l->bound = true;
+    l->exit_notifier.notify = link_exit;
+    qemu_add_exit_notifier(&l->exit_notifier);
     qemu_set_fd_handler(fd, link_accept, NULL, l);
     return 0;
 }
@@ -267,8 +299,6 @@ int qep_link_start(QepLink *l, Error **errp)
 
 void qep_link_stop(QepLink *l)
 {
-    struct stat st;
-
     if (!l->timer) {
         return;
     }
@@ -280,10 +310,11 @@ void qep_link_stop(QepLink *l)
         close(l->listen_fd);
         l->listen_fd = -1;
     }
-    if (l->bound && lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        unlink(l->path);
+    if (l->exit_notifier.notify) {
+        qemu_remove_exit_notifier(&l->exit_notifier);
+        l->exit_notifier.notify = NULL;
     }
-    l->bound = false;
+    link_exit(&l->exit_notifier, NULL);
     g_free(l->rx);
     l->rx = NULL;
 }

@@ -9,6 +9,7 @@
 #define QEMU_EPC_LINK_H
 
 /* include "qemu/osdep.h" first */
+#include "qemu/notify.h"
 #include "qemu-epc-proto.h"
 
 typedef struct QepLink QepLink;
@@ -53,6 +54,7 @@ struct QepLink {
 	bool up;                 /* HELLO exchanged */
 	bool stalled;            /* a completion timed out; peer silent since */
 	bool bound;              /* we created path */
+	Notifier exit_notifier;  /* removes path when QEMU exits */
 	uint64_t negotiated;
 	char last_error[160];    /* suppresses repeated identical reports */
 	QEMUTimer *timer;        /* reconnect or HELLO deadline */

@@ -191,3 +191,22 @@ class EpcTest(DeviceTest):
         self.assertTrue(other.closed())
         self.assertIn('refusing a second peer', self.vm.read_log())
         self.start_link()
+
+
+class EpcSocketTest(DeviceTest):
+    """The listening socket: owner-only, refuses to replace other files."""
+
+    def test_socket_mode_0600_and_stricter_umask_respected(self):
+        import os
+        import stat
+        for mask, want in ((0o022, 0o600), (0o000, 0o600), (0o277, 0o400)):
+            sock = self.path('mode-%o.sock' % mask)
+            old = os.umask(mask)
+            try:
+                vm = self.track(EpcVm(sock, self.dir, name='mode%o' % mask))
+            finally:
+                os.umask(old)
+            mode = stat.S_IMODE(os.stat(sock).st_mode)
+            self.assertEqual(mode, want, 'umask %o: socket mode %o' % (mask, mode))
+            vm.quit()
+            self.assertFalse(os.path.exists(sock), 'socket left behind at exit')
