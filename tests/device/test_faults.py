@@ -87,7 +87,7 @@ class FaultTest(DeviceTest):
         self.assertEqual(self.epc.readl(EPC_WINDOW), 0x33333333)
 
     def sigstop(self, vm, survivor, addr, want):
-        self.bring_up()
+        addr = self.placed[0] if addr is None else addr
         try:
             self.traffic(survivor, addr, want, lambda: vm.kill(signal.SIGSTOP))
             self.assertTrue(survivor.alive())
@@ -102,7 +102,9 @@ class FaultTest(DeviceTest):
             time.sleep(0.1)
 
     def test_sigstop_endpoint_during_bar_traffic(self):
-        self.sigstop(self.epc, self.br, self.placed[0], 0x11111111)
+        self.bring_up()
+        self.sigstop(self.epc, self.br, None, 0x11111111)
 
     def test_sigstop_host_during_outbound_traffic(self):
+        self.bring_up()
         self.sigstop(self.br, self.epc, EPC_WINDOW, 0x22222222)
