@@ -99,7 +99,7 @@ class Guest:
         return self.proc.poll() is None
 
     def new_lines(self):
-        """QEPC- lines written since the last call."""
+        """QEPC- and KTAP result lines written since the last call."""
         with open(self.results, 'rb') as f:
             f.seek(self.pos)
             data = f.read()
@@ -107,7 +107,13 @@ class Guest:
         text = self.pending + data.decode('utf-8', 'replace').replace('\r', '')
         lines = text.split('\n')
         self.pending = lines.pop()
-        return [l[l.index('QEPC-'):] for l in lines if 'QEPC-' in l]
+        out = []
+        for l in lines:
+            if 'QEPC-' in l:
+                out.append(l[l.index('QEPC-'):])
+            elif re.match(r'(not )?ok \d+ ', l):      # a host script's KTAP
+                out.append(l.strip())
+        return out
 
     def wait_for(self, prefix, timeout, what):
         """Wait for a line starting with QEPC-<prefix>; an ERROR line, the

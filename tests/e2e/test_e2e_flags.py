@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`run` with a user's own kernel, modules, EPF script and host script:
+the flags reach the guests and the host script's KTAP lines become cases."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import guests
+import initramfs
+
+HOST_SCRIPT = r'''#!/bin/sh
+# reads the function's config space the way a user's host test would
+cfg=/sys/bus/pci/devices/$QEPC_FUNCTION
+if [ "$(cat $cfg/vendor):$(cat $cfg/device)" = 0x104c:0xb500 ]; then
+	echo "ok 1 function ID is what the EPF script wrote"
+else
+	echo "not ok 1 function ID $(cat $cfg/vendor):$(cat $cfg/device)"
+fi
+if [ -e $cfg/resource0 ] && [ -n "$(ls /lib/modules/extra-marker.ko 2>/dev/null)" ]; then
+	echo "ok 2 BAR0 assigned, --modules content present"
+else
+	echo "not ok 2 BAR0 or --modules content missing"
+fi
+'''
+
+
+class OwnKernelAndScripts(unittest.TestCase):
+    def test_flags_reach_the_guests(self):
+        kdir = guests.kernel_dir()
+        build = os.environ.get('QEMU_EPC_BUILD', os.path.join(guests.TOP, 'build'))
+        os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix='flags-', dir=os.path.join(build, 'test-runs'))
+        mods = os.path.join(tmp, 'mods')
+        os.makedirs(os.path.join(mods, 'sub'))
+        for name, path in initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                                 {'pci-epf-test', 'pci_endpoint_test'}).items():
+            shutil.copy(path, os.path.join(mods, 'sub'))
+        shutil.copy(guests.kmod_path(), mods)
+        # a file only --modules can have brought into the image
+        shutil.copy(guests.kmod_path(), os.path.join(mods, 'extra-marker.ko'))
+        epf = os.path.join(tmp, 'my-epf.sh')
+        shutil.copy(os.path.join(guests.GUEST_DIR, 'epf-test.sh'), epf)
+        host = os.path.join(tmp, 'my-host.sh')
+        with open(host, 'w') as f:
+            f.write(HOST_SCRIPT)
+        r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                            '--kernel', os.path.join(kdir, 'bzImage'), '--modules', mods,
+                            '--epf-script', epf, '--host-script', host, '--host-smp', '2',
+                            '--rundir', os.path.join(tmp, 'run')],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, timeout=900)
+        out = r.stdout
+        self.assertRegex(out, r'(?m)^ok 1 function ID is what the EPF script wrote$', out)
+        self.assertRegex(out, r'(?m)^ok 2 BAR0 assigned, --modules content present$', out)
+        self.assertRegex(out, r'(?m)^1\.\.4$', out)
+        self.assertIn('# Totals: pass:4 fail:0 ', out)
+        self.assertEqual(r.returncode, 0, out)
+
+    def test_kernel_without_modules_is_refused(self):
+        r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                            '--kernel', '/nonexistent/bzImage'],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, timeout=300)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('--kernel needs --modules', r.stdout)
+
+
+if __name__ == '__main__':
+    unittest.main()
