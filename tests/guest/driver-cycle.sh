@@ -6,7 +6,7 @@
 # Prints "QEPC-TEST ok|not ok <what>" lines on ttyS1.
 # The endpoint core's configfs entry of a controller holds a reference on
 # the controller driver's module, so unloading means unbinding first.
-CYCLES=${CYCLES:-20}
+CYCLES=${CYCLES:-100}
 out=/dev/ttyS1
 n=0
 check() {
