@@ -78,4 +78,13 @@ again() {
 	rm $CFS/controllers/"$EPC"/t2 && rmdir $CFS/functions/pci_epf_test/t2
 }
 check "pci-epf-test binds again to the reloaded controller" again
+active_unbind() {
+	EPC=$(ls /sys/class/pci_epc | head -1)
+	mkdir $CFS/functions/pci_epf_test/t3 &&
+	ln -s $CFS/functions/pci_epf_test/t3 $CFS/controllers/"$EPC"/ &&
+	echo 1 >$CFS/controllers/"$EPC"/start &&
+	echo "$DEV" >$DRV/unbind && want_epcs 0 &&
+	echo "$DEV" >$DRV/bind && want_epcs 1
+}
+check "unbind and rebind with pci-epf-test bound and started" active_unbind
 echo "QEPC-TEST done $n" >$out
