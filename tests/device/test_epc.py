@@ -210,3 +210,45 @@ class EpcSocketTest(DeviceTest):
             self.assertEqual(mode, want, 'umask %o: socket mode %o' % (mask, mode))
             vm.quit()
             self.assertFalse(os.path.exists(sock), 'socket left behind at exit')
+
+    def start_plain(self, sock):
+        """qemu-epc in a QEMU that is not driven; returns (rc, output) once
+        it exits, or None if it is still running after 5 s (then stopped)."""
+        import subprocess
+        from qtest import LAUNCH, QEMU
+        p = subprocess.Popen([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
+                              '-display', 'none', '-nodefaults',
+                              '-device', 'qemu-epc,socket=' + sock],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             universal_newlines=True)
+        try:
+            out, _ = p.communicate(timeout=5)
+            return p.returncode, out
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            return None
+
+    def test_refuses_to_replace_a_file_or_a_live_socket(self):
+        import socket
+        path = self.path('not-a-socket')
+        with open(path, 'w') as f:
+            f.write('keep me')
+        rc, out = self.start_plain(path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn('refusing to replace', out)
+        with open(path) as f:
+            self.assertEqual(f.read(), 'keep me')
+        live = self.path('live.sock')
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(live)
+        s.listen(1)
+        try:
+            rc, out = self.start_plain(live)
+            self.assertNotEqual(rc, 0)
+            self.assertIn('in use by another process', out)
+        finally:
+            s.close()
+        # now stale (nobody listens): replaced
+        vm = self.track(EpcVm(live, self.dir, name='stale'))
+        self.assertEqual(vm.reg(R.QEPC_MAGIC), R.QEPC_MAGIC_VALUE)
