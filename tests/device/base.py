@@ -35,3 +35,27 @@ class DeviceTest(unittest.TestCase):
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print('  logs kept in %s' % self.dir)
+
+
+class WiredDeviceTest(DeviceTest):
+    """qemu-epc (guest 1) and epf-bridge (guest 2) wired by a socket."""
+
+    def setUp(self):
+        from machines import EpcVm, BridgeVm, R
+        super().setUp()
+        self.sock = self.path('link.sock')
+        self.epc = self.track(EpcVm(self.sock, self.dir))
+        self.br = self.track(BridgeVm(self.sock, self.dir))
+        self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
+
+    def bring_up(self):
+        """pci-epf-test's function started; guest 2 enumerates it and
+        places its BARs.  Returns the sized BARs."""
+        from machines import R
+        self.sizes = self.epc.standard_function()
+        self.epc.start()
+        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up in guest 1')
+        self.br.wait_present()
+        bars = self.br.size_bars()
+        self.placed = self.br.assign_bars(bars)
+        return bars

@@ -8,25 +8,14 @@ import threading
 import time
 
 from machines import EpcVm, BridgeVm, R, EPF_RAM, EPC_WINDOW, HOST_RAM
-from base import DeviceTest
+from base import WiredDeviceTest
 
 BOUND = 3.0        # seconds one access may take with the peer gone (timeout-ms is 300)
 
 
-class FaultTest(DeviceTest):
-    def setUp(self):
-        super().setUp()
-        self.sock = self.path('link.sock')
-        self.epc = self.track(EpcVm(self.sock, self.dir))
-        self.br = self.track(BridgeVm(self.sock, self.dir))
-        self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
-
+class FaultTest(WiredDeviceTest):
     def bring_up(self):
-        self.epc.standard_function()
-        self.epc.start()
-        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up in guest 1')
-        self.br.wait_present()
-        self.placed = self.br.assign_bars(self.br.size_bars())
+        super().bring_up()
         self.epc.map_window(0, 0, 0x1000, HOST_RAM)
         self.epc.memwrite(EPF_RAM, struct.pack('<I', 0x11111111))
         self.br.memwrite(HOST_RAM, struct.pack('<I', 0x22222222))

@@ -5,25 +5,11 @@ bad programming is reported with LOG_GUEST_ERROR, and the link is usable
 again afterwards."""
 import random
 
-from machines import (EpcVm, BridgeVm, R, EPC_REGS, EPC_WINDOW, DEVFN)
-from base import DeviceTest
+from machines import R, EPC_REGS, EPC_WINDOW, DEVFN
+from base import WiredDeviceTest
 
 
-class GarbageTest(DeviceTest):
-    def setUp(self):
-        super().setUp()
-        self.sock = self.path('link.sock')
-        self.epc = self.track(EpcVm(self.sock, self.dir))
-        self.br = self.track(BridgeVm(self.sock, self.dir))
-        self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
-
-    def bring_up(self):
-        self.epc.standard_function()
-        self.epc.start()
-        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up in guest 1')
-        self.br.wait_present()
-        self.br.assign_bars(self.br.size_bars())
-
+class GarbageTest(WiredDeviceTest):
     def assert_usable(self):
         """Both alive, and a fresh set-up brings the function back."""
         self.assertTrue(self.epc.alive(), self.epc.read_log())

@@ -6,27 +6,11 @@ import time
 
 from machines import (EpcVm, BridgeVm, R, EPF_RAM, EPC_WINDOW, HOST_RAM,
                       PCI_COMMAND, MEM, BME)
-from base import DeviceTest
+from base import WiredDeviceTest
 from qtest import wait_until
 
 
-class WiredTest(DeviceTest):
-    def setUp(self):
-        super().setUp()
-        self.sock = self.path('link.sock')
-        self.epc = self.track(EpcVm(self.sock, self.dir))
-        self.br = self.track(BridgeVm(self.sock, self.dir))
-        self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
-
-    def bring_up(self):
-        self.sizes = self.epc.standard_function()
-        self.epc.start()
-        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up in guest 1')
-        self.br.wait_present()
-        bars = self.br.size_bars()
-        self.placed = self.br.assign_bars(bars)
-        return bars
-
+class WiredTest(WiredDeviceTest):
     def test_header_and_bar_sizing(self):
         bars = self.bring_up()
         self.assertEqual(self.br.cfg(0), 0xb500104c)

@@ -2,7 +2,6 @@
 """pcie-qemu-ep in a booted guest: bind, unbind/rebind, unload/reload,
 with and without pci-epf-test bound; nothing left behind, no oops."""
 import os
-import tempfile
 import time
 import unittest
 
@@ -13,9 +12,7 @@ import initramfs
 class DriverLifecycle(unittest.TestCase):
     def test_unbind_rebind_unload_reload(self):
         kdir = guests.kernel_dir()
-        build = os.environ.get('QEMU_EPC_BUILD', os.path.join(guests.TOP, 'build'))
-        os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
-        rundir = tempfile.mkdtemp(prefix='driver-', dir=os.path.join(build, 'test-runs'))
+        rundir = guests.test_rundir('driver')
         mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
                                            {'pci-epf-test'}).values())
         initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),

@@ -2,11 +2,9 @@
 """`run` with a user's own kernel, modules, EPF script and host script:
 the flags reach the guests and the host script's KTAP lines become cases."""
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import guests
@@ -31,13 +29,11 @@ fi
 class OwnKernelAndScripts(unittest.TestCase):
     def test_flags_reach_the_guests(self):
         kdir = guests.kernel_dir()
-        build = os.environ.get('QEMU_EPC_BUILD', os.path.join(guests.TOP, 'build'))
-        os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix='flags-', dir=os.path.join(build, 'test-runs'))
+        tmp = guests.test_rundir('flags')
         mods = os.path.join(tmp, 'mods')
         os.makedirs(os.path.join(mods, 'sub'))
-        for name, path in initramfs.find_modules(os.path.join(kdir, 'modules'),
-                                                 {'pci-epf-test', 'pci_endpoint_test'}).items():
+        for path in initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                           {'pci-epf-test', 'pci_endpoint_test'}).values():
             shutil.copy(path, os.path.join(mods, 'sub'))
         shutil.copy(guests.kmod_path(), mods)
         # a file only --modules can have brought into the image

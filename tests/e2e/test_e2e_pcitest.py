@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import guests
@@ -13,9 +12,7 @@ import guests
 
 class PcitestSuite(unittest.TestCase):
     def test_bench_run_passes_every_pcitest_case(self):
-        build = os.environ.get('QEMU_EPC_BUILD', os.path.join(guests.TOP, 'build'))
-        os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
-        rundir = tempfile.mkdtemp(prefix='pcitest-', dir=os.path.join(build, 'test-runs'))
+        rundir = guests.test_rundir('pcitest')
         try:
             r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
                                 '--rundir', rundir], stdout=subprocess.PIPE,

@@ -34,6 +34,15 @@ def kernel_dir():
     return r.stdout.strip().splitlines()[-1]
 
 
+def test_rundir(prefix):
+    """A fresh run directory for one end-to-end test, kept under the build
+    directory so that its logs outlive the test."""
+    import tempfile
+    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+    os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
+    return tempfile.mkdtemp(prefix=prefix + '-', dir=os.path.join(build, 'test-runs'))
+
+
 def kmod_path():
     return os.path.join(TOP, 'kmod', 'pcie-qemu-ep.ko')
 

@@ -4,7 +4,6 @@ Python so that no root rights or device nodes are needed on the host."""
 
 import gzip
 import os
-import shutil
 import stat
 
 BUSYBOX = '/bin/busybox'
