@@ -71,6 +71,9 @@ def run_host_suite(pair, res, planned, case_timeout):
     last = time.monotonic()
     wait = case_timeout + 30
     while True:
+        # liveness first, lines second: what a guest wrote just before it
+        # exited is still read on this round
+        host_alive, epf_alive = pair.host.alive(), pair.epf.alive()
         lines = pair.host.new_lines()
         now = time.monotonic()
         for line in lines:
@@ -97,9 +100,9 @@ def run_host_suite(pair, res, planned, case_timeout):
                 return line[11:]
             elif line.startswith('QEPC-HOST-DONE'):
                 return None
-        if not pair.host.alive():
+        if not host_alive:
             return 'guest 2 exited before the suite finished (see %s)' % pair.host.console
-        if not pair.epf.alive():
+        if not epf_alive:
             return 'guest 1 exited during the suite (see %s)' % pair.epf.console
         if now - last > wait:
             nxt = planned[idx] if planned and idx < len(planned) else 'the next case'

@@ -129,12 +129,13 @@ class Guest:
         guest's exit or the timeout ends the wait with GuestError."""
         end = time.monotonic() + timeout
         while True:
+            alive = self.alive()     # before reading: no line is lost at exit
             for line in self.new_lines():
                 if line.startswith('QEPC-ERROR'):
                     raise GuestError('%s guest: %s' % (self.name, line[11:]))
                 if line.startswith('QEPC-' + prefix):
                     return line
-            if not self.alive():
+            if not alive:
                 raise GuestError('%s guest: QEMU exited (status %s) while waiting for %s; '
                                  'see %s and %s' % (self.name, self.proc.returncode, what,
                                                     self.qemu_log, self.console))
