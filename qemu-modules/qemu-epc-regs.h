@@ -32,6 +32,7 @@
 #define  QEPC_CAPS_MSIX         (1u << 17)
 #define  QEPC_CAPS_INTX         (1u << 18)
 #define  QEPC_CAPS_LINKUP_IRQ   (1u << 19)
+#define  QEPC_CAPS_DMA          (1u << 20)  /* DMA registers at 0x600 */
 #define QEPC_WIN_ALIGN          0x00c   /* RO window offset/size granule */
 
 /* link control */
@@ -54,7 +55,9 @@
 #define  QEPC_IRQ_LINK_UP       (1u << 0)
 #define  QEPC_IRQ_LINK_DOWN     (1u << 1)
 #define  QEPC_IRQ_HOST_CFG      (1u << 2)   /* command, MSI or MSI-X changed */
-#define  QEPC_IRQ_ALL           0x7u
+#define  QEPC_IRQ_DMA(n)        (1u << (8 + (n)))  /* DMA channel n finished */
+#define  QEPC_IRQ_DMA_ALL       0xf00u
+#define  QEPC_IRQ_ALL           0xf07u
 
 #define QEPC_ERROR              0x020   /* RO last error, write clears */
 #define  QEPC_ERR_NONE          0
@@ -63,6 +66,7 @@
 #define  QEPC_ERR_IRQ           3   /* interrupt not enabled by the host */
 #define  QEPC_ERR_LINK_DOWN     4   /* operation needs the link up */
 #define  QEPC_ERR_CONFIG        5   /* START refused: header/BAR/MSI invalid */
+#define  QEPC_ERR_DMA           6   /* DMA register written while busy */
 
 /* the function's header as written by the EPF (taken at START) */
 #define QEPC_HDR_ID             0x030   /* [15:0] vendor, [31:16] device */
@@ -110,5 +114,40 @@
 #define QEPC_WIN_PCI_HI         0x14
 #define QEPC_WIN_CTRL           0x18    /* bit0 ENABLE */
 #define  QEPC_WIN_ENABLE        (1u << 0)
+
+/* DMA engine */
+#define QEPC_NUM_DMA            4
+#define QEPC_DMA_CHANNELS       0x600   /* RO number of channels */
+#define QEPC_DMA_MAX_LEN        0x604   /* RO longest transfer, bytes */
+#define QEPC_DMA_MPS            0x608   /* RO largest memory request on the link */
+
+/* per DMA channel, n = 0..QEPC_NUM_DMA - 1 */
+#define QEPC_DMA_BASE(n)        (0x640 + 0x20 * (n))
+#define QEPC_DMA_SRC_LO         0x00
+#define QEPC_DMA_SRC_HI         0x04
+#define QEPC_DMA_DST_LO         0x08
+#define QEPC_DMA_DST_HI         0x0c
+#define QEPC_DMA_LEN            0x10
+#define QEPC_DMA_CTRL           0x14
+#define  QEPC_DMA_SRC_HOST      (1u << 0)   /* SRC is a host PCI address */
+#define  QEPC_DMA_DST_HOST      (1u << 1)   /* DST is a host PCI address */
+#define  QEPC_DMA_IRQ_EN        (1u << 2)   /* raise QEPC_IRQ_DMA(n) at the end */
+#define  QEPC_DMA_ABORT         (1u << 30)  /* WO: stop a busy channel */
+#define  QEPC_DMA_GO            (1u << 31)  /* WO: start the transfer */
+#define QEPC_DMA_STATUS         0x18    /* RO */
+#define  QEPC_DMA_STATE(v)      ((v) & 0xf)
+#define  QEPC_DMA_IDLE          0
+#define  QEPC_DMA_BUSY          1
+#define  QEPC_DMA_DONE          2
+#define  QEPC_DMA_FAILED        3
+#define  QEPC_DMA_ERR(v)        (((v) >> 8) & 0xff)
+#define  QEPC_DMA_E_NONE        0
+#define  QEPC_DMA_E_LEN         1   /* length 0, too large, or range wraps */
+#define  QEPC_DMA_E_LOCAL       2   /* local address not RAM, or unmapped window */
+#define  QEPC_DMA_E_HOST_UR     3   /* host: unsupported request, no bus master */
+#define  QEPC_DMA_E_HOST_CA     4   /* host: completer abort */
+#define  QEPC_DMA_E_LINK        5   /* link down, or no completion in time */
+#define  QEPC_DMA_E_ABORTED     6   /* ABORT written */
+#define QEPC_DMA_DONE_BYTES     0x1c    /* RO bytes written to DST so far */
 
 #endif /* QEMU_EPC_REGS_H */

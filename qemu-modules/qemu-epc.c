@@ -4,7 +4,8 @@
  * The endpoint function driver in guest 1 (through pcie-qemu-ep) programs
  * the function's header, BARs, MSI/MSI-X and outbound windows in BAR0; the
  * host (epf-bridge in guest 2) reaches the function over the socket.  The
- * register map is docs/qemu-epc.md and qemu-epc-regs.h.
+ * register map is docs/qemu-epc.md and qemu-epc-regs.h; the DMA engine is
+ * epc-dma.c.
  *
  *   -device qemu-epc,socket=PATH[,window-size=64M][,timeout-ms=300]
  *                   [,vendor-id=0x1234][,device-id=0xe9c0]
@@ -24,6 +25,7 @@
 
 #include "epc-link.h"
 #include "epc-cfgspace.h"
+#include "epc-dma.h"
 #include "epc-module.h"
 #include "qemu-epc-regs.h"
 
@@ -47,6 +49,7 @@ struct QemuEpcState {
     MemoryRegion regs;
     MemoryRegion window;
     QepLink link;
+    EpcDma dma;
 
     /* properties */
     char *socket;
@@ -361,6 +364,11 @@ static uint32_t epc_status(QemuEpcState *s)
 static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
 {
     QemuEpcState *s = opaque;
+    uint32_t val;
+
+    if (epc_dma_reg_read(&s->dma, addr, &val)) {
+        return val;
+    }
 
     if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
         int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
@@ -398,7 +406,8 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
     case QEPC_VERSION:    return QEPC_REGS_VERSION;
     case QEPC_CAPS:
         return QEPC_NUM_WINDOWS | QEPC_NUM_BARS << 8 | QEPC_CAPS_MSI |
-               QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ;
+               QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ |
+               QEPC_CAPS_DMA;
     case QEPC_WIN_ALIGN:  return WIN_ALIGN;
     case QEPC_CTRL:       return s->ctrl;
     case QEPC_STATUS:     return epc_status(s);
@@ -432,6 +441,19 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
     QemuEpcState *s = opaque;
     uint32_t val = val64;
 
+    if (addr >= QEPC_DMA_CHANNELS && addr < QEPC_DMA_BASE(QEPC_NUM_DMA)) {
+        switch (epc_dma_reg_write(&s->dma, addr, val)) {
+        case EPC_DMA_OK:
+            return;
+        case EPC_DMA_REFUSED:
+            epc_error(s, QEPC_ERR_DMA, "DMA channel %u register 0x%x written "
+                      "while busy", (unsigned)(addr - QEPC_DMA_BASE(0)) / 0x20,
+                      (unsigned)(addr & 0x1f));
+            return;
+        case EPC_DMA_UNKNOWN:
+            goto bad;
+        }
+    }
     if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
         int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
         EpcBar *b = &s->bar[n];
@@ -576,6 +598,87 @@ static const MemoryRegionOps epc_window_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8 },
 };
 
+/* ---- the DMA engine's view of the link ---------------------------------- */
+
+static int epc_dma_status(int st)
+{
+    return st < 0 ? QEPC_DMA_E_LINK : st == QEP_CPL_SC ? 0
+         : st == QEP_CPL_UR ? QEPC_DMA_E_HOST_UR : QEPC_DMA_E_HOST_CA;
+}
+
+static int epc_dma_host_read(void *opaque, uint64_t addr, void *buf,
+                             uint32_t len)
+{
+    QemuEpcState *s = opaque;
+    uint8_t msg[sizeof(struct qep_hdr) + 16];
+
+    if (!s->link_up) {
+        return QEPC_DMA_E_LINK;
+    }
+    return epc_dma_status(qep_link_request(&s->link, msg,
+                            qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0, addr,
+                                             len), buf, len));
+}
+
+static int epc_dma_host_write(void *opaque, uint64_t addr, const void *buf,
+                              uint32_t len, bool last)
+{
+    QemuEpcState *s = opaque;
+    uint8_t msg[sizeof(struct qep_hdr) + 16 + EPC_DMA_MPS];
+
+    if (!s->link_up) {
+        return QEPC_DMA_E_LINK;
+    }
+    /* the host drops posted writes of a function that may not master */
+    if (!(epc_cfg_command(&s->cfg) & PCI_COMMAND_MASTER)) {
+        return QEPC_DMA_E_HOST_UR;
+    }
+    if (!last) {
+        return qep_link_send(&s->link, msg,
+                             qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 0, addr,
+                                               len, buf)) < 0
+               ? QEPC_DMA_E_LINK : 0;
+    }
+    /* non-posted (any tag marks it; qep_link_request assigns the real one) */
+    return epc_dma_status(qep_link_request(&s->link, msg,
+                            qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 1, addr,
+                                              len, buf), NULL, 0));
+}
+
+static int epc_dma_window(void *opaque, uint64_t addr, uint64_t *host,
+                          uint32_t *len)
+{
+    QemuEpcState *s = opaque;
+    pcibus_t base = pci_get_bar_addr(PCI_DEVICE(s), QEPC_WINDOW_BAR);
+    EpcWindow *w;
+    uint64_t off;
+
+    if (base == PCI_BAR_UNMAPPED || addr < base ||
+        addr - base >= s->window_size) {
+        return 0;
+    }
+    off = addr - base;
+    w = epc_window_find(s, off, 1);
+    if (!w) {
+        return -1;
+    }
+    *host = w->pci_addr + off - w->offset;
+    *len = MIN(*len, w->offset + w->size - off);
+    return 1;
+}
+
+static void epc_dma_finished(void *opaque, unsigned ch)
+{
+    epc_event(opaque, QEPC_IRQ_DMA(ch));
+}
+
+static const EpcDmaOps epc_dma_ops = {
+    .host_read = epc_dma_host_read,
+    .host_write = epc_dma_host_write,
+    .window = epc_dma_window,
+    .finished = epc_dma_finished,
+};
+
 /* ---- requests from the host ------------------------------------------------ */
 
 static void epc_handle_cfg(QemuEpcState *s, const struct qep_msg *m)
@@ -705,13 +808,16 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
     };
     if (qep_link_start(&s->link, errp) < 0) {
         msi_uninit(pdev);
+        return;
     }
+    epc_dma_init(&s->dma, pdev, &epc_dma_ops, s);
 }
 
 static void epc_exit(PCIDevice *pdev)
 {
     QemuEpcState *s = QEMU_EPC(pdev);
 
+    epc_dma_fini(&s->dma);
     qep_link_stop(&s->link);
     msi_uninit(pdev);
 }
@@ -721,6 +827,7 @@ static void epc_reset(DeviceState *dev)
     QemuEpcState *s = QEMU_EPC(dev);
 
     epc_start(s, false);
+    epc_dma_reset(&s->dma);
     s->irq_status = s->irq_enable = s->error = 0;
     s->hdr_id = s->hdr_class = s->hdr_subsys = s->hdr_intpin = 0;
     s->msi_cfg = s->msix_cfg = s->msix_table = s->msix_pba = 0;

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qemu-epc DMA engine: channels that move data between guest-1 memory and
+ * host PCI addresses, programmed through BAR0 (docs/qemu-epc.md, "DMA
+ * engine").  Transfers run in a bottom half, one bounded slice at a time,
+ * so guest-1 vCPUs are never held for the length of a transfer.
+ */
+#ifndef QEMU_EPC_DMA_H
+#define QEMU_EPC_DMA_H
+
+/* include "qemu/osdep.h" first */
+#include "hw/pci/pci_device.h"
+#include "qemu-epc-regs.h"
+
+/* what the engine needs from the controller; QEPC_DMA_E_* or 0 */
+typedef struct EpcDmaOps {
+    int (*host_read)(void *opaque, uint64_t addr, void *buf, uint32_t len);
+    /* @last: the transfer's final request; it must not be posted */
+    int (*host_write)(void *opaque, uint64_t addr, const void *buf,
+                      uint32_t len, bool last);
+    /*
+     * A guest-1 address inside the outbound window BAR: 1 with the host
+     * address in *host and *len cut to the window's end, 0 if @addr is not in
+     * the window BAR, -1 if it is but no enabled window maps it.
+     */
+    int (*window)(void *opaque, uint64_t addr, uint64_t *host, uint32_t *len);
+    void (*finished)(void *opaque, unsigned ch);    /* raise QEPC_IRQ_DMA */
+} EpcDmaOps;
+
+typedef struct EpcDmaChan {
+    uint64_t src, dst;
+    uint32_t len, ctrl, status;
+    uint32_t done;           /* bytes completed */
+} EpcDmaChan;
+
+typedef struct EpcDma {
+    PCIDevice *pdev;
+    const EpcDmaOps *ops;
+    void *opaque;
+    QEMUBH *bh;
+    unsigned next;           /* round-robin start */
+    EpcDmaChan ch[QEPC_NUM_DMA];
+} EpcDma;
+
+#define EPC_DMA_MAX_LEN   (64u << 20)
+#define EPC_DMA_MPS       4096u    /* = QEP_MAX_DATA; no 4 KiB crossing */
+
+void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
+                  void *opaque);
+void epc_dma_fini(EpcDma *d);
+void epc_dma_reset(EpcDma *d);
+
+/* BAR0 accesses in 0x600..0x6ff; false: no such register */
+bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val);
+
+typedef enum EpcDmaWrite {
+    EPC_DMA_OK,
+    EPC_DMA_UNKNOWN,         /* no such (writable) register */
+    EPC_DMA_REFUSED,         /* the channel is busy */
+} EpcDmaWrite;
+EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val);
+
+#endif /* QEMU_EPC_DMA_H */
