@@ -6,23 +6,68 @@
  * as a PCI device in a second QEMU guest.  This driver turns it into a
  * pci_epc so that unmodified endpoint function drivers run on it.
  * The register map is qemu-modules/qemu-epc-regs.h (docs/qemu-epc.md).
+ *
+ * The device's DMA channels are offered as a dmaengine device whose dev is
+ * the controller's PCI device, so that EPF drivers find them as private
+ * channels: DMA_SLAVE with DEV_TO_MEM/MEM_TO_DEV (remote = host PCI address)
+ * and DMA_MEMCPY between guest addresses (a side inside the outbound window
+ * reaches the host through the window).
  */
 
 #include <linux/bitfield.h>
 #include <linux/bitmap.h>
 #include <linux/delay.h>
+#include <linux/dmaengine.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/overflow.h>
 #include <linux/pci.h>
 #include <linux/pci-epc.h>
 #include <linux/pci-epf.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
 
 #include "qemu-epc-regs.h"
 #include "pcie-qemu-ep-compat.h"
 
 #define DRV_NAME	"pcie-qemu-ep"
+
+static bool slave_dma = true;
+module_param(slave_dma, bool, 0444);
+MODULE_PARM_DESC(slave_dma,
+		 "offer DMA_SLAVE channels (DEV_TO_MEM, MEM_TO_DEV) besides DMA_MEMCPY (default on; off: DMA_MEMCPY only)");
+
+/* one hardware transfer */
+struct qep_dma_seg {
+	u64 src, dst;
+	u32 len, ctrl;
+};
+
+struct qep_dma_desc {
+	struct dma_async_tx_descriptor tx;
+	struct list_head node;
+	enum dma_transfer_direction dir;
+	unsigned int nsegs, cur;
+	struct qep_dma_seg segs[];
+};
+
+struct qep_dma_chan {
+	struct dma_chan chan;
+	struct qep *qep;
+	unsigned int idx;
+	/* protects everything below and the channel's registers */
+	spinlock_t lock;
+	struct list_head prepared;	/* prepared, not yet submitted */
+	struct list_head submitted;
+	struct list_head issued;
+	struct qep_dma_desc *active;	/* on the hardware */
+	dma_cookie_t failed;		/* last cookie that ended in error */
+	struct dma_slave_config cfg;
+};
 
 struct qep {
 	struct pci_dev *pdev;
@@ -43,6 +88,11 @@ struct qep {
 	u32 host_status;		/* STATUS at the last event */
 	bool init_notified;
 	struct pci_epc_features features;
+
+	struct dma_device dma;
+	struct qep_dma_chan dma_chan[QEPC_NUM_DMA];
+	unsigned int num_dma;
+	u32 dma_max_len;
 };
 
 static u32 qep_readl(struct qep *qep, u32 reg)
@@ -366,6 +416,370 @@ static const struct pci_epc_ops qep_epc_ops = {
 	.owner		= THIS_MODULE,
 };
 
+/* ---- DMA engine ---------------------------------------------------------- */
+
+static struct qep_dma_chan *to_qep_dma_chan(struct dma_chan *chan)
+{
+	return container_of(chan, struct qep_dma_chan, chan);
+}
+
+static struct qep_dma_desc *to_qep_dma_desc(struct dma_async_tx_descriptor *tx)
+{
+	return container_of(tx, struct qep_dma_desc, tx);
+}
+
+/* Program the active descriptor's current segment.  Lock held. */
+static void qep_dma_start_seg(struct qep_dma_chan *qc)
+{
+	struct qep_dma_seg *seg = &qc->active->segs[qc->active->cur];
+	struct qep *qep = qc->qep;
+	u32 base = QEPC_DMA_BASE(qc->idx);
+
+	qep_write64(qep, base + QEPC_DMA_SRC_LO, seg->src);
+	qep_write64(qep, base + QEPC_DMA_DST_LO, seg->dst);
+	qep_writel(qep, base + QEPC_DMA_LEN, seg->len);
+	qep_writel(qep, base + QEPC_DMA_CTRL,
+		   seg->ctrl | QEPC_DMA_IRQ_EN | QEPC_DMA_GO);
+}
+
+/* Start the next issued descriptor if the channel is free.  Lock held. */
+static void qep_dma_start_next(struct qep_dma_chan *qc)
+{
+	if (qc->active || list_empty(&qc->issued))
+		return;
+	qc->active = list_first_entry(&qc->issued, struct qep_dma_desc, node);
+	list_del(&qc->active->node);
+	qc->active->cur = 0;
+	qep_dma_start_seg(qc);
+}
+
+/* The channel raised its interrupt: a segment ended. */
+static void qep_dma_chan_irq(struct qep_dma_chan *qc)
+{
+	struct dmaengine_result res = { .result = DMA_TRANS_NOERROR };
+	struct qep *qep = qc->qep;
+	struct qep_dma_desc *desc;
+	unsigned long flags;
+	u32 st;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	desc = qc->active;
+	st = qep_readl(qep, QEPC_DMA_BASE(qc->idx) + QEPC_DMA_STATUS);
+	/* nothing active (terminated) or a newer segment already running */
+	if (!desc || QEPC_DMA_STATE(st) == QEPC_DMA_BUSY) {
+		spin_unlock_irqrestore(&qc->lock, flags);
+		return;
+	}
+	if (QEPC_DMA_STATE(st) == QEPC_DMA_DONE && ++desc->cur < desc->nsegs) {
+		qep_dma_start_seg(qc);
+		spin_unlock_irqrestore(&qc->lock, flags);
+		return;
+	}
+	qc->active = NULL;
+	if (QEPC_DMA_STATE(st) != QEPC_DMA_DONE) {
+		qc->failed = desc->tx.cookie;
+		res.result = desc->dir == DMA_DEV_TO_MEM ? DMA_TRANS_READ_FAILED :
+							   DMA_TRANS_WRITE_FAILED;
+		dev_err_ratelimited(&qep->pdev->dev,
+				    "DMA channel %u: transfer failed, error %u\n",
+				    qc->idx, QEPC_DMA_ERR(st));
+	}
+	qc->chan.completed_cookie = desc->tx.cookie;
+	qep_dma_start_next(qc);
+	spin_unlock_irqrestore(&qc->lock, flags);
+
+	if (desc->tx.callback_result)
+		desc->tx.callback_result(desc->tx.callback_param, &res);
+	else if (desc->tx.callback)
+		desc->tx.callback(desc->tx.callback_param);
+	kfree(desc);
+}
+
+static dma_cookie_t qep_dma_tx_submit(struct dma_async_tx_descriptor *tx)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(tx->chan);
+	struct qep_dma_desc *desc = to_qep_dma_desc(tx);
+	unsigned long flags;
+	dma_cookie_t cookie;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	cookie = qc->chan.cookie + 1;
+	if (cookie < DMA_MIN_COOKIE)
+		cookie = DMA_MIN_COOKIE;
+	qc->chan.cookie = cookie;
+	tx->cookie = cookie;
+	list_move_tail(&desc->node, &qc->submitted);
+	spin_unlock_irqrestore(&qc->lock, flags);
+	return cookie;
+}
+
+static struct qep_dma_desc *qep_dma_alloc(struct qep_dma_chan *qc,
+					  unsigned int nsegs,
+					  enum dma_transfer_direction dir,
+					  unsigned long flags)
+{
+	struct qep_dma_desc *desc;
+	unsigned long lflags;
+
+	desc = kzalloc(struct_size(desc, segs, nsegs), GFP_NOWAIT);
+	if (!desc)
+		return NULL;
+	dma_async_tx_descriptor_init(&desc->tx, &qc->chan);
+	desc->tx.tx_submit = qep_dma_tx_submit;
+	desc->tx.flags = flags;
+	desc->dir = dir;
+	desc->nsegs = nsegs;
+	spin_lock_irqsave(&qc->lock, lflags);
+	list_add_tail(&desc->node, &qc->prepared);
+	spin_unlock_irqrestore(&qc->lock, lflags);
+	return desc;
+}
+
+/* Split [src, src + len) -> dst into segments; returns the next free one. */
+static unsigned int qep_dma_fill(struct qep *qep, struct qep_dma_seg *seg,
+				 u64 src, u64 dst, u64 len, u32 ctrl)
+{
+	unsigned int n = 0;
+
+	while (len) {
+		u32 l = min_t(u64, len, qep->dma_max_len);
+
+		seg[n++] = (struct qep_dma_seg){ src, dst, l, ctrl };
+		src += l;
+		dst += l;
+		len -= l;
+	}
+	return n;
+}
+
+static struct dma_async_tx_descriptor *
+qep_dma_prep_memcpy(struct dma_chan *chan, dma_addr_t dst, dma_addr_t src,
+		    size_t len, unsigned long flags)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	struct qep *qep = qc->qep;
+	struct qep_dma_desc *desc;
+
+	if (!len)
+		return NULL;
+	desc = qep_dma_alloc(qc, DIV_ROUND_UP_ULL(len, qep->dma_max_len),
+			     DMA_MEM_TO_MEM, flags);
+	if (!desc)
+		return NULL;
+	qep_dma_fill(qep, desc->segs, src, dst, len, 0);
+	return &desc->tx;
+}
+
+static struct dma_async_tx_descriptor *
+qep_dma_prep_slave_sg(struct dma_chan *chan, struct scatterlist *sgl,
+		      unsigned int sg_len, enum dma_transfer_direction dir,
+		      unsigned long flags, void *context)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	struct qep *qep = qc->qep;
+	struct qep_dma_desc *desc;
+	struct scatterlist *sg;
+	unsigned int i, n = 0;
+	unsigned long lflags;
+	u64 remote;
+
+	if (dir != DMA_DEV_TO_MEM && dir != DMA_MEM_TO_DEV) {
+		/* a slave transfer names one host address: no MEM_TO_MEM */
+		dev_dbg(&qep->pdev->dev, "slave transfer direction %d refused\n",
+			dir);
+		return NULL;
+	}
+	for_each_sg(sgl, sg, sg_len, i) {
+		if (!sg_dma_len(sg))
+			return NULL;
+		n += DIV_ROUND_UP(sg_dma_len(sg), qep->dma_max_len);
+	}
+	if (!n)
+		return NULL;
+	desc = qep_dma_alloc(qc, n, dir, flags);
+	if (!desc)
+		return NULL;
+
+	spin_lock_irqsave(&qc->lock, lflags);
+	remote = dir == DMA_DEV_TO_MEM ? qc->cfg.src_addr : qc->cfg.dst_addr;
+	spin_unlock_irqrestore(&qc->lock, lflags);
+	n = 0;
+	for_each_sg(sgl, sg, sg_len, i) {
+		u64 local = sg_dma_address(sg);
+		u32 len = sg_dma_len(sg);
+
+		if (dir == DMA_DEV_TO_MEM)
+			n += qep_dma_fill(qep, desc->segs + n, remote, local, len,
+					  QEPC_DMA_SRC_HOST);
+		else
+			n += qep_dma_fill(qep, desc->segs + n, local, remote, len,
+					  QEPC_DMA_DST_HOST);
+		remote += len;
+	}
+	return &desc->tx;
+}
+
+static int qep_dma_config(struct dma_chan *chan, struct dma_slave_config *cfg)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	unsigned long flags;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	qc->cfg = *cfg;
+	spin_unlock_irqrestore(&qc->lock, flags);
+	return 0;
+}
+
+static void qep_dma_issue_pending(struct dma_chan *chan)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	unsigned long flags;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	list_splice_tail_init(&qc->submitted, &qc->issued);
+	qep_dma_start_next(qc);
+	spin_unlock_irqrestore(&qc->lock, flags);
+}
+
+static enum dma_status qep_dma_tx_status(struct dma_chan *chan,
+					 dma_cookie_t cookie,
+					 struct dma_tx_state *state)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	dma_cookie_t last, used;
+	enum dma_status ret;
+	unsigned long flags;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	last = chan->completed_cookie;
+	used = chan->cookie;
+	ret = dma_async_is_complete(cookie, last, used);
+	if (ret == DMA_COMPLETE && cookie == qc->failed)
+		ret = DMA_ERROR;
+	spin_unlock_irqrestore(&qc->lock, flags);
+	dma_set_tx_state(state, last, used, 0);
+	return ret;
+}
+
+/* Stop the hardware and drop every queued descriptor, callbacks not run. */
+static int qep_dma_terminate_all(struct dma_chan *chan)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	struct qep_dma_desc *desc, *tmp;
+	unsigned long flags;
+	LIST_HEAD(dead);
+
+	spin_lock_irqsave(&qc->lock, flags);
+	if (qc->active) {
+		qep_writel(qc->qep, QEPC_DMA_BASE(qc->idx) + QEPC_DMA_CTRL,
+			   QEPC_DMA_ABORT);
+		list_add(&qc->active->node, &dead);
+		qc->active = NULL;
+	}
+	list_splice_tail_init(&qc->submitted, &dead);
+	list_splice_tail_init(&qc->issued, &dead);
+	spin_unlock_irqrestore(&qc->lock, flags);
+
+	list_for_each_entry_safe(desc, tmp, &dead, node)
+		kfree(desc);
+	return 0;
+}
+
+/* Callbacks run in the interrupt thread: wait for a running one. */
+static void qep_dma_synchronize(struct dma_chan *chan)
+{
+	synchronize_irq(to_qep_dma_chan(chan)->qep->irq);
+}
+
+static int qep_dma_alloc_chan(struct dma_chan *chan)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	unsigned long flags;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	chan->cookie = DMA_MIN_COOKIE;
+	chan->completed_cookie = DMA_MIN_COOKIE;
+	qc->failed = 0;
+	memset(&qc->cfg, 0, sizeof(qc->cfg));
+	spin_unlock_irqrestore(&qc->lock, flags);
+	return 0;
+}
+
+static void qep_dma_free_chan(struct dma_chan *chan)
+{
+	struct qep_dma_chan *qc = to_qep_dma_chan(chan);
+	struct qep_dma_desc *desc, *tmp;
+	unsigned long flags;
+	LIST_HEAD(dead);
+
+	qep_dma_terminate_all(chan);
+	qep_dma_synchronize(chan);
+	spin_lock_irqsave(&qc->lock, flags);
+	list_splice_init(&qc->prepared, &dead);
+	spin_unlock_irqrestore(&qc->lock, flags);
+	list_for_each_entry_safe(desc, tmp, &dead, node)
+		kfree(desc);
+}
+
+static int qep_dma_register(struct qep *qep)
+{
+	struct dma_device *dd = &qep->dma;
+	unsigned int i;
+
+	qep->num_dma = min_t(u32, qep_readl(qep, QEPC_DMA_CHANNELS),
+			     QEPC_NUM_DMA);
+	qep->dma_max_len = qep_readl(qep, QEPC_DMA_MAX_LEN);
+	if (!qep->num_dma || !qep->dma_max_len)
+		return -ENODEV;
+
+	dd->dev = &qep->pdev->dev;
+	INIT_LIST_HEAD(&dd->channels);
+	dma_cap_set(DMA_PRIVATE, dd->cap_mask);
+	dma_cap_set(DMA_MEMCPY, dd->cap_mask);
+	if (slave_dma) {
+		dma_cap_set(DMA_SLAVE, dd->cap_mask);
+		dd->directions = BIT(DMA_DEV_TO_MEM) | BIT(DMA_MEM_TO_DEV);
+	}
+	dd->src_addr_widths = BIT(DMA_SLAVE_BUSWIDTH_1_BYTE) |
+			      BIT(DMA_SLAVE_BUSWIDTH_2_BYTES) |
+			      BIT(DMA_SLAVE_BUSWIDTH_4_BYTES) |
+			      BIT(DMA_SLAVE_BUSWIDTH_8_BYTES);
+	dd->dst_addr_widths = dd->src_addr_widths;
+	dd->residue_granularity = DMA_RESIDUE_GRANULARITY_DESCRIPTOR;
+	dd->device_alloc_chan_resources = qep_dma_alloc_chan;
+	dd->device_free_chan_resources = qep_dma_free_chan;
+	dd->device_prep_dma_memcpy = qep_dma_prep_memcpy;
+	dd->device_prep_slave_sg = qep_dma_prep_slave_sg;
+	dd->device_config = qep_dma_config;
+	dd->device_issue_pending = qep_dma_issue_pending;
+	dd->device_tx_status = qep_dma_tx_status;
+	dd->device_terminate_all = qep_dma_terminate_all;
+	dd->device_synchronize = qep_dma_synchronize;
+
+	for (i = 0; i < qep->num_dma; i++) {
+		struct qep_dma_chan *qc = &qep->dma_chan[i];
+
+		qc->qep = qep;
+		qc->idx = i;
+		spin_lock_init(&qc->lock);
+		INIT_LIST_HEAD(&qc->prepared);
+		INIT_LIST_HEAD(&qc->submitted);
+		INIT_LIST_HEAD(&qc->issued);
+		qc->chan.device = dd;
+		list_add_tail(&qc->chan.device_node, &dd->channels);
+	}
+	return dmaenginem_async_device_register(dd);
+}
+
+static void qep_dma_irq(struct qep *qep, u32 events)
+{
+	unsigned int i;
+
+	for (i = 0; i < qep->num_dma; i++)
+		if (events & QEPC_IRQ_DMA(i))
+			qep_dma_chan_irq(&qep->dma_chan[i]);
+}
+
 static irqreturn_t qep_irq(int irq, void *data)
 {
 	struct qep *qep = data;
@@ -387,6 +801,8 @@ static irqreturn_t qep_irq_thread(int irq, void *data)
 	status = qep_readl(qep, QEPC_STATUS);
 	was = qep->host_status;
 	qep->host_status = status;
+
+	qep_dma_irq(qep, events);
 
 	if (events & QEPC_IRQ_LINK_DOWN) {
 		dev_info(dev, "link down\n");
@@ -415,6 +831,8 @@ static void qep_hw_reset(struct qep *qep)
 		qep_writel(qep, QEPC_BAR_BASE(i) + QEPC_BAR_FLAGS, 0);
 	for (i = 0; i < QEPC_NUM_WINDOWS; i++)
 		qep_writel(qep, QEPC_WIN_BASE(i) + QEPC_WIN_CTRL, 0);
+	for (i = 0; i < QEPC_NUM_DMA; i++)
+		qep_writel(qep, QEPC_DMA_BASE(i) + QEPC_DMA_CTRL, QEPC_DMA_ABORT);
 	qep_writel(qep, QEPC_MSI_CFG, 0);
 	qep_writel(qep, QEPC_MSIX_CFG, 0);
 	qep_writel(qep, QEPC_IRQ_STATUS, QEPC_IRQ_ALL);
@@ -507,6 +925,13 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	qep->host_status = qep_readl(qep, QEPC_STATUS);
 	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_ALL);
 
+	/* EPF drivers look for DMA channels when notified of the EPC's init */
+	if (caps & QEPC_CAPS_DMA) {
+		ret = qep_dma_register(qep);
+		if (ret)
+			return dev_err_probe(dev, ret, "DMA engine\n");
+	}
+
 	qep_init_notify(qep->epc);
 	qep->init_notified = true;
 	dev_info(dev, "endpoint controller %s: %u windows in %pa bytes\n",
@@ -518,10 +943,16 @@ static void qep_remove(struct pci_dev *pdev)
 {
 	struct qep *qep = pci_get_drvdata(pdev);
 
-	qep_writel(qep, QEPC_IRQ_ENABLE, 0);
+	/*
+	 * No link events for EPF drivers being torn down, but DMA completions
+	 * still: an EPF may wait for a transfer in its deinit.
+	 */
+	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_DMA_ALL);
 	synchronize_irq(qep->irq);
 	if (qep->init_notified)
 		qep_deinit_notify(qep->epc);
+	qep_writel(qep, QEPC_IRQ_ENABLE, 0);
+	synchronize_irq(qep->irq);
 	qep_hw_reset(qep);
 	/* managed resources go in reverse: irq, window memory, EPC, regions */
 }

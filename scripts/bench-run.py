@@ -2,9 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """qemu-epc-bench run: boot guest 1 (qemu-epc, pcie-qemu-ep, an EPF) and
 guest 2 (epf-bridge, the host driver), run the host-side suite, print KTAP
-and a summary table.  Exit status 0 only if every case passed."""
+and a summary table.  Exit status 0 only if every case passed.
+
+By default two guest pairs run in turn: the first with pcie-qemu-ep's
+slave DMA channels (the kernel's pcitest.sh, then pcitest -d read and
+write), the second with memcpy channels only (slave_dma=0: pcitest -d
+read, write and copy, the path pci-epf-test takes for copy).  --bench runs
+1 MiB read/write/copy with and without DMA instead and prints their times."""
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -40,6 +47,9 @@ def parse_args(argv):
     p.add_argument('--rundir', help='where logs go (default build/runs/<time>)')
     p.add_argument('-q', '--quiet', action='store_true',
                    help='no KTAP stream, only the summary')
+    p.add_argument('--bench', action='store_true',
+                   help='1 MiB pcitest read/write/copy with and without DMA, '
+                   'timed (what `qemu-epc-bench bench` runs)')
     return p.parse_args(argv)
 
 
@@ -64,11 +74,12 @@ class Results:
         return sum(1 for c in self.cases if not c[2])
 
 
-def run_host_suite(pair, res, planned, case_timeout):
+def run_host_suite(pair, res, planned, case_timeout, dma_mode='slave'):
     """Turn the host guest's QEPC-CASE lines into results until
     QEPC-HOST-DONE; returns the reason it stopped early, or None."""
     idx = 0
     last = time.monotonic()
+    tag = '' if dma_mode == 'slave' else ' [slave_dma=0]' 
     wait = case_timeout + 30
     while True:
         # liveness first, lines second: what a guest wrote just before it
@@ -78,13 +89,18 @@ def run_host_suite(pair, res, planned, case_timeout):
         now = time.monotonic()
         for line in lines:
             if line.startswith('QEPC-CASE '):
-                rc, args, out = (line[10:].split('|', 2) + ['', ''])[:3]
+                rc, secs, args, out = (line[10:].split('|', 3) + ['', '', ''])[:4]
                 ok = rc == '0' and 'NOT OKAY' not in out and 'FAILED' not in out
                 detail = ''
                 if not ok:
                     detail = ('timed out after %d s' % case_timeout if rc in ('124', '143')
                               else 'exit %s: %s' % (rc, out.strip()))
-                res.add('pcitest ' + args, guests.case_group(args), ok, now - last, detail)
+                try:
+                    took = float(secs)
+                except ValueError:
+                    took = now - last
+                res.add('pcitest ' + args + tag, guests.case_group(args, dma_mode), ok,
+                        took, detail)
                 idx += 1
                 last = now
             elif line.startswith(('ok ', 'not ok ')) and planned is None:
@@ -154,22 +170,57 @@ def main(argv):
     epf_script = a.epf_script or os.path.join(guests.GUEST_DIR, 'epf-test.sh')
     initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), mods,
                              os.path.join(kdir, 'pcitest'), pcitest_sh,
-                             epf_script, host_script)
-    planned = None if a.host_script else guests.pcitest_cases(pcitest_sh)
+                             epf_script, host_script, guests.SUITES)
+    # (suite, DMA channels of pcie-qemu-ep, planned pcitest arguments)
+    if a.host_script:
+        phases = [('full', 'slave', None)]
+    elif a.bench:
+        phases = [('bench', 'slave', guests.SUITES['bench']),
+                  ('bench-memcpy', 'memcpy', guests.SUITES['bench-memcpy'])]
+    else:
+        phases = [('full', 'slave', guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
+                  ('memcpy', 'memcpy', guests.SUITES['memcpy'])]
 
     res = Results(sys.stdout, a.quiet)
     res.emit('TAP version 13')
-    if planned is not None:
-        res.emit('1..%d' % (len(planned) + 2))
+    if phases[0][2] is not None:
+        res.emit('1..%d' % sum(len(p[2]) + 2 for p in phases))
     res.emit('# qemu-epc-bench run: logs in %s' % rundir)
-    pair = guests.Pair(rundir, kernel, initrd, accel=a.accel,
-                       host_smp=a.host_smp, boot_timeout=a.boot_timeout)
+    stopped_any = False
+    rates = {}
+    for n, (suite, dma_mode, planned) in enumerate(phases):
+        prun = rundir if n == 0 else os.path.join(rundir, suite)
+        os.makedirs(prun, exist_ok=True)
+        if len(phases) > 1:
+            res.emit('# guest pair %d of %d: pcie-qemu-ep with %s DMA channels, '
+                     'logs in %s' % (n + 1, len(phases), dma_mode, prun))
+        stopped = run_pair(a, res, prun, kernel, initrd, suite, dma_mode, planned)
+        stopped_any = stopped_any or bool(stopped)
+        rates[dma_mode] = epf_rates(os.path.join(prun, 'epf-console.log'))
+    if phases[0][2] is None:
+        res.emit('1..%d' % len(res.cases))
+    fails = res.failed()
+    res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0'
+             % (len(res.cases) - fails, fails))
+    summary(res, sys.stdout, rundir, time.monotonic() - t0)
+    if a.bench:
+        bench_table(res, rates, sys.stdout)
+    return 1 if fails or stopped_any else 0
+
+
+def run_pair(a, res, rundir, kernel, initrd, suite, dma_mode, planned):
+    """Boot one guest pair, run its suite; returns why it stopped early."""
+    tag = '' if dma_mode == 'slave' else ' [slave_dma=0]'
+    first = len(res.cases)
+    pair = guests.Pair(rundir, kernel, initrd, accel=a.accel, host_smp=a.host_smp,
+                       boot_timeout=a.boot_timeout, suite=suite, dma_mode=dma_mode,
+                       case_timeout=a.case_timeout)
     stopped = None
     try:
         try:
             fn = pair.bring_up()
             res.emit('# ' + fn)
-            stopped = run_host_suite(pair, res, planned, a.case_timeout)
+            stopped = run_host_suite(pair, res, planned, a.case_timeout, dma_mode)
         except guests.GuestError as e:
             stopped = str(e)
     finally:
@@ -177,22 +228,67 @@ def main(argv):
     if stopped:
         res.emit('# stopped early: ' + stopped)
     if planned is not None:
-        done = len(res.cases)
-        for args in planned[done:]:
-            res.add('pcitest ' + args, guests.case_group(args), False, 0,
+        for args in planned[len(res.cases) - first:]:
+            res.add('pcitest ' + args + tag, guests.case_group(args, dma_mode), False, 0,
                     'not run: ' + (stopped or 'no result'))
     for who in ('epf', 'host'):
         probs = [p for w, p in pair.kernel_problems() if w == who]
-        res.add('guest %s kernel log has no oops, BUG or unexpected WARNING'
-                % ('1 (epf)' if who == 'epf' else '2 (host)'), 'kernel logs',
+        res.add('guest %s kernel log has no oops, BUG or unexpected WARNING%s'
+                % ('1 (epf)' if who == 'epf' else '2 (host)', tag), 'kernel logs',
                 not probs, 0, '; '.join(probs[:3]))
-    if planned is None:
-        res.emit('1..%d' % len(res.cases))
-    fails = res.failed()
-    res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0'
-             % (len(res.cases) - fails, fails))
-    summary(res, sys.stdout, rundir, time.monotonic() - t0)
-    return 1 if fails or stopped else 0
+    return stopped
+
+
+EPF_RATE = re.compile(r'(READ|WRITE|COPY) => Size: (\d+) B, DMA: (YES|NO), '
+                      r'Time: ([\d.]+) s, Rate: (\d+) KB/s')
+
+
+def epf_rates(console):
+    """pci-epf-test's own timing of each transfer: {(op, dma): seconds},
+    the first of each kind."""
+    out = {}
+    try:
+        with open(console, errors='replace') as f:
+            for m in EPF_RATE.finditer(f.read()):
+                out.setdefault((m.group(1), m.group(3) == 'YES'), float(m.group(4)))
+    except OSError:
+        pass
+    return out
+
+
+def bench_table(res, rates, out):
+    """1 MiB read/write/copy: guest-2 wall time of each pcitest run and
+    pci-epf-test's own transfer time, with and without DMA."""
+    size = guests.BENCH_SIZE
+    rows = []
+    base = {}
+    for name, group, ok, secs, _ in res.cases:
+        m = re.match(r'pcitest (-d )?-([rwc]) -s %d( \[slave_dma=0\])?$' % size, name)
+        if not m:
+            continue
+        dma = bool(m.group(1))
+        mode = 'memcpy' if m.group(3) else 'slave'
+        op = {'r': 'read', 'w': 'write', 'c': 'copy'}[m.group(2)]
+        how = 'no DMA' if not dma else 'DMA, %s channel' % mode
+        # the host's read is the endpoint's write, and the reverse
+        epf_op = {'read': 'WRITE', 'write': 'READ', 'copy': 'COPY'}[op]
+        epf = rates.get(mode, {}).get((epf_op, dma))
+        if not dma and mode == 'slave':
+            base[op] = secs
+        rows.append((op, how, ok, secs, epf))
+    out.write('\n1 MiB transfers (pcitest in guest 2; EPF time as pci-epf-test '
+              'reports it; MB = 10^6 bytes)\n')
+    out.write('%-6s %-22s %9s %9s %12s %9s %9s\n' % ('op', 'how', 'time (s)', 'MB/s',
+                                                  'EPF time (s)', 'EPF MB/s',
+                                                  'speed-up'))
+    for op, how, ok, secs, epf in sorted(rows, key=lambda r: 'rwc'.index(r[0][0])):
+        if not ok:
+            out.write('%-6s %-22s   failed\n' % (op, how))
+            continue
+        mbs = size / secs / 1e6 if secs else float('inf')
+        e = ('%12.3f %9.1f' % (epf, size / epf / 1e6)) if epf else '%12s %9s' % ('-', '-')
+        up = ('%8.1fx' % (base[op] / secs)) if op in base and secs else '%9s' % '-'
+        out.write('%-6s %-22s %9.2f %9.2f %s %s\n' % (op, how, secs, mbs, e, up))
 
 
 if __name__ == '__main__':

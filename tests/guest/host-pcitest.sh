@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Default host side of `qemu-epc-bench run`, run in guest 2 by /init once the
-# function is present: load pci_endpoint_test and run the kernel's own
-# tools/pci/pcitest.sh unchanged.  A pcitest wrapper early on $PATH bounds
-# each case and tags its output for the harness:
-#   QEPC-CASE <rc>|<pcitest arguments>|<pcitest output>
+# function is present: load pci_endpoint_test, run the kernel's own
+# tools/pci/pcitest.sh unchanged (suite "full"), then the cases listed for
+# the suite (qepc.suite=, tests/lib/guests.py SUITES), one pcitest
+# invocation per line.  A pcitest wrapper early on $PATH bounds each case
+# and tags its output for the harness:
+#   QEPC-CASE <rc>|<seconds>|<pcitest arguments>|<pcitest output>
 set -e
 
 ko=$(find /lib/modules -name pci_endpoint_test.ko | head -1)
@@ -21,4 +23,14 @@ until [ -c /dev/pci-endpoint-test.0 ]; do
 done
 echo "QEPC-BOUND $(basename "$(readlink /sys/bus/pci/devices/"$QEPC_FUNCTION"/driver)")"
 set +e
-PATH=/usr/local/libexec/qemu-epc:$PATH sh /usr/local/share/qemu-epc/pcitest.sh
+suite=${QEPC_SUITE:-full}
+share=/usr/local/share/qemu-epc
+export PATH=/usr/local/libexec/qemu-epc:$PATH
+[ "$suite" = full ] && sh $share/pcitest.sh
+if [ -f "$share/cases-$suite" ]; then
+	while read -r args; do
+		# shellcheck disable=SC2086
+		pcitest $args </dev/null
+	done <"$share/cases-$suite"
+fi
+exit 0

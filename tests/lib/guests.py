@@ -65,10 +65,32 @@ def pcitest_cases(pcitest_sh):
     return [l[5:] for l in out.splitlines() if l.startswith('CASE ')]
 
 
-def case_group(args):
+SIZES = (1, 1024, 1025, 1024000, 1024001)     # pcitest.sh's transfer sizes
+BENCH_SIZE = 1 << 20
+
+
+def _dma(ops, sizes=SIZES):
+    return ['-d -%s -s %d' % (op, n) for op in ops for n in sizes]
+
+
+# What the default host script runs in guest 2 for qepc.suite=NAME, after
+# the kernel's pcitest.sh for "full".  pci-epf-test (6.12) moves data with
+# private slave channels for read and write, but copies with DMA only over
+# a memcpy channel: the "memcpy" suites run with the driver's
+# slave_dma=0, where it takes the memcpy path for all three.
+SUITES = {
+    'full': _dma('rw'),
+    'memcpy': ['-i 1'] + _dma('rwc'),
+    'bench': ['-i 1'] + ['-%s -s %d' % (op, BENCH_SIZE) for op in 'rwc'] +
+             _dma('rw', (BENCH_SIZE,)),
+    'bench-memcpy': ['-i 1'] + _dma('rwc', (BENCH_SIZE,)),
+}
+
+
+def case_group(args, dma_mode='slave'):
     """Summary-table group of a pcitest invocation."""
     a = args.split()
-    dma = ' (DMA)' if '-d' in a else ''
+    dma = (' (DMA)' if dma_mode == 'slave' else ' (DMA memcpy)') if '-d' in a else ''
     for opt, name in (('-b', 'BAR'), ('-l', 'INTx'), ('-m', 'MSI'),
                       ('-x', 'MSI-X'), ('-i', 'set IRQ type'),
                       ('-r', 'read'), ('-w', 'write'), ('-c', 'copy')):
@@ -180,11 +202,16 @@ class Pair:
     Unix socket in the run directory."""
 
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
-                 boot_timeout=240):
+                 boot_timeout=240, suite='full', dma_mode='slave',
+                 case_timeout=120):
+        """suite: the case list guest 2's default host script runs (SUITES);
+        dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers."""
         self.rundir = rundir
         self.sock = os.path.join(rundir, 'epc.sock')
         self.boot_timeout = boot_timeout
-        common = 'console=ttyS0 panic=-1 printk.time=1 qepc.wait=%d' % boot_timeout
+        common = ('console=ttyS0 panic=-1 printk.time=1 qepc.wait=%d qepc.suite=%s '
+                  'qepc.dma=%s qepc.case_timeout=%d'
+                  % (boot_timeout, suite, dma_mode, case_timeout))
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
                          ['-device', 'qemu-epc,socket=' + self.sock],

@@ -64,9 +64,12 @@ def find_modules(root, names):
     return found
 
 
-def build(out, modules, pcitest, pcitest_sh, epf_script, host_script):
+def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
+          suites=None):
     """Write the image used by both guests (the role is on the kernel
-    command line).  modules: list of .ko paths, put in /lib/modules."""
+    command line).  modules: list of .ko paths, put in /lib/modules;
+    suites: {name: [pcitest arguments]}, the case lists the default host
+    script runs for qepc.suite=name."""
     if not os.path.exists(BUSYBOX):
         raise RuntimeError('%s missing: install busybox-static '
                            '(scripts/setup.sh does)' % BUSYBOX)
@@ -82,6 +85,9 @@ def build(out, modules, pcitest, pcitest_sh, epf_script, host_script):
     c.add_file('usr/local/libexec/qemu-epc/pcitest',
                os.path.join(GUEST_DIR, 'pcitest-wrapper'), 0o755)
     c.add_file('usr/local/share/qemu-epc/pcitest.sh', pcitest_sh, 0o755)
+    for name, cases in (suites or {}).items():
+        c.add_bytes('usr/local/share/qemu-epc/cases-' + name,
+                    ''.join(a + '\n' for a in cases).encode())
     for ko in modules:
         c.add_file('lib/modules/' + os.path.basename(ko), ko, 0o644)
     c.close()
