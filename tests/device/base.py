@@ -24,17 +24,38 @@ class DeviceTest(unittest.TestCase):
         self.peers.append(p)
         return p
 
+    def sanitizer_reports(self):
+        """Sanitizer reports in the output of every QEMU this test ran
+        (each QTest writes its stdout and stderr to DIR/NAME.log)."""
+        from qtest import sanitizer_report
+        found = []
+        for name in sorted(os.listdir(self.dir)):
+            if not name.endswith('.log'):
+                continue
+            try:
+                with open(os.path.join(self.dir, name), errors='replace') as f:
+                    rep = sanitizer_report(f.read())
+            except OSError:
+                continue
+            if rep:
+                found.append('%s:\n%s' % (name, rep))
+        return found
+
     def tearDown(self):
         for p in self.peers:
             p.close()
         for vm in self.vms:
             vm.quit()
+        reports = self.sanitizer_reports()
         res = self._outcome.result
-        failed = any(t is self for t, _ in res.errors + res.failures)
+        failed = reports or any(t is self for t, _ in res.errors + res.failures)
         if not failed:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print('  logs kept in %s' % self.dir)
+        if reports:
+            self.fail('sanitizer report in QEMU output (logs in %s):\n%s'
+                      % (self.dir, '\n'.join(reports)))
 
 
 class WiredDeviceTest(DeviceTest):

@@ -27,6 +27,22 @@ class Timeout(Exception):
     pass
 
 
+# what AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer print
+SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
+                   'runtime error:', 'SUMMARY: AddressSanitizer',
+                   'SUMMARY: UndefinedBehaviorSanitizer')
+
+
+def sanitizer_report(text, lines=40):
+    """The first sanitizer report in text (its first lines), or ''."""
+    at = [text.find(m) for m in SANITIZER_MARKS]
+    at = [a for a in at if a >= 0]
+    if not at:
+        return ''
+    start = text.rfind('\n', 0, min(at)) + 1
+    return '\n'.join(text[start:].split('\n')[:lines])
+
+
 def wait_until(cond, timeout, what, step=0.01):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -87,6 +103,10 @@ class QTest:
                 return f.read()
         except OSError:
             return ''
+
+    def sanitizer_report(self):
+        """A sanitizer report in this QEMU's output so far, or ''."""
+        return sanitizer_report(self.read_log())
 
     def guest_errors(self):
         try:
