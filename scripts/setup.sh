@@ -4,7 +4,8 @@
 # qemu-epc set-up: apt sources, packages, headers of the installed QEMU,
 # the qtest accelerator module, the meson build of this project, the guest
 # kernel and its pcitest, a 6.1 tree for the driver's compile check, and the
-# driver itself.
+# driver itself; also a second build with ASan/UBSan (BUILD-san) and the
+# libFuzzer target (clang-14) for the sanitize and fuzz test suites.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
 set -euo pipefail
@@ -12,6 +13,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${QEMU_EPC_CACHE:-$HOME/.cache/qemu-epc}
 BUILD=${QEMU_EPC_BUILD:-$TOP/build}
+SAN_BUILD=${QEMU_EPC_SAN_BUILD:-$BUILD-san}
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
@@ -21,7 +23,8 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- apt ----
 APT_SOURCES=/etc/apt/sources.list.d/qemu-epc.sources
 HOST_PKGS=(build-essential pkg-config ninja-build flex bison bzip2 xz-utils
-           libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates)
+           libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates
+           clang-14 libclang-rt-14-dev)
 # the guests: kernel sources (6.12 runs, 6.1 is a compile check), initramfs
 GUEST_PKGS=(bc libelf-dev cpio kmod busybox-static dkms linux-source-6.1)
 BPO_PKGS=(qemu-system-x86 meson python3-pycotap linux-source-6.12)
@@ -175,21 +178,26 @@ build_qtest_accel() {
 		$(pkg-config --libs glib-2.0)) || die "linking accel-qtest-x86_64.so failed"
 }
 
-# Configure (once per QEMU tree) and build this project with meson.
+# Configure (once per QEMU tree) and build this project with meson:
+# build_project DIR SANITIZE(true|false)
 build_project() {
-	local want_tree
-	if [ -f "$BUILD/build.ninja" ]; then
-		want_tree=$(meson introspect --buildoptions "$BUILD" 2>/dev/null |
-			python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="qemu_tree"))' 2>/dev/null || true)
-		[ "$want_tree" = "$QEMU_TREE" ] || rm -rf "$BUILD"
+	local dir=$1 san=$2 tag want_tree want_san
+	tag=$(basename "$dir")
+	if [ -f "$dir/build.ninja" ]; then
+		read -r want_tree want_san < <(meson introspect --buildoptions "$dir" 2>/dev/null |
+			python3 -c 'import json,sys; o={x["name"]: x["value"] for x in json.load(sys.stdin)}; print(o["qemu_tree"], str(o["sanitize"]).lower())' 2>/dev/null || true)
+		[ "$want_tree" = "$QEMU_TREE" ] && [ "$want_san" = "$san" ] || rm -rf "$dir"
 	fi
-	if [ ! -f "$BUILD/build.ninja" ]; then
-		log "configuring the build in $BUILD"
-		meson setup "$BUILD" "$TOP" -Dqemu_tree="$QEMU_TREE" >"$CACHE/meson-setup.log" 2>&1 ||
-			{ cat "$CACHE/meson-setup.log" >&2; die "meson setup failed"; }
+	if [ ! -f "$dir/build.ninja" ]; then
+		log "configuring the build in $dir"
+		meson setup "$dir" "$TOP" -Dqemu_tree="$QEMU_TREE" -Dsanitize="$san" \
+			>"$CACHE/meson-setup-$tag.log" 2>&1 ||
+			{ cat "$CACHE/meson-setup-$tag.log" >&2; die "meson setup failed"; }
 	fi
-	ninja -C "$BUILD" >"$CACHE/ninja.log" 2>&1 ||
-		{ cat "$CACHE/ninja.log" >&2; die "build failed"; }
+	ninja -C "$dir" >"$CACHE/ninja-$tag.log" 2>&1 ||
+		{ cat "$CACHE/ninja-$tag.log" >&2; die "build failed ($dir)"; }
+	# for the tests: where accel-qtest-x86_64.so is
+	echo "$QEMU_TREE" >"$dir/qemu-tree"
 }
 
 # The guest kernel (cached), a prepared 6.1 tree, and pcie-qemu-ep built
@@ -208,8 +216,7 @@ build_guest() {
 mkdir -p "$CACHE"
 install_packages
 build_qemu_headers
-build_project
-# for the tests: where accel-qtest-x86_64.so is
-echo "$QEMU_TREE" >"$BUILD/qemu-tree"
+build_project "$BUILD" false
+build_project "$SAN_BUILD" true
 build_guest
 log "ready: modules in $BUILD, QEMU tree $QEMU_TREE"
