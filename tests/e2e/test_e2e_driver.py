@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """pcie-qemu-ep in a booted guest: bind, unbind/rebind, unload/reload,
-with and without pci-epf-test bound; nothing left behind, no oops."""
+with and without pci-epf-test bound, and unbind with a DMA transfer in
+flight; nothing left behind, no oops."""
 import os
 import time
 import unittest
@@ -40,6 +41,48 @@ class DriverLifecycle(unittest.TestCase):
         self.assertEqual(len(lines) - 1, int(lines[-1].split()[1]), lines)
         self.assertEqual(g.kernel_problems(guests.EPF_EXPECTED), [],
                          'kernel log: %s' % g.console)
+
+
+# guest 2 keeps a DMA read going: 4 MB, pci-epf-test's DMA write to the host
+DMA_LOOP = ['-i 1'] + ['-d -r -s 4000000'] * 200
+
+
+class DmaInFlight(unittest.TestCase):
+    def test_unbind_with_dma_in_flight(self):
+        kdir = guests.kernel_dir()
+        rundir = guests.test_rundir('dma-unbind')
+        mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                           {'pci-epf-test', 'pci_endpoint_test'}).values())
+        initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
+                                 mods + [guests.kmod_path()],
+                                 os.path.join(kdir, 'pcitest'),
+                                 os.path.join(kdir, 'pcitest.sh'),
+                                 os.path.join(guests.GUEST_DIR, 'dma-unbind.sh'),
+                                 os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'),
+                                 suites={'dma-loop': DMA_LOOP},
+                                 extra=[('etc/qemu-epc/epf-test.sh',
+                                         os.path.join(guests.GUEST_DIR, 'epf-test.sh'))])
+        pair = guests.Pair(rundir, os.path.join(kdir, 'bzImage'), initrd, host_smp=2,
+                           suite='dma-loop')
+        try:
+            pair.bring_up()
+            pair.epf.wait_for('TEST done', 600,
+                              'guest 1 to see a busy DMA channel, unbind and reload')
+            time.sleep(0.2)
+        except guests.GuestError as e:
+            self.fail(str(e))
+        finally:
+            pair.stop()
+        with open(pair.epf.results) as f:
+            lines = [l.strip()[10:] for l in f if l.startswith('QEPC-TEST')]
+        self.assertTrue(lines and lines[-1].startswith('done '), lines)
+        self.assertEqual([l for l in lines if l.startswith('not ok')], [],
+                         'log in %s' % rundir)
+        self.assertEqual(len(lines) - 1, 6, lines)
+        # the transfer that was in flight completed (pci-epf-test waits for
+        # it in its deinit) or was aborted, and the kernel said nothing
+        self.assertEqual(pair.epf.kernel_problems(guests.EPF_EXPECTED), [],
+                         'kernel log: %s' % pair.epf.console)
 
 
 if __name__ == '__main__':

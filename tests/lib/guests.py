@@ -125,6 +125,7 @@ class Guest:
                                          stdin=subprocess.DEVNULL)
         self.pos = 0
         self.pending = ''
+        self.unread = []     # lines read past the one wait_for returned
 
     def alive(self):
         return self.proc.poll() is None
@@ -138,7 +139,7 @@ class Guest:
         text = self.pending + data.decode('utf-8', 'replace').replace('\r', '')
         lines = text.split('\n')
         self.pending = lines.pop()
-        out = []
+        out, self.unread = self.unread, []
         for l in lines:
             if 'QEPC-' in l:
                 out.append(l[l.index('QEPC-'):])
@@ -152,10 +153,13 @@ class Guest:
         end = time.monotonic() + timeout
         while True:
             alive = self.alive()     # before reading: no line is lost at exit
-            for line in self.new_lines():
+            lines = self.new_lines()
+            for i, line in enumerate(lines):
                 if line.startswith('QEPC-ERROR'):
                     raise GuestError('%s guest: %s' % (self.name, line[11:]))
                 if line.startswith('QEPC-' + prefix):
+                    # what followed is the next reader's
+                    self.unread = lines[i + 1:]
                     return line
             if not alive:
                 raise GuestError('%s guest: QEMU exited (status %s) while waiting for %s; '

@@ -65,11 +65,12 @@ def find_modules(root, names):
 
 
 def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
-          suites=None):
+          suites=None, extra=()):
     """Write the image used by both guests (the role is on the kernel
     command line).  modules: list of .ko paths, put in /lib/modules;
     suites: {name: [pcitest arguments]}, the case lists the default host
-    script runs for qepc.suite=name."""
+    script runs for qepc.suite=name; extra: (path in the image, file)
+    pairs, executable."""
     if not os.path.exists(BUSYBOX):
         raise RuntimeError('%s missing: install busybox-static '
                            '(scripts/setup.sh does)' % BUSYBOX)
@@ -90,6 +91,8 @@ def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
                     ''.join(a + '\n' for a in cases).encode())
     for ko in modules:
         c.add_file('lib/modules/' + os.path.basename(ko), ko, 0o644)
+    for dest, src in extra:
+        c.add_file(dest, src, 0o755)
     c.close()
     return out
 
