@@ -20,6 +20,7 @@
 #include <linux/dmaengine.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/jiffies.h>
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -66,6 +67,7 @@ struct qep_dma_chan {
 	struct list_head issued;
 	struct qep_dma_desc *active;	/* on the hardware */
 	dma_cookie_t failed;		/* last cookie that ended in error */
+	bool closing;			/* unbinding: no new descriptors */
 	struct dma_slave_config cfg;
 };
 
@@ -530,6 +532,11 @@ static struct qep_dma_desc *qep_dma_alloc(struct qep_dma_chan *qc,
 	desc->dir = dir;
 	desc->nsegs = nsegs;
 	spin_lock_irqsave(&qc->lock, lflags);
+	if (qc->closing) {
+		spin_unlock_irqrestore(&qc->lock, lflags);
+		kfree(desc);
+		return NULL;
+	}
 	list_add_tail(&desc->node, &qc->prepared);
 	spin_unlock_irqrestore(&qc->lock, lflags);
 	return desc;
@@ -719,6 +726,55 @@ static void qep_dma_free_chan(struct dma_chan *chan)
 	spin_unlock_irqrestore(&qc->lock, flags);
 	list_for_each_entry_safe(desc, tmp, &dead, node)
 		kfree(desc);
+}
+
+static bool qep_dma_busy(struct qep *qep)
+{
+	unsigned long flags;
+	bool busy = false;
+	unsigned int i;
+
+	for (i = 0; i < qep->num_dma; i++) {
+		struct qep_dma_chan *qc = &qep->dma_chan[i];
+
+		spin_lock_irqsave(&qc->lock, flags);
+		busy |= qc->active || !list_empty(&qc->issued);
+		spin_unlock_irqrestore(&qc->lock, flags);
+	}
+	return busy;
+}
+
+/*
+ * Unbinding: refuse new descriptors and give the issued ones time to end
+ * with their callbacks (DMA interrupts enabled), so that an EPF driver
+ * waiting for a transfer is not left waiting when its channels go away.
+ * What is still running after QEP_DMA_DRAIN_MS is aborted by
+ * terminate_all when the EPF driver releases the channel.
+ */
+#define QEP_DMA_DRAIN_MS	5000
+
+static void qep_dma_close(struct qep *qep)
+{
+	unsigned long flags, end;
+	unsigned int i;
+
+	for (i = 0; i < qep->num_dma; i++) {
+		struct qep_dma_chan *qc = &qep->dma_chan[i];
+
+		spin_lock_irqsave(&qc->lock, flags);
+		qc->closing = true;
+		spin_unlock_irqrestore(&qc->lock, flags);
+	}
+	end = jiffies + msecs_to_jiffies(QEP_DMA_DRAIN_MS);
+	while (qep_dma_busy(qep)) {
+		if (time_after(jiffies, end)) {
+			dev_warn(&qep->pdev->dev,
+				 "DMA still running after %u ms, aborting it\n",
+				 QEP_DMA_DRAIN_MS);
+			return;
+		}
+		usleep_range(1000, 2000);
+	}
 }
 
 static int qep_dma_register(struct qep *qep)
@@ -949,6 +1005,7 @@ static void qep_remove(struct pci_dev *pdev)
 	 */
 	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_DMA_ALL);
 	synchronize_irq(qep->irq);
+	qep_dma_close(qep);
 	if (qep->init_notified)
 		qep_deinit_notify(qep->epc);
 	qep_writel(qep, QEPC_IRQ_ENABLE, 0);

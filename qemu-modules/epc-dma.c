@@ -134,6 +134,7 @@ static void dma_run(void *opaque)
 {
     EpcDma *d = opaque;
     bool more = false;
+    uint64_t moved = 0;
 
     for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
         unsigned n = (d->next + i) % QEPC_NUM_DMA;
@@ -151,9 +152,14 @@ static void dma_run(void *opaque)
             }
         }
         more |= QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY;
+        moved += c->done - start;
     }
     d->next = (d->next + 1) % QEPC_NUM_DMA;
-    if (more) {
+    if (more && d->rate) {
+        /* the next slices when this one's bytes have had their time */
+        timer_mod(d->pace, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  muldiv64(moved, NANOSECONDS_PER_SECOND, d->rate));
+    } else if (more) {
         qemu_bh_schedule(d->bh);
     }
 }
@@ -169,7 +175,9 @@ static void dma_go(EpcDma *d, unsigned n)
         return;
     }
     c->status = QEPC_DMA_BUSY;
-    qemu_bh_schedule(d->bh);
+    if (!timer_pending(d->pace)) {
+        qemu_bh_schedule(d->bh);
+    }
 }
 
 static void set32(uint64_t *v, bool hi, uint32_t val)
@@ -252,18 +260,22 @@ void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
     d->opaque = opaque;
     d->bh = qemu_bh_new_guarded(dma_run, d,
                                 &DEVICE(pdev)->mem_reentrancy_guard);
+    d->pace = timer_new_ns(QEMU_CLOCK_VIRTUAL, dma_run, d);
 }
 
 void epc_dma_fini(EpcDma *d)
 {
     qemu_bh_delete(d->bh);
     d->bh = NULL;
+    timer_free(d->pace);
+    d->pace = NULL;
 }
 
 void epc_dma_reset(EpcDma *d)
 {
     if (d->bh) {
         qemu_bh_cancel(d->bh);
+        timer_del(d->pace);
     }
     memset(d->ch, 0, sizeof(d->ch));
     d->next = 0;

@@ -10,6 +10,7 @@
 
 /* include "qemu/osdep.h" first */
 #include "hw/pci/pci_device.h"
+#include "qemu/timer.h"
 #include "qemu-epc-regs.h"
 
 /* what the engine needs from the controller; QEPC_DMA_E_* or 0 */
@@ -38,6 +39,8 @@ typedef struct EpcDma {
     const EpcDmaOps *ops;
     void *opaque;
     QEMUBH *bh;
+    QEMUTimer *pace;         /* runs the next slices when rate is set */
+    uint64_t rate;           /* bytes per second of virtual time, 0: no limit */
     unsigned next;           /* round-robin start */
     EpcDmaChan ch[QEPC_NUM_DMA];
 } EpcDma;

@@ -841,6 +841,7 @@ static const Property epc_properties[] = {
     DEFINE_PROP_UINT16("device-id", QemuEpcState, device_id, QEPC_DEVICE_ID),
     DEFINE_PROP_SIZE("window-size", QemuEpcState, window_size, 64 * MiB),
     DEFINE_PROP_UINT32("timeout-ms", QemuEpcState, timeout_ms, 300),
+    DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
 };
 
 static void epc_class_init(ObjectClass *oc, void *data)

@@ -11,7 +11,7 @@ from qtest import wait_until
 LOCAL = EPF_RAM + 0x800000       # guest-1 RAM the tests transfer from/to
 
 
-class DmaTest(WiredDeviceTest):
+class DmaSetup(WiredDeviceTest):
     def setUp(self):
         super().setUp()
         self.bring_up()
@@ -43,6 +43,9 @@ class DmaTest(WiredDeviceTest):
         self.assertEqual(self.epc.reg(R.QEPC_DMA_BASE(ch) + R.QEPC_DMA_DONE_BYTES), length)
         self.assertTrue(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_DMA(ch))
 
+
+
+class DmaTest(DmaSetup):
     def test_registers_describe_the_engine(self):
         self.assertTrue(self.epc.reg(R.QEPC_CAPS) & R.QEPC_CAPS_DMA)
         self.assertEqual(self.epc.reg(R.QEPC_DMA_CHANNELS), R.QEPC_NUM_DMA)
@@ -177,3 +180,40 @@ class DmaTest(WiredDeviceTest):
         self.go(0, LOCAL, HOST_RAM, 64, R.QEPC_DMA_DST_HOST)
         self.assertEqual(self.wait(0), (R.QEPC_DMA_DONE, 0))
         self.assertFalse(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_DMA_ALL)
+
+
+class DmaRateTest(DmaSetup):
+    """dma-rate paces the engine in virtual time, which only qtest's
+    clock_step moves here: the progress is exact, not timed."""
+    epc_props = ',dma-rate=1000000'
+
+    def test_rate_paces_a_transfer_in_virtual_time(self):
+        slice_ = 64 * 1024
+        data = os.urandom(4 * slice_)
+        self.epc.memwrite(LOCAL, data)
+        b = R.QEPC_DMA_BASE(0)
+        self.go(0, LOCAL, HOST_RAM, len(data), R.QEPC_DMA_DST_HOST | R.QEPC_DMA_IRQ_EN)
+        done = lambda: self.epc.reg(b + R.QEPC_DMA_DONE_BYTES)
+        wait_until(lambda: done() == slice_, 10, 'the first 64 KiB slice')
+        # one slice's time at 1 MB/s is 65.536 ms
+        for n in (2, 3):
+            self.epc.clock_step(65536000 - 1000)
+            self.assertEqual(done(), (n - 1) * slice_)
+            self.assertEqual(R.QEPC_DMA_STATE(self.epc.reg(b + R.QEPC_DMA_STATUS)),
+                             R.QEPC_DMA_BUSY)
+            self.epc.clock_step(1000)
+            wait_until(lambda: done() == n * slice_, 10, 'slice %d' % n)
+        self.epc.clock_step(65536000)
+        res = self.wait(0)
+        self.assert_done(res, 0, len(data))
+        self.assertEqual(self.br.memread(HOST_RAM, len(data)), data)
+
+    def test_abort_while_paced(self):
+        b = R.QEPC_DMA_BASE(1)
+        self.go(1, LOCAL, HOST_RAM, 1 << 20, R.QEPC_DMA_DST_HOST)
+        wait_until(lambda: self.epc.reg(b + R.QEPC_DMA_DONE_BYTES) == 64 * 1024, 10,
+                   'the first slice')
+        self.epc.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_ABORT)
+        self.assertEqual(self.wait(1), (R.QEPC_DMA_FAILED, R.QEPC_DMA_E_ABORTED))
+        self.epc.clock_step(10 ** 9)
+        self.assertEqual(self.epc.reg(b + R.QEPC_DMA_DONE_BYTES), 64 * 1024)

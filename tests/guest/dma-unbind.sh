@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Guest-1 script of tests/e2e/test_e2e_driver.py (DmaInFlight): pci-epf-test
-# bound as usual, then, while guest 2 loops DMA reads, wait until one of the
-# controller's DMA channels is busy and unbind pcie-qemu-ep right then;
-# unload, reload, bind pci-epf-test again.
+# bound as usual, then, while guest 2 loops DMA reads (the engine slowed by
+# qemu-epc's dma-rate), wait until one of the controller's DMA channels is
+# busy and unbind pcie-qemu-ep right then; unload, reload, bind pci-epf-test
+# again.
 # Prints "QEPC-TEST ok|not ok <what>" lines on ttyS1, then "QEPC-TEST done N".
 sh /etc/qemu-epc/epf-test.sh || exit 1
 
@@ -53,9 +54,10 @@ watch_and_unbind() {
 	report $rc "unbind with channel $busy busy took $((t1 - t0)) ms (channel status now $st)"
 	[ "$(epcs)" = 0 ]
 	report $? "no controller left after the unbind"
-	# done (2) or failed (3) with an error code, never still busy
-	[ $((st & 0xf)) != 1 ]
-	report $? "channel $busy is not busy after the unbind"
+	# pcie-qemu-ep lets an issued transfer end before the EPF driver's
+	# deinit releases the channel: done (2), not aborted or still busy
+	[ $((st & 0xf)) = 2 ]
+	report $? "channel $busy finished its transfer during the unbind"
 	rmmod pcie_qemu_ep
 	report $? "rmmod pcie_qemu_ep after the unbind"
 	ko=$(find /lib/modules -name pcie-qemu-ep.ko | head -1)

@@ -207,9 +207,10 @@ class Pair:
 
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
-                 case_timeout=120):
+                 case_timeout=120, epc_props=''):
         """suite: the case list guest 2's default host script runs (SUITES);
-        dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers."""
+        dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
+        epc_props: more qemu-epc properties, ",name=value..."."""
         self.rundir = rundir
         self.sock = os.path.join(rundir, 'epc.sock')
         self.boot_timeout = boot_timeout
@@ -218,7 +219,7 @@ class Pair:
                   % (boot_timeout, suite, dma_mode, case_timeout))
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
-                         ['-device', 'qemu-epc,socket=' + self.sock],
+                         ['-device', 'qemu-epc,socket=' + self.sock + epc_props],
                          accel=accel, smp=1)
         # interrupt remapping: x86 gives a function more than one MSI
         # vector only behind it

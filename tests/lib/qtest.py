@@ -136,6 +136,11 @@ class QTest:
     def _val(self, line):
         return int(self.cmd(line).split()[1], 16)
 
+    def clock_step(self, ns):
+        """Advance the virtual clock (only qtest moves it) and run what
+        falls due."""
+        self.cmd('clock_step %d' % ns)
+
     def readl(self, a): return self._val('readl 0x%x' % a)
     def readq(self, a): return self._val('readq 0x%x' % a)
     def readb(self, a): return self._val('readb 0x%x' % a)
