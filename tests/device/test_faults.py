@@ -2,6 +2,7 @@
 """Peer faults with traffic in flight: kill -9 or SIGSTOP of either QEMU.
 The survivor keeps running, its accesses end in all-ones within the
 bounded time, and traffic passes again once the peer is back."""
+import os
 import signal
 import struct
 import threading
@@ -9,6 +10,8 @@ import time
 
 from machines import EpcVm, BridgeVm, R, EPF_RAM, EPC_WINDOW, HOST_RAM
 from base import WiredDeviceTest
+from qtest import wait_until
+from test_dma import DmaSetup, LOCAL
 
 BOUND = 3.0        # seconds one access may take with the peer gone (timeout-ms is 300)
 
@@ -97,3 +100,93 @@ class FaultTest(WiredDeviceTest):
     def test_sigstop_host_during_outbound_traffic(self):
         self.bring_up()
         self.sigstop(self.br, self.epc, EPC_WINDOW, 0x22222222)
+
+
+class DmaFaultTest(DmaSetup):
+    """The same faults in the middle of a DMA transfer, paced by dma-rate so
+    that the fault lands between two slices: the channel ends failed with
+    the link error and its interrupt, within the bound, and a new transfer
+    passes once the peer is back."""
+    epc_props = ',dma-rate=1000000'
+    SIZE = 1 << 20
+
+    def start_paced(self, ch, to_host):
+        if to_host:
+            self.go(ch, LOCAL, HOST_RAM, self.SIZE, R.QEPC_DMA_DST_HOST | R.QEPC_DMA_IRQ_EN)
+        else:
+            self.go(ch, HOST_RAM, LOCAL, self.SIZE, R.QEPC_DMA_SRC_HOST | R.QEPC_DMA_IRQ_EN)
+        b = R.QEPC_DMA_BASE(ch)
+        wait_until(lambda: self.epc.reg(b + R.QEPC_DMA_DONE_BYTES) == 64 * 1024, 10,
+                   'the first slice of the paced transfer on channel %d' % ch)
+
+    def ends_failed(self, ch):
+        t0 = time.monotonic()
+        self.epc.clock_step(10 ** 9)        # the next slices fall due
+        res = self.wait(ch, timeout=BOUND)
+        self.assertLess(time.monotonic() - t0, BOUND)
+        self.assertEqual(res, (R.QEPC_DMA_FAILED, R.QEPC_DMA_E_LINK))
+        self.assertTrue(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_DMA(ch))
+        done = self.epc.reg(R.QEPC_DMA_BASE(ch) + R.QEPC_DMA_DONE_BYTES)
+        self.assertLess(done, self.SIZE)
+
+    def dma_passes(self, ch):
+        data = os.urandom(8192)
+        self.epc.memwrite(LOCAL, data)
+        self.go(ch, LOCAL, HOST_RAM + 0x1000, len(data), R.QEPC_DMA_DST_HOST | R.QEPC_DMA_IRQ_EN)
+        self.assert_done(self.wait(ch), ch, len(data))
+        self.assertEqual(self.br.memread(HOST_RAM + 0x1000, len(data)), data)
+
+    def new_host(self):
+        self.br = self.track(BridgeVm(self.sock, self.dir, name='bridge2'))
+        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up with the new host', timeout=15)
+        self.br.wait_present()
+        self.placed = self.br.assign_bars(self.br.size_bars())
+
+    def test_kill9_host_during_dma_to_host(self):
+        self.start_paced(0, True)
+        self.br.kill(9)
+        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link down after the host died', on=False)
+        self.ends_failed(0)
+        self.new_host()
+        self.dma_passes(0)
+
+    def test_kill9_host_during_dma_from_host(self):
+        self.start_paced(1, False)
+        self.br.kill(9)
+        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link down after the host died', on=False)
+        self.ends_failed(1)
+        self.new_host()
+        self.dma_passes(1)
+
+    def test_kill9_endpoint_during_dma(self):
+        self.start_paced(2, False)
+        self.epc.kill(9)
+        self.assertTrue(self.br.alive())
+        # guest 2 sees the function gone: config reads all-ones, bounded
+        t0 = time.monotonic()
+        self.assertEqual(self.br.cfg(0), 0xffffffff)
+        self.assertLess(time.monotonic() - t0, BOUND)
+        self.epc = self.track(EpcVm(self.sock, self.dir, name='epc2', props=self.epc_props))
+        self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to reconnect', timeout=15)
+        self.bring_up()
+        self.dma_passes(2)
+
+    def test_sigstop_host_during_dma(self):
+        # reads from the host wait for completions the stopped peer never
+        # sends: the link's timeout ends the transfer
+        self.start_paced(3, False)
+        self.br.kill(signal.SIGSTOP)
+        try:
+            self.ends_failed(3)
+            self.assertTrue(self.epc.alive())
+        finally:
+            self.br.kill(signal.SIGCONT)
+        end = time.monotonic() + 10
+        while True:
+            try:
+                self.dma_passes(3)
+                break
+            except AssertionError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
