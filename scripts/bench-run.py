@@ -136,6 +136,8 @@ def summary(res, out, rundir, elapsed):
         stats[group][0 if ok else 1] += 1
         stats[group][2] += secs
     out.write('\n%-22s %6s %6s %9s\n' % ('group', 'pass', 'fail', 'time (s)'))
+    # the pairs' kernel-log checks together, last
+    groups.sort(key=lambda g: g == 'kernel logs')
     for g in groups:
         p, f, t = stats[g]
         out.write('%-22s %6d %6d %9.1f\n' % (g, p, f, t))
