@@ -3,8 +3,9 @@
 #
 # qemu-epc set-up: apt sources, packages, headers of the installed QEMU,
 # the qtest accelerator module, the meson build of this project, the guest
-# kernel and its pcitest, a 6.1 tree for the driver's compile check, and the
-# driver itself; also a second build with ASan/UBSan (BUILD-san) and the
+# kernel and its pcitest, its debug variant (KASAN, kmemleak) with the
+# driver built against it, a 6.1 tree for the driver's compile check, and
+# the driver itself; also a second build with ASan/UBSan (BUILD-san) and the
 # libFuzzer target (clang-14) for the sanitize and fuzz test suites.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
@@ -200,15 +201,21 @@ build_project() {
 	echo "$QEMU_TREE" >"$dir/qemu-tree"
 }
 
-# The guest kernel (cached), a prepared 6.1 tree, and pcie-qemu-ep built
-# against the guest kernel (in kmod/, as dkms and kbuild expect).
+# The guest kernel (cached), its debug variant (cached), a prepared 6.1
+# tree, and pcie-qemu-ep built against the guest kernel (in kmod/, as dkms
+# and kbuild expect).
 build_guest() {
-	local kdir tree61
+	local kdir tree61 kdebug
 	kdir=$("$TOP/scripts/guest-kernel.sh") || die "guest kernel build failed"
 	tree61=$("$TOP/scripts/guest-kernel.sh" --prepare-only linux-source-6.1) ||
 		die "preparing the 6.1 tree failed"
 	echo "$kdir" >"$BUILD/guest-kernel"
 	echo "$tree61" >"$BUILD/kernel-tree-6.1"
+	# the debug variant (KASAN, kmemleak) and pcie-qemu-ep built against
+	# it into $BUILD/kmod-debug/kmod (tests/e2e/test_e2e_debug_kernel.py)
+	kdebug=$(QEMU_EPC_BUILD=$BUILD "$TOP/scripts/guest-kernel.sh" --variant debug) ||
+		die "debug guest kernel build failed"
+	echo "$kdebug" >"$BUILD/guest-kernel-debug"
 	make -C "$TOP/kmod" KDIR="$kdir/linux" >"$CACHE/kmod.log" 2>&1 ||
 		{ cat "$CACHE/kmod.log" >&2; die "building kmod/pcie-qemu-ep.ko failed"; }
 }
