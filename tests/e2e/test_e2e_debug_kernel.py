@@ -11,7 +11,6 @@ import time
 import unittest
 
 import guests
-import initramfs
 
 TOP = guests.TOP
 BUILD = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
@@ -73,35 +72,17 @@ class DebugKernelDriverLifecycle(unittest.TestCase):
     def test_cycle_under_kasan_and_kmemleak(self):
         kdir, ko = debug_kernel()
         rundir = guests.test_rundir('driver-debug')
-        mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
-                                           {'pci-epf-test'}).values())
-        initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
-                                 mods + [ko],
-                                 os.path.join(kdir, 'pcitest'),
-                                 os.path.join(kdir, 'pcitest.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'driver-cycle.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'))
-        g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
-                         'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=600',
-                         ['-device', 'qemu-epc,socket=' + os.path.join(rundir, 'epc.sock')])
         t0 = time.monotonic()
         try:
-            g.wait_for('EPF-READY', 1200,
-                       'the driver cycle and the kmemleak scans in guest 1 (debug kernel)')
-            time.sleep(0.2)
+            g, raw = guests.driver_cycle_guest(
+                kdir, ko, rundir, 1200,
+                'the driver cycle and the kmemleak scans in guest 1 (debug kernel)')
         except guests.GuestError as e:
             self.fail(str(e))
-        finally:
-            g.stop()
-        with open(g.results, errors='replace') as f:
-            raw = [l.rstrip('\r\n') for l in f]
-        lines = [l.strip()[10:] for l in raw if l.startswith('QEPC-TEST')]
+        lines, wrong = guests.script_results(raw)
+        self.assertIsNone(wrong, 'log in %s' % rundir)
         report = [l[len('QEPC-KMEMLEAK '):] for l in raw if l.startswith('QEPC-KMEMLEAK ')]
         end = [l for l in raw if l.startswith('QEPC-KMEMLEAK-END')]
-        self.assertTrue(lines and lines[-1].startswith('done '), lines)
-        self.assertEqual([l for l in lines if l.startswith('not ok')], [],
-                         'log in %s' % rundir)
-        self.assertEqual(len(lines) - 1, int(lines[-1].split()[1]), lines)
         self.assertIn('ok kmemleak scanned twice after the cycle', lines,
                       'no kmemleak in the debug kernel? log in %s' % rundir)
         self.assertEqual(len(end), 1, 'kmemleak report not passed on; log in %s' % rundir)

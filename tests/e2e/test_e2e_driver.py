@@ -12,33 +12,14 @@ import initramfs
 
 class DriverLifecycle(unittest.TestCase):
     def test_unbind_rebind_unload_reload(self):
-        kdir = guests.kernel_dir()
         rundir = guests.test_rundir('driver')
-        mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
-                                           {'pci-epf-test'}).values())
-        initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
-                                 mods + [guests.kmod_path()],
-                                 os.path.join(kdir, 'pcitest'),
-                                 os.path.join(kdir, 'pcitest.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'driver-cycle.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'))
-        g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
-                         'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=240',
-                         ['-device', 'qemu-epc,socket=' + os.path.join(rundir, 'epc.sock')])
-        lines = []
         try:
-            g.wait_for('EPF-READY', 300, 'the driver cycle script in guest 1')
-            time.sleep(0.2)
+            g, raw = guests.driver_cycle_guest(guests.kernel_dir(), guests.kmod_path(), rundir,
+                                               300, 'the driver cycle script in guest 1')
         except guests.GuestError as e:
-            self.fail('%s\nresults so far: %s' % (e, lines))
-        finally:
-            g.stop()
-        with open(g.results) as f:
-            lines = [l.strip()[10:] for l in f if l.startswith('QEPC-TEST')]
-        self.assertTrue(lines and lines[-1].startswith('done '), lines)
-        bad = [l for l in lines if l.startswith('not ok')]
-        self.assertEqual(bad, [], 'log in %s' % rundir)
-        self.assertEqual(len(lines) - 1, int(lines[-1].split()[1]), lines)
+            self.fail(str(e))
+        _, wrong = guests.script_results(raw)
+        self.assertIsNone(wrong, 'log in %s' % rundir)
         self.assertEqual(g.kernel_problems(guests.EPF_EXPECTED), [],
                          'kernel log: %s' % g.console)
 
@@ -74,11 +55,9 @@ class DmaInFlight(unittest.TestCase):
             self.fail(str(e))
         finally:
             pair.stop()
-        with open(pair.epf.results) as f:
-            lines = [l.strip()[10:] for l in f if l.startswith('QEPC-TEST')]
-        self.assertTrue(lines and lines[-1].startswith('done '), lines)
-        self.assertEqual([l for l in lines if l.startswith('not ok')], [],
-                         'log in %s' % rundir)
+        with open(pair.epf.results, errors='replace') as f:
+            lines, wrong = guests.script_results(f.read().splitlines())
+        self.assertIsNone(wrong, 'log in %s' % rundir)
         self.assertEqual(len(lines) - 1, 6, lines)
         # pci-epf-test got the completion of the transfer that was in
         # flight, and the kernel said nothing

@@ -196,6 +196,44 @@ class Guest:
         return out
 
 
+def script_results(raw):
+    """The "QEPC-TEST ok|not ok <what>" lines of a guest script, prefix
+    removed, and what is wrong with them: no final "done N", a "not ok",
+    or a count that is not N."""
+    lines = [l.strip()[10:] for l in raw if l.startswith('QEPC-TEST')]
+    if not lines or not lines[-1].startswith('done '):
+        return lines, 'the script did not finish: %s' % lines
+    bad = [l for l in lines if l.startswith('not ok')]
+    if bad:
+        return lines, 'failed: %s' % bad
+    if len(lines) - 1 != int(lines[-1].split()[1]):
+        return lines, '%d results, the script counted %s' % (len(lines) - 1, lines[-1])
+    return lines, None
+
+
+def driver_cycle_guest(kdir, ko, rundir, timeout, what):
+    """Guest 1 alone (qemu-epc, no peer) on the kernel in kdir with the
+    driver ko, running tests/guest/driver-cycle.sh to its end.  Returns the
+    stopped Guest and its ttyS1 lines; GuestError if it did not finish."""
+    import initramfs
+    mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                       {'pci-epf-test'}).values())
+    initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), mods + [ko],
+                             os.path.join(kdir, 'pcitest'), os.path.join(kdir, 'pcitest.sh'),
+                             os.path.join(GUEST_DIR, 'driver-cycle.sh'),
+                             os.path.join(GUEST_DIR, 'host-pcitest.sh'))
+    g = Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
+              'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=%d' % timeout,
+              ['-device', 'qemu-epc,socket=' + os.path.join(rundir, 'epc.sock')])
+    try:
+        g.wait_for('EPF-READY', timeout, what)
+        time.sleep(0.2)
+    finally:
+        g.stop()
+    with open(g.results, errors='replace') as f:
+        return g, [l.rstrip('\r\n') for l in f]
+
+
 # 6.12 warns once on x86 at the first EPC registration: the architecture has
 # no generic PCI domains (pci-epc-core.c, __pci_epc_create)
 EPF_EXPECTED = (r'WARNING: .* at drivers/pci/endpoint/pci-epc-core\.c:\d+ __pci_epc_create',)
