@@ -198,7 +198,7 @@ bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
     if (addr < QEPC_DMA_BASE(0) || addr >= QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         return false;
     }
-    c = &d->ch[(addr - QEPC_DMA_BASE(0)) / 0x20];
+    c = &d->ch[epc_dma_chan_of(addr)];
     switch (addr & 0x1f) {
     case QEPC_DMA_SRC_LO:     *val = c->src; return true;
     case QEPC_DMA_SRC_HI:     *val = c->src >> 32; return true;
@@ -221,7 +221,7 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
     if (addr < QEPC_DMA_BASE(0) || addr >= QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         return EPC_DMA_UNKNOWN;
     }
-    n = (addr - QEPC_DMA_BASE(0)) / 0x20;
+    n = epc_dma_chan_of(addr);
     c = &d->ch[n];
     busy = QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY;
     if ((addr & 0x1f) == QEPC_DMA_CTRL) {

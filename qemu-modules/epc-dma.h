@@ -53,6 +53,12 @@ void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
 void epc_dma_fini(EpcDma *d);
 void epc_dma_reset(EpcDma *d);
 
+/* the channel whose registers hold BAR0 offset @addr (in its block) */
+static inline unsigned epc_dma_chan_of(hwaddr addr)
+{
+    return (addr - QEPC_DMA_BASE(0)) / (QEPC_DMA_BASE(1) - QEPC_DMA_BASE(0));
+}
+
 /* BAR0 accesses in 0x600..0x6ff; false: no such register */
 bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val);
 

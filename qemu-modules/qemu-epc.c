@@ -447,7 +447,7 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
             return;
         case EPC_DMA_REFUSED:
             epc_error(s, QEPC_ERR_DMA, "DMA channel %u register 0x%x written "
-                      "while busy", (unsigned)(addr - QEPC_DMA_BASE(0)) / 0x20,
+                      "while busy", epc_dma_chan_of(addr),
                       (unsigned)(addr & 0x1f));
             return;
         case EPC_DMA_UNKNOWN:
@@ -546,6 +546,12 @@ static EpcWindow *epc_window_find(QemuEpcState *s, hwaddr off, unsigned size)
     return NULL;
 }
 
+/* the host address window @w maps at window-BAR offset @off */
+static uint64_t epc_window_host(const EpcWindow *w, hwaddr off)
+{
+    return w->pci_addr + off - w->offset;
+}
+
 static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
 {
     QemuEpcState *s = opaque;
@@ -561,8 +567,7 @@ static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
     }
     st = qep_link_request(&s->link, buf,
                           qep_enc_mem_read(buf, QEP_MSG_MEM_READ, 0,
-                                           w->pci_addr + off - w->offset,
-                                           size),
+                                           epc_window_host(w, off), size),
                           data, size);
     if (st != QEP_CPL_SC) {
         return UINT64_MAX;
@@ -586,8 +591,7 @@ static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
     stn_le_p(data, size, val);
     qep_link_send(&s->link, buf,
                   qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0,
-                                    w->pci_addr + off - w->offset, size,
-                                    data));
+                                    epc_window_host(w, off), size, data));
 }
 
 static const MemoryRegionOps epc_window_ops = {
@@ -662,7 +666,7 @@ static int epc_dma_window(void *opaque, uint64_t addr, uint64_t *host,
     if (!w) {
         return -1;
     }
-    *host = w->pci_addr + off - w->offset;
+    *host = epc_window_host(w, off);
     *len = MIN(*len, w->offset + w->size - off);
     return 1;
 }

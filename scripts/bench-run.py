@@ -74,12 +74,17 @@ class Results:
         return sum(1 for c in self.cases if not c[2])
 
 
+def mode_tag(dma_mode):
+    """What a case name of the memcpy-only pair carries after its args."""
+    return '' if dma_mode == 'slave' else ' [slave_dma=0]'
+
+
 def run_host_suite(pair, res, planned, case_timeout, dma_mode='slave'):
     """Turn the host guest's QEPC-CASE lines into results until
     QEPC-HOST-DONE; returns the reason it stopped early, or None."""
     idx = 0
     last = time.monotonic()
-    tag = '' if dma_mode == 'slave' else ' [slave_dma=0]' 
+    tag = mode_tag(dma_mode)
     wait = case_timeout + 30
     while True:
         # liveness first, lines second: what a guest wrote just before it
@@ -212,7 +217,7 @@ def main(argv):
 
 def run_pair(a, res, rundir, kernel, initrd, suite, dma_mode, planned):
     """Boot one guest pair, run its suite; returns why it stopped early."""
-    tag = '' if dma_mode == 'slave' else ' [slave_dma=0]'
+    tag = mode_tag(dma_mode)
     first = len(res.cases)
     pair = guests.Pair(rundir, kernel, initrd, accel=a.accel, host_smp=a.host_smp,
                        boot_timeout=a.boot_timeout, suite=suite, dma_mode=dma_mode,
@@ -265,7 +270,8 @@ def bench_table(res, rates, out):
     rows = []
     base = {}
     for name, group, ok, secs, _ in res.cases:
-        m = re.match(r'pcitest (-d )?-([rwc]) -s %d( \[slave_dma=0\])?$' % size, name)
+        m = re.match(r'pcitest (-d )?-([rwc]) -s %d(%s)?$'
+                     % (size, re.escape(mode_tag('memcpy'))), name)
         if not m:
             continue
         dma = bool(m.group(1))

@@ -142,21 +142,19 @@ class DmaFaultTest(DmaSetup):
         self.br.wait_present()
         self.placed = self.br.assign_bars(self.br.size_bars())
 
-    def test_kill9_host_during_dma_to_host(self):
-        self.start_paced(0, True)
+    def kill9_host_during_dma(self, ch, to_host):
+        self.start_paced(ch, to_host)
         self.br.kill(9)
         self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link down after the host died', on=False)
-        self.ends_failed(0)
+        self.ends_failed(ch)
         self.new_host()
-        self.dma_passes(0)
+        self.dma_passes(ch)
+
+    def test_kill9_host_during_dma_to_host(self):
+        self.kill9_host_during_dma(0, True)
 
     def test_kill9_host_during_dma_from_host(self):
-        self.start_paced(1, False)
-        self.br.kill(9)
-        self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link down after the host died', on=False)
-        self.ends_failed(1)
-        self.new_host()
-        self.dma_passes(1)
+        self.kill9_host_during_dma(1, False)
 
     def test_kill9_endpoint_during_dma(self):
         self.start_paced(2, False)

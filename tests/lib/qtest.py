@@ -104,10 +104,6 @@ class QTest:
         except OSError:
             return ''
 
-    def sanitizer_report(self):
-        """A sanitizer report in this QEMU's output so far, or ''."""
-        return sanitizer_report(self.read_log())
-
     def guest_errors(self):
         try:
             with open(self.log_path + '.guest') as f:
