@@ -7,6 +7,12 @@
  * pci_epc so that unmodified endpoint function drivers run on it.
  * The register map is qemu-modules/qemu-epc-regs.h (docs/qemu-epc.md).
  *
+ * A BAR maps to one guest address, or (kernels with BAR subranges) to an
+ * ordered list of subranges through the device's inbound translation
+ * entries; a new mapping is staged and committed in one register write,
+ * so the host sees the old mapping or the new one.  With MSI-X the device
+ * has a doorbell vector, offered as the embedded doorbell resource.
+ *
  * The device's DMA channels are offered as a dmaengine device whose dev is
  * the controller's PCI device, so that EPF drivers find them as private
  * channels: DMA_SLAVE with DEV_TO_MEM/MEM_TO_DEV (remote = host PCI address)
@@ -36,6 +42,8 @@
 #include "pcie-qemu-ep-compat.h"
 
 #define DRV_NAME	"pcie-qemu-ep"
+/* what a host writes to ring the doorbell (any value rings it) */
+#define QEP_DOORBELL_DATA	0x1
 
 static bool slave_dma = true;
 module_param(slave_dma, bool, 0444);
@@ -82,10 +90,15 @@ struct qep {
 	u32 win_align;
 	unsigned int num_windows;
 
-	/* serialises register sequences and the window table */
+	/* serialises register sequences, the window and inbound tables */
 	struct mutex lock;
 	DECLARE_BITMAP(win_used, QEPC_NUM_WINDOWS);
 	phys_addr_t win_addr[QEPC_NUM_WINDOWS];
+	unsigned int num_inbound;
+	DECLARE_BITMAP(ib_used, QEPC_MAX_INBOUND);
+	u8 bar_sub_first[QEPC_NUM_BARS];	/* entries each BAR uses */
+	u8 bar_sub_count[QEPC_NUM_BARS];
+	int doorbell_irq;		/* 0: no doorbell vector */
 
 	u32 host_status;		/* STATUS at the last event */
 	bool init_notified;
@@ -134,42 +147,111 @@ static int qep_write_header(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	return 0;
 }
 
+/* Free the inbound entries BAR @n uses.  Lock held. */
+static void qep_bar_release_entries(struct qep *qep, int n)
+{
+	bitmap_clear(qep->ib_used, qep->bar_sub_first[n], qep->bar_sub_count[n]);
+	qep->bar_sub_count[n] = 0;
+}
+
+/*
+ * Program @epf_bar's subranges into free inbound entries and return the
+ * SUBMAP value naming them.  Lock held.
+ */
+static int qep_bar_stage_submap(struct qep *qep, struct pci_epf_bar *epf_bar,
+				unsigned int nsub, u32 *submap)
+{
+	unsigned long first;
+	u64 addr, size, sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < nsub; i++) {
+		qep_bar_submap(epf_bar, i, &addr, &size);
+		if (!size || size > epf_bar->size - sum)
+			return -EINVAL;
+		sum += size;
+	}
+	if (sum != epf_bar->size)
+		return -EINVAL;
+	first = bitmap_find_next_zero_area(qep->ib_used, qep->num_inbound, 0,
+					   nsub, 0);
+	if (first >= qep->num_inbound) {
+		dev_dbg(&qep->pdev->dev,
+			"BAR%d: no %u free inbound entries of %u\n",
+			epf_bar->barno, nsub, qep->num_inbound);
+		return -ENOSPC;
+	}
+	for (i = 0; i < nsub; i++) {
+		u32 base = QEPC_IB_BASE(first + i);
+
+		qep_bar_submap(epf_bar, i, &addr, &size);
+		qep_write64(qep, base + QEPC_IB_ADDR_LO, addr);
+		qep_write64(qep, base + QEPC_IB_SIZE_LO, size);
+	}
+	bitmap_set(qep->ib_used, first, nsub);
+	*submap = QEPC_SUBMAP((u32)first, nsub);
+	return 0;
+}
+
 static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 		       struct pci_epf_bar *epf_bar)
 {
 	struct qep *qep = epc_get_drvdata(epc);
-	u32 base = QEPC_BAR_BASE(epf_bar->barno);
+	int n = epf_bar->barno;
+	u32 base = QEPC_BAR_BASE(n);
 	u32 flags = epf_bar->flags & 0xf;
+	unsigned int nsub = qep_bar_num_submap(epf_bar);
 	u64 size = epf_bar->size;
-	u32 cur;
+	u32 cur, submap = 0, err;
+	bool same;
 	int ret = 0;
 
-	if (func_no || vfunc_no || epf_bar->barno >= QEPC_NUM_BARS)
+	if (func_no || vfunc_no || n < 0 || n >= QEPC_NUM_BARS)
 		return -EINVAL;
 	if (!size || !is_power_of_2(size))
 		return -EINVAL;
 
 	mutex_lock(&qep->lock);
 	cur = qep_readl(qep, base + QEPC_BAR_FLAGS);
-	if ((cur & QEPC_BAR_ENABLE) && (cur & 0xf) == flags &&
-	    qep_readl(qep, base + QEPC_BAR_SIZE_LO) == lower_32_bits(size) &&
-	    qep_readl(qep, base + QEPC_BAR_SIZE_HI) == upper_32_bits(size)) {
-		/* same BAR, new backing memory: the address may change live */
-		qep_write64(qep, base + QEPC_BAR_ADDR_LO, epf_bar->phys_addr);
+	same = (cur & QEPC_BAR_ENABLE) && (cur & 0xf) == flags &&
+	       qep_readl(qep, base + QEPC_BAR_SIZE_LO) == lower_32_bits(size) &&
+	       qep_readl(qep, base + QEPC_BAR_SIZE_HI) == upper_32_bits(size);
+	if (nsub && !same) {
+		/* subranges remap a BAR that is set up already */
+		ret = -EINVAL;
 		goto out;
 	}
-	qep_writel(qep, base + QEPC_BAR_FLAGS, 0);
-	qep_write64(qep, base + QEPC_BAR_ADDR_LO, epf_bar->phys_addr);
-	qep_write64(qep, base + QEPC_BAR_SIZE_LO, size);
-	qep_writel(qep, QEPC_ERROR, 0);
-	qep_writel(qep, base + QEPC_BAR_FLAGS, flags | QEPC_BAR_ENABLE);
-	if (!(qep_readl(qep, base + QEPC_BAR_FLAGS) & QEPC_BAR_ENABLE)) {
-		dev_err(&qep->pdev->dev,
-			"BAR%d refused: size %#llx flags %#x (error %u)\n",
-			epf_bar->barno, size, flags,
-			qep_readl(qep, QEPC_ERROR));
-		ret = -EINVAL;
+	if (nsub) {
+		ret = qep_bar_stage_submap(qep, epf_bar, nsub, &submap);
+		if (ret)
+			goto out;
+	} else {
+		qep_write64(qep, base + QEPC_BAR_ADDR_LO, epf_bar->phys_addr);
 	}
+	if (!same) {
+		/* a new layout: the BAR is cleared first */
+		qep_writel(qep, base + QEPC_BAR_FLAGS, 0);
+		qep_bar_release_entries(qep, n);
+		qep_write64(qep, base + QEPC_BAR_SIZE_LO, size);
+	}
+	qep_writel(qep, base + QEPC_BAR_SUBMAP, submap);
+	qep_writel(qep, QEPC_ERROR, 0);
+	/* the commit: the new mapping replaces the old one at once */
+	qep_writel(qep, base + QEPC_BAR_FLAGS, flags | QEPC_BAR_ENABLE);
+	err = qep_readl(qep, QEPC_ERROR);
+	if (err) {
+		/* refused: the BAR keeps its previous mapping, if any */
+		dev_err(&qep->pdev->dev,
+			"BAR%d refused: size %#llx flags %#x subranges %u (error %u)\n",
+			n, size, flags, nsub, err);
+		if (nsub)
+			bitmap_clear(qep->ib_used, QEPC_SUBMAP_FIRST(submap), nsub);
+		ret = -EINVAL;
+		goto out;
+	}
+	qep_bar_release_entries(qep, n);
+	qep->bar_sub_first[n] = QEPC_SUBMAP_FIRST(submap);
+	qep->bar_sub_count[n] = nsub;
 out:
 	mutex_unlock(&qep->lock);
 	return ret;
@@ -179,12 +261,14 @@ static void qep_clear_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 			  struct pci_epf_bar *epf_bar)
 {
 	struct qep *qep = epc_get_drvdata(epc);
+	int n = epf_bar->barno;
 
-	if (func_no || vfunc_no || epf_bar->barno >= QEPC_NUM_BARS)
+	if (func_no || vfunc_no || n < 0 || n >= QEPC_NUM_BARS)
 		return;
 
 	mutex_lock(&qep->lock);
-	qep_writel(qep, QEPC_BAR_BASE(epf_bar->barno) + QEPC_BAR_FLAGS, 0);
+	qep_writel(qep, QEPC_BAR_BASE(n) + QEPC_BAR_FLAGS, 0);
+	qep_bar_release_entries(qep, n);
 	mutex_unlock(&qep->lock);
 }
 
@@ -258,13 +342,14 @@ static int qep_set_msi(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 		       u8 interrupts)
 {
 	struct qep *qep = epc_get_drvdata(epc);
+	int log2 = qep_msi_log2(interrupts);
 
-	/* interrupts is log2 of the vector count, at most 32 vectors */
-	if (func_no || vfunc_no || interrupts > 5 ||
+	/* at most 32 vectors */
+	if (func_no || vfunc_no || log2 < 0 || log2 > 5 ||
 	    !(qep->features.msi_capable))
 		return -EINVAL;
 
-	qep_writel(qep, QEPC_MSI_CFG, QEPC_MSI_CFG_PRESENT | interrupts);
+	qep_writel(qep, QEPC_MSI_CFG, QEPC_MSI_CFG_PRESENT | log2);
 	return 0;
 }
 
@@ -278,7 +363,7 @@ static int qep_get_msi(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	ctrl = qep_readl(qep, QEPC_MSI_CTRL);
 	if (!(ctrl & PCI_MSI_FLAGS_ENABLE))
 		return -EINVAL;
-	return FIELD_GET(PCI_MSI_FLAGS_QSIZE, ctrl);
+	return qep_msi_ret(FIELD_GET(PCI_MSI_FLAGS_QSIZE, ctrl));
 }
 
 static int qep_set_msix(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
@@ -312,7 +397,7 @@ static int qep_get_msix(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	ctrl = qep_readl(qep, QEPC_MSIX_CTRL);
 	if (!(ctrl & PCI_MSIX_FLAGS_ENABLE))
 		return -EINVAL;
-	return ctrl & PCI_MSIX_FLAGS_QSIZE;
+	return qep_msix_ret(ctrl & PCI_MSIX_FLAGS_QSIZE);
 }
 
 /* Write IRQ_RAISE and report whether the device refused it. */
@@ -401,6 +486,20 @@ qep_get_features(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	return &qep->features;
 }
 
+/* The doorbell register, its interrupt and the value to write. */
+static int __maybe_unused qep_doorbell(struct pci_epc *epc, phys_addr_t *addr,
+				       int *irq, u32 *data)
+{
+	struct qep *qep = epc_get_drvdata(epc);
+
+	if (!qep->doorbell_irq)
+		return -ENODEV;
+	*addr = pci_resource_start(qep->pdev, QEPC_REG_BAR) + QEPC_DOORBELL;
+	*irq = qep->doorbell_irq;
+	*data = QEP_DOORBELL_DATA;
+	return 0;
+}
+
 static const struct pci_epc_ops qep_epc_ops = {
 	.write_header	= qep_write_header,
 	.set_bar	= qep_set_bar,
@@ -415,6 +514,7 @@ static const struct pci_epc_ops qep_epc_ops = {
 	.start		= qep_start,
 	.stop		= qep_stop,
 	.get_features	= qep_get_features,
+	QEP_AUX_OPS
 	.owner		= THIS_MODULE,
 };
 
@@ -905,7 +1005,7 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	struct device *dev = &pdev->dev;
 	struct qep *qep;
 	u32 caps;
-	int ret;
+	int i, ret;
 
 	qep = devm_kzalloc(dev, sizeof(*qep), GFP_KERNEL);
 	if (!qep)
@@ -949,10 +1049,18 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 
-	qep_features_init(&qep->features);
 	qep->features.linkup_notifier = !!(caps & QEPC_CAPS_LINKUP_IRQ);
 	qep->features.msi_capable = !!(caps & QEPC_CAPS_MSI);
 	qep->features.msix_capable = !!(caps & QEPC_CAPS_MSIX);
+	for (i = 0; i < QEPC_NUM_BARS; i++)
+		qep_features_bar(&qep->features, i,
+				 qep_readl(qep, QEPC_BAR_KIND(i)));
+	if (caps & QEPC_CAPS_SUBRANGE)
+		qep->num_inbound = min_t(u32, qep_readl(qep, QEPC_INBOUND_COUNT),
+					 QEPC_MAX_INBOUND);
+	/* pci-epf-test splits a BAR in two */
+	qep_features_caps(&qep->features, caps & QEPC_CAPS_INTX,
+			  qep->num_inbound >= 2);
 
 	qep->epc = devm_pci_epc_create(dev, &qep_epc_ops);
 	if (IS_ERR(qep->epc))
@@ -968,10 +1076,15 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 
-	ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI | QEP_PCI_IRQ_INTX);
+	/* MSI-X gives the doorbell a vector of its own */
+	ret = pci_alloc_irq_vectors(pdev, 1, QEPC_NUM_VECTORS,
+				    PCI_IRQ_MSIX | PCI_IRQ_MSI | QEP_PCI_IRQ_INTX);
 	if (ret < 0)
 		return dev_err_probe(dev, ret, "no interrupt\n");
-	qep->irq = pci_irq_vector(pdev, 0);
+	qep->irq = pci_irq_vector(pdev, QEPC_VEC_EVENTS);
+	if (ret == QEPC_NUM_VECTORS && pdev->msix_enabled &&
+	    (caps & QEPC_CAPS_DOORBELL))
+		qep->doorbell_irq = pci_irq_vector(pdev, QEPC_VEC_DOORBELL);
 	ret = devm_request_threaded_irq(dev, qep->irq, qep_irq, qep_irq_thread,
 					IRQF_ONESHOT | IRQF_SHARED, DRV_NAME, qep);
 	if (ret)
@@ -979,7 +1092,8 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	pci_set_drvdata(pdev, qep);
 	qep->host_status = qep_readl(qep, QEPC_STATUS);
-	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_ALL);
+	/* the doorbell, when there is one, has its own vector */
+	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_ALL & ~QEPC_IRQ_DOORBELL);
 
 	/* EPF drivers look for DMA channels when notified of the EPC's init */
 	if (caps & QEPC_CAPS_DMA) {

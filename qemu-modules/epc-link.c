@@ -17,6 +17,7 @@
 #include "qemu/cutils.h"
 #include "qemu/sockets.h"
 #include "system/system.h"
+#include "migration/blocker.h"
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -284,21 +285,31 @@ int qep_link_start(QepLink *l, Error **errp)
         error_setg(errp, "property 'socket' is required");
         return -1;
     }
+    error_setg(&l->migration_blocker, "%s: the link on socket %s cannot be "
+               "migrated (the peer QEMU and the link state stay behind)",
+               l->name, l->path);
+    if (migrate_add_blocker(&l->migration_blocker, errp) < 0) {
+        return -1;
+    }
     l->fd = -1;
     l->listen_fd = -1;
     l->rx_cap = 2 * MSG_MAX;
     l->rx = g_malloc(l->rx_cap);
     l->next_tag = 1;
     l->timer = timer_new_ms(QEMU_CLOCK_REALTIME, link_timer, l);
-    if (l->server) {
-        return link_listen(l, errp);
+    if (l->server && link_listen(l, errp) < 0) {
+        qep_link_stop(l);
+        return -1;
     }
-    link_try_connect(l);
+    if (!l->server) {
+        link_try_connect(l);
+    }
     return 0;
 }
 
 void qep_link_stop(QepLink *l)
 {
+    migrate_del_blocker(&l->migration_blocker);
     if (!l->timer) {
         return;
     }

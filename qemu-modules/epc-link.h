@@ -55,6 +55,7 @@ struct QepLink {
 	bool stalled;            /* a completion timed out; peer silent since */
 	bool bound;              /* we created path */
 	Notifier exit_notifier;  /* removes path when QEMU exits */
+	Error *migration_blocker;  /* a socket and a peer do not migrate */
 	uint64_t negotiated;
 	char last_error[160];    /* suppresses repeated identical reports */
 	QEMUTimer *timer;        /* reconnect or HELLO deadline */

@@ -14,10 +14,11 @@
 
 #define QEPC_REG_BAR            0       /* registers */
 #define QEPC_WINDOW_BAR         2       /* outbound window space, 64-bit */
+#define QEPC_MSIX_BAR           4       /* the controller's own MSI-X table */
 #define QEPC_REGS_SIZE          0x1000
 
 #define QEPC_MAGIC_VALUE        0x43504551  /* "QEPC" */
-#define QEPC_REGS_VERSION       1
+#define QEPC_REGS_VERSION       2
 
 #define QEPC_NUM_BARS           6
 #define QEPC_NUM_WINDOWS        16
@@ -33,6 +34,8 @@
 #define  QEPC_CAPS_INTX         (1u << 18)
 #define  QEPC_CAPS_LINKUP_IRQ   (1u << 19)
 #define  QEPC_CAPS_DMA          (1u << 20)  /* DMA registers at 0x600 */
+#define  QEPC_CAPS_SUBRANGE     (1u << 21)  /* inbound table at 0x800 */
+#define  QEPC_CAPS_DOORBELL     (1u << 22)  /* DOORBELL register */
 #define QEPC_WIN_ALIGN          0x00c   /* RO window offset/size granule */
 
 /* link control */
@@ -55,9 +58,15 @@
 #define  QEPC_IRQ_LINK_UP       (1u << 0)
 #define  QEPC_IRQ_LINK_DOWN     (1u << 1)
 #define  QEPC_IRQ_HOST_CFG      (1u << 2)   /* command, MSI or MSI-X changed */
+#define  QEPC_IRQ_DOORBELL      (1u << 3)   /* DOORBELL written, without MSI-X */
 #define  QEPC_IRQ_DMA(n)        (1u << (8 + (n)))  /* DMA channel n finished */
 #define  QEPC_IRQ_DMA_ALL       0xf00u
-#define  QEPC_IRQ_ALL           0xf07u
+#define  QEPC_IRQ_ALL           0xf0fu
+
+/* the controller's MSI-X vectors (when the driver enables MSI-X) */
+#define QEPC_VEC_EVENTS         0   /* IRQ_STATUS events */
+#define QEPC_VEC_DOORBELL       1   /* DOORBELL writes */
+#define QEPC_NUM_VECTORS        2
 
 #define QEPC_ERROR              0x020   /* RO last error, write clears */
 #define  QEPC_ERR_NONE          0
@@ -67,6 +76,9 @@
 #define  QEPC_ERR_LINK_DOWN     4   /* operation needs the link up */
 #define  QEPC_ERR_CONFIG        5   /* START refused: header/BAR/MSI invalid */
 #define  QEPC_ERR_DMA           6   /* DMA register written while busy */
+#define  QEPC_ERR_INBOUND       7   /* BAR subrange map invalid or entries in use */
+
+#define QEPC_INBOUND_COUNT      0x024   /* RO inbound translation entries */
 
 /* the function's header as written by the EPF (taken at START) */
 #define QEPC_HDR_ID             0x030   /* [15:0] vendor, [31:16] device */
@@ -93,7 +105,24 @@
 #define  QEPC_RAISE_MSIX          4
 #define  QEPC_RAISE(kind, vector) ((kind) | ((vector) << 16))  /* 0-based */
 
-/* per BAR of the function, n = 0..5 */
+/* doorbell: a write (by the host through an inbound mapping, or by guest 1)
+ * latches the value and interrupts guest 1 */
+#define QEPC_DOORBELL           0x078   /* WO (reads 0) */
+#define QEPC_DOORBELL_DATA      0x07c   /* RO the last value written */
+
+/* what each function BAR may be, n = 0..5 (device properties) */
+#define QEPC_BAR_KIND(n)        (0x0c0 + 4 * (n))   /* RO */
+#define  QEPC_BAR_KIND_TYPE(v)  ((v) & 0x3)
+#define  QEPC_BAR_PROGRAMMABLE  0
+#define  QEPC_BAR_FIXED         1   /* size must be 1 << QEPC_BAR_KIND_LOG2 */
+#define  QEPC_BAR_DISABLED      2   /* cannot be enabled */
+#define  QEPC_BAR_KIND_64BIT    (1u << 4)   /* must be a 64-bit BAR */
+#define  QEPC_BAR_KIND_LOG2(v)  (((v) >> 8) & 0x3f)
+
+/*
+ * per BAR of the function, n = 0..5.  ADDR, SIZE and SUBMAP are staged;
+ * writing FLAGS commits them at once.
+ */
 #define QEPC_BAR_BASE(n)        (0x100 + 0x20 * (n))
 #define QEPC_BAR_ADDR_LO        0x00    /* guest-1 address of the backing memory */
 #define QEPC_BAR_ADDR_HI        0x04
@@ -103,6 +132,10 @@
 #define  QEPC_BAR_ENABLE        (1u << 31)
 #define QEPC_BAR_HOST_LO        0x14    /* RO address the host assigned */
 #define QEPC_BAR_HOST_HI        0x18
+#define QEPC_BAR_SUBMAP         0x1c    /* [7:0] first inbound entry, [15:8] count */
+#define  QEPC_SUBMAP(first, count) ((first) | ((count) << 8))
+#define  QEPC_SUBMAP_FIRST(v)   ((v) & 0xff)
+#define  QEPC_SUBMAP_COUNT(v)   (((v) >> 8) & 0xff)
 
 /* per outbound window, n = 0..15 */
 #define QEPC_WIN_BASE(n)        (0x400 + 0x20 * (n))
@@ -149,5 +182,16 @@
 #define  QEPC_DMA_E_LINK        5   /* link down, or no completion in time */
 #define  QEPC_DMA_E_ABORTED     6   /* ABORT written */
 #define QEPC_DMA_DONE_BYTES     0x1c    /* RO bytes written to DST so far */
+
+/*
+ * inbound translation entries, n = 0..INBOUND_COUNT - 1: the subranges of
+ * a BAR whose SUBMAP names them, in order from the start of the BAR
+ */
+#define QEPC_MAX_INBOUND        64
+#define QEPC_IB_BASE(n)         (0x800 + 0x10 * (n))
+#define QEPC_IB_ADDR_LO         0x00    /* guest-1 address of the subrange */
+#define QEPC_IB_ADDR_HI         0x04
+#define QEPC_IB_SIZE_LO         0x08    /* its size, not 0 */
+#define QEPC_IB_SIZE_HI         0x0c
 
 #endif /* QEMU_EPC_REGS_H */

@@ -8,6 +8,7 @@
  * epc-dma.c.
  *
  *   -device qemu-epc,socket=PATH[,window-size=64M][,timeout-ms=300]
+ *                   [,inbound-windows=16][,barN=KIND][,dma-rate=0]
  *                   [,vendor-id=0x1234][,device-id=0xe9c0]
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -19,11 +20,13 @@
 #include "qemu/units.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/msi.h"
+#include "hw/pci/msix.h"
 #include "hw/qdev-properties.h"
 #include "system/dma.h"
 #include "qom/object.h"
 
 #include "epc-link.h"
+#include "epc-bars.h"
 #include "epc-cfgspace.h"
 #include "epc-dma.h"
 #include "epc-module.h"
@@ -31,12 +34,6 @@
 
 #define TYPE_QEMU_EPC "qemu-epc"
 OBJECT_DECLARE_SIMPLE_TYPE(QemuEpcState, QEMU_EPC)
-
-typedef struct EpcBar {
-    uint64_t addr;           /* guest-1 address of the EPF's memory */
-    uint64_t size;
-    uint32_t flags;          /* PCI BAR flags | QEPC_BAR_ENABLE */
-} EpcBar;
 
 typedef struct EpcWindow {
     uint64_t offset, size, pci_addr;
@@ -56,12 +53,15 @@ struct QemuEpcState {
     uint16_t vendor_id, device_id;
     uint64_t window_size;
     uint32_t timeout_ms;
+    uint32_t inbound_windows;
+    char *bar_kind[QEPC_NUM_BARS];
 
     /* guest-1 programming model */
     uint32_t ctrl, irq_status, irq_enable, error;
     uint32_t hdr_id, hdr_class, hdr_subsys, hdr_intpin;
     uint32_t msi_cfg, msix_cfg, msix_table, msix_pba;
-    EpcBar bar[QEPC_NUM_BARS];
+    uint32_t doorbell_data;
+    EpcBars bars;
     EpcWindow win[QEPC_NUM_WINDOWS];
 
     /* the function as the host sees it, valid while the link is up */
@@ -78,7 +78,11 @@ static void epc_update_irq(QemuEpcState *s, uint32_t new_bits)
     PCIDevice *pdev = PCI_DEVICE(s);
     uint32_t pending = s->irq_status & s->irq_enable;
 
-    if (msi_enabled(pdev)) {
+    if (msix_enabled(pdev)) {
+        if (new_bits & s->irq_enable) {
+            msix_notify(pdev, QEPC_VEC_EVENTS);
+        }
+    } else if (msi_enabled(pdev)) {
         if (new_bits & s->irq_enable) {
             msi_notify(pdev, 0);
         }
@@ -110,6 +114,22 @@ static void epc_error(QemuEpcState *s, uint32_t code, const char *fmt, ...)
     va_end(ap);
 }
 
+/*
+ * The doorbell: with MSI-X enabled it has a vector of its own and is not
+ * latched in IRQ_STATUS; otherwise it is an IRQ_STATUS event like others.
+ */
+static void epc_doorbell(QemuEpcState *s, uint32_t val)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    s->doorbell_data = val;
+    if (msix_enabled(pdev)) {
+        msix_notify(pdev, QEPC_VEC_DOORBELL);
+    } else {
+        epc_event(s, QEPC_IRQ_DOORBELL);
+    }
+}
+
 /* ---- link state ---------------------------------------------------------- */
 
 static void epc_params(QemuEpcState *s, EpcCfgParams *p)
@@ -125,9 +145,9 @@ static void epc_params(QemuEpcState *s, EpcCfgParams *p)
     p->hdr.subsys_id = s->hdr_subsys >> 16;
     p->hdr.intx_pin = s->hdr_intpin & 7;
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
-        if (s->bar[i].flags & QEPC_BAR_ENABLE) {
-            p->bar[i].size = s->bar[i].size;
-            p->bar[i].flags = s->bar[i].flags & 0xf;
+        if (epc_bars_enabled(&s->bars, i)) {
+            p->bar[i].size = s->bars.bar[i].size;
+            p->bar[i].flags = s->bars.bar[i].flags & 0xf;
         }
     }
     p->msi_log2 = s->msi_cfg & QEPC_MSI_CFG_PRESENT ? (int)(s->msi_cfg & 7)
@@ -206,7 +226,7 @@ static void epc_raise_msix(QemuEpcState *s, unsigned vec)
     uint16_t ctrl = epc_cfg_msix_ctrl(&s->cfg);
     unsigned bir = s->cfg.p.msix_table & 7;
     uint8_t entry[16];
-    uint64_t addr;
+    uint64_t addr, avail;
 
     if (!(ctrl & 0x8000) || (ctrl & 0x4000)) {
         epc_error(s, QEPC_ERR_IRQ, "MSI-X %u: not enabled or masked by the "
@@ -219,8 +239,10 @@ static void epc_raise_msix(QemuEpcState *s, unsigned vec)
         return;
     }
     /* the table lives in the EPF's BAR memory in guest 1 */
-    addr = s->bar[bir].addr + (s->cfg.p.msix_table & ~7u) + 16ull * vec;
-    if (pci_dma_read(PCI_DEVICE(s), addr, entry, sizeof(entry))) {
+    if (!epc_bars_translate(&s->bars, bir,
+                            (s->cfg.p.msix_table & ~7u) + 16ull * vec,
+                            &addr, &avail) || avail < sizeof(entry) ||
+        pci_dma_read(PCI_DEVICE(s), addr, entry, sizeof(entry))) {
         epc_error(s, QEPC_ERR_IRQ, "MSI-X %u: table entry at 0x%" PRIx64
                   " unreadable", vec, addr);
         return;
@@ -275,40 +297,17 @@ static void epc_raise(QemuEpcState *s, uint32_t val)
 
 /* ---- BAR and window descriptors ------------------------------------------ */
 
-static void epc_bar_commit(QemuEpcState *s, int n, uint32_t flags)
+/* A BAR descriptor was committed: report a layout the host cannot see. */
+static void epc_bar_committed(QemuEpcState *s, int n)
 {
-    EpcBar *b = &s->bar[n];
-    struct qep_bar_desc d = { .size = b->size, .flags = flags & 0xf };
-    const char *why = NULL;
+    const EpcBarMap *b = &s->bars.bar[n];
 
-    if (!(flags & QEPC_BAR_ENABLE)) {
-        b->flags = flags & 0xf;
-        return;
-    }
-    if (flags & ~(QEPC_BAR_ENABLE | 0xf) || !b->size) {
-        why = "unknown flags or size 0";
-    } else if ((why = epc_cfg_check_bar(&d))) {
-        /* size and flags rejected */
-    } else if ((d.flags & 0x6) == 0x4 &&
-               (n == QEPC_NUM_BARS - 1 ||
-                (s->bar[n + 1].flags & QEPC_BAR_ENABLE))) {
-        why = "64-bit BAR needs the next slot free";
-    } else if (n > 0 && (s->bar[n - 1].flags & QEPC_BAR_ENABLE) &&
-               (s->bar[n - 1].flags & 6) == 4) {
-        why = "slot is the upper half of a 64-bit BAR";
-    }
-    if (why) {
-        epc_error(s, QEPC_ERR_BAR, "BAR%d: size 0x%" PRIx64 " flags 0x%x "
-                  "rejected: %s", n, b->size, flags, why);
-        b->flags &= ~QEPC_BAR_ENABLE;
-        return;
-    }
-    if (s->link_up && (b->size != s->cfg.p.bar[n].size ||
-                       (flags & 0xf) != s->cfg.p.bar[n].flags)) {
+    if (s->link_up && (b->flags & QEPC_BAR_ENABLE) &&
+        (b->size != s->cfg.p.bar[n].size ||
+         (b->flags & 0xf) != s->cfg.p.bar[n].flags)) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: BAR%d layout changed with "
                       "the link up: takes effect at the next start\n", n);
     }
-    b->flags = flags;
 }
 
 static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
@@ -370,17 +369,14 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
         return val;
     }
 
+    if (epc_bars_read(&s->bars, addr, &val)) {
+        return val;
+    }
     if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
         int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
-        EpcBar *b = &s->bar[n];
         uint64_t host = s->link_up ? epc_cfg_bar_addr(&s->cfg, n) : 0;
 
         switch (addr & 0x1f) {
-        case QEPC_BAR_ADDR_LO: return (uint32_t)b->addr;
-        case QEPC_BAR_ADDR_HI: return b->addr >> 32;
-        case QEPC_BAR_SIZE_LO: return (uint32_t)b->size;
-        case QEPC_BAR_SIZE_HI: return b->size >> 32;
-        case QEPC_BAR_FLAGS:   return b->flags;
         case QEPC_BAR_HOST_LO: return (uint32_t)host;
         case QEPC_BAR_HOST_HI: return host >> 32;
         }
@@ -407,13 +403,16 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
     case QEPC_CAPS:
         return QEPC_NUM_WINDOWS | QEPC_NUM_BARS << 8 | QEPC_CAPS_MSI |
                QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ |
-               QEPC_CAPS_DMA;
+               QEPC_CAPS_DMA | QEPC_CAPS_SUBRANGE | QEPC_CAPS_DOORBELL;
     case QEPC_WIN_ALIGN:  return WIN_ALIGN;
     case QEPC_CTRL:       return s->ctrl;
     case QEPC_STATUS:     return epc_status(s);
     case QEPC_IRQ_STATUS: return s->irq_status;
     case QEPC_IRQ_ENABLE: return s->irq_enable;
     case QEPC_ERROR:      return s->error;
+    case QEPC_INBOUND_COUNT: return s->bars.n_ib;
+    case QEPC_DOORBELL:   return 0;
+    case QEPC_DOORBELL_DATA: return s->doorbell_data;
     case QEPC_HDR_ID:     return s->hdr_id;
     case QEPC_HDR_CLASS:  return s->hdr_class;
     case QEPC_HDR_SUBSYS: return s->hdr_subsys;
@@ -440,6 +439,8 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
 {
     QemuEpcState *s = opaque;
     uint32_t val = val64;
+    const char *why;
+    int err, bar;
 
     if (addr >= QEPC_DMA_CHANNELS && addr < QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         switch (epc_dma_reg_write(&s->dma, addr, val)) {
@@ -454,25 +455,24 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
             goto bad;
         }
     }
-    if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
-        int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
-        EpcBar *b = &s->bar[n];
-        bool locked = (b->flags & QEPC_BAR_ENABLE) &&
-                      (addr & 0x1f) >= QEPC_BAR_SIZE_LO &&
-                      (addr & 0x1f) <= QEPC_BAR_SIZE_HI;
-
-        if (locked) {
-            epc_error(s, QEPC_ERR_BAR, "BAR%d size written while enabled", n);
-            return;
+    err = epc_bars_write(&s->bars, addr, val, &why, &bar);
+    if (err > 0) {
+        if (bar >= 0) {
+            epc_error(s, err, "BAR%d: size 0x%" PRIx64 " flags 0x%x submap "
+                      "0x%x rejected: %s", bar, s->bars.staged[bar].size, val,
+                      QEPC_SUBMAP(s->bars.staged[bar].sub_first,
+                                  (uint32_t)s->bars.staged[bar].sub_count),
+                      why);
+        } else {
+            epc_error(s, err, "register 0x%" HWADDR_PRIx ": %s", addr, why);
         }
-        switch (addr & 0x1f) {
-        case QEPC_BAR_ADDR_LO: set_lo(&b->addr, val); return;
-        case QEPC_BAR_ADDR_HI: set_hi(&b->addr, val); return;
-        case QEPC_BAR_SIZE_LO: set_lo(&b->size, val); return;
-        case QEPC_BAR_SIZE_HI: set_hi(&b->size, val); return;
-        case QEPC_BAR_FLAGS:   epc_bar_commit(s, n, val); return;
+        return;
+    }
+    if (err == 0) {
+        if (bar >= 0) {
+            epc_bar_committed(s, bar);
         }
-        goto bad;
+        return;
     }
     if (addr >= QEPC_WIN_BASE(0) && addr < QEPC_WIN_BASE(QEPC_NUM_WINDOWS)) {
         int n = (addr - QEPC_WIN_BASE(0)) / 0x20;
@@ -517,6 +517,7 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
     case QEPC_MSIX_TABLE: s->msix_table = val; return;
     case QEPC_MSIX_PBA:   s->msix_pba = val; return;
     case QEPC_IRQ_RAISE:  epc_raise(s, val); return;
+    case QEPC_DOORBELL:   epc_doorbell(s, val); return;
     }
 bad:
     qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: write 0x%x to read-only or "
@@ -706,6 +707,70 @@ static void epc_handle_cfg(QemuEpcState *s, const struct qep_msg *m)
     }
 }
 
+/*
+ * An inbound access whose target is the controller's own register BAR: only
+ * the doorbell is reachable there (the EPF maps a BAR onto it, as on real
+ * controllers); anything else would let the host program the controller.
+ */
+static MemTxResult epc_inbound_regs(QemuEpcState *s, uint64_t off, bool write,
+                                    const uint8_t *wdata, uint8_t *rdata,
+                                    uint32_t len)
+{
+    if (off != QEPC_DOORBELL || len != 4) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host %s of %u bytes at "
+                      "controller register 0x%" PRIx64 " refused: only the "
+                      "doorbell is reachable\n", write ? "write" : "read",
+                      len, off);
+        return MEMTX_ERROR;
+    }
+    if (write) {
+        epc_doorbell(s, ldl_le_p(wdata));
+    } else {
+        memset(rdata, 0, len);
+    }
+    return MEMTX_OK;
+}
+
+/* Host access at offset @off of BAR @bar: guest-1 memory, piece by piece. */
+static MemTxResult epc_inbound_rw(QemuEpcState *s, int bar, uint64_t off,
+                                  bool write, const uint8_t *wdata,
+                                  uint8_t *rdata, uint32_t len)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    pcibus_t regs = pci_get_bar_addr(pdev, QEPC_REG_BAR);
+
+    while (len) {
+        uint64_t addr, avail;
+        uint32_t n;
+        MemTxResult r;
+
+        if (!epc_bars_translate(&s->bars, bar, off, &addr, &avail)) {
+            return MEMTX_DECODE_ERROR;
+        }
+        n = MIN(len, avail);
+        if (regs != PCI_BAR_UNMAPPED && addr >= regs &&
+            addr - regs < QEPC_REGS_SIZE) {
+            r = epc_inbound_regs(s, addr - regs, write, wdata, rdata, n);
+        } else {
+            r = pci_dma_rw(pdev, addr, write ? (void *)wdata : rdata, n,
+                           write ? DMA_DIRECTION_FROM_DEVICE
+                                 : DMA_DIRECTION_TO_DEVICE,
+                           MEMTXATTRS_UNSPECIFIED);
+        }
+        if (r != MEMTX_OK) {
+            return r;
+        }
+        off += n;
+        len -= n;
+        if (write) {
+            wdata += n;
+        } else {
+            rdata += n;
+        }
+    }
+    return MEMTX_OK;
+}
+
 static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
 {
     bool io = m->hdr.type == QEP_MSG_IO_READ || m->hdr.type == QEP_MSG_IO_WRITE;
@@ -725,16 +790,15 @@ static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
         }
         return;
     }
-    r = pci_dma_rw(PCI_DEVICE(s), s->bar[bar].addr + off,
-                   write ? (void *)m->data : data, m->u.mem.len,
-                   write ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE,
-                   MEMTXATTRS_UNSPECIFIED);
+    r = epc_inbound_rw(s, bar, off, write, m->data, data, m->u.mem.len);
     if (qep_needs_completion(&m->hdr)) {
         qep_link_complete(&s->link, m, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
                           data, write ? 0 : m->u.mem.len);
     } else if (r != MEMTX_OK) {
-        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: BAR%d backing memory at 0x%"
-                      PRIx64 " not writable\n", bar, s->bar[bar].addr + off);
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host write to BAR%d offset "
+                      "0x%" PRIx64 " failed: %s\n", bar, off,
+                      r == MEMTX_DECODE_ERROR ? "no inbound mapping"
+                                              : "guest-1 memory error");
     }
 }
 
@@ -786,11 +850,33 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "window-size must be a power of two of at least 4 KiB");
         return;
     }
+    if (s->inbound_windows > QEPC_MAX_INBOUND) {
+        error_setg(errp, "inbound-windows must be at most %d",
+                   QEPC_MAX_INBOUND);
+        return;
+    }
+    s->bars.n_ib = s->inbound_windows;
+    for (int i = 0; i < QEPC_NUM_BARS; i++) {
+        const char *why = epc_bars_parse_kind(s->bar_kind[i],
+                                              &s->bars.kind[i]);
+
+        if (why) {
+            error_setg(errp, "bar%d=%s: %s", i, s->bar_kind[i], why);
+            return;
+        }
+    }
     pci_config_set_vendor_id(pdev->config, s->vendor_id);
     pci_config_set_device_id(pdev->config, s->device_id);
     pdev->config[PCI_INTERRUPT_PIN] = 1;
     if (msi_init(pdev, 0, 1, true, false, errp)) {
         return;
+    }
+    if (msix_init_exclusive_bar(pdev, QEPC_NUM_VECTORS, QEPC_MSIX_BAR, errp)) {
+        msi_uninit(pdev);
+        return;
+    }
+    for (int v = 0; v < QEPC_NUM_VECTORS; v++) {
+        msix_vector_use(pdev, v);
     }
     memory_region_init_io(&s->regs, OBJECT(s), &epc_reg_ops, s,
                           "qemu-epc-regs", QEPC_REGS_SIZE);
@@ -811,6 +897,7 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         .opaque = s,
     };
     if (qep_link_start(&s->link, errp) < 0) {
+        msix_uninit_exclusive_bar(pdev);
         msi_uninit(pdev);
         return;
     }
@@ -823,6 +910,7 @@ static void epc_exit(PCIDevice *pdev)
 
     epc_dma_fini(&s->dma);
     qep_link_stop(&s->link);
+    msix_uninit_exclusive_bar(pdev);
     msi_uninit(pdev);
 }
 
@@ -835,7 +923,8 @@ static void epc_reset(DeviceState *dev)
     s->irq_status = s->irq_enable = s->error = 0;
     s->hdr_id = s->hdr_class = s->hdr_subsys = s->hdr_intpin = 0;
     s->msi_cfg = s->msix_cfg = s->msix_table = s->msix_pba = 0;
-    memset(s->bar, 0, sizeof(s->bar));
+    s->doorbell_data = 0;
+    epc_bars_reset(&s->bars);
     memset(s->win, 0, sizeof(s->win));
 }
 
@@ -846,6 +935,34 @@ static const Property epc_properties[] = {
     DEFINE_PROP_SIZE("window-size", QemuEpcState, window_size, 64 * MiB),
     DEFINE_PROP_UINT32("timeout-ms", QemuEpcState, timeout_ms, 300),
     DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
+    DEFINE_PROP_UINT32("inbound-windows", QemuEpcState, inbound_windows, 16),
+    DEFINE_PROP_STRING("bar0", QemuEpcState, bar_kind[0]),
+    DEFINE_PROP_STRING("bar1", QemuEpcState, bar_kind[1]),
+    DEFINE_PROP_STRING("bar2", QemuEpcState, bar_kind[2]),
+    DEFINE_PROP_STRING("bar3", QemuEpcState, bar_kind[3]),
+    DEFINE_PROP_STRING("bar4", QemuEpcState, bar_kind[4]),
+    DEFINE_PROP_STRING("bar5", QemuEpcState, bar_kind[5]),
+};
+
+static const char *const epc_property_help[][2] = {
+    { "socket", "Unix socket to listen on for the epf-bridge (required; "
+      "created mode 0600)" },
+    { "vendor-id", "PCI vendor ID of the controller itself" },
+    { "device-id", "PCI device ID of the controller itself" },
+    { "window-size", "size of the outbound window BAR (power of two, at "
+      "least 4 KiB)" },
+    { "timeout-ms", "longest wait for a completion from the host side" },
+    { "dma-rate", "DMA engine pace in bytes per second of guest time (0: "
+      "unpaced)" },
+    { "inbound-windows", "inbound translation entries for BAR subranges "
+      "(0-64)" },
+    { "bar0", "what function BAR0 may be: programmable, disabled, "
+      "fixed-SIZE, 64bit, fixed-SIZE-64bit" },
+    { "bar1", "what function BAR1 may be (see bar0)" },
+    { "bar2", "what function BAR2 may be (see bar0)" },
+    { "bar3", "what function BAR3 may be (see bar0)" },
+    { "bar4", "what function BAR4 may be (see bar0)" },
+    { "bar5", "what function BAR5 may be (see bar0)" },
 };
 
 static void epc_class_init(ObjectClass *oc, void *data)
@@ -863,6 +980,10 @@ static void epc_class_init(ObjectClass *oc, void *data)
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
     device_class_set_legacy_reset(dc, epc_reset);
     device_class_set_props(dc, epc_properties);
+    for (int i = 0; i < ARRAY_SIZE(epc_property_help); i++) {
+        object_class_property_set_description(oc, epc_property_help[i][0],
+                                              epc_property_help[i][1]);
+    }
 }
 
 static const TypeInfo epc_info = {

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Build the guest kernel (and pcitest) from Debian's linux-source-6.12,
-# cached under $QEMU_EPC_CACHE keyed by the package version and the config.
-#   guest-kernel.sh                       the guest kernel
+# Build a guest kernel and its host-side test program from Debian's kernel
+# source, cached under $QEMU_EPC_CACHE keyed by the package version and the
+# config.
+#   guest-kernel.sh [--series S]          the guest kernel of series S:
+#                                         6.12 (default; linux-source-6.12,
+#                                         installed from bookworm-backports)
+#                                         or 7.3 (linux-source-7.3, fetched
+#                                         from trixie-backports by
+#                                         scripts/fetch-package.sh); a
+#                                         series other than 6.12 also builds
+#                                         pcie-qemu-ep against it into
+#                                         BUILD/kmod-S/kmod
 #   guest-kernel.sh --prepare-only PKG    only a configured tree ready for
 #                                         out-of-tree modules (e.g.
 #                                         linux-source-6.1, for the driver's
@@ -22,41 +31,62 @@
 #   DIR/linux        configured and built kernel tree (modules, dkms --kernelsourcedir)
 #   DIR/bzImage      the kernel
 #   DIR/modules/     modules_install output
-#   DIR/pcitest      static pcitest, DIR/pcitest.sh the host-side suite
+#   DIR/pcitest      static pcitest, DIR/pcitest.sh the host-side suite (6.12)
+#   DIR/pci_endpoint_test  the static kselftest (7.3)
 #   DIR/release      the kernel release string
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${QEMU_EPC_CACHE:-$HOME/.cache/qemu-epc}
-PKG=linux-source-6.12
+SERIES=6.12
 PREPARE=
 VARIANT=
-if [ "${1:-}" = --prepare-only ]; then
-	PREPARE=1
-	PKG=${2:?--prepare-only needs a package name}
-elif [ "${1:-}" = --variant ]; then
-	VARIANT=${2:?--variant needs a name (debug)}
-fi
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--prepare-only) PREPARE=1; PKG=${2:?--prepare-only needs a package name}; shift 2 ;;
+	--variant) VARIANT=${2:?--variant needs a name (debug)}; shift 2 ;;
+	--series) SERIES=${2:?--series needs 6.12 or 7.3}; shift 2 ;;
+	*) printf 'guest-kernel: error: unknown argument %s\n' "$1" >&2; exit 2 ;;
+	esac
+done
 FRAG=$TOP/tests/guest/kernel.config
 FRAGS=("$FRAG")
+case "$SERIES" in
+6.12) ;;
+7.3) FRAGS+=("$TOP/tests/guest/kernel-7.3.config") ;;
+*) printf 'guest-kernel: error: unknown series %s (known: 6.12, 7.3)\n' "$SERIES" >&2; exit 2 ;;
+esac
+[ -n "${PKG:-}" ] || PKG=linux-source-$SERIES
 case "$VARIANT" in
 '') ;;
 debug) FRAGS+=("$TOP/tests/guest/kernel-debug.config") ;;
 *) printf 'guest-kernel: error: unknown variant %s (known: debug)\n' "$VARIANT" >&2; exit 1 ;;
 esac
 # kmod/Kbuild includes ../qemu-modules: the copy sits next to a link to it
-KMOD_OUT=${QEMU_EPC_BUILD:-$TOP/build}/kmod-$VARIANT/kmod
+KMOD_TAG=$VARIANT
+[ "$SERIES" = 6.12 ] || KMOD_TAG=$SERIES${VARIANT:+-$VARIANT}
+KMOD_OUT=${QEMU_EPC_BUILD:-$TOP/build}/kmod-$KMOD_TAG/kmod
 JOBS=$(nproc)
 
 log() { printf 'guest-kernel: %s\n' "$*" >&2; }
 die() { printf 'guest-kernel: error: %s\n' "$*" >&2; exit 1; }
 
-pkgver=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null) ||
-	die "$PKG is not installed (scripts/setup.sh installs it)"
-tarball=/usr/src/$PKG.tar.xz
-[ -f "$tarball" ] || die "$tarball missing; reinstall $PKG"
+# the source: an installed linux-source package, else one fetched privately
+if pkgver=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null) &&
+   [ -f "/usr/src/$PKG.tar.xz" ]; then
+	tarball=/usr/src/$PKG.tar.xz
+else
+	fetched=$(ls -d "$CACHE/pkg/${PKG}"_*/.done 2>/dev/null | sort -V | tail -1)
+	[ -n "$fetched" ] ||
+		die "$PKG is neither installed nor fetched (scripts/setup.sh does either)"
+	fetched=$(dirname "$fetched")
+	pkgver=$(cat "$fetched/version")
+	tarball=$fetched/root/usr/src/$PKG.tar.xz
+	[ -f "$tarball" ] || die "$tarball missing; remove $fetched and run setup again"
+fi
 # bump RECIPE when the steps below change what ends up in the directory
 RECIPE=1
+[ "$SERIES" = 6.12 ] || RECIPE="$RECIPE $SERIES"
 if [ -z "$VARIANT" ]; then
 	key=$( (cat "$FRAG"; echo "$RECIPE $pkgver $PREPARE") | sha256sum | cut -c1-12)
 	dir=$CACHE/kernel-${pkgver//[:~]/_}-$key
@@ -70,7 +100,7 @@ fi
 # a variant's pcie-qemu-ep: a copy of kmod/ built against its tree, on
 # every call (make rebuilds only what changed), outside the kernel cache
 build_variant_kmod() {
-	[ -n "$VARIANT" ] || return 0
+	[ -n "$KMOD_TAG" ] || return 0
 	mkdir -p "$KMOD_OUT"
 	ln -sfn "$TOP/qemu-modules" "$KMOD_OUT/../qemu-modules"
 	local f
@@ -130,10 +160,20 @@ log "building bzImage and modules (-j$JOBS), log in $dir/build.log"
 cp "$k/arch/x86/boot/bzImage" "$dir/bzImage"
 (cd "$k" && make -s kernelrelease 2>/dev/null) >"$dir/release"
 
-log "building static pcitest from the same tree"
-gcc -O2 -static -I"$k/usr/include" -o "$dir/pcitest" "$k/tools/pci/pcitest.c" ||
-	die "building pcitest failed"
-cp "$k/tools/pci/pcitest.sh" "$dir/pcitest.sh"
+if [ -f "$k/tools/pci/pcitest.c" ]; then
+	log "building static pcitest from the same tree"
+	gcc -O2 -static -I"$k/usr/include" -o "$dir/pcitest" "$k/tools/pci/pcitest.c" ||
+		die "building pcitest failed"
+	cp "$k/tools/pci/pcitest.sh" "$dir/pcitest.sh"
+fi
+kst=$k/tools/testing/selftests/pci_endpoint/pci_endpoint_test.c
+if [ -f "$kst" ]; then
+	log "building the static pci_endpoint kselftest from the same tree"
+	gcc -O2 -static -Wall -Wl,-no-as-needed -isystem "$k/usr/include" \
+		-I"$k/tools/testing/selftests" -o "$dir/pci_endpoint_test" "$kst" \
+		-lrt -lpthread -lm >>"$dir/build.log" 2>&1 ||
+		die "building the pci_endpoint kselftest failed, see $dir/build.log"
+fi
 touch "$dir/.done"
 log "kernel $(cat "$dir/release") ready in $dir"
 build_variant_kmod

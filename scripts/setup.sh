@@ -4,7 +4,9 @@
 # qemu-epc set-up: apt sources, packages, headers of the installed QEMU,
 # the qtest accelerator module, the meson build of this project, the guest
 # kernel and its pcitest, its debug variant (KASAN, kmemleak) with the
-# driver built against it, a 6.1 tree for the driver's compile check, and
+# driver built against it, the 7.3 guest kernel (source fetched from
+# trixie-backports without adding it to the system's apt sources) with its
+# kselftest and the driver, a 6.1 tree for the driver's compile check, and
 # the driver itself; also a second build with ASan/UBSan (BUILD-san) and the
 # libFuzzer target (clang-14) for the sanitize and fuzz test suites.
 # Idempotent; slow artefacts are cached outside the work tree under
@@ -218,6 +220,14 @@ build_guest() {
 	echo "$kdebug" >"$BUILD/guest-kernel-debug"
 	make -C "$TOP/kmod" KDIR="$kdir/linux" >"$CACHE/kmod.log" 2>&1 ||
 		{ cat "$CACHE/kmod.log" >&2; die "building kmod/pcie-qemu-ep.ko failed"; }
+	# the 7.3 series: its source from trixie-backports through a private
+	# apt configuration (the system's sources are not touched), its
+	# kernel, the kselftest, and pcie-qemu-ep built against it
+	"$TOP/scripts/fetch-package.sh" trixie-backports linux-source-7.3 >/dev/null ||
+		die "fetching linux-source-7.3 failed"
+	k73=$(QEMU_EPC_BUILD=$BUILD "$TOP/scripts/guest-kernel.sh" --series 7.3) ||
+		die "7.3 guest kernel build failed"
+	echo "$k73" >"$BUILD/guest-kernel-7.3"
 }
 
 mkdir -p "$CACHE"

@@ -27,7 +27,7 @@ passed, failed = 0, 0
 def unit():
     """libcheck suites: one line per case from CK_VERBOSE output."""
     global passed, failed
-    for t in ('test-proto', 'test-cfgspace'):
+    for t in ('test-proto', 'test-cfgspace', 'test-bars'):
         exe = os.path.join(BUILD, 'tests', t)
         try:
             p = subprocess.run([exe], capture_output=True, text=True, timeout=120)

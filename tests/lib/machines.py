@@ -15,6 +15,8 @@ EPC_WINDOW = 0xe8000000        # guest 1: qemu-epc BAR2 (window space)
 EPF_RAM = 0x1000000            # guest 1: memory backing the EPF's BARs
 HOST_RAM = 0x2000000           # guest 2: memory the endpoint reaches
 HOST_BAR_BASE = 0xe0000000     # guest 2: where the function's BARs go
+EPC_MSIX = 0xe0010000          # guest 1: qemu-epc BAR4 (its MSI-X table)
+MSIX_RAM = 0x3000000           # guest 1: where its MSI-X messages land
 PCI_COMMAND, MEM, BME, INTX_DIS = 0x04, 0x2, 0x4, 0x400
 
 
@@ -55,6 +57,44 @@ class EpcVm(QTest):
         self.set_reg(base + R.QEPC_BAR_SIZE_HI, size >> 32)
         self.set_reg(base + R.QEPC_BAR_FLAGS, flags | R.QEPC_BAR_ENABLE)
         return self.reg(base + R.QEPC_BAR_FLAGS) & R.QEPC_BAR_ENABLE
+
+    def remap_bar(self, n, addr=None, submap=None, flags=0):
+        """Change an enabled BAR's mapping: stage the address or the
+        subranges [(addr, size), ...] (in inbound entries from
+        submap[0], a (first, [(addr, size)...]) pair), then commit with one
+        FLAGS write.  Returns the ERROR register after the commit."""
+        base = R.QEPC_BAR_BASE(n)
+        if submap is not None:
+            first, subs = submap
+            for i, (a, size) in enumerate(subs):
+                ib = R.QEPC_IB_BASE(first + i)
+                self.set_reg(ib + R.QEPC_IB_ADDR_LO, a & 0xffffffff)
+                self.set_reg(ib + R.QEPC_IB_ADDR_HI, a >> 32)
+                self.set_reg(ib + R.QEPC_IB_SIZE_LO, size & 0xffffffff)
+                self.set_reg(ib + R.QEPC_IB_SIZE_HI, size >> 32)
+            self.set_reg(base + R.QEPC_BAR_SUBMAP, R.QEPC_SUBMAP(first, len(subs)))
+        else:
+            self.set_reg(base + R.QEPC_BAR_ADDR_LO, addr & 0xffffffff)
+            self.set_reg(base + R.QEPC_BAR_ADDR_HI, addr >> 32)
+            self.set_reg(base + R.QEPC_BAR_SUBMAP, 0)
+        self.set_reg(R.QEPC_ERROR, 0)
+        self.set_reg(base + R.QEPC_BAR_FLAGS, flags | R.QEPC_BAR_ENABLE)
+        return self.reg(R.QEPC_ERROR)
+
+    def enable_msix(self, table):
+        """Place the controller's own MSI-X table (BAR4) at `table`, enable
+        MSI-X and point vector v at RAM address 0x3000000 + 0x10 * v with
+        data 0xd0 + v, so that a delivered vector is visible in memory."""
+        self.cfg_write(DEVFN, 0x20, table)
+        cap = self.cfg_read(DEVFN, 0x34, 1)
+        while self.cfg_read(DEVFN, cap, 1) != 0x11:
+            cap = self.cfg_read(DEVFN, cap + 1, 1)
+        for v in range(R.QEPC_NUM_VECTORS):
+            self.writel(table + 16 * v, MSIX_RAM + 0x10 * v)
+            self.writel(table + 16 * v + 4, 0)
+            self.writel(table + 16 * v + 8, 0xd0 + v)
+            self.writel(table + 16 * v + 12, 0)
+        self.cfg_write(DEVFN, cap + 2, 0x8000, 2)
 
     def set_msi(self, log2):
         self.set_reg(R.QEPC_MSI_CFG, R.QEPC_MSI_CFG_PRESENT | log2)
