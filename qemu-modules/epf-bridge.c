@@ -334,6 +334,12 @@ static const Property bridge_properties[] = {
     DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
 };
 
+static const char *const bridge_property_help[][2] = {
+    { "socket", "Unix socket of the qemu-epc to connect to (required)" },
+    { "timeout-ms", "longest wait for a completion from the endpoint side" },
+    { "reconnect-ms", "period of connection attempts while disconnected" },
+};
+
 static void bridge_class_init(ObjectClass *oc, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(oc);
@@ -349,6 +355,10 @@ static void bridge_class_init(ObjectClass *oc, void *data)
     dc->desc = "qemu-epc endpoint function bridge (host side)";
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
     device_class_set_props(dc, bridge_properties);
+    for (int i = 0; i < ARRAY_SIZE(bridge_property_help); i++) {
+        object_class_property_set_description(oc, bridge_property_help[i][0],
+                                              bridge_property_help[i][1]);
+    }
 }
 
 static const TypeInfo bridge_info = {

@@ -2,16 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """qemu-epc-bench run: boot guest 1 (qemu-epc, pcie-qemu-ep, an EPF) and
 guest 2 (epf-bridge, the host driver), run the host-side suite, print KTAP
-and a summary table.  Exit status 0 only if every case passed.
+and a summary table.  Exit status 0 only if every case passed (a skip is
+reported as a skip, not as a pass).
 
-By default two guest pairs run in turn: the first with pcie-qemu-ep's
-slave DMA channels (the kernel's pcitest.sh, then pcitest -d read and
-write), the second with memcpy channels only (slave_dma=0: pcitest -d
-read, write and copy, the path pci-epf-test takes for copy).  --bench runs
-1 MiB read/write/copy with and without DMA instead and prints their times."""
+By default three guest pairs run in turn.  On Linux 6.12: the first with
+pcie-qemu-ep's slave DMA channels (the kernel's pcitest.sh, then pcitest -d
+read and write), the second with memcpy channels only (slave_dma=0:
+pcitest -d read, write and copy, the path pci-epf-test takes for copy).  On
+Linux 7.3: the kernel's own pci_endpoint kselftest, every case (doorbell and
+BAR subranges included).  --series runs one series only.  --bench runs 1 MiB
+read/write/copy with and without DMA instead and prints their times."""
 import argparse
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -23,8 +27,12 @@ import initramfs     # noqa: E402
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog='qemu-epc-bench run', description=__doc__)
+    p.add_argument('--series', choices=guests.SERIES + ('all',), default='all',
+                   help='which of the project\'s guest kernels to run: 6.12 (pcitest.sh '
+                   'and the DMA cases), 7.3 (the pci_endpoint kselftest) or all '
+                   '(default); not with --kernel')
     p.add_argument('--kernel', help='guest kernel image for both guests '
-                   '(default: the project\'s 6.12 kernel, built by setup)')
+                   '(default: the project\'s kernels, built by setup)')
     p.add_argument('--modules', metavar='DIR', help='directory of .ko files for '
                    'the guests (with --kernel: your pcie-qemu-ep.ko, EPF and host '
                    'drivers built for that kernel); every .ko below DIR goes in '
@@ -33,8 +41,9 @@ def parse_args(argv):
                    'controller is bound, $EPC names it (default: '
                    'tests/guest/epf-test.sh, pci-epf-test through configfs)')
     p.add_argument('--host-script', help='guest-2 script run once the function is '
-                   'present; print "ok N name"/"not ok N name" lines '
-                   '(default: the kernel\'s tools/pci/pcitest.sh)')
+                   'present; print "ok N name"/"not ok N name" lines; a script '
+                   'that prints none or exits non-zero fails '
+                   '(default: the kernel\'s pcitest.sh or kselftest)')
     p.add_argument('--accel', default='tcg', choices=('tcg', 'kvm'),
                    help='accelerator of both guests (default tcg)')
     p.add_argument('--host-smp', type=int, default=16,
@@ -50,12 +59,15 @@ def parse_args(argv):
     p.add_argument('--bench', action='store_true',
                    help='1 MiB pcitest read/write/copy with and without DMA, '
                    'timed (what `qemu-epc-bench bench` runs)')
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.kernel and a.series != 'all':
+        p.error('--series picks one of the project\'s kernels; --kernel is your own')
+    return a
 
 
 class Results:
     def __init__(self, out, quiet):
-        self.cases = []         # (name, group, ok, seconds, detail)
+        self.cases = []         # (name, series, group, status, seconds, detail)
         self.out = out
         self.quiet = quiet
 
@@ -64,14 +76,19 @@ class Results:
             self.out.write(line + '\n')
             self.out.flush()
 
-    def add(self, name, group, ok, secs, detail=''):
-        self.cases.append((name, group, ok, secs, detail))
+    def add(self, name, series, group, ok, secs, detail='', skip=None):
+        """ok: passed; skip: the reason a case was skipped (ok or not)."""
+        status = 'skip' if skip is not None else 'ok' if ok else 'fail'
+        self.cases.append((name, series, group, status, secs, detail))
         n = len(self.cases)
-        d = ' # ' + detail if detail else ''
-        self.emit('%s %d %s%s' % ('ok' if ok else 'not ok', n, name, d))
+        if skip is not None:
+            d = ' # SKIP ' + skip
+        else:
+            d = ' # ' + detail if detail else ''
+        self.emit('%s %d %s%s' % ('not ok' if status == 'fail' else 'ok', n, name, d))
 
-    def failed(self):
-        return sum(1 for c in self.cases if not c[2])
+    def count(self, status):
+        return sum(1 for c in self.cases if c[3] == status)
 
 
 def mode_tag(dma_mode):
@@ -79,13 +96,46 @@ def mode_tag(dma_mode):
     return '' if dma_mode == 'slave' else ' [slave_dma=0]'
 
 
-def run_host_suite(pair, res, planned, case_timeout, dma_mode='slave'):
-    """Turn the host guest's QEPC-CASE lines into results until
-    QEPC-HOST-DONE; returns the reason it stopped early, or None."""
+class Phase:
+    """One guest pair: its kernel series, host suite and what it plans."""
+
+    def __init__(self, series, suite, dma_mode, kind, planned):
+        self.series = series        # '6.12', '7.3', or '' for --kernel
+        self.suite = suite          # qepc.suite= of the guests
+        self.dma_mode = dma_mode    # DMA channels pcie-qemu-ep offers
+        self.kind = kind            # 'pcitest', 'kselftest' or 'script'
+        self.planned = planned      # case names, None for a user's script
+        self.kernel = self.initrd = self.rundir = None
+
+    def tag(self):
+        return mode_tag(self.dma_mode)
+
+    def case_name(self, what):
+        if self.kind == 'pcitest':
+            return 'pcitest ' + what + self.tag()
+        if self.kind == 'kselftest':
+            return 'kselftest ' + what
+        return what
+
+    def group(self, what):
+        if self.kind == 'pcitest':
+            return guests.case_group(what, self.dma_mode)
+        if self.kind == 'kselftest':
+            return guests.kselftest_group(what)
+        return 'host script'
+
+
+KTAP = re.compile(r'^(ok|not ok) \d+ (.*?)(?: # (SKIP|TODO)\b ?(.*))?$')
+
+
+def run_host_suite(pair, res, ph, case_timeout):
+    """Turn the host guest's lines into results until QEPC-HOST-DONE;
+    returns the reason it stopped early, or None."""
     idx = 0
+    first = len(res.cases)
     last = time.monotonic()
-    tag = mode_tag(dma_mode)
     wait = case_timeout + 30
+    diag = []            # the host side's '# ' lines since the last case
     while True:
         # liveness first, lines second: what a guest wrote just before it
         # exited is still read on this round
@@ -93,6 +143,7 @@ def run_host_suite(pair, res, planned, case_timeout, dma_mode='slave'):
         lines = pair.host.new_lines()
         now = time.monotonic()
         for line in lines:
+            m = KTAP.match(line)
             if line.startswith('QEPC-CASE '):
                 rc, secs, args, out = (line[10:].split('|', 3) + ['', '', ''])[:4]
                 ok = rc == '0' and 'NOT OKAY' not in out and 'FAILED' not in out
@@ -104,15 +155,22 @@ def run_host_suite(pair, res, planned, case_timeout, dma_mode='slave'):
                     took = float(secs)
                 except ValueError:
                     took = now - last
-                res.add('pcitest ' + args + tag, guests.case_group(args, dma_mode), ok,
-                        took, detail)
+                res.add(ph.case_name(args), ph.series, ph.group(args), ok, took, detail)
                 idx += 1
                 last = now
-            elif line.startswith(('ok ', 'not ok ')) and planned is None:
-                ok = line.startswith('ok ')
-                name = line.split(' ', 3 if not ok else 2)[-1]
-                res.add(name, 'host script', ok, now - last)
+            elif m and ph.kind in ('kselftest', 'script'):
+                ok = m.group(1) == 'ok'
+                skip = (m.group(4) or 'skipped') if m.group(3) == 'SKIP' else None
+                detail = '' if ok else '; '.join(diag[-3:])
+                res.add(ph.case_name(m.group(2)), ph.series, ph.group(m.group(2)), ok,
+                        now - last, detail, skip)
+                diag = []
+                idx += 1
                 last = now
+            elif line.startswith('# Totals: '):
+                res.emit('# %s reports: %s' % (ph.kind, line[2:]))
+            elif line.startswith('# '):
+                diag.append(line[2:].strip())
             elif line.startswith('QEPC-BOUND'):
                 # the first case's time starts when the host driver is bound
                 res.emit('# host driver: ' + line[11:])
@@ -120,35 +178,122 @@ def run_host_suite(pair, res, planned, case_timeout, dma_mode='slave'):
             elif line.startswith('QEPC-ERROR'):
                 return line[11:]
             elif line.startswith('QEPC-HOST-DONE'):
+                rc = line.split('rc=', 1)[-1].strip()
+                mine = res.cases[first:]
+                if not mine:
+                    res.add('host side printed test results', ph.series, 'host script',
+                            False, 0, 'no case at all (exit status %s)' % rc)
+                elif rc != '0' and not any(c[3] == 'fail' for c in mine):
+                    res.add('host side exit status is 0', ph.series, 'host script',
+                            False, 0, 'exit status %s' % rc)
                 return None
         if not host_alive:
             return 'guest 2 exited before the suite finished (see %s)' % pair.host.console
         if not epf_alive:
             return 'guest 1 exited during the suite (see %s)' % pair.epf.console
         if now - last > wait:
-            nxt = planned[idx] if planned and idx < len(planned) else 'the next case'
-            return 'timed out after %d s waiting for "pcitest %s" to finish' % (wait, nxt)
+            nxt = ph.planned[idx] if ph.planned and idx < len(ph.planned) else 'the next case'
+            return 'timed out after %d s waiting for "%s" to finish' % (wait, nxt)
         time.sleep(0.05)
 
 
 def summary(res, out, rundir, elapsed):
-    groups = []
+    rows = []
     stats = {}
-    for name, group, ok, secs, _ in res.cases:
-        if group not in stats:
-            groups.append(group)
-            stats[group] = [0, 0, 0.0]
-        stats[group][0 if ok else 1] += 1
-        stats[group][2] += secs
-    out.write('\n%-22s %6s %6s %9s\n' % ('group', 'pass', 'fail', 'time (s)'))
-    # the pairs' kernel-log checks together, last
-    groups.sort(key=lambda g: g == 'kernel logs')
-    for g in groups:
-        p, f, t = stats[g]
-        out.write('%-22s %6d %6d %9.1f\n' % (g, p, f, t))
-    fails = res.failed()
-    out.write('%-22s %6d %6d %9.1f\n' % ('total', len(res.cases) - fails, fails, elapsed))
+    for name, series, group, status, secs, _ in res.cases:
+        key = (series, group)
+        if key not in stats:
+            rows.append(key)
+            stats[key] = {'ok': 0, 'fail': 0, 'skip': 0, 'secs': 0.0}
+        stats[key][status] += 1
+        stats[key]['secs'] += secs
+    out.write('\n%-7s %-22s %6s %6s %6s %9s\n' % ('series', 'group', 'pass', 'fail',
+                                                 'skip', 'time (s)'))
+    # each pair's kernel-log checks last in its series
+    rows.sort(key=lambda k: (k[0], k[1] == 'kernel logs'))
+    rows.sort(key=lambda k: [r[0] for r in rows].index(k[0]))
+    for key in rows:
+        s = stats[key]
+        out.write('%-7s %-22s %6d %6d %6d %9.1f\n' % (key[0] or '-', key[1], s['ok'],
+                                                     s['fail'], s['skip'], s['secs']))
+    out.write('%-7s %-22s %6d %6d %6d %9.1f\n' % ('', 'total', res.count('ok'),
+                                                 res.count('fail'), res.count('skip'),
+                                                 elapsed))
     out.write('logs: %s\n' % rundir)
+
+
+def kernel_release(bzimage):
+    """The release string a bzImage carries (x86 boot header)."""
+    with open(bzimage, 'rb') as f:
+        data = f.read(0x10000)
+    if len(data) < 0x210 or data[0x202:0x206] != b'HdrS':
+        raise ValueError('%s is not an x86 bzImage' % bzimage)
+    off = int.from_bytes(data[0x20e:0x210], 'little') + 0x200
+    return data[off:off + 256].split(b' ', 1)[0].decode(errors='replace')
+
+
+def check_own_modules(a, mods):
+    """Refuse, in one line, a --kernel/--modules pair that cannot work:
+    what the scripts load must be there, built for that kernel."""
+    if not os.path.isfile(a.kernel):
+        sys.exit('run: --kernel %s: no such file' % a.kernel)
+    try:
+        release = kernel_release(a.kernel)
+    except (OSError, ValueError) as e:
+        sys.exit('run: --kernel: %s' % e)
+    names = {os.path.basename(m)[:-3].replace('-', '_'): m for m in mods}
+    need = ['pcie_qemu_ep']
+    if not a.epf_script:
+        need.append('pci_epf_test')
+    if not a.host_script:
+        need.append('pci_endpoint_test')
+    missing = [n for n in need if n not in names]
+    if missing:
+        sys.exit('run: --modules %s lacks %s (built for %s); the default scripts '
+                 'load them' % (a.modules, ', '.join(n.replace('_', '-') + '.ko'
+                                                    for n in missing), release))
+    for name, path in sorted(names.items()):
+        vm = subprocess.run(['modinfo', '-F', 'vermagic', path], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True).stdout.split()
+        if not vm or vm[0] != release:
+            sys.exit('run: %s is built for %s, --kernel is %s'
+                     % (path, vm[0] if vm else 'no kernel (not a module)', release))
+
+
+def series_phases(series, bench):
+    """The guest pairs of one of the project's kernel series."""
+    kdir = guests.kernel_dir(series)
+    if series == '6.12':
+        pcitest_sh = os.path.join(kdir, 'pcitest.sh')
+        if bench:
+            phases = [Phase(series, 'bench', 'slave', 'pcitest', guests.SUITES['bench']),
+                      Phase(series, 'bench-memcpy', 'memcpy', 'pcitest',
+                            guests.SUITES['bench-memcpy'])]
+        else:
+            phases = [Phase(series, 'full', 'slave', 'pcitest',
+                            guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
+                      Phase(series, 'memcpy', 'memcpy', 'pcitest', guests.SUITES['memcpy'])]
+        for ph in phases:
+            ph.planned = [ph.case_name(c) for c in ph.planned]
+        host_script = os.path.join(guests.GUEST_DIR, 'host-pcitest.sh')
+        tools = (os.path.join(kdir, 'pcitest'), pcitest_sh, [])
+    else:
+        ksft = os.path.join(kdir, 'pci_endpoint_test')
+        ph = Phase(series, 'kselftest', 'slave', 'kselftest', [])
+        ph.planned = [ph.case_name(c) for c in guests.kselftest_cases(ksft)]
+        phases = [ph]
+        host_script = os.path.join(guests.GUEST_DIR, 'host-kselftest.sh')
+        tools = (None, None, [('usr/local/bin/pci_endpoint_test', ksft)])
+    found = initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                   {'pci-epf-test', 'pci_endpoint_test'})
+    mods = list(found.values()) + [guests.kmod_path(series)]
+    for m in mods:
+        if not os.path.exists(m):
+            sys.exit('run: %s missing (./qemu-epc-bench setup builds it)' % m)
+    for ph in phases:
+        ph.kernel = os.path.join(kdir, 'bzImage')
+        ph.mods, ph.tools, ph.host_script = mods, tools, host_script
+    return phases
 
 
 def main(argv):
@@ -157,93 +302,143 @@ def main(argv):
     build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
     rundir = a.rundir or os.path.join(build, 'runs', time.strftime('%Y%m%d-%H%M%S'))
     os.makedirs(rundir, exist_ok=True)
-    kdir = guests.kernel_dir()
-    kernel = a.kernel or os.path.join(kdir, 'bzImage')
-    if a.modules:
+    epf_script = a.epf_script or os.path.join(guests.GUEST_DIR, 'epf-test.sh')
+    if a.kernel:
+        if not a.modules:
+            sys.exit('run: --kernel needs --modules (pcie-qemu-ep.ko and the drivers '
+                     'built for that kernel), unless they are all built in')
         mods = [os.path.join(d, f) for d, _, fs in os.walk(a.modules)
                 for f in sorted(fs) if f.endswith('.ko')]
-    elif a.kernel:
-        sys.exit('run: --kernel needs --modules (pcie-qemu-ep.ko and the drivers '
-                 'built for that kernel), unless they are all built in')
+        check_own_modules(a, mods)
+        if a.host_script:
+            phases = [Phase('', 'full', 'slave', 'script', None)]
+            tools = (None, None, [])
+        else:
+            # a kernel with the kselftest in --modules' tree is not known:
+            # the default host side of one's own kernel is the 6.12 pcitest
+            kdir = guests.kernel_dir('6.12')
+            pcitest_sh = os.path.join(kdir, 'pcitest.sh')
+            ph = Phase('', 'full', 'slave', 'pcitest', [])
+            ph.planned = [ph.case_name(c) for c in
+                          guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']]
+            phases = [ph]
+            tools = (os.path.join(kdir, 'pcitest'), pcitest_sh, [])
+        for ph in phases:
+            ph.kernel, ph.mods, ph.tools = a.kernel, mods, tools
+            ph.host_script = a.host_script or os.path.join(guests.GUEST_DIR,
+                                                           'host-pcitest.sh')
     else:
-        found = initramfs.find_modules(os.path.join(kdir, 'modules'),
-                                       {'pci-epf-test', 'pci_endpoint_test'})
-        mods = list(found.values()) + [guests.kmod_path()]
-        for m in mods:
-            if not os.path.exists(m):
-                sys.exit('run: %s missing (./qemu-epc-bench setup builds it)' % m)
-    pcitest_sh = os.path.join(kdir, 'pcitest.sh')
-    host_script = a.host_script or os.path.join(guests.GUEST_DIR, 'host-pcitest.sh')
-    epf_script = a.epf_script or os.path.join(guests.GUEST_DIR, 'epf-test.sh')
-    initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), mods,
-                             os.path.join(kdir, 'pcitest'), pcitest_sh,
-                             epf_script, host_script, guests.SUITES)
-    # (suite, DMA channels of pcie-qemu-ep, planned pcitest arguments)
-    if a.host_script:
-        phases = [('full', 'slave', None)]
-    elif a.bench:
-        phases = [('bench', 'slave', guests.SUITES['bench']),
-                  ('bench-memcpy', 'memcpy', guests.SUITES['bench-memcpy'])]
-    else:
-        phases = [('full', 'slave', guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
-                  ('memcpy', 'memcpy', guests.SUITES['memcpy'])]
+        phases = []
+        for series in (guests.SERIES if a.series == 'all' else (a.series,)):
+            if a.bench and series != '6.12':
+                continue
+            phases += series_phases(series, a.bench)
+    # one image per series: its modules and host tools
+    images = {}
+    for n, ph in enumerate(phases):
+        ph.rundir = rundir if n == 0 else os.path.join(rundir, ph.suite)
+        os.makedirs(ph.rundir, exist_ok=True)
+        if ph.series not in images:
+            pcitest, pcitest_sh, extra = ph.tools
+            images[ph.series] = initramfs.build(
+                os.path.join(rundir, 'initramfs%s.cpio.gz' % (ph.series and '-' + ph.series)),
+                ph.mods, pcitest, pcitest_sh, epf_script, ph.host_script, guests.SUITES,
+                extra)
+        ph.initrd = images[ph.series]
 
     res = Results(sys.stdout, a.quiet)
     res.emit('TAP version 13')
-    if phases[0][2] is not None:
-        res.emit('1..%d' % sum(len(p[2]) + 2 for p in phases))
+    if all(ph.planned is not None for ph in phases):
+        res.emit('1..%d' % sum(len(ph.planned) + 2 for ph in phases))
     res.emit('# qemu-epc-bench run: logs in %s' % rundir)
     stopped_any = False
+    failed_up = {}       # series -> why its guests did not come up
     rates = {}
-    for n, (suite, dma_mode, planned) in enumerate(phases):
-        prun = rundir if n == 0 else os.path.join(rundir, suite)
-        os.makedirs(prun, exist_ok=True)
+    for n, ph in enumerate(phases):
         if len(phases) > 1:
-            res.emit('# guest pair %d of %d: pcie-qemu-ep with %s DMA channels, '
-                     'logs in %s' % (n + 1, len(phases), dma_mode, prun))
-        stopped = run_pair(a, res, prun, kernel, initrd, suite, dma_mode, planned)
+            res.emit('# guest pair %d of %d: Linux %s, pcie-qemu-ep with %s DMA channels, '
+                     '%s, logs in %s' % (n + 1, len(phases), ph.series or 'of --kernel',
+                                         ph.dma_mode, ph.kind, ph.rundir))
+        if ph.series in failed_up:
+            # the same kernel and image would fail the same way
+            not_run(res, ph, 'not run: an earlier pair on this kernel did not come up: '
+                    + failed_up[ph.series])
+            stopped_any = True
+            continue
+        stopped, came_up = run_pair(a, res, ph)
+        if stopped and not came_up:
+            failed_up[ph.series] = stopped
         stopped_any = stopped_any or bool(stopped)
-        rates[dma_mode] = epf_rates(os.path.join(prun, 'epf-console.log'))
-    if phases[0][2] is None:
+        rates[ph.dma_mode] = epf_rates(os.path.join(ph.rundir, 'epf-console.log'))
+    if any(ph.planned is None for ph in phases):
         res.emit('1..%d' % len(res.cases))
-    fails = res.failed()
-    res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0'
-             % (len(res.cases) - fails, fails))
+    fails = res.count('fail')
+    res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0'
+             % (res.count('ok'), fails, res.count('skip')))
     summary(res, sys.stdout, rundir, time.monotonic() - t0)
     if a.bench:
         bench_table(res, rates, sys.stdout)
     return 1 if fails or stopped_any else 0
 
 
-def run_pair(a, res, rundir, kernel, initrd, suite, dma_mode, planned):
-    """Boot one guest pair, run its suite; returns why it stopped early."""
-    tag = mode_tag(dma_mode)
+def case_what(ph, name):
+    """What a planned case name says to run (its pcitest arguments or
+    kselftest case), for its group."""
+    what = name.split(' ', 1)[-1] if ph.kind != 'script' else name
+    if ph.kind == 'pcitest' and ph.tag():
+        what = what[:-len(ph.tag())]
+    return what
+
+
+def log_cases(res, ph, check):
+    """The two kernel-log cases of a pair; check(who) gives the problems
+    found, or a string when the pair did not run."""
+    for who, label in (('epf', '1 (epf)'), ('host', '2 (host)')):
+        probs = check(who)
+        if isinstance(probs, str):
+            ok, detail = False, probs
+        else:
+            ok, detail = not probs, '; '.join(probs[:3])
+        res.add('guest %s kernel log has no oops, BUG or unexpected WARNING%s'
+                % (label, ph.tag()), ph.series, 'kernel logs', ok, 0, detail)
+
+
+def not_run(res, ph, why):
+    """Every planned case of a pair that was not started, as failed."""
+    for name in ph.planned or []:
+        res.add(name, ph.series, ph.group(case_what(ph, name)), False, 0, why)
+    log_cases(res, ph, lambda who: why)
+
+
+def run_pair(a, res, ph):
+    """Boot one guest pair, run its suite; returns (why it stopped early
+    or None, whether both guests came up)."""
     first = len(res.cases)
-    pair = guests.Pair(rundir, kernel, initrd, accel=a.accel, host_smp=a.host_smp,
-                       boot_timeout=a.boot_timeout, suite=suite, dma_mode=dma_mode,
-                       case_timeout=a.case_timeout)
+    pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=a.host_smp,
+                       boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
+                       case_timeout=a.case_timeout, series=ph.series)
     stopped = None
+    came_up = False
     try:
         try:
             fn = pair.bring_up()
+            came_up = True
             res.emit('# ' + fn)
-            stopped = run_host_suite(pair, res, planned, a.case_timeout, dma_mode)
+            stopped = run_host_suite(pair, res, ph, a.case_timeout)
         except guests.GuestError as e:
             stopped = str(e)
     finally:
         pair.stop()
     if stopped:
         res.emit('# stopped early: ' + stopped)
-    if planned is not None:
-        for args in planned[len(res.cases) - first:]:
-            res.add('pcitest ' + args + tag, guests.case_group(args, dma_mode), False, 0,
+    if ph.planned is not None:
+        done = len(res.cases) - first
+        for name in ph.planned[done:]:
+            res.add(name, ph.series, ph.group(case_what(ph, name)), False, 0,
                     'not run: ' + (stopped or 'no result'))
-    for who in ('epf', 'host'):
-        probs = [p for w, p in pair.kernel_problems() if w == who]
-        res.add('guest %s kernel log has no oops, BUG or unexpected WARNING%s'
-                % ('1 (epf)' if who == 'epf' else '2 (host)', tag), 'kernel logs',
-                not probs, 0, '; '.join(probs[:3]))
-    return stopped
+    problems = pair.kernel_problems()
+    log_cases(res, ph, lambda who: [p for w, p in problems if w == who])
+    return stopped, came_up
 
 
 EPF_RATE = re.compile(r'(READ|WRITE|COPY) => Size: (\d+) B, DMA: (YES|NO), '
@@ -269,7 +464,7 @@ def bench_table(res, rates, out):
     size = guests.BENCH_SIZE
     rows = []
     base = {}
-    for name, group, ok, secs, _ in res.cases:
+    for name, _, group, status, secs, _ in res.cases:
         m = re.match(r'pcitest (-d )?-([rwc]) -s %d(%s)?$'
                      % (size, re.escape(mode_tag('memcpy'))), name)
         if not m:
@@ -281,9 +476,9 @@ def bench_table(res, rates, out):
         # the host's read is the endpoint's write, and the reverse
         epf_op = {'read': 'WRITE', 'write': 'READ', 'copy': 'COPY'}[op]
         epf = rates.get(mode, {}).get((epf_op, dma))
-        if not dma and mode == 'slave':
+        if not dma and mode == 'slave' and status == 'ok':
             base[op] = secs
-        rows.append((op, how, ok, secs, epf))
+        rows.append((op, how, status == 'ok', secs, epf))
     out.write('\n1 MiB transfers (pcitest in guest 2; EPF time as pci-epf-test '
               'reports it; MB = 10^6 bytes)\n')
     out.write('%-6s %-22s %9s %9s %12s %9s %9s\n' % ('op', 'how', 'time (s)', 'MB/s',

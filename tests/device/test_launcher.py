@@ -22,6 +22,37 @@ class LauncherTest(DeviceTest):
         self.assertIn('socket=<str>', p.stdout)
         self.assertIn('window-size=<size>', p.stdout)
 
+    def test_every_property_of_ours_is_described(self):
+        """-device X,help describes each property the device adds, as
+        QEMU's own devices do."""
+        ours = {'qemu-epc': ['socket', 'window-size', 'timeout-ms', 'dma-rate',
+                             'inbound-windows', 'vendor-id', 'device-id'] +
+                            ['bar%d' % n for n in range(6)],
+                'epf-bridge': ['socket', 'timeout-ms', 'reconnect-ms']}
+        for dev, props in ours.items():
+            p = self.run_launch(QEMU, '-device', dev + ',help')
+            self.assertEqual(p.returncode, 0, p.stderr)
+            for prop in props:
+                line = [l for l in p.stdout.splitlines() if l.strip().startswith(prop + '=')]
+                self.assertEqual(len(line), 1, '%s: %s not listed' % (dev, prop))
+                desc = line[0].split(' - ', 1)[1] if ' - ' in line[0] else ''
+                self.assertRegex(desc, r'[a-z]{3,}.*', '%s.%s has no description: %r'
+                                 % (dev, prop, line[0]))
+
+    def test_migration_is_refused_with_a_reason(self):
+        """Migrating a VM with either device fails, saying why."""
+        for name in ('qemu-epc', 'epf-bridge'):
+            p = subprocess.run([LAUNCH, QEMU, '-display', 'none', '-nodefaults',
+                                '-machine', 'q35', '-accel', 'tcg', '-S',
+                                '-device', '%s,socket=%s' % (name, self.path(name + '.sock')),
+                                '-qmp', 'stdio'],
+                               input='{"execute":"qmp_capabilities"}\n'
+                                     '{"execute":"migrate","arguments":{"uri":"exec:cat>/dev/null"}}\n'
+                                     '{"execute":"quit"}\n',
+                               capture_output=True, text=True, timeout=60)
+            self.assertIn('cannot be migrated', p.stdout, p.stdout + p.stderr)
+            self.assertIn(name, p.stdout)
+
     def test_foreign_qemu_refused(self):
         fake = self.path('qemu-system-x86_64')
         with open(fake, 'w') as f:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The main job end to end: `qemu-epc-bench run` (pci-epf-test in guest 1,
-the kernel's pcitest.sh and the DMA cases in guest 2) passes every case;
+"""The main job end to end on Linux 6.12: `qemu-epc-bench run --series 6.12`
+(pci-epf-test in guest 1, the kernel's pcitest.sh and the DMA cases in
+guest 2) passes every case;
 `qemu-epc-bench bench` prints its table."""
 import os
 import re
@@ -16,7 +17,7 @@ class PcitestSuite(unittest.TestCase):
         rundir = guests.test_rundir('pcitest')
         try:
             r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--rundir', rundir], stdout=subprocess.PIPE,
+                                '--series', '6.12', '--rundir', rundir], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, universal_newlines=True,
                                timeout=45 * 60)
         except subprocess.TimeoutExpired as e:
@@ -37,7 +38,7 @@ class PcitestSuite(unittest.TestCase):
         # and copy on the memcpy channels, in groups of their own
         for group in ('read (DMA)', 'write (DMA)', 'read (DMA memcpy)',
                       'write (DMA memcpy)', 'copy (DMA memcpy)'):
-            self.assertRegex(out, r'(?m)^%s +5 +0 ' % re.escape(group), out[-3000:])
+            self.assertRegex(out, r'(?m)^6\.12 +%s +5 +0 +0 ' % re.escape(group), out[-3000:])
         # pci-epf-test picked the private slave channels in the first pair,
         # fell back to the memcpy channel in the second, and used DMA
         with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""pcie-qemu-ep builds warning-free against 6.12 and 6.1, is checkpatch
---strict clean, and builds through dkms against the guest kernel tree."""
+"""pcie-qemu-ep builds warning-free against 6.1, 6.12 and 7.3, is
+checkpatch --strict clean (by the checkpatch of 6.12 and of 7.3), and
+builds through dkms against each of the three trees."""
 import os
 import re
 import shutil
@@ -66,8 +67,32 @@ class KmodBuild(unittest.TestCase):
         ko = self.build(os.path.join(tree, 'linux'))
         self.assertIn('vermagic:       6.1.', self.modinfo(ko))
 
-    def test_checkpatch_strict_clean(self):
-        kdir = os.path.join(cached_dir('guest-kernel'), 'linux')
+    def test_builds_against_7_3_without_warnings(self):
+        kdir = cached_dir('guest-kernel-7.3')
+        ko = self.build(os.path.join(kdir, 'linux'))
+        info = self.modinfo(ko)
+        with open(os.path.join(kdir, 'release')) as f:
+            self.assertIn('vermagic:       ' + f.read().strip(), info)
+
+    def test_features_found_in_each_tree(self):
+        """Kbuild finds the 7.3 framework's additions in the 7.3 headers
+        and none of them in 6.1's or 6.12's (but the backported one)."""
+        # (6.12.95 has the bus-master notification from a stable backport)
+        for name, want in (('kernel-tree-6.1', set()), ('guest-kernel', {'QEP_HAVE_BME_NOTIFY'}),
+                           ('guest-kernel-7.3', {'QEP_MSI_NR_IRQS', 'QEP_HAVE_INTX_CAP',
+                                                 'QEP_HAVE_BAR_DISABLED',
+                                                 'QEP_HAVE_SUBRANGE', 'QEP_HAVE_AUX_RES',
+                                                 'QEP_HAVE_BME_NOTIFY'})):
+            tree = os.path.join(cached_dir(name), 'linux')
+            self.build(tree)
+            with open(os.path.join(self.tmp, 'kmod', '.pcie-qemu-ep.o.cmd')) as f:
+                flags = set(re.findall(r'-D(QEP_(?:HAVE_\w+|MSI_NR_IRQS))', f.read()))
+            self.assertEqual(flags, want, name)
+            subprocess.run(['make', '-C', os.path.join(self.tmp, 'kmod'), 'KDIR=' + tree,
+                            'clean'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def checkpatch(self, tree):
+        kdir = os.path.join(tree, 'linux')
         # the sources only, not kbuild's generated *.mod.c
         files = sorted(os.path.join(TOP, 'kmod', f) for f in os.listdir(os.path.join(TOP, 'kmod'))
                        if f.endswith(('.c', '.h')) and not f.endswith('.mod.c'))
@@ -79,8 +104,22 @@ class KmodBuild(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertNotRegex(r.stdout, r'(ERROR|WARNING|CHECK):', r.stdout)
 
-    def test_dkms_build_against_guest_kernel_tree(self):
-        kdir = cached_dir('guest-kernel')
+    def test_checkpatch_strict_clean_6_12(self):
+        self.checkpatch(cached_dir('guest-kernel'))
+
+    def test_checkpatch_strict_clean_7_3(self):
+        self.checkpatch(cached_dir('guest-kernel-7.3'))
+
+    def test_dkms_build_against_6_1_tree(self):
+        self.dkms_build(cached_dir('kernel-tree-6.1'))
+
+    def test_dkms_build_against_6_12_tree(self):
+        self.dkms_build(cached_dir('guest-kernel'))
+
+    def test_dkms_build_against_7_3_tree(self):
+        self.dkms_build(cached_dir('guest-kernel-7.3'))
+
+    def dkms_build(self, kdir):
         with open(os.path.join(kdir, 'release')) as f:
             release = f.read().strip()
         src = os.path.join(self.tmp, 'src')

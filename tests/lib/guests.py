@@ -24,9 +24,13 @@ class GuestError(Exception):
     pass
 
 
-def kernel_dir():
-    """Build (or find cached) the project's guest kernel; returns its dir."""
-    r = subprocess.run([os.path.join(TOP, 'scripts', 'guest-kernel.sh')],
+SERIES = ('6.12', '7.3')      # the kernel series the bench boots
+
+
+def kernel_dir(series='6.12'):
+    """Build (or find cached) the project's guest kernel of a series;
+    returns its dir."""
+    r = subprocess.run([os.path.join(TOP, 'scripts', 'guest-kernel.sh'), '--series', series],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True)
     if r.returncode:
@@ -43,8 +47,44 @@ def test_rundir(prefix):
     return tempfile.mkdtemp(prefix=prefix + '-', dir=os.path.join(build, 'test-runs'))
 
 
-def kmod_path():
-    return os.path.join(TOP, 'kmod', 'pcie-qemu-ep.ko')
+def kmod_path(series='6.12'):
+    """pcie-qemu-ep built for a series' guest kernel: kmod/ itself for
+    6.12, a copy under BUILD/kmod-SERIES for the others."""
+    if series == '6.12':
+        return os.path.join(TOP, 'kmod', 'pcie-qemu-ep.ko')
+    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+    return os.path.join(build, 'kmod-' + series, 'kmod', 'pcie-qemu-ep.ko')
+
+
+def kselftest_cases(binary):
+    """The cases of a kselftest_harness binary, in the order it runs them
+    ("fixture.variant.test"), from its own -l listing."""
+    out = subprocess.run([binary, '-l'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True, timeout=60).stdout
+    cases, fixture, variant = [], None, ''
+    for line in out.splitlines():
+        indent = len(line) - len(line.lstrip())
+        name = line.strip().rstrip(':')
+        if not name:
+            continue
+        if indent == 0:
+            fixture, variant = name, ''
+        elif indent == 2:
+            variant = name
+        else:
+            cases.append('.'.join(x for x in (fixture, variant, name) if x))
+    return cases
+
+
+def kselftest_group(case):
+    """Summary-table group of a pci_endpoint kselftest case."""
+    test = case.rsplit('.', 1)[-1]
+    dma = ' (DMA)' if '.dma.' in case else ''
+    return {'BAR_TEST': 'BAR', 'CONSECUTIVE_BAR_TEST': 'BAR',
+            'BAR_SUBRANGE_TEST': 'BAR subrange', 'LEGACY_IRQ_TEST': 'INTx',
+            'MSI_TEST': 'MSI', 'MSIX_TEST': 'MSI-X', 'READ_TEST': 'read' + dma,
+            'WRITE_TEST': 'write' + dma, 'COPY_TEST': 'copy' + dma,
+            'DOORBELL_TEST': 'doorbell'}.get(test, 'other')
 
 
 def pcitest_cases(pcitest_sh):
@@ -144,6 +184,8 @@ class Guest:
             if 'QEPC-' in l:
                 out.append(l[l.index('QEPC-'):])
             elif re.match(r'(not )?ok \d+ ', l):      # a host script's KTAP
+                out.append(l.strip())
+            elif l.startswith('# Totals: '):         # and its totals
                 out.append(l.strip())
         return out
 
@@ -245,10 +287,12 @@ class Pair:
 
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
-                 case_timeout=120, epc_props=''):
+                 case_timeout=120, epc_props='', series='6.12'):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
-        epc_props: more qemu-epc properties, ",name=value..."."""
+        epc_props: more qemu-epc properties, ",name=value...";
+        series: the kernel series booted ('' for a user's kernel)."""
+        self.series = series
         self.rundir = rundir
         self.sock = os.path.join(rundir, 'epc.sock')
         self.boot_timeout = boot_timeout

@@ -68,6 +68,8 @@ def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
           suites=None, extra=()):
     """Write the image used by both guests (the role is on the kernel
     command line).  modules: list of .ko paths, put in /lib/modules;
+    pcitest, pcitest_sh: the kernel's pcitest and pcitest.sh, or None
+    (kernels from 6.14 on have the kselftest instead, given in extra);
     suites: {name: [pcitest arguments]}, the case lists the default host
     script runs for qepc.suite=name; extra: (path in the image, file)
     pairs, executable."""
@@ -82,10 +84,12 @@ def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
     c.add_file('init', os.path.join(GUEST_DIR, 'init'), 0o755)
     c.add_file('etc/qemu-epc/epf.sh', epf_script, 0o755)
     c.add_file('etc/qemu-epc/host.sh', host_script, 0o755)
-    c.add_file('usr/local/bin/pcitest', pcitest, 0o755)
-    c.add_file('usr/local/libexec/qemu-epc/pcitest',
-               os.path.join(GUEST_DIR, 'pcitest-wrapper'), 0o755)
-    c.add_file('usr/local/share/qemu-epc/pcitest.sh', pcitest_sh, 0o755)
+    if pcitest:
+        c.add_file('usr/local/bin/pcitest', pcitest, 0o755)
+        c.add_file('usr/local/libexec/qemu-epc/pcitest',
+                   os.path.join(GUEST_DIR, 'pcitest-wrapper'), 0o755)
+    if pcitest_sh:
+        c.add_file('usr/local/share/qemu-epc/pcitest.sh', pcitest_sh, 0o755)
     for name, cases in (suites or {}).items():
         c.add_bytes('usr/local/share/qemu-epc/cases-' + name,
                     ''.join(a + '\n' for a in cases).encode())

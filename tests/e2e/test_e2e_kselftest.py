@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Linux 7.3 guests: `qemu-epc-bench run --series 7.3` (pci-epf-test in
+guest 1, the kernel's own pci_endpoint kselftest in guest 2) passes every
+case but the one the kselftest skips by design (BAR_SUBRANGE on the BAR
+holding its test registers); the doorbell and every other BAR subrange
+case pass; both kernel logs are clean."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import guests
+
+
+class KselftestSuite(unittest.TestCase):
+    def test_run_series_7_3_passes_the_kselftest(self):
+        rundir = guests.test_rundir('kselftest')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '7.3', '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=30 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 30 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-4000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        # the kselftest's own totals line, as it printed it
+        ksft = re.search(r'^# kselftest reports: Totals: pass:(\d+) fail:(\d+) xfail:0 '
+                         r'xpass:0 skip:(\d+) error:0$', out, re.M)
+        self.assertIsNotNone(ksft, tail)
+        passed, failed, skipped = map(int, ksft.groups())
+        self.assertEqual(failed, 0, tail)
+        self.assertLessEqual(skipped, 1, tail)
+        self.assertGreaterEqual(passed + skipped, 23, tail)
+        # the only skip is the one the test makes by design
+        skips = re.findall(r'^ok \d+ (.*) # SKIP (.*)$', out, re.M)
+        self.assertEqual(skips, [('kselftest pci_ep_bar.BAR0.BAR_SUBRANGE_TEST',
+                                  'BAR is test register space')], tail)
+        for case in ['pcie_ep_doorbell.DOORBELL_TEST', 'pci_ep_basic.CONSECUTIVE_BAR_TEST',
+                     'pci_ep_basic.MSIX_TEST', 'pci_ep_data_transfer.dma.COPY_TEST'] + \
+                ['pci_ep_bar.BAR%d.BAR_SUBRANGE_TEST' % n for n in range(1, 6)]:
+            self.assertRegex(out, r'(?m)^ok \d+ kselftest %s$' % re.escape(case), tail)
+        self.assertRegex(out, r'(?m)^ok \d+ guest 1 \(epf\) kernel log has no oops', tail)
+        self.assertRegex(out, r'(?m)^ok \d+ guest 2 \(host\) kernel log has no oops', tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertIsNotNone(plan, tail)
+        self.assertEqual(len(re.findall(r'^ok \d+ ', out, re.M)), int(plan.group(1)), tail)
+        self.assertEqual(r.returncode, 0, tail)
+        # pci-epf-test used the controller's embedded doorbell
+        with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:
+            self.assertIn('Using embedded (DMA) doorbell fallback', f.read())
+
+
+if __name__ == '__main__':
+    unittest.main()
