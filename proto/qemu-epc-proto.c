@@ -53,6 +53,7 @@ static const char *const type_names[QEP_MSG_TYPE_MAX + 1] = {
 	[QEP_MSG_INTX]       = "INTX",
 	[QEP_MSG_LINK]       = "LINK",
 	[QEP_MSG_FDS]        = "FDS",
+	[QEP_MSG_MAP]        = "MAP",
 };
 
 const char *qep_type_name(unsigned int type)
@@ -87,7 +88,8 @@ int qep_hdr_decode(const void *buf, size_t len, struct qep_hdr *h)
 	if (h->type == 0 || h->type > QEP_MSG_TYPE_MAX)
 		return -QEP_E_TYPE;
 	if (h->flags & ~QEP_F_ALL ||
-	    (h->flags && h->type != QEP_MSG_MEM_WRITE))
+	    (h->flags && h->type != QEP_MSG_MEM_WRITE &&
+	     h->type != QEP_MSG_MAP))
 		return -QEP_E_FLAGS;
 	if (h->reserved)
 		return -QEP_E_RESERVED;
@@ -179,8 +181,8 @@ static int check_cpl(struct qep_msg *m, const uint8_t *p, uint32_t size)
 	    c->status != QEP_CPL_CA)
 		return -QEP_E_STATUS;
 	if (c->req_type == 0 || c->req_type > QEP_MSG_TYPE_MAX ||
-	    !type_tagged(c->req_type, c->req_type == QEP_MSG_MEM_WRITE ?
-			 QEP_F_NON_POSTED : 0) ||
+	    !type_tagged(c->req_type, c->req_type == QEP_MSG_MEM_WRITE ||
+			 c->req_type == QEP_MSG_MAP ? QEP_F_NON_POSTED : 0) ||
 	    c->req_type == QEP_MSG_COMPLETION)
 		return -QEP_E_VALUE;
 	if (c->len > QEP_MAX_DATA)
@@ -229,6 +231,79 @@ static int check_link(struct qep_msg *m, const uint8_t *p, uint32_t size)
 			return -QEP_E_VALUE;
 	}
 	return 0;
+}
+
+static int check_fds(struct qep_msg *m, const uint8_t *p, uint32_t size)
+{
+	struct qep_fds *f = &m->u.fds;
+
+	if (size != sizeof(*f))
+		return -QEP_E_SIZE;
+	f->kind = ld32(p);
+	f->nfds = ld32(p + 4);
+	f->gpa = ld64(p + 8);
+	f->size = ld64(p + 16);
+	f->offset = ld64(p + 24);
+	if (f->size == 0 || f->gpa + f->size - 1 < f->gpa)
+		return -QEP_E_ADDR;
+	switch (f->kind) {
+	case QEP_FD_GUEST_RAM:
+		/* one descriptor, the region's */
+		if (f->nfds != 1 || f->offset + f->size - 1 < f->offset)
+			return -QEP_E_VALUE;
+		return 0;
+	case QEP_FD_RAM_GONE:
+		if (f->nfds || f->offset)
+			return -QEP_E_VALUE;
+		return 0;
+	}
+	return -QEP_E_VALUE;
+}
+
+static int check_map(struct qep_msg *m, const uint8_t *p, uint32_t size)
+{
+	struct qep_map *h = &m->u.map;
+	uint64_t end = 0;
+	unsigned int i;
+
+	if (size < sizeof(*h))
+		return -QEP_E_SIZE;
+	h->bar = p[0];
+	h->count = p[1];
+	h->reserved = ld16(p + 2);
+	h->reserved2 = ld32(p + 4);
+	if (h->reserved || h->reserved2)
+		return -QEP_E_RESERVED;
+	if (h->count > QEP_MAP_MAX ||
+	    size != sizeof(*h) + h->count * sizeof(struct qep_map_piece))
+		return -QEP_E_SIZE;
+	if (h->bar >= QEP_NUM_BARS &&
+	    (h->bar != QEP_MAP_ALL_BARS || h->count))
+		return -QEP_E_VALUE;
+	m->data = p + sizeof(*h);
+	m->data_len = size - sizeof(*h);
+	/* pieces in ascending BAR offsets, apart, not wrapping */
+	for (i = 0; i < h->count; i++) {
+		struct qep_map_piece e;
+
+		qep_map_piece(m, i, &e);
+		if (!e.size || e.offset < end ||
+		    e.offset + e.size - 1 < e.offset ||
+		    e.gpa + e.size - 1 < e.gpa)
+			return -QEP_E_ADDR;
+		end = e.offset + e.size;
+	}
+	return 0;
+}
+
+void qep_map_piece(const struct qep_msg *m, unsigned int i,
+		   struct qep_map_piece *e)
+{
+	const uint8_t *q = m->data + i * sizeof(*e);
+
+	e->offset = ld64(q);
+	e->size = ld64(q + 8);
+	e->gpa = ld64(q + 16);
 }
 
 int qep_msg_decode(const void *buf, size_t len, struct qep_msg *m)
@@ -287,18 +362,10 @@ int qep_msg_decode(const void *buf, size_t len, struct qep_msg *m)
 		r = check_link(m, p, size);
 		break;
 	case QEP_MSG_FDS:
-		if (size != sizeof(struct qep_fds))
-			return -QEP_E_SIZE;
-		m->u.fds.kind = ld32(p);
-		m->u.fds.nfds = ld32(p + 4);
-		m->u.fds.gpa = ld64(p + 8);
-		m->u.fds.size = ld64(p + 16);
-		m->u.fds.offset = ld64(p + 24);
-		if (m->u.fds.kind != QEP_FD_GUEST_RAM ||
-		    m->u.fds.nfds == 0 || m->u.fds.nfds > QEP_MAX_FDS ||
-		    m->u.fds.size == 0 ||
-		    m->u.fds.gpa + m->u.fds.size - 1 < m->u.fds.gpa)
-			return -QEP_E_VALUE;
+		r = check_fds(m, p, size);
+		break;
+	case QEP_MSG_MAP:
+		r = check_map(m, p, size);
 		break;
 	}
 	if (r)
@@ -427,6 +494,27 @@ size_t qep_enc_fds(void *buf, const struct qep_fds *f)
 	st64(p + HDR + 16, f->size);
 	st64(p + HDR + 24, f->offset);
 	return HDR + sizeof(*f);
+}
+
+size_t qep_enc_map(void *buf, uint16_t tag, uint8_t bar, uint8_t count,
+		   const struct qep_map_piece *pieces)
+{
+	uint8_t *p = buf;
+	size_t size = sizeof(struct qep_map) + count * sizeof(*pieces);
+	unsigned int i;
+
+	hdr_put(p, QEP_MSG_MAP, tag ? QEP_F_NON_POSTED : 0, tag, size);
+	memset(p + HDR, 0, sizeof(struct qep_map));
+	p[HDR] = bar;
+	p[HDR + 1] = count;
+	for (i = 0; i < count; i++) {
+		uint8_t *q = p + HDR + sizeof(struct qep_map) + i * sizeof(*pieces);
+
+		st64(q, pieces[i].offset);
+		st64(q + 8, pieces[i].size);
+		st64(q + 16, pieces[i].gpa);
+	}
+	return HDR + size;
 }
 
 void qep_set_tag(void *buf, uint16_t tag)

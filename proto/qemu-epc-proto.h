@@ -18,7 +18,7 @@
 
 #define QEP_MAGIC           0x43504551u  /* "QEPC" in little-endian bytes */
 #define QEP_VERSION_MAJOR   1
-#define QEP_VERSION_MINOR   0
+#define QEP_VERSION_MINOR   1
 
 /* largest data payload of one memory/I/O request or completion */
 #define QEP_MAX_DATA        4096u
@@ -39,11 +39,12 @@ enum qep_msg_type {
 	QEP_MSG_INTX       = 9,
 	QEP_MSG_LINK       = 10,
 	QEP_MSG_FDS        = 11,
-	QEP_MSG_TYPE_MAX   = QEP_MSG_FDS,
+	QEP_MSG_MAP        = 12,
+	QEP_MSG_TYPE_MAX   = QEP_MSG_MAP,
 };
 
 /* header flags */
-#define QEP_F_NON_POSTED    0x0001u  /* MEM_WRITE: the sender wants a completion */
+#define QEP_F_NON_POSTED    0x0001u  /* MEM_WRITE, MAP: the sender wants a completion */
 #define QEP_F_ALL           QEP_F_NON_POSTED
 
 /* roles announced in HELLO */
@@ -120,7 +121,8 @@ struct qep_link {
 };
 
 enum qep_fd_kind {
-	QEP_FD_GUEST_RAM = 1,    /* a guest RAM region backing the sender */
+	QEP_FD_GUEST_RAM = 1,    /* a guest RAM region the sender's device reaches */
+	QEP_FD_RAM_GONE  = 2,    /* that range is no longer one: unmap it */
 };
 
 struct qep_fds {
@@ -139,7 +141,31 @@ _Static_assert(sizeof(struct qep_cpl) == 8, "qep_cpl");
 _Static_assert(sizeof(struct qep_intx) == 4, "qep_intx");
 _Static_assert(sizeof(struct qep_bar_desc) == 16, "qep_bar_desc");
 _Static_assert(sizeof(struct qep_link) == 104, "qep_link");
+/*
+ * MAP: the parts of a function BAR that the host may access as the
+ * endpoint's shared RAM, without messages (docs/protocol.md).
+ */
+#define QEP_MAP_ALL_BARS    0xff     /* with count 0: every BAR */
+#define QEP_MAP_MAX         64       /* pieces in one MAP */
+
+struct qep_map {
+	uint8_t  bar;            /* 0..5, or QEP_MAP_ALL_BARS */
+	uint8_t  count;          /* pieces that follow; 0: none */
+	uint16_t reserved;
+	uint32_t reserved2;
+};
+
+struct qep_map_piece {           /* count of these follow struct qep_map */
+	uint64_t offset;         /* in the BAR */
+	uint64_t size;
+	uint64_t gpa;            /* endpoint guest-physical address */
+};
+
 _Static_assert(sizeof(struct qep_fds) == 32, "qep_fds");
+_Static_assert(sizeof(struct qep_map) == 8, "qep_map");
+_Static_assert(sizeof(struct qep_map_piece) == 24, "qep_map_piece");
+_Static_assert(sizeof(struct qep_map) + QEP_MAP_MAX *
+	       sizeof(struct qep_map_piece) <= QEP_MAX_PAYLOAD, "map max");
 _Static_assert(QEP_MAX_PAYLOAD >= sizeof(struct qep_link), "payload max");
 
 /*
@@ -157,6 +183,7 @@ struct qep_msg {
 		struct qep_intx intx;
 		struct qep_link link;
 		struct qep_fds fds;
+		struct qep_map map;
 	} u;
 	const uint8_t *data;
 	uint32_t data_len;
@@ -214,6 +241,13 @@ size_t qep_enc_cpl(void *buf, uint16_t tag, uint16_t req_type,
 size_t qep_enc_intx(void *buf, uint8_t pin, bool assert);
 size_t qep_enc_link(void *buf, const struct qep_link *link);
 size_t qep_enc_fds(void *buf, const struct qep_fds *fds);
+/* MAP with @count pieces; @tag non-zero makes it non-posted */
+size_t qep_enc_map(void *buf, uint16_t tag, uint8_t bar, uint8_t count,
+		   const struct qep_map_piece *pieces);
+
+/* Piece @i of a decoded MAP message (i < msg->u.map.count). */
+void qep_map_piece(const struct qep_msg *msg, unsigned int i,
+		   struct qep_map_piece *piece);
 
 /* Set the tag of an encoded message (for a sender that allocates tags late). */
 void qep_set_tag(void *buf, uint16_t tag);
@@ -229,6 +263,7 @@ static inline bool qep_needs_completion(const struct qep_hdr *h)
 	case QEP_MSG_IO_WRITE:
 		return true;
 	case QEP_MSG_MEM_WRITE:
+	case QEP_MSG_MAP:
 		return h->flags & QEP_F_NON_POSTED;
 	default:
 		return false;

@@ -6,9 +6,11 @@
  * link, or a guest-1 address: RAM, or the controller's own outbound window
  * BAR, which the engine resolves through the window table to a host
  * address.  A step moves at most EPC_DMA_MPS bytes and never crosses a
- * 4 KiB boundary on a host side; reads from the host wait for their
- * completion, writes are posted except the last one, whose completion
- * tells that the data has landed.
+ * 4 KiB boundary on a host side.  Host RAM that the host shares is copied
+ * directly; otherwise reads from the host are requests whose completion
+ * resumes the channel, and writes are posted except the last one, whose
+ * completion tells that the data has landed (and that every posted write
+ * before it has).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -19,6 +21,7 @@
 #include "system/dma.h"
 
 #include "epc-dma.h"
+#include "qemu-epc-proto.h"
 
 /* bytes one channel moves per bottom-half run before the others go */
 #define DMA_SLICE (64 * 1024)
@@ -90,77 +93,191 @@ static int dma_side(EpcDma *d, uint64_t addr, bool host, uint32_t *len,
     return 0;
 }
 
-/* Move the next piece of channel @c; returns 0 or QEPC_DMA_E_*. */
+/* A link completion status as a QEPC_DMA_E_* code. */
+static int dma_host_status(int st)
+{
+    return st < 0 ? QEPC_DMA_E_LINK : st == QEP_CPL_SC ? 0
+         : st == QEP_CPL_UR ? QEPC_DMA_E_HOST_UR : QEPC_DMA_E_HOST_CA;
+}
+
+static void dma_schedule(EpcDma *d)
+{
+    if (!timer_pending(d->pace)) {
+        qemu_bh_schedule(d->bh);
+    }
+}
+
+/*
+ * The step's data has landed: the step is over.  With a rate set, every
+ * DMA_SLICE bytes (all channels) wait until they have had their time.
+ */
+static void dma_step_done(EpcDma *d, EpcDmaChan *c)
+{
+    c->done += c->step_len;
+    if (d->rate) {
+        d->paced += c->step_len;
+        if (d->paced >= DMA_SLICE) {
+            timer_mod(d->pace, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                      muldiv64(d->paced, NANOSECONDS_PER_SECOND, d->rate));
+            d->paced = 0;
+        }
+    }
+    if (c->done == c->len) {
+        dma_end(d, c - d->ch, QEPC_DMA_DONE, QEPC_DMA_E_NONE);
+    }
+}
+
+static void dma_write_done(void *opaque, int st)
+{
+    EpcDmaChan *c = opaque;
+    EpcDma *d = c->d;
+    int err = dma_host_status(st);
+
+    if (!c->waiting || c->wait_gen != c->gen) {
+        return;                 /* aborted or restarted meanwhile */
+    }
+    c->waiting = false;
+    if (err) {
+        dma_end(d, c - d->ch, QEPC_DMA_FAILED, err);
+    } else {
+        dma_step_done(d, c);
+    }
+    dma_schedule(d);
+}
+
+/* Write the step's data (in the channel's buffer) to its destination. */
+static int dma_write_step(EpcDma *d, EpcDmaChan *c)
+{
+    void *ram = NULL;
+    int err = 0;
+
+    if (!c->step_dst_host) {
+        if (!dma_ram(d, c->step_dst, c->step_len, true) ||
+            pci_dma_write(d->pdev, c->step_dst, c->buf, c->step_len) != MEMTX_OK) {
+            return QEPC_DMA_E_LOCAL;
+        }
+        dma_step_done(d, c);
+        return 0;
+    }
+    /*
+     * The last write of a transfer that posted writes goes as a request:
+     * its completion follows them, so done means they all landed.
+     */
+    if (!(c->step_last && c->posted)) {
+        ram = d->ops->host_ram(d->opaque, c->step_dst, c->step_len);
+    }
+    if (ram) {
+        RCU_READ_LOCK_GUARD();
+        memcpy(ram, c->buf, c->step_len);
+    } else if (!c->step_last) {
+        err = d->ops->host_write(d->opaque, c->step_dst, c->buf, c->step_len,
+                                 NULL, NULL);
+        c->posted = true;
+    } else {
+        c->wait_gen = c->gen;
+        c->waiting = true;
+        err = d->ops->host_write(d->opaque, c->step_dst, c->buf, c->step_len,
+                                 dma_write_done, c);
+        if (!err) {
+            return -1;          /* resumes in dma_write_done */
+        }
+        c->waiting = false;
+    }
+    if (!err) {
+        dma_step_done(d, c);
+    }
+    return err;
+}
+
+static void dma_read_done(void *opaque, int st)
+{
+    EpcDmaChan *c = opaque;
+    EpcDma *d = c->d;
+    int err = dma_host_status(st);
+
+    if (!c->waiting || c->wait_gen != c->gen) {
+        return;
+    }
+    c->waiting = false;
+    if (!err) {
+        err = dma_write_step(d, c);
+    }
+    if (err > 0) {
+        dma_end(d, c - d->ch, QEPC_DMA_FAILED, err);
+    }
+    dma_schedule(d);
+}
+
+/*
+ * Move the next piece of channel @c: 0 when done with it, -1 when it waits
+ * for the host (a completion resumes it), or QEPC_DMA_E_*.
+ */
 static int dma_step(EpcDma *d, EpcDmaChan *c)
 {
-    uint8_t buf[EPC_DMA_MPS];
     uint32_t len = MIN(c->len - c->done, EPC_DMA_MPS);
-    uint64_t src, dst;
-    bool src_host, dst_host;
+    uint64_t src;
+    bool src_host;
+    void *ram;
     int err;
 
     err = dma_side(d, c->src + c->done, c->ctrl & QEPC_DMA_SRC_HOST, &len,
                    &src, &src_host);
     if (!err) {
         err = dma_side(d, c->dst + c->done, c->ctrl & QEPC_DMA_DST_HOST, &len,
-                       &dst, &dst_host);
+                       &c->step_dst, &c->step_dst_host);
     }
     if (err) {
         return err;
     }
-    if (src_host) {
-        err = d->ops->host_read(d->opaque, src, buf, len);
-    } else if (!dma_ram(d, src, len, false) ||
-               pci_dma_read(d->pdev, src, buf, len) != MEMTX_OK) {
-        err = QEPC_DMA_E_LOCAL;
+    c->step_len = len;
+    c->step_last = c->done + len == c->len;
+    if (!src_host) {
+        if (!dma_ram(d, src, len, false) ||
+            pci_dma_read(d->pdev, src, c->buf, len) != MEMTX_OK) {
+            return QEPC_DMA_E_LOCAL;
+        }
+        return dma_write_step(d, c);
     }
+    ram = d->ops->host_ram(d->opaque, src, len);
+    if (ram) {
+        RCU_READ_LOCK_GUARD();
+        memcpy(c->buf, ram, len);
+        return dma_write_step(d, c);
+    }
+    c->wait_gen = c->gen;
+    c->waiting = true;
+    err = d->ops->host_read(d->opaque, src, c->buf, len, dma_read_done, c);
     if (err) {
+        c->waiting = false;
         return err;
     }
-    if (dst_host) {
-        err = d->ops->host_write(d->opaque, dst, buf, len,
-                                 c->done + len == c->len);
-    } else if (!dma_ram(d, dst, len, true) ||
-               pci_dma_write(d->pdev, dst, buf, len) != MEMTX_OK) {
-        err = QEPC_DMA_E_LOCAL;
-    }
-    if (!err) {
-        c->done += len;
-    }
-    return err;
+    return -1;                  /* resumes in dma_read_done */
 }
 
+/* Each channel in turn moves up to DMA_SLICE bytes, or until it waits. */
 static void dma_run(void *opaque)
 {
     EpcDma *d = opaque;
     bool more = false;
-    uint64_t moved = 0;
 
-    for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
+    for (unsigned i = 0; i < QEPC_NUM_DMA && !timer_pending(d->pace); i++) {
         unsigned n = (d->next + i) % QEPC_NUM_DMA;
         EpcDmaChan *c = &d->ch[n];
         uint32_t start = c->done;
 
-        while (QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY &&
-               c->done - start < DMA_SLICE) {
+        while (QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY && !c->waiting &&
+               c->done - start < DMA_SLICE && !timer_pending(d->pace)) {
             int err = dma_step(d, c);
 
-            if (err) {
+            if (err > 0) {
                 dma_end(d, n, QEPC_DMA_FAILED, err);
-            } else if (c->done == c->len) {
-                dma_end(d, n, QEPC_DMA_DONE, QEPC_DMA_E_NONE);
             }
         }
-        more |= QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY;
-        moved += c->done - start;
+        more |= QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY && !c->waiting;
     }
     d->next = (d->next + 1) % QEPC_NUM_DMA;
-    if (more && d->rate) {
-        /* the next slices when this one's bytes have had their time */
-        timer_mod(d->pace, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                  muldiv64(moved, NANOSECONDS_PER_SECOND, d->rate));
-    } else if (more) {
-        qemu_bh_schedule(d->bh);
+    if (more) {
+        dma_schedule(d);        /* after the pace timer, if it runs */
     }
 }
 
@@ -169,15 +286,16 @@ static void dma_go(EpcDma *d, unsigned n)
     EpcDmaChan *c = &d->ch[n];
 
     c->done = 0;
+    c->gen++;
+    c->waiting = false;
+    c->posted = false;
     if (!c->len || c->len > EPC_DMA_MAX_LEN ||
         c->src + c->len - 1 < c->src || c->dst + c->len - 1 < c->dst) {
         dma_end(d, n, QEPC_DMA_FAILED, QEPC_DMA_E_LEN);
         return;
     }
     c->status = QEPC_DMA_BUSY;
-    if (!timer_pending(d->pace)) {
-        qemu_bh_schedule(d->bh);
-    }
+    dma_schedule(d);
 }
 
 static void set32(uint64_t *v, bool hi, uint32_t val)
@@ -226,6 +344,8 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
     busy = QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY;
     if ((addr & 0x1f) == QEPC_DMA_CTRL) {
         if (busy && (val & QEPC_DMA_ABORT)) {
+            c->gen++;           /* a completion still to come is stale */
+            c->waiting = false;
             dma_end(d, n, QEPC_DMA_FAILED, QEPC_DMA_E_ABORTED);
             return EPC_DMA_OK;
         }
@@ -261,6 +381,9 @@ void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
     d->bh = qemu_bh_new_guarded(dma_run, d,
                                 &DEVICE(pdev)->mem_reentrancy_guard);
     d->pace = timer_new_ns(QEMU_CLOCK_VIRTUAL, dma_run, d);
+    for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
+        d->ch[i].d = d;
+    }
 }
 
 void epc_dma_fini(EpcDma *d)
@@ -277,6 +400,14 @@ void epc_dma_reset(EpcDma *d)
         qemu_bh_cancel(d->bh);
         timer_del(d->pace);
     }
-    memset(d->ch, 0, sizeof(d->ch));
+    for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
+        EpcDmaChan *c = &d->ch[i];
+        uint32_t gen = c->gen + 1;   /* completions still to come are stale */
+
+        memset(c, 0, sizeof(*c));
+        c->d = d;
+        c->gen = gen;
+    }
     d->next = 0;
+    d->paced = 0;
 }

@@ -3,7 +3,9 @@
  * qemu-epc DMA engine: channels that move data between guest-1 memory and
  * host PCI addresses, programmed through BAR0 (docs/qemu-epc.md, "DMA
  * engine").  Transfers run in a bottom half, one bounded slice at a time,
- * so guest-1 vCPUs are never held for the length of a transfer.
+ * so guest-1 vCPUs are never held for the length of a transfer; a channel
+ * that waits for the host's completion yields until it arrives, so the
+ * main loop never waits either.
  */
 #ifndef QEMU_EPC_DMA_H
 #define QEMU_EPC_DMA_H
@@ -13,12 +15,22 @@
 #include "qemu/timer.h"
 #include "qemu-epc-regs.h"
 
+/*
+ * The end of a host request: its completion status (enum qep_cpl_status),
+ * or -1 when the link went down or the host did not answer in time.
+ */
+typedef void EpcDmaDone(void *opaque, int status);
+
 /* what the engine needs from the controller; QEPC_DMA_E_* or 0 */
 typedef struct EpcDmaOps {
-    int (*host_read)(void *opaque, uint64_t addr, void *buf, uint32_t len);
-    /* @last: the transfer's final request; it must not be posted */
+    /* the host's RAM at a host address, mapped here, or NULL */
+    void *(*host_ram)(void *opaque, uint64_t addr, uint32_t len);
+    /* start reading host memory; @done follows unless an error is returned */
+    int (*host_read)(void *opaque, uint64_t addr, void *buf, uint32_t len,
+                     EpcDmaDone *done, void *done_opaque);
+    /* write host memory: posted if @done is NULL, else @done follows */
     int (*host_write)(void *opaque, uint64_t addr, const void *buf,
-                      uint32_t len, bool last);
+                      uint32_t len, EpcDmaDone *done, void *done_opaque);
     /*
      * A guest-1 address inside the outbound window BAR: 1 with the host
      * address in *host and *len cut to the window's end, 0 if @addr is not in
@@ -28,25 +40,38 @@ typedef struct EpcDmaOps {
     void (*finished)(void *opaque, unsigned ch);    /* raise QEPC_IRQ_DMA */
 } EpcDmaOps;
 
+#define EPC_DMA_MAX_LEN   (64u << 20)
+#define EPC_DMA_MPS       4096u    /* = QEP_MAX_DATA; no 4 KiB crossing */
+
+typedef struct EpcDma EpcDma;
+
 typedef struct EpcDmaChan {
     uint64_t src, dst;
     uint32_t len, ctrl, status;
     uint32_t done;           /* bytes completed */
+    /* the step waiting for the host, if any */
+    EpcDma *d;
+    uint32_t gen;            /* new with each start, abort and reset */
+    uint32_t wait_gen;       /* gen of the outstanding request */
+    bool waiting;
+    bool posted;             /* a write of this transfer went out posted */
+    uint64_t step_dst;
+    uint32_t step_len;
+    bool step_dst_host, step_last;
+    uint8_t buf[EPC_DMA_MPS];
 } EpcDmaChan;
 
-typedef struct EpcDma {
+struct EpcDma {
     PCIDevice *pdev;
     const EpcDmaOps *ops;
     void *opaque;
     QEMUBH *bh;
     QEMUTimer *pace;         /* runs the next slices when rate is set */
     uint64_t rate;           /* bytes per second of virtual time, 0: no limit */
+    uint64_t paced;          /* bytes moved since the pace timer last ran */
     unsigned next;           /* round-robin start */
     EpcDmaChan ch[QEPC_NUM_DMA];
-} EpcDma;
-
-#define EPC_DMA_MAX_LEN   (64u << 20)
-#define EPC_DMA_MPS       4096u    /* = QEP_MAX_DATA; no 4 KiB crossing */
+};
 
 void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
                   void *opaque);

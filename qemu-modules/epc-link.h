@@ -1,73 +1,124 @@
-/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * qemu-epc link layer: one Unix stream socket between qemu-epc and
- * epf-bridge, the HELLO handshake, tags and completions, bounded waits.
- * Shared by both devices; the state machine is described in
- * docs/protocol.md ("Connection life cycle").
+ * epf-bridge, the HELLO handshake, tags and completions, bounded waits, and
+ * the shared guest RAM each side offers the other.  Shared by both devices;
+ * the state machine is described in docs/protocol.md ("Connection life
+ * cycle", "Threads and ordering").
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef QEMU_EPC_LINK_H
 #define QEMU_EPC_LINK_H
 
 /* include "qemu/osdep.h" first */
 #include "qemu/notify.h"
+#include "qemu/queue.h"
+#include "qemu/thread.h"
+#include "exec/memory.h"
+#include "io/channel-socket.h"
 #include "qemu-epc-proto.h"
+
+/* the largest message, header included */
+#define QEP_MSG_MAX        (sizeof(struct qep_hdr) + QEP_MAX_PAYLOAD)
+/* a buffer for one message of the given payload type, header included */
+#define QEP_MSG_BUF(payload) (sizeof(struct qep_hdr) + (payload))
 
 typedef struct QepLink QepLink;
 
 typedef struct QepLinkOps {
-	/*
-	 * A message from the peer other than HELLO and COMPLETION.  For a
-	 * non-posted request the handler must answer with qep_link_complete().
-	 */
-	void (*handle)(void *opaque, const struct qep_msg *msg);
-	void (*connected)(void *opaque);     /* HELLO exchanged */
-	void (*disconnected)(void *opaque);  /* after being connected */
+    /*
+     * A message from the peer other than HELLO, COMPLETION and FDS, in the
+     * main loop with the BQL held.  A non-posted request must be answered
+     * with qep_link_complete().
+     */
+    void (*handle)(void *opaque, const struct qep_msg *msg);
+    void (*connected)(void *opaque);     /* HELLO exchanged */
+    void (*disconnected)(void *opaque);  /* after being connected */
+    /*
+     * The peer's shared RAM changed: regions were added, or are about to
+     * be unmapped (the device must stop using pointers from
+     * qep_link_peer_ram() before returning).  Main loop, BQL held.
+     */
+    void (*peer_ram_changed)(void *opaque);
+    /* The RAM this side offers changed (BQL held). */
+    void (*own_ram_changed)(void *opaque);
 } QepLinkOps;
 
-#define QEP_LINK_MAX_PENDING 8
-#define QEP_LINK_MAX_DEPTH   4
+#define QEP_LINK_MAX_PENDING 64
+#define QEP_LINK_MAX_REGIONS 16
+
+/* the completion of an asynchronous request; status as qep_link_request() */
+typedef void QepLinkDone(void *opaque, int status);
 
 typedef struct QepPending {
-	uint16_t tag;            /* 0: slot free */
-	uint16_t req_type;
-	bool done;
-	uint16_t status;
-	uint8_t *data;           /* where read data goes */
-	uint32_t len;
+    uint16_t tag;            /* 0: slot free */
+    uint16_t req_type;
+    bool done;
+    uint16_t status;
+    uint8_t *data;           /* where read data goes */
+    uint32_t len;
+    QepLinkDone *cb;         /* asynchronous: called in the main loop */
+    void *cb_opaque;
+    int64_t deadline_ms;
 } QepPending;
 
+/* a guest RAM range one side offers the other (FDS GUEST_RAM) */
+typedef struct QepRamRegion {
+    uint64_t gpa, size;
+    void *host;              /* peer regions: our mapping of it */
+    int fd;                  /* own regions: the backing fd */
+    uint64_t offset;         /* own regions: offset in the fd */
+} QepRamRegion;
+
+typedef struct QepRxMsg QepRxMsg;
+
 struct QepLink {
-	/* configuration */
-	const char *name;        /* "qemu-epc" or "epf-bridge", for messages */
-	char *path;
-	bool server;
-	enum qep_role role;
-	uint64_t features;       /* offered */
-	uint32_t timeout_ms;     /* completion wait */
-	uint32_t reconnect_ms;   /* client retry period */
-	const QepLinkOps *ops;
-	void *opaque;
+    /* configuration */
+    const char *name;        /* "qemu-epc" or "epf-bridge", for messages */
+    char *path;
+    bool server;
+    enum qep_role role;
+    uint64_t features;       /* offered */
+    uint32_t timeout_ms;     /* completion wait */
+    uint32_t reconnect_ms;   /* client retry period */
+    AddressSpace *dma_as;    /* what the device reaches: its RAM is offered */
+    const QepLinkOps *ops;
+    void *opaque;
 
-	/* state */
-	int listen_fd;
-	int fd;
-	bool up;                 /* HELLO exchanged */
-	bool stalled;            /* a completion timed out; peer silent since */
-	bool bound;              /* we created path */
-	Notifier exit_notifier;  /* removes path when QEMU exits */
-	Error *migration_blocker;  /* a socket and a peer do not migrate */
-	uint64_t negotiated;
-	char last_error[160];    /* suppresses repeated identical reports */
-	QEMUTimer *timer;        /* reconnect or HELLO deadline */
-	uint8_t *rx;
-	size_t rx_head, rx_tail, rx_cap;
-	uint16_t next_tag;
-	int depth;
-	QepPending pend[QEP_LINK_MAX_PENDING];
+    /* main-loop state (BQL) */
+    int listen_fd;
+    bool bound;              /* we created path */
+    Notifier exit_notifier;  /* removes path when QEMU exits */
+    Error *migration_blocker;  /* a socket and a peer do not migrate */
+    QEMUTimer *timer;        /* reconnect, HELLO deadline, request deadlines */
+    QEMUBH *rx_bh;           /* hands received messages to the main loop */
+    MemoryListener listener; /* the RAM of dma_as, when SHMEM is on */
+    bool listening;
+    QepRamRegion own[QEP_LINK_MAX_REGIONS];
+    int n_own;
+    QepRamRegion peer[QEP_LINK_MAX_REGIONS];   /* read under RCU */
+    int n_peer;
+    char last_error[160];    /* suppresses repeated identical reports */
 
-	/* counters; not reported anywhere yet */
-	uint64_t n_timeouts;
-	uint64_t n_proto_errors;
+    /* connection, shared with the receive thread and waiters (lock) */
+    QemuMutex lock;
+    QemuCond cond;           /* a completion or a queued message arrived */
+    QIOChannelSocket *ioc;
+    int fd;                  /* -1: not connected */
+    bool up;                 /* HELLO exchanged */
+    bool stalled;            /* a completion timed out; peer silent since */
+    uint64_t negotiated;
+    uint16_t next_tag;
+    QepPending pend[QEP_LINK_MAX_PENDING];
+    QSIMPLEQ_HEAD(, QepRxMsg) rxq;  /* for the main loop, in arrival order */
+    size_t rxq_bytes;
+    QemuMutex send_lock;     /* one message at a time on the socket */
+    QemuThread rx_thread;
+    bool rx_running;
+
+    /* counters; not reported anywhere yet */
+    uint64_t n_timeouts;
+    uint64_t n_proto_errors;
 };
 
 /*
@@ -78,25 +129,52 @@ struct QepLink {
 int qep_link_start(QepLink *l, Error **errp);
 void qep_link_stop(QepLink *l);
 
-/* Send a posted message (INTX, LINK, posted MEM_WRITE). 0 or -1. */
+/* Is the connection up (HELLO exchanged)? */
+bool qep_link_up(QepLink *l);
+
+/* Is shared memory in use on this connection? */
+bool qep_link_shmem(QepLink *l);
+
+/* Send a posted message (INTX, LINK, posted MEM_WRITE, MAP). 0 or -1. */
 int qep_link_send(QepLink *l, void *msg, size_t len);
 
 /*
- * Send a non-posted request (tag assigned here) and wait for its completion,
- * serving the peer's requests meanwhile.  Read data (at most @len bytes) is
- * stored at @data.  Returns the completion status (enum qep_cpl_status), or
- * -1 when the link is down, the peer vanished or did not answer within
- * timeout_ms; the caller then answers its guest with all-ones.
+ * Send a non-posted request (tag assigned here) and wait for its completion.
+ * Read data (at most @len bytes) is stored at @data.  Returns the completion
+ * status (enum qep_cpl_status), or -1 when the link is down, the peer
+ * vanished or did not answer within timeout_ms; the caller then answers its
+ * guest with all-ones.  A vCPU thread waits without the BQL, so the other
+ * vCPUs and the main loop run meanwhile; the main loop (qtest) waits serving
+ * the peer's requests.
  */
 int qep_link_request(QepLink *l, void *msg, size_t msg_len,
-		     void *data, uint32_t len);
+                     void *data, uint32_t len);
+
+/*
+ * The same without waiting: @done runs in the main loop with the status
+ * (also -1 when the link goes down or the deadline passes).  Returns 0, or
+ * -1 if the request could not be sent (then @done is not called).
+ */
+int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
+                           void *data, uint32_t len, QepLinkDone *done,
+                           void *opaque);
 
 /* Answer the non-posted request @req. */
 void qep_link_complete(QepLink *l, const struct qep_msg *req,
-		       enum qep_cpl_status status, const void *data,
-		       uint32_t len);
+                       enum qep_cpl_status status, const void *data,
+                       uint32_t len);
 
 /* Drop the connection (the client side reconnects). */
 void qep_link_disconnect(QepLink *l, const char *why);
+
+/*
+ * The host address of the peer's shared RAM at [gpa, gpa + size), or NULL
+ * if it is not one region the peer offered.  Call under RCU or the BQL; the
+ * pointer is valid until peer_ram_changed says otherwise.
+ */
+void *qep_link_peer_ram(QepLink *l, uint64_t gpa, uint64_t size);
+
+/* Is [gpa, gpa + size) inside one region this side offers the peer? */
+bool qep_link_own_ram(QepLink *l, uint64_t gpa, uint64_t size);
 
 #endif /* QEMU_EPC_LINK_H */

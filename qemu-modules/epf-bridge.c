@@ -23,6 +23,7 @@
 #include "qom/object.h"
 
 #include "epc-link.h"
+#include "epc-direct.h"
 #include "epc-module.h"
 #include "qemu-epc-regs.h"
 
@@ -33,6 +34,10 @@ typedef struct BridgeBar {
     EpfBridgeState *s;
     int n;
     MemoryRegion mr;
+    /* the parts the endpoint lets us map onto its shared RAM (MAP) */
+    int npieces;
+    struct qep_map_piece pieces[QEP_MAP_MAX];
+    QepDirect direct[QEP_MAP_MAX];
 } BridgeBar;
 
 struct EpfBridgeState {
@@ -46,6 +51,7 @@ struct EpfBridgeState {
     char *socket;
     uint32_t timeout_ms;
     uint32_t reconnect_ms;
+    bool shmem;
 };
 
 /* ---- BAR accesses from guest 2 -------------------------------------------- */
@@ -115,6 +121,74 @@ static const MemoryRegionOps bridge_bar_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8 },
 };
 
+/* ---- direct BAR pieces ---------------------------------------------------- */
+
+/*
+ * Map the pieces of BAR @b that the endpoint offered onto its RAM, where
+ * that RAM is one we mapped and the piece is whole pages inside the BAR;
+ * the rest of the BAR goes through messages.
+ */
+static void bridge_bar_apply(BridgeBar *b)
+{
+    uint64_t page = qemu_real_host_page_size();
+    uint64_t size = b->s->present ? memory_region_size(&b->mr) : 0;
+
+    for (int i = 0; i < QEP_MAP_MAX; i++) {
+        const struct qep_map_piece *p = &b->pieces[i];
+        void *host = NULL;
+
+        if (i < b->npieces && !((p->offset | p->size | p->gpa) & (page - 1)) &&
+            p->offset < size && p->size <= size - p->offset) {
+            host = qep_link_peer_ram(&b->s->link, p->gpa, p->size);
+        }
+        if (host) {
+            qep_direct_set(&b->direct[i], OBJECT(b->s), &b->mr,
+                           "epf-bridge-direct-bar", p->offset, p->size, host);
+        } else {
+            qep_direct_clear(&b->direct[i], &b->mr);
+        }
+    }
+}
+
+/* Forget every BAR's pieces: nothing is mapped directly any more. */
+static void bridge_bars_unmap(EpfBridgeState *s)
+{
+    for (int i = 0; i < QEP_NUM_BARS; i++) {
+        s->bar[i].npieces = 0;
+        bridge_bar_apply(&s->bar[i]);
+    }
+}
+
+static void bridge_handle_map(EpfBridgeState *s, const struct qep_msg *m)
+{
+    int bar = m->u.map.bar;
+
+    if (bar == QEP_MAP_ALL_BARS) {
+        bridge_bars_unmap(s);
+    } else {
+        BridgeBar *b = &s->bar[bar];
+
+        b->npieces = m->u.map.count;
+        for (int i = 0; i < b->npieces; i++) {
+            qep_map_piece(m, i, &b->pieces[i]);
+        }
+        bridge_bar_apply(b);
+    }
+    /* the old mapping is gone from every vCPU's view: confirm */
+    if (qep_needs_completion(&m->hdr)) {
+        qep_link_complete(&s->link, m, QEP_CPL_SC, NULL, 0);
+    }
+}
+
+static void bridge_peer_ram_changed(void *opaque)
+{
+    EpfBridgeState *s = opaque;
+
+    for (int i = 0; i < QEP_NUM_BARS; i++) {
+        bridge_bar_apply(&s->bar[i]);
+    }
+}
+
 /*
  * Give the local copy the function's BAR layout.  The function comes up
  * from reset, so its BARs are unassigned and decoding is off: clearing the
@@ -124,6 +198,7 @@ static void bridge_set_layout(EpfBridgeState *s, const struct qep_link *l)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
 
+    bridge_bars_unmap(s);
     pci_default_write_config(pdev, PCI_COMMAND, 0, 2);
     for (int i = 0; i < QEP_NUM_BARS; i++) {
         PCIIORegion *r = &pdev->io_regions[i];
@@ -191,6 +266,7 @@ static void bridge_set_intx(EpfBridgeState *s, int level)
 
 static void bridge_link_down(EpfBridgeState *s)
 {
+    bridge_bars_unmap(s);
     if (s->present) {
         s->present = false;
         bridge_set_intx(s, 0);
@@ -217,6 +293,9 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
             qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: INTx on pin %u "
                           "ignored\n", m->u.intx.pin);
         }
+        break;
+    case QEP_MSG_MAP:
+        bridge_handle_map(s, m);
         break;
     case QEP_MSG_LINK:
         if (m->u.link.up) {
@@ -246,6 +325,7 @@ static void bridge_disconnected(void *opaque)
 static const QepLinkOps bridge_link_ops = {
     .handle = bridge_handle,
     .disconnected = bridge_disconnected,
+    .peer_ram_changed = bridge_peer_ram_changed,
 };
 
 /* ---- config space ----------------------------------------------------------- */
@@ -315,6 +395,8 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .path = s->socket,
         .server = false,
         .role = QEP_ROLE_HOST,
+        .features = s->shmem ? QEP_FEAT_SHMEM : 0,
+        .dma_as = pci_get_address_space(pdev),
         .timeout_ms = s->timeout_ms,
         .reconnect_ms = s->reconnect_ms,
         .ops = &bridge_link_ops,
@@ -325,19 +407,25 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
 
 static void bridge_exit(PCIDevice *pdev)
 {
-    qep_link_stop(&EPF_BRIDGE(pdev)->link);
+    EpfBridgeState *s = EPF_BRIDGE(pdev);
+
+    qep_link_stop(&s->link);
+    bridge_bars_unmap(s);
 }
 
 static const Property bridge_properties[] = {
     DEFINE_PROP_STRING("socket", EpfBridgeState, socket),
     DEFINE_PROP_UINT32("timeout-ms", EpfBridgeState, timeout_ms, 300),
     DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
+    DEFINE_PROP_BOOL("shmem", EpfBridgeState, shmem, true),
 };
 
 static const char *const bridge_property_help[][2] = {
     { "socket", "Unix socket of the qemu-epc to connect to (required)" },
     { "timeout-ms", "longest wait for a completion from the endpoint side" },
     { "reconnect-ms", "period of connection attempts while disconnected" },
+    { "shmem", "offer and use shared guest RAM, so BARs and the endpoint's "
+      "accesses reach the other guest's memory without messages (on/off)" },
 };
 
 static void bridge_class_init(ObjectClass *oc, void *data)

@@ -26,6 +26,7 @@
 #include "qom/object.h"
 
 #include "epc-link.h"
+#include "epc-direct.h"
 #include "epc-bars.h"
 #include "epc-cfgspace.h"
 #include "epc-dma.h"
@@ -38,6 +39,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(QemuEpcState, QEMU_EPC)
 typedef struct EpcWindow {
     uint64_t offset, size, pci_addr;
     uint32_t ctrl;
+    QepDirect direct;        /* mapped straight onto the host's shared RAM */
 } EpcWindow;
 
 struct QemuEpcState {
@@ -55,6 +57,7 @@ struct QemuEpcState {
     uint32_t timeout_ms;
     uint32_t inbound_windows;
     char *bar_kind[QEPC_NUM_BARS];
+    bool shmem;
 
     /* guest-1 programming model */
     uint32_t ctrl, irq_status, irq_enable, error;
@@ -67,6 +70,7 @@ struct QemuEpcState {
     /* the function as the host sees it, valid while the link is up */
     bool link_up;
     EpcCfgSpace cfg;
+    bool bar_mapped[QEPC_NUM_BARS];   /* the host may map it directly */
 };
 
 #define WIN_ALIGN 0x1000
@@ -157,6 +161,115 @@ static void epc_params(QemuEpcState *s, EpcCfgParams *p)
     p->msix_pba = s->msix_pba;
 }
 
+/* ---- shared memory: direct windows and BAR pieces ------------------------- */
+
+static bool page_aligned(uint64_t a, uint64_t b, uint64_t c)
+{
+    return !((a | b | c) & (qemu_real_host_page_size() - 1));
+}
+
+/* Does the host let the function master (PCI_COMMAND bus master)? */
+static bool epc_host_bme(QemuEpcState *s)
+{
+    return s->link_up && (epc_cfg_command(&s->cfg) & PCI_COMMAND_MASTER);
+}
+
+/*
+ * Map each enabled window straight onto the host's RAM where the host
+ * offered it and lets the function master; the others use messages.
+ */
+static void epc_windows_update(QemuEpcState *s)
+{
+    for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
+        EpcWindow *w = &s->win[i];
+        void *host = NULL;
+
+        if ((w->ctrl & QEPC_WIN_ENABLE) && epc_host_bme(s) &&
+            page_aligned(w->offset, w->size, w->pci_addr)) {
+            host = qep_link_peer_ram(&s->link, w->pci_addr, w->size);
+        }
+        if (host) {
+            qep_direct_set(&w->direct, OBJECT(s), &s->window,
+                           "qemu-epc-direct-window", w->offset, w->size, host);
+        } else {
+            qep_direct_clear(&w->direct, &s->window);
+        }
+    }
+}
+
+/* The parts of BAR @n the host may map directly: guest-1 RAM we offered. */
+static int epc_bar_pieces(QemuEpcState *s, int n, struct qep_map_piece *p)
+{
+    const EpcBarMap *m = &s->bars.bar[n];
+    uint64_t off = 0;
+    int k = 0;
+
+    if (!epc_bars_enabled(&s->bars, n) || (m->flags & PCI_BASE_ADDRESS_SPACE_IO)) {
+        return 0;
+    }
+    for (unsigned i = 0; i < MAX(m->sub_count, 1); i++) {
+        const EpcInbound *e = &s->bars.ib[m->sub_first + i];
+        uint64_t gpa = m->sub_count ? e->addr : m->addr;
+        uint64_t size = m->sub_count ? e->size : m->size;
+
+        if (page_aligned(off, size, gpa) &&
+            qep_link_own_ram(&s->link, gpa, size)) {
+            p[k++] = (struct qep_map_piece) {
+                .offset = off, .size = size, .gpa = gpa,
+            };
+        }
+        off += size;
+    }
+    return k;
+}
+
+/* Tell the host which parts of BAR @n it may map directly (posted). */
+static void epc_bar_announce(QemuEpcState *s, int n)
+{
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_map) +
+                            QEP_MAP_MAX * sizeof(struct qep_map_piece))];
+    struct qep_map_piece p[QEP_MAP_MAX];
+    int k;
+
+    if (!s->link_up || !qep_link_shmem(&s->link)) {
+        return;
+    }
+    k = epc_bar_pieces(s, n, p);
+    if (k || s->bar_mapped[n]) {
+        qep_link_send(&s->link, buf, qep_enc_map(buf, 0, n, k, p));
+        s->bar_mapped[n] = k > 0;
+    }
+}
+
+/*
+ * Take BAR @n's (or every BAR's) direct mapping from the host, and wait
+ * until it confirms, before the mapping changes here: no host access then
+ * reaches memory the BAR no longer maps.  A host that does not confirm in
+ * time is disconnected (and drops its mappings when it notices).
+ */
+static void epc_bar_withdraw(QemuEpcState *s, int n)
+{
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_map))];
+    bool mapped = false;
+    int st;
+
+    for (int i = 0; i < QEPC_NUM_BARS; i++) {
+        if (n == QEP_MAP_ALL_BARS || n == i) {
+            mapped |= s->bar_mapped[i];
+            s->bar_mapped[i] = false;
+        }
+    }
+    if (!mapped || !qep_link_up(&s->link)) {
+        return;
+    }
+    st = qep_link_request(&s->link, buf, qep_enc_map(buf, 1, n, 0, NULL),
+                          NULL, 0);
+    if (st != QEP_CPL_SC) {
+        qep_link_disconnect(&s->link, "the host did not confirm dropping a "
+                            "direct BAR mapping");
+    }
+}
+
 static void epc_send_link(QemuEpcState *s, bool up)
 {
     uint8_t buf[sizeof(struct qep_hdr) + sizeof(struct qep_link)];
@@ -177,16 +290,22 @@ static void epc_link_update(QemuEpcState *s)
     if (up == s->link_up) {
         return;
     }
-    s->link_up = up;
     if (up) {
         EpcCfgParams p;
 
+        s->link_up = true;
         /* a fresh link: the host starts from reset state */
         epc_params(s, &p);
         epc_cfg_build(&s->cfg, &p);
         epc_send_link(s, true);
+        for (int i = 0; i < QEPC_NUM_BARS; i++) {
+            epc_bar_announce(s, i);
+        }
         epc_event(s, QEPC_IRQ_LINK_UP);
     } else {
+        epc_bar_withdraw(s, QEP_MAP_ALL_BARS);
+        s->link_up = false;
+        epc_windows_update(s);
         epc_send_link(s, false);
         epc_event(s, QEPC_IRQ_LINK_DOWN);
     }
@@ -323,6 +442,7 @@ static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
         ctrl &= ~QEPC_WIN_ENABLE;
     }
     w->ctrl = ctrl & QEPC_WIN_ENABLE;
+    epc_windows_update(s);
 }
 
 static void set_lo(uint64_t *v, uint32_t val)
@@ -455,7 +575,15 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
             goto bad;
         }
     }
+    if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS) &&
+        (addr & 0x1f) == QEPC_BAR_FLAGS && s->link_up) {
+        /* the host stops using the old mapping before it changes */
+        epc_bar_withdraw(s, (addr - QEPC_BAR_BASE(0)) / 0x20);
+    }
     err = epc_bars_write(&s->bars, addr, val, &why, &bar);
+    if (bar >= 0) {
+        epc_bar_announce(s, bar);      /* the new mapping, or the old one */
+    }
     if (err > 0) {
         if (bar >= 0) {
             epc_error(s, err, "BAR%d: size 0x%" PRIx64 " flags 0x%x submap "
@@ -605,31 +733,37 @@ static const MemoryRegionOps epc_window_ops = {
 
 /* ---- the DMA engine's view of the link ---------------------------------- */
 
-static int epc_dma_status(int st)
+/* Host RAM the function may reach directly: offered, bus mastering on. */
+static void *epc_dma_host_ram(void *opaque, uint64_t addr, uint32_t len)
 {
-    return st < 0 ? QEPC_DMA_E_LINK : st == QEP_CPL_SC ? 0
-         : st == QEP_CPL_UR ? QEPC_DMA_E_HOST_UR : QEPC_DMA_E_HOST_CA;
+    QemuEpcState *s = opaque;
+
+    return epc_host_bme(s) ? qep_link_peer_ram(&s->link, addr, len) : NULL;
 }
 
 static int epc_dma_host_read(void *opaque, uint64_t addr, void *buf,
-                             uint32_t len)
+                             uint32_t len, EpcDmaDone *done, void *done_opaque)
 {
     QemuEpcState *s = opaque;
-    uint8_t msg[sizeof(struct qep_hdr) + 16];
+    uint8_t msg[QEP_MSG_BUF(sizeof(struct qep_mem_req))];
 
     if (!s->link_up) {
         return QEPC_DMA_E_LINK;
     }
-    return epc_dma_status(qep_link_request(&s->link, msg,
-                            qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0, addr,
-                                             len), buf, len));
+    return qep_link_request_async(&s->link, msg,
+                                  qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0,
+                                                   addr, len),
+                                  buf, len, done, done_opaque) < 0
+           ? QEPC_DMA_E_LINK : 0;
 }
 
 static int epc_dma_host_write(void *opaque, uint64_t addr, const void *buf,
-                              uint32_t len, bool last)
+                              uint32_t len, EpcDmaDone *done,
+                              void *done_opaque)
 {
     QemuEpcState *s = opaque;
-    uint8_t msg[sizeof(struct qep_hdr) + 16 + EPC_DMA_MPS];
+    uint8_t msg[QEP_MSG_BUF(sizeof(struct qep_mem_req) + EPC_DMA_MPS)];
+    size_t n;
 
     if (!s->link_up) {
         return QEPC_DMA_E_LINK;
@@ -638,16 +772,14 @@ static int epc_dma_host_write(void *opaque, uint64_t addr, const void *buf,
     if (!(epc_cfg_command(&s->cfg) & PCI_COMMAND_MASTER)) {
         return QEPC_DMA_E_HOST_UR;
     }
-    if (!last) {
-        return qep_link_send(&s->link, msg,
-                             qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 0, addr,
-                                               len, buf)) < 0
-               ? QEPC_DMA_E_LINK : 0;
+    if (!done) {
+        n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 0, addr, len, buf);
+        return qep_link_send(&s->link, msg, n) < 0 ? QEPC_DMA_E_LINK : 0;
     }
-    /* non-posted (any tag marks it; qep_link_request assigns the real one) */
-    return epc_dma_status(qep_link_request(&s->link, msg,
-                            qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 1, addr,
-                                              len, buf), NULL, 0));
+    /* non-posted (any tag marks it; the link assigns the real one) */
+    n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 1, addr, len, buf);
+    return qep_link_request_async(&s->link, msg, n, NULL, 0, done,
+                                  done_opaque) < 0 ? QEPC_DMA_E_LINK : 0;
 }
 
 static int epc_dma_window(void *opaque, uint64_t addr, uint64_t *host,
@@ -678,6 +810,7 @@ static void epc_dma_finished(void *opaque, unsigned ch)
 }
 
 static const EpcDmaOps epc_dma_ops = {
+    .host_ram = epc_dma_host_ram,
     .host_read = epc_dma_host_read,
     .host_write = epc_dma_host_write,
     .window = epc_dma_window,
@@ -701,6 +834,10 @@ static void epc_handle_cfg(QemuEpcState *s, const struct qep_msg *m)
         return;
     }
     ev = epc_cfg_write(&s->cfg, m->u.cfg.offset, m->u.cfg.len, m->u.cfg.data);
+    if (ev & EPC_CFG_EV_COMMAND) {
+        /* bus mastering off: no direct window once the write completes */
+        epc_windows_update(s);
+    }
     qep_link_complete(&s->link, m, QEP_CPL_SC, NULL, 0);
     if (ev & (EPC_CFG_EV_COMMAND | EPC_CFG_EV_MSI | EPC_CFG_EV_MSIX)) {
         epc_event(s, QEPC_IRQ_HOST_CFG);
@@ -834,10 +971,26 @@ static void epc_disconnected(void *opaque)
     epc_link_update(opaque);
 }
 
+static void epc_peer_ram_changed(void *opaque)
+{
+    epc_windows_update(opaque);
+}
+
+static void epc_own_ram_changed(void *opaque)
+{
+    QemuEpcState *s = opaque;
+
+    for (int i = 0; i < QEPC_NUM_BARS; i++) {
+        epc_bar_announce(s, i);
+    }
+}
+
 static const QepLinkOps epc_link_ops = {
     .handle = epc_handle,
     .connected = epc_connected,
     .disconnected = epc_disconnected,
+    .peer_ram_changed = epc_peer_ram_changed,
+    .own_ram_changed = epc_own_ram_changed,
 };
 
 /* ---- QOM -------------------------------------------------------------------- */
@@ -892,6 +1045,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         .path = s->socket,
         .server = true,
         .role = QEP_ROLE_ENDPOINT,
+        .features = s->shmem ? QEP_FEAT_SHMEM : 0,
+        .dma_as = pci_get_address_space(pdev),
         .timeout_ms = s->timeout_ms,
         .ops = &epc_link_ops,
         .opaque = s,
@@ -910,6 +1065,9 @@ static void epc_exit(PCIDevice *pdev)
 
     epc_dma_fini(&s->dma);
     qep_link_stop(&s->link);
+    for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
+        qep_direct_clear(&s->win[i].direct, &s->window);
+    }
     msix_uninit_exclusive_bar(pdev);
     msi_uninit(pdev);
 }
@@ -925,6 +1083,9 @@ static void epc_reset(DeviceState *dev)
     s->msi_cfg = s->msix_cfg = s->msix_table = s->msix_pba = 0;
     s->doorbell_data = 0;
     epc_bars_reset(&s->bars);
+    for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
+        qep_direct_clear(&s->win[i].direct, &s->window);
+    }
     memset(s->win, 0, sizeof(s->win));
 }
 
@@ -936,6 +1097,7 @@ static const Property epc_properties[] = {
     DEFINE_PROP_UINT32("timeout-ms", QemuEpcState, timeout_ms, 300),
     DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
     DEFINE_PROP_UINT32("inbound-windows", QemuEpcState, inbound_windows, 16),
+    DEFINE_PROP_BOOL("shmem", QemuEpcState, shmem, true),
     DEFINE_PROP_STRING("bar0", QemuEpcState, bar_kind[0]),
     DEFINE_PROP_STRING("bar1", QemuEpcState, bar_kind[1]),
     DEFINE_PROP_STRING("bar2", QemuEpcState, bar_kind[2]),
@@ -956,6 +1118,8 @@ static const char *const epc_property_help[][2] = {
       "unpaced)" },
     { "inbound-windows", "inbound translation entries for BAR subranges "
       "(0-64)" },
+    { "shmem", "offer and use shared guest RAM, so windows, BARs and DMA "
+      "reach the other guest's memory without messages (on/off)" },
     { "bar0", "what function BAR0 may be: programmable, disabled, "
       "fixed-SIZE, 64bit, fixed-SIZE-64bit" },
     { "bar1", "what function BAR1 may be (see bar0)" },

@@ -61,13 +61,15 @@ class DeviceTest(unittest.TestCase):
 class WiredDeviceTest(DeviceTest):
     """qemu-epc (guest 1) and epf-bridge (guest 2) wired by a socket."""
     epc_props = ''       # more qemu-epc properties: ",name=value..."
+    shared_ram = False   # both guests' RAM a shared memfd (the direct path)
 
     def setUp(self):
         from machines import EpcVm, BridgeVm, R
         super().setUp()
         self.sock = self.path('link.sock')
-        self.epc = self.track(EpcVm(self.sock, self.dir, props=self.epc_props))
-        self.br = self.track(BridgeVm(self.sock, self.dir))
+        self.epc = self.track(EpcVm(self.sock, self.dir, props=self.epc_props,
+                                    shared_ram=self.shared_ram))
+        self.br = self.track(BridgeVm(self.sock, self.dir, shared_ram=self.shared_ram))
         self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
 
     def bring_up(self):

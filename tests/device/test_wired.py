@@ -43,7 +43,9 @@ class WiredTest(WiredDeviceTest):
         self.bring_up()
         self.epc.map_window(0, 0x100000, 0x10000, HOST_RAM)
         self.epc.memwrite(EPC_WINDOW + 0x100000, b'endpoint to host')
-        self.assertEqual(self.br.memread(HOST_RAM, 16), b'endpoint to host')
+        # a posted write: it lands in guest 2 soon, not before the call returns
+        wait_until(lambda: self.br.memread(HOST_RAM, 16) == b'endpoint to host', 5,
+                   'the window write in guest 2 memory')
         self.br.memwrite(HOST_RAM + 0x100, b'host to endpoint')
         self.assertEqual(self.epc.memread(EPC_WINDOW + 0x100100, 16), b'host to endpoint')
         # without bus mastering the host refuses: reads are all-ones
@@ -59,16 +61,20 @@ class WiredTest(WiredDeviceTest):
         self.br.set_cfg(msi + 2, 1 | 5 << 4, 2)
         for vec in (0, 1, 31):
             self.epc.raise_irq(R.QEPC_RAISE_MSI, vec)
-            self.assertEqual(self.br.readl(HOST_RAM + 0x1000), 0x4000 | vec)
+            wait_until(lambda: self.br.readl(HOST_RAM + 0x1000) == 0x4000 | vec, 5,
+                       'MSI vector %d in guest 2 memory' % vec)
         # MSI-X: the table is in the EPF's BAR0 memory, programmed by the host
         msix = self.br.find_cap(0x11)
         table = self.placed[0] + 0x8000
         self.br.writeq(table + 16 * 5, HOST_RAM + 0x2000)
         self.br.writel(table + 16 * 5 + 8, 0xbeef)
         self.br.writel(table + 16 * 5 + 12, 0)
+        # a read flushes the posted table writes, as on PCIe
+        self.assertEqual(self.br.readl(table + 16 * 5 + 8), 0xbeef)
         self.br.set_cfg(msix + 2, 0x8000, 2)
         self.epc.raise_irq(R.QEPC_RAISE_MSIX, 5)
-        self.assertEqual(self.br.readl(HOST_RAM + 0x2000), 0xbeef)
+        wait_until(lambda: self.br.readl(HOST_RAM + 0x2000) == 0xbeef, 5,
+                   'MSI-X vector 5 in guest 2 memory')
         # INTx
         self.br.set_cfg(msi + 2, 0, 2)
         self.br.intercept_ioapic()

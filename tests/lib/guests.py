@@ -141,14 +141,20 @@ def case_group(args, dma_mode='slave'):
 
 class Guest:
     def __init__(self, name, rundir, kernel, initrd, append, qemu_args,
-                 accel='tcg', smp=1, mem='512M', machine='q35'):
+                 accel='tcg', smp=1, mem='512M', machine='q35', shared_ram=True):
+        """shared_ram: the guest's RAM is a shared memfd, which the devices
+        offer each other (their shmem property is on by default)."""
         self.name = name
         self.console = os.path.join(rundir, name + '-console.log')
         self.results = os.path.join(rundir, name + '-ttyS1.log')
         self.qemu_log = os.path.join(rundir, name + '-qemu.log')
         for p in (self.console, self.results):
             open(p, 'w').close()
-        args = [LAUNCH, QEMU, '-machine', machine, '-accel', accel,
+        ram = []
+        if shared_ram:
+            ram = ['-object', 'memory-backend-memfd,id=ram,size=%s,share=on' % mem]
+            machine += ',memory-backend=ram'
+        args = [LAUNCH, QEMU, '-machine', machine, '-accel', accel] + ram + [
                 '-smp', str(smp), '-m', mem, '-nodefaults', '-display', 'none',
                 '-no-reboot', '-kernel', kernel, '-initrd', initrd,
                 '-append', append,
@@ -287,11 +293,15 @@ class Pair:
 
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
-                 case_timeout=120, epc_props='', series='6.12'):
+                 case_timeout=120, epc_props='', series='6.12', shmem=True):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
-        series: the kernel series booted ('' for a user's kernel)."""
+        series: the kernel series booted ('' for a user's kernel);
+        shmem: both guests' RAM shared and offered (the direct data path),
+        else every access goes through messages."""
+        self.shmem = shmem
+        dev = '' if shmem else ',shmem=off'
         self.series = series
         self.rundir = rundir
         self.sock = os.path.join(rundir, 'epc.sock')
@@ -301,16 +311,17 @@ class Pair:
                   % (boot_timeout, suite, dma_mode, case_timeout))
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
-                         ['-device', 'qemu-epc,socket=' + self.sock + epc_props],
-                         accel=accel, smp=1)
+                         ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev],
+                         accel=accel, smp=1, shared_ram=shmem)
         # interrupt remapping: x86 gives a function more than one MSI
-        # vector only behind it
+        # vector only behind it; no DMA translation: bus addresses are
+        # guest-physical, so the bridge offers guest 2's RAM as it is
         self.host = Guest('host', rundir, kernel, initrd,
                           common + ' qepc.role=host intremap=on',
-                          ['-device', 'intel-iommu,intremap=on,eim=off',
-                           '-device', 'epf-bridge,socket=%s,addr=04.0' % self.sock],
+                          ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off',
+                           '-device', 'epf-bridge,socket=%s,addr=04.0%s' % (self.sock, dev)],
                           accel=accel, smp=host_smp,
-                          machine='q35,kernel-irqchip=split')
+                          machine='q35,kernel-irqchip=split', shared_ram=shmem)
 
     def bring_up(self):
         """Endpoint configured and started, function found by the host."""

@@ -20,12 +20,17 @@ MSIX_RAM = 0x3000000           # guest 1: where its MSI-X messages land
 PCI_COMMAND, MEM, BME, INTX_DIS = 0x04, 0x2, 0x4, 0x400
 
 
+# RAM as a shared memfd: what the devices offer each other (shmem=on)
+SHARED_RAM = ['-object', 'memory-backend-memfd,id=ram,size=256M,share=on',
+              '-machine', 'memory-backend=ram']
+
+
 class EpcVm(QTest):
     """Guest 1 with qemu-epc: plays the EPC driver."""
 
-    def __init__(self, sock, workdir, name='epc', props=''):
+    def __init__(self, sock, workdir, name='epc', props='', shared_ram=False):
         super().__init__(name, ['qemu-epc,socket=%s,addr=04.0%s' % (sock, props)],
-                         workdir)
+                         workdir, extra=SHARED_RAM if shared_ram else ())
         self.sock_path = sock
         self.setup_pci()
 
@@ -143,9 +148,9 @@ class EpcVm(QTest):
 class BridgeVm(QTest):
     """Guest 2 with epf-bridge: plays the host's PCI core and driver."""
 
-    def __init__(self, sock, workdir, name='bridge', props=''):
+    def __init__(self, sock, workdir, name='bridge', props='', shared_ram=False):
         super().__init__(name, ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)],
-                         workdir)
+                         workdir, extra=SHARED_RAM if shared_ram else ())
 
     def cfg(self, off, size=4):
         return self.cfg_read(DEVFN, off, size)

@@ -15,7 +15,9 @@ BUILD = os.environ.get('QEMU_EPC_BUILD', os.path.join(
 lib = C.CDLL(os.path.join(BUILD, 'libqemu-epc-proto.so'))
 
 HELLO, CFG_READ, CFG_WRITE, MEM_READ, MEM_WRITE, IO_READ, IO_WRITE, \
-    COMPLETION, INTX, LINK, FDS = range(1, 12)
+    COMPLETION, INTX, LINK, FDS, MAP = range(1, 13)
+FEAT_SHMEM = 1
+FD_GUEST_RAM, FD_RAM_GONE = 1, 2
 ROLE_ENDPOINT, ROLE_HOST = 1, 2
 SC, UR, CA = 0, 1, 4
 HDR = 16
@@ -63,9 +65,18 @@ class Fds(C.Structure):
                 ('size', C.c_uint64), ('offset', C.c_uint64)]
 
 
+class Map(C.Structure):
+    _fields_ = [('bar', C.c_uint8), ('count', C.c_uint8), ('reserved', C.c_uint16),
+                ('reserved2', C.c_uint32)]
+
+
+class MapPiece(C.Structure):
+    _fields_ = [('offset', C.c_uint64), ('size', C.c_uint64), ('gpa', C.c_uint64)]
+
+
 class U(C.Union):
     _fields_ = [('hello', Hello), ('cfg', Cfg), ('mem', Mem), ('cpl', Cpl),
-                ('intx', Intx), ('link', Link), ('fds', Fds)]
+                ('intx', Intx), ('link', Link), ('fds', Fds), ('map', Map)]
 
 
 class Msg(C.Structure):
@@ -76,7 +87,7 @@ class Msg(C.Structure):
 lib.qep_msg_decode.restype = C.c_int
 lib.qep_strerror.restype = C.c_char_p
 for f in ('hello', 'cfg_read', 'cfg_write', 'mem_read', 'mem_write', 'cpl',
-          'intx', 'link', 'fds'):
+          'intx', 'link', 'fds', 'map'):
     getattr(lib, 'qep_enc_' + f).restype = C.c_size_t
 lib.qep_enc_hello.argtypes = [C.c_void_p, C.c_int, C.c_uint64]
 lib.qep_enc_cfg_read.argtypes = [C.c_void_p, C.c_uint16, C.c_uint16, C.c_uint8]
@@ -88,6 +99,10 @@ lib.qep_enc_cpl.argtypes = [C.c_void_p, C.c_uint16, C.c_uint16, C.c_int, C.c_cha
                             C.c_uint32]
 lib.qep_enc_intx.argtypes = [C.c_void_p, C.c_uint8, C.c_bool]
 lib.qep_enc_link.argtypes = [C.c_void_p, C.POINTER(Link)]
+lib.qep_enc_fds.argtypes = [C.c_void_p, C.POINTER(Fds)]
+lib.qep_enc_map.argtypes = [C.c_void_p, C.c_uint16, C.c_uint8, C.c_uint8,
+                            C.POINTER(MapPiece)]
+lib.qep_map_piece.argtypes = [C.c_void_p, C.c_uint, C.POINTER(MapPiece)]
 
 
 def enc(fn, *args):
@@ -107,6 +122,16 @@ def cpl(tag, req_type, status, data=b''):
 def intx(pin, level): return enc(lib.qep_enc_intx, pin, level)
 
 
+def fds(kind, nfds, gpa, size, offset):
+    f = Fds(kind=kind, nfds=nfds, gpa=gpa, size=size, offset=offset)
+    return enc(lib.qep_enc_fds, C.byref(f))
+
+
+def map_msg(bar, pieces=(), tag=0):
+    arr = (MapPiece * max(1, len(pieces)))(*[MapPiece(*p) for p in pieces])
+    return enc(lib.qep_enc_map, tag, bar, len(pieces), arr)
+
+
 def link(up, bars=(), pin=1):
     l = Link(up=up, intx_pin=pin if up else 0)
     for i, (size, flags) in enumerate(bars):
@@ -115,13 +140,23 @@ def link(up, bars=(), pin=1):
 
 
 class Message:
-    def __init__(self, m, raw):
+    def __init__(self, m, raw, fds=()):
         self.type = m.hdr.type
         self.tag = m.hdr.tag
         self.flags = m.hdr.flags
         self.m = m
         self.data = bytes(m.data[:m.data_len]) if m.data_len else b''
         self.raw = raw
+        self.fds = list(fds)       # descriptors that came with it (FDS)
+
+    def pieces(self):
+        """A MAP message's pieces: [(offset, size, gpa)]."""
+        out = []
+        for i in range(self.m.u.map.count):
+            p = MapPiece()
+            lib.qep_map_piece(C.byref(self.m), i, C.byref(p))
+            out.append((p.offset, p.size, p.gpa))
+        return out
 
     def __repr__(self):
         return '<msg type %d tag %d>' % (self.type, self.tag)
@@ -130,8 +165,12 @@ class Message:
 class Peer:
     """One end of the link, as a listening endpoint or a connecting host."""
 
-    def __init__(self, path, role, listen=False, send_hello=True):
+    def __init__(self, path, role, listen=False, send_hello=True, features=0):
         self.path, self.role = path, role
+        self.features = features
+        self.announced = []
+        self.rx_fds = []           # (offset in the stream, fd)
+        self.rx_base = 0           # stream offset of rx[0]
         self.rx = b''
         self.sock = None
         self.srv = None
@@ -163,7 +202,7 @@ class Peer:
                 raise TimeoutError('peer: nobody connected to %s in %d s' % (self.path, timeout))
         self.rx = b''
         if self.send_hello:
-            self.send(hello(self.role))
+            self.send(hello(self.role, self.features))
         return self
 
     def handshake(self, timeout=10):
@@ -173,6 +212,12 @@ class Peer:
 
     def send(self, b):
         self.sock.sendall(b)
+
+    def send_fds(self, b, fds):
+        """One message with descriptors (SCM_RIGHTS) on its first byte."""
+        n = socket.send_fds(self.sock, [b], fds)
+        if n < len(b):
+            self.sock.sendall(b[n:])
 
     def next_tag(self):
         self.tag = self.tag % 0xffff + 1
@@ -188,7 +233,11 @@ class Peer:
                 n = lib.qep_msg_decode(buf, len(self.rx), C.byref(m))
                 if n > 0:
                     raw, self.rx = self.rx[:n], self.rx[n:]
-                    return Message(m, raw)
+                    mine = [fd for off, fd in self.rx_fds if off < self.rx_base + n]
+                    self.rx_fds = [(off, fd) for off, fd in self.rx_fds
+                                   if off >= self.rx_base + n]
+                    self.rx_base += n
+                    return Message(m, raw, mine)
                 if n != -1:   # -QEP_E_SHORT
                     raise ValueError('peer: invalid message from device: %s'
                                      % lib.qep_strerror(n).decode())
@@ -197,9 +246,11 @@ class Peer:
                 raise TimeoutError('peer: timed out after %.1f s waiting for %s' % (timeout, what))
             r, _, _ = select.select([self.sock], [], [], left)
             if r:
-                b = self.sock.recv(65536)
+                b, fds, _, _ = socket.recv_fds(self.sock, 65536, 8)
                 if not b:
                     raise EOFError('peer: connection closed while waiting for %s' % what)
+                for fd in fds:
+                    self.rx_fds.append((self.rx_base + len(self.rx), fd))
                 self.rx += b
 
     def expect(self, mtype, timeout=5, what=None):
@@ -209,10 +260,17 @@ class Peer:
         return m
 
     def request(self, msg_bytes, timeout=5):
-        """Send a non-posted request; return the completion."""
+        """Send a non-posted request; return the completion.  Shared-memory
+        announcements (FDS, posted MAP) that come first are kept in
+        self.announced."""
         self.send(msg_bytes)
-        m = self.expect(COMPLETION, timeout, 'a completion')
-        return m
+        while True:
+            m = self.recv(timeout, 'a completion')
+            if m.type in (FDS, MAP) and not m.tag:
+                self.announced.append(m)
+                continue
+            assert m.type == COMPLETION, 'expected a completion, got type %d' % m.type
+            return m
 
     def closed(self, timeout=5):
         """True once the device closed the connection."""

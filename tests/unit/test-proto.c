@@ -228,14 +228,72 @@ START_TEST(bad_link_and_fds)
     ck_assert_int_gt(decode(qep_enc_link(buf, &l)), 0);
     l.intx_pin = 5;
     ck_assert_int_eq(decode(qep_enc_link(buf, &l)), -QEP_E_VALUE);
-    f.nfds = QEP_MAX_FDS + 1;
+    ck_assert_int_gt(decode(qep_enc_fds(buf, &f)), 0);
+    f.nfds = 2;                                   /* one region, one fd */
     ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_VALUE);
     f.nfds = 1;
-    f.kind = 2;
+    f.kind = QEP_FD_RAM_GONE;                     /* GONE carries no fd */
+    ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_VALUE);
+    f.nfds = 0;
+    ck_assert_int_gt(decode(qep_enc_fds(buf, &f)), 0);
+    f.offset = 4096;                              /* nor an offset */
+    ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_VALUE);
+    f.offset = 0;
+    f.kind = 3;
     ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_VALUE);
     f.kind = QEP_FD_GUEST_RAM;
-    f.gpa = UINT64_MAX;
-    ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_VALUE);
+    f.nfds = 1;
+    f.gpa = UINT64_MAX;                           /* wraps */
+    ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_ADDR);
+    f.gpa = 0;
+    f.size = 0;
+    ck_assert_int_eq(decode(qep_enc_fds(buf, &f)), -QEP_E_ADDR);
+}
+END_TEST
+
+START_TEST(map_messages)
+{
+    struct qep_map_piece p[3] = {
+        { .offset = 0, .size = 0x1000, .gpa = 0x10000 },
+        { .offset = 0x1000, .size = 0x1000, .gpa = 0x30000 },
+        { .offset = 0x4000, .size = 0x4000, .gpa = 0x20000 },
+    };
+    struct qep_map_piece e;
+    struct qep_msg m;
+    int n;
+
+    n = qep_msg_decode(buf, qep_enc_map(buf, 7, 2, 3, p), &m);
+    ck_assert_int_eq(n, 16 + 8 + 3 * 24);
+    ck_assert_uint_eq(m.hdr.flags, QEP_F_NON_POSTED);
+    ck_assert_uint_eq(m.hdr.tag, 7);
+    ck_assert_uint_eq(m.u.map.bar, 2);
+    ck_assert_uint_eq(m.u.map.count, 3);
+    qep_map_piece(&m, 2, &e);
+    ck_assert_uint_eq(e.offset, 0x4000);
+    ck_assert_uint_eq(e.size, 0x4000);
+    ck_assert_uint_eq(e.gpa, 0x20000);
+    ck_assert(qep_needs_completion(&m.hdr));
+    /* posted, every BAR, nothing mapped */
+    ck_assert_int_gt(decode(qep_enc_map(buf, 0, QEP_MAP_ALL_BARS, 0, NULL)), 0);
+    /* every BAR only with no pieces; BAR 6 does not exist */
+    ck_assert_int_eq(decode(qep_enc_map(buf, 0, QEP_MAP_ALL_BARS, 1, p)),
+                     -QEP_E_VALUE);
+    ck_assert_int_eq(decode(qep_enc_map(buf, 0, 6, 0, NULL)), -QEP_E_VALUE);
+    /* pieces out of order or overlapping, empty, wrapping */
+    p[1].offset = 0x800;
+    ck_assert_int_eq(decode(qep_enc_map(buf, 0, 1, 2, p)), -QEP_E_ADDR);
+    p[1].offset = 0x1000;
+    p[1].size = 0;
+    ck_assert_int_eq(decode(qep_enc_map(buf, 0, 1, 2, p)), -QEP_E_ADDR);
+    p[1].size = 0x1000;
+    p[1].gpa = UINT64_MAX - 0x10;
+    ck_assert_int_eq(decode(qep_enc_map(buf, 0, 1, 2, p)), -QEP_E_ADDR);
+    /* a count over QEP_MAP_MAX, or one the size does not match */
+    n = qep_enc_map(buf, 0, 1, 0, NULL);
+    buf[16 + 1] = QEP_MAP_MAX + 1;
+    ck_assert_int_eq(decode(n), -QEP_E_SIZE);
+    buf[16 + 1] = 1;
+    ck_assert_int_eq(decode(n), -QEP_E_SIZE);
 }
 END_TEST
 
@@ -274,6 +332,7 @@ int main(void)
     tcase_add_test(tc, bad_headers);
     tcase_add_test(tc, bad_payloads);
     tcase_add_test(tc, bad_link_and_fds);
+    tcase_add_test(tc, map_messages);
     tcase_add_test(tc, hello_compat);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
