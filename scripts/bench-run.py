@@ -209,9 +209,12 @@ def summary(res, out, rundir, elapsed):
         stats[key]['secs'] += secs
     out.write('\n%-7s %-22s %6s %6s %6s %9s\n' % ('series', 'group', 'pass', 'fail',
                                                  'skip', 'time (s)'))
-    # each pair's kernel-log checks last in its series
-    rows.sort(key=lambda k: (k[0], k[1] == 'kernel logs'))
-    rows.sort(key=lambda k: [r[0] for r in rows].index(k[0]))
+    # series in the order they ran, each one's kernel-log checks last
+    order = []
+    for series, _ in rows:
+        if series not in order:
+            order.append(series)
+    rows.sort(key=lambda k: (order.index(k[0]), k[1] == 'kernel logs'))
     for key in rows:
         s = stats[key]
         out.write('%-7s %-22s %6d %6d %6d %9.1f\n' % (key[0] or '-', key[1], s['ok'],
