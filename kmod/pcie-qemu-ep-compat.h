@@ -201,6 +201,20 @@ static inline void qep_bar_submap(const struct pci_epf_bar *b, unsigned int i,
 }
 
 /*
+ * Windows start on a WIN_ALIGN granule: where the framework asks
+ * (align_addr), say which aligned range a mapping of [pci_addr, +size)
+ * takes.  qep_align() is the driver's.
+ */
+static u64 qep_align(struct pci_epc *epc, u64 pci_addr, size_t *size,
+		     size_t *offset);
+
+#ifdef QEP_HAVE_ALIGN_ADDR
+#define QEP_ALIGN_OPS	.align_addr = qep_align,
+#else
+#define QEP_ALIGN_OPS
+#endif
+
+/*
  * The embedded doorbell as a controller auxiliary resource, where the
  * framework has them.  qep_doorbell() (the driver's) says where the
  * doorbell register is, its interrupt and the value to write; it fails

@@ -272,6 +272,17 @@ static void qep_clear_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	mutex_unlock(&qep->lock);
 }
 
+static u64 __maybe_unused qep_align(struct pci_epc *epc, u64 pci_addr,
+				    size_t *size, size_t *offset)
+{
+	struct qep *qep = epc_get_drvdata(epc);
+	u64 mask = qep->win_align - 1;
+
+	*offset = pci_addr & mask;
+	*size = ALIGN(*offset + *size, qep->win_align);
+	return pci_addr & ~mask;
+}
+
 static int qep_map_addr(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 			phys_addr_t addr, u64 pci_addr, size_t size)
 {
@@ -504,6 +515,7 @@ static const struct pci_epc_ops qep_epc_ops = {
 	.write_header	= qep_write_header,
 	.set_bar	= qep_set_bar,
 	.clear_bar	= qep_clear_bar,
+	QEP_ALIGN_OPS
 	.map_addr	= qep_map_addr,
 	.unmap_addr	= qep_unmap_addr,
 	.set_msi	= qep_set_msi,

@@ -68,6 +68,7 @@ def parse_args(argv):
 class Results:
     def __init__(self, out, quiet):
         self.cases = []         # (name, series, group, status, seconds, detail)
+        self.baselines = {}     # (what, size): [seconds] measured in a guest
         self.out = out
         self.quiet = quiet
 
@@ -99,22 +100,28 @@ def mode_tag(dma_mode):
 class Phase:
     """One guest pair: its kernel series, host suite and what it plans."""
 
-    def __init__(self, series, suite, dma_mode, kind, planned):
+    def __init__(self, series, suite, dma_mode, kind, planned, shmem=True, label=None):
         self.series = series        # '6.12', '7.3', or '' for --kernel
         self.suite = suite          # qepc.suite= of the guests
         self.dma_mode = dma_mode    # DMA channels pcie-qemu-ep offers
         self.kind = kind            # 'pcitest', 'kselftest' or 'script'
-        self.planned = planned      # case names, None for a user's script
+        # case names, None for a user's script (a suite's "!" lines are
+        # programs of the image, not cases)
+        self.planned = planned if planned is None else \
+            [c for c in planned if not c.startswith('!')]
+        self.shmem = shmem          # the shared-memory path, else messages
+        self.label = label          # what case names carry, if not the DMA mode
+        self.suite_args = None      # lines of the suite's case list, if ours
         self.kernel = self.initrd = self.rundir = None
 
     def tag(self):
-        return mode_tag(self.dma_mode)
+        return ' [%s]' % self.label if self.label else mode_tag(self.dma_mode)
 
     def case_name(self, what):
         if self.kind == 'pcitest':
             return 'pcitest ' + what + self.tag()
         if self.kind == 'kselftest':
-            return 'kselftest ' + what
+            return 'kselftest ' + what + self.tag()
         return what
 
     def group(self, what):
@@ -171,6 +178,9 @@ def run_host_suite(pair, res, ph, case_timeout):
                 res.emit('# %s reports: %s' % (ph.kind, line[2:]))
             elif line.startswith('# '):
                 diag.append(line[2:].strip())
+            elif line.startswith('QEPC-BASE '):
+                what, size, secs = line.split()[1:4]
+                res.baselines.setdefault((what, int(size)), []).append(float(secs))
             elif line.startswith('QEPC-BOUND'):
                 # the first case's time starts when the host driver is bound
                 res.emit('# host driver: ' + line[11:])
@@ -269,9 +279,13 @@ def series_phases(series, bench):
     if series == '6.12':
         pcitest_sh = os.path.join(kdir, 'pcitest.sh')
         if bench:
-            phases = [Phase(series, 'bench', 'slave', 'pcitest', guests.SUITES['bench']),
+            phases = [Phase(series, 'bench-shared', 'slave', 'pcitest',
+                            guests.SUITES['bench-shared'], label='shared'),
                       Phase(series, 'bench-memcpy', 'memcpy', 'pcitest',
-                            guests.SUITES['bench-memcpy'])]
+                            guests.SUITES['bench-memcpy'], label='shared, memcpy DMA'),
+                      Phase(series, 'bench-messages', 'slave', 'pcitest',
+                            guests.SUITES['bench-messages'], shmem=False,
+                            label='messages')]
         else:
             phases = [Phase(series, 'full', 'slave', 'pcitest',
                             guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
@@ -281,10 +295,23 @@ def series_phases(series, bench):
         host_script = os.path.join(guests.GUEST_DIR, 'host-pcitest.sh')
         tools = (os.path.join(kdir, 'pcitest'), pcitest_sh, [])
     else:
+        # pci-epf-test copies with DMA only over a memcpy channel (with a
+        # private slave channel it asks for a transfer without its source):
+        # the slave pair runs every case but that one, the memcpy pair the
+        # DMA cases, as on 6.12
         ksft = os.path.join(kdir, 'pci_endpoint_test')
-        ph = Phase(series, 'kselftest', 'slave', 'kselftest', [])
-        ph.planned = [ph.case_name(c) for c in guests.kselftest_cases(ksft)]
-        phases = [ph]
+        cases = guests.kselftest_cases(ksft)
+        dma_copy = 'pci_ep_data_transfer.dma.COPY_TEST'
+        phases = []
+        for suite, mode, mine in (
+                ('kselftest', 'slave', [c for c in cases if c != dma_copy]),
+                ('kselftest-memcpy', 'memcpy', [c for c in cases if '.dma.' in c])):
+            if bench:
+                continue
+            ph = Phase(series, suite, mode, 'kselftest', [])
+            ph.planned = [ph.case_name(c) for c in mine]
+            ph.suite_args = ['-r ' + c for c in mine]
+            phases.append(ph)
         host_script = os.path.join(guests.GUEST_DIR, 'host-kselftest.sh')
         tools = (None, None, [('usr/local/bin/pci_endpoint_test', ksft)])
     found = initramfs.find_modules(os.path.join(kdir, 'modules'),
@@ -343,9 +370,12 @@ def main(argv):
         os.makedirs(ph.rundir, exist_ok=True)
         if ph.series not in images:
             pcitest, pcitest_sh, extra = ph.tools
+            suites = dict(guests.SUITES)
+            suites.update({p.suite: p.suite_args for p in phases
+                           if p.series == ph.series and p.suite_args})
             images[ph.series] = initramfs.build(
                 os.path.join(rundir, 'initramfs%s.cpio.gz' % (ph.series and '-' + ph.series)),
-                ph.mods, pcitest, pcitest_sh, epf_script, ph.host_script, guests.SUITES,
+                ph.mods, pcitest, pcitest_sh, epf_script, ph.host_script, suites,
                 extra)
         ph.initrd = images[ph.series]
 
@@ -356,7 +386,7 @@ def main(argv):
     res.emit('# qemu-epc-bench run: logs in %s' % rundir)
     stopped_any = False
     failed_up = {}       # series -> why its guests did not come up
-    rates = {}
+    rtt = sock_rtt() if a.bench else None
     for n, ph in enumerate(phases):
         if len(phases) > 1:
             res.emit('# guest pair %d of %d: Linux %s, pcie-qemu-ep with %s DMA channels, '
@@ -372,15 +402,14 @@ def main(argv):
         if stopped and not came_up:
             failed_up[ph.series] = stopped
         stopped_any = stopped_any or bool(stopped)
-        rates[ph.dma_mode] = epf_rates(os.path.join(ph.rundir, 'epf-console.log'))
     if any(ph.planned is None for ph in phases):
         res.emit('1..%d' % len(res.cases))
     fails = res.count('fail')
     res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0'
              % (res.count('ok'), fails, res.count('skip')))
     summary(res, sys.stdout, rundir, time.monotonic() - t0)
-    if a.bench:
-        bench_table(res, rates, sys.stdout)
+    if a.bench and not bench_table(res, rtt, sys.stdout):
+        stopped_any = True
     return 1 if fails or stopped_any else 0
 
 
@@ -419,15 +448,19 @@ def run_pair(a, res, ph):
     first = len(res.cases)
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=a.host_smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
-                       case_timeout=a.case_timeout, series=ph.series)
+                       case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem)
     stopped = None
     came_up = False
+    t0 = time.monotonic()
     try:
         try:
             fn = pair.bring_up()
             came_up = True
+            t1 = time.monotonic()
             res.emit('# ' + fn)
             stopped = run_host_suite(pair, res, ph, a.case_timeout)
+            res.emit('# guests up in %.1f s, host side done in %.1f s more'
+                     % (t1 - t0, time.monotonic() - t1))
         except guests.GuestError as e:
             stopped = str(e)
     finally:
@@ -444,57 +477,102 @@ def run_pair(a, res, ph):
     return stopped, came_up
 
 
-EPF_RATE = re.compile(r'(READ|WRITE|COPY) => Size: (\d+) B, DMA: (YES|NO), '
-                      r'Time: ([\d.]+) s, Rate: (\d+) KB/s')
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def epf_rates(console):
-    """pci-epf-test's own timing of each transfer: {(op, dma): seconds},
-    the first of each kind."""
-    out = {}
+def sock_rtt():
+    """The host's Unix-socket round trip (build/sock-rtt): median and
+    minimum in microseconds, or None."""
+    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
     try:
-        with open(console, errors='replace') as f:
-            for m in EPF_RATE.finditer(f.read()):
-                out.setdefault((m.group(1), m.group(3) == 'YES'), float(m.group(4)))
-    except OSError:
-        pass
-    return out
+        out = subprocess.run([os.path.join(build, 'sock-rtt'), '20000'],
+                             stdout=subprocess.PIPE, universal_newlines=True,
+                             timeout=120).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'median ([\d.]+) us, min ([\d.]+) us', out)
+    return (float(m.group(1)), float(m.group(2))) if m else None
 
 
-def bench_table(res, rates, out):
-    """1 MiB read/write/copy: guest-2 wall time of each pcitest run and
-    pci-epf-test's own transfer time, with and without DMA."""
-    size = guests.BENCH_SIZE
-    rows = []
-    base = {}
-    for name, _, group, status, secs, _ in res.cases:
-        m = re.match(r'pcitest (-d )?-([rwc]) -s %d(%s)?$'
-                     % (size, re.escape(mode_tag('memcpy'))), name)
+BENCH_CASE = re.compile(r'pcitest (-d )?-([rwcb]) (?:-s )?(\d+) \[(.*)\]$')
+PATHS = {('shared', False): 'shared, no DMA', ('messages', False): 'messages, no DMA',
+         ('shared', True): 'DMA, slave channel',
+         ('shared, memcpy DMA', True): 'DMA, memcpy channel'}
+
+
+def bench_table(res, rtt, out):
+    """Every transfer of the bench pairs: min and median of its runs, MB/s,
+    against the memcpy baseline of the same run; the BAR tests' time; the
+    shared path against DMA.  A row with a failed run has no figures, and
+    no ratio is computed from it."""
+    rows, bars = {}, {}
+    for name, _, _, status, secs, _ in res.cases:
+        m = BENCH_CASE.match(name)
         if not m:
             continue
-        dma = bool(m.group(1))
-        mode = 'memcpy' if m.group(3) else 'slave'
-        op = {'r': 'read', 'w': 'write', 'c': 'copy'}[m.group(2)]
-        how = 'no DMA' if not dma else 'DMA, %s channel' % mode
-        # the host's read is the endpoint's write, and the reverse
-        epf_op = {'read': 'WRITE', 'write': 'READ', 'copy': 'COPY'}[op]
-        epf = rates.get(mode, {}).get((epf_op, dma))
-        if not dma and mode == 'slave' and status == 'ok':
-            base[op] = secs
-        rows.append((op, how, status == 'ok', secs, epf))
-    out.write('\n1 MiB transfers (pcitest in guest 2; EPF time as pci-epf-test '
-              'reports it; MB = 10^6 bytes)\n')
-    out.write('%-6s %-22s %9s %9s %12s %9s %9s\n' % ('op', 'how', 'time (s)', 'MB/s',
-                                                  'EPF time (s)', 'EPF MB/s',
-                                                  'speed-up'))
-    for op, how, ok, secs, epf in sorted(rows, key=lambda r: 'rwc'.index(r[0][0])):
-        if not ok:
-            out.write('%-6s %-22s   failed\n' % (op, how))
+        dma, op, n, label = bool(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
+        if op == 'b':
+            runs = bars.setdefault(label, [])
+            if n == 0:
+                runs.append([])
+            if runs:
+                runs[-1].append(secs if status == 'ok' else None)
             continue
-        mbs = size / secs / 1e6 if secs else float('inf')
-        e = ('%12.3f %9.1f' % (epf, size / epf / 1e6)) if epf else '%12s %9s' % ('-', '-')
-        up = ('%8.1fx' % (base[op] / secs)) if op in base and secs else '%9s' % '-'
-        out.write('%-6s %-22s %9.2f %9.2f %s %s\n' % (op, how, secs, mbs, e, up))
+        rows.setdefault((op, n, PATHS.get((label, dma), label)), []).append(
+            secs if status == 'ok' else None)
+
+    def stats(xs):
+        return None if not xs or None in xs else (min(xs), median(xs))
+
+    ops = {'r': 'read', 'w': 'write', 'c': 'copy'}
+    out.write('\npcitest transfers in guest 2, %d runs each (monotonic clock; '
+              'MB = 10^6 bytes; x memcpy: median time over guest 2\'s memcpy of '
+              'the same size)\n' % guests.BENCH_RUNS)
+    out.write('%-6s %8s %-20s %9s %10s %9s %10s\n' % ('op', 'bytes', 'path', 'min (s)',
+                                                    'median (s)', 'MB/s', 'x memcpy'))
+    order = ['shared, no DMA', 'messages, no DMA', 'DMA, slave channel',
+             'DMA, memcpy channel']
+    table = {}
+    for (op, n, path) in sorted(rows, key=lambda k: ('rwc'.index(k[0]), k[1],
+                                                     order.index(k[2]) if k[2] in order else 9)):
+        st = stats(rows[(op, n, path)])
+        if not st:
+            out.write('%-6s %8d %-20s   failed\n' % (ops[op], n, path))
+            continue
+        table[(op, n, path)] = st[1]
+        base = res.baselines.get(('memcpy', n))
+        x = '%10.1f' % (st[1] / median(base)) if base and median(base) > 0 else '%10s' % '-'
+        out.write('%-6s %8d %-20s %9.4f %10.4f %9.1f %s\n'
+                  % (ops[op], n, path, st[0], st[1], n / st[1] / 1e6, x))
+    out.write('\nBAR tests (pcitest -b 0..5, six in a row), %d runs\n' % guests.BENCH_RUNS)
+    out.write('%-20s %9s %10s\n' % ('path', 'min (s)', 'median (s)'))
+    for label in sorted(bars):
+        runs = bars[label]
+        st = stats([sum(r) if len(r) == 6 and None not in r else None for r in runs])
+        out.write('%-20s %s\n' % (label, '%9.3f %10.3f' % st if st else '  failed'))
+    base = ', '.join('%d B %.6f s (%.0f MB/s)' % (n, median(v), n / median(v) / 1e6)
+                     for (w, n), v in sorted(res.baselines.items()) if w == 'memcpy')
+    out.write('\nbaselines of this run: memcpy in guest 2 (median of %d): %s; '
+              'Unix socket round trip, 32 bytes: %s\n'
+              % (guests.BENCH_RUNS, base or 'none measured',
+                 'median %.1f us, min %.1f us' % rtt if rtt else 'not measured'))
+    for n in (guests.BENCH_SIZE, guests.BENCH_MAX):
+        sp = []
+        for op in 'rwc':
+            a, b = table.get((op, n, 'messages, no DMA')), table.get((op, n, 'shared, no DMA'))
+            sp.append('%s %s' % (ops[op], '%.1fx' % (a / b) if a and b else 'failed'))
+        out.write('shared path speed-up over messages, %d B, median: %s\n' % (n, ', '.join(sp)))
+    vals = []
+    for op in 'rwc':
+        dma = table.get((op, guests.BENCH_SIZE, 'DMA, memcpy channel' if op == 'c'
+                         else 'DMA, slave channel'))
+        shared = table.get((op, guests.BENCH_SIZE, 'shared, no DMA'))
+        vals.append('%.3f' % (shared / dma) if shared and dma else 'failed')
+    out.write('shared/DMA time ratio, 1 MiB, median: read %s write %s copy %s\n' % tuple(vals))
+    return 'failed' not in vals
 
 
 if __name__ == '__main__':

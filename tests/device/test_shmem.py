@@ -159,6 +159,40 @@ class ShmemWiredTest(WiredDeviceTest):
         self.assertEqual(self.br.memread(HOST_RAM + 0x1000, len(data)), data)
 
 
+class IommuTest(DeviceTest):
+    """Guest 2 turns on DMA translation of an intel-iommu: its bus
+    addresses are no longer guest-physical, the bridge withdraws its RAM
+    (RAM_GONE) and the window falls back to messages, which the IOMMU then
+    refuses (no mapping): all-ones, not guest 2's RAM."""
+
+    VTD = 0xfed90000
+
+    def test_translation_on_withdraws_host_ram(self):
+        from machines import BridgeVm
+        sock = self.path('link.sock')
+        epc = self.track(EpcVm(sock, self.dir, shared_ram=True))
+        br = self.track(BridgeVm(sock, self.dir, shared_ram=True, iommu=True))
+        epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect')
+        epc.standard_function()
+        epc.start()
+        br.wait_present()
+        br.assign_bars(br.size_bars())
+        epc.map_window(0, 0x100000, 0x10000, HOST_RAM)
+        br.memwrite(HOST_RAM, b'\x88' * 8)
+        with Stopped(br):
+            wait_until(lambda: epc.readq(EPC_WINDOW + 0x100000) == 0x8888888888888888, 10,
+                       'the direct window with guest 2 stopped')
+        # root table (empty) at 0x3000000, then translation on
+        br.memwrite(0x3000000, bytes(4096))
+        br.writeq(self.VTD + 0x20, 0x3000000)
+        br.writel(self.VTD + 0x18, 1 << 30)
+        wait_until(lambda: br.readl(self.VTD + 0x1c) & (1 << 30), 5, 'root table set')
+        br.writel(self.VTD + 0x18, 1 << 31)
+        wait_until(lambda: br.readl(self.VTD + 0x1c) & (1 << 31), 5, 'translation on')
+        wait_until(lambda: epc.readq(EPC_WINDOW + 0x100000) == 0xffffffffffffffff, 10,
+                   'the window to stop reaching guest 2 RAM')
+
+
 class NoShmemTest(WiredDeviceTest):
     """shmem=off on one side: the link uses messages for everything."""
     shared_ram = True

@@ -9,7 +9,11 @@ this script is its peer: it connects, completes the HELLO, brings the link
 up, then sends sequences of messages taken from the seed corpus
 (tests/fuzz/corpus-TARGET/) and mutated: bit flips, truncation, changed
 size/type/flags/tag fields, payload fields set to edge values, splicing,
-random bytes, and valid messages with random fields.  After each sequence it
+random bytes, valid messages with random fields, and the shared-memory
+messages: FDS offering memfd regions of random layout (with their
+descriptor, without it, or with one on another message), RAM_GONE and
+MAP.  Both QEMUs have shared RAM and the peer offers SHMEM, so the
+devices' own FDS and MAP traffic runs too.  After each sequence it
 checks that QEMU is alive, answers a qtest read of a register, and printed no
 sanitizer report.  A connection the device drops (it must, for a bad
 message) is re-established and counted.  A crash keeps the bytes sent on
@@ -146,6 +150,50 @@ def rand_len():
     return rng.choice((1, 2, 3, 4, 8, 64, 4095, 4096, rng.randint(1, 4096)))
 
 
+def memfd(size):
+    fd = os.memfd_create('qepc-fuzz', 0)
+    os.ftruncate(fd, size)
+    return fd
+
+
+def m_fds(_, __):
+    """An FDS: a region offered with a memfd (sizes, offsets, addresses at
+    edges), withdrawn, or a descriptor where none belongs."""
+    k = rng.randrange(4)
+    page = 4096
+    gpa = rng.choice((0, page, 0x40000000, HOST_RAM, rng.getrandbits(64) & ~(page - 1),
+                      rng.getrandbits(64)))
+    size = rng.choice((page, 0x100000, page + 1, 0, rng.getrandbits(40)))
+    off = rng.choice((0, page, 1, rng.getrandbits(40)))
+    fd_size = rng.choice((size + off, page, 0x200000))
+    if k == 0:
+        try:
+            fd = memfd(max(0, min(fd_size, 1 << 30)))
+        except OSError:
+            return P.intx(0, False)
+        return (P.fds(P.FD_GUEST_RAM, 1, gpa, max(size, 1), off), fd)
+    if k == 1:
+        return P.fds(P.FD_RAM_GONE, 0, gpa, max(size, 1), 0)
+    if k == 2:
+        return P.fds(P.FD_GUEST_RAM, 1, gpa, max(size, 1), off)    # no descriptor
+    return (P.intx(0, False), memfd(page))                        # one too many
+
+
+def m_map(_, __):
+    """A MAP with random pieces (posted or not); only a bridge accepts it."""
+    pieces, off = [], 0
+    for _ in range(rng.randint(0, 6)):
+        off += rng.choice((0, 0x1000, rng.getrandbits(20)))
+        size = rng.choice((0x1000, 0x10000, rng.getrandbits(24) or 1))
+        pieces.append((off, size, rng.choice((HOST_RAM, 0x40000000, rng.getrandbits(64)))))
+        off += size
+    bar = rng.choice((0, 1, 2, 5, 0xff))
+    try:
+        return P.map_msg(bar, pieces if bar != 0xff else (), tag=rng.choice((0, 7)))
+    except Exception:
+        return P.intx(0, False)
+
+
 def m_valid(_, __):
     """A valid message with random fields (passes the validator, so it
     reaches the device's handler)."""
@@ -195,25 +243,31 @@ def m_valid(_, __):
 
 
 MUTATORS = [(m_bitflip, 3), (m_truncate, 1), (m_size, 2), (m_type, 2), (m_flags, 1),
-            (m_tag, 2), (m_field, 4), (m_splice, 1), (m_random, 1), (m_valid, 8)]
+            (m_tag, 2), (m_field, 4), (m_splice, 1), (m_random, 1), (m_valid, 8),
+            (m_fds, 2), (m_map, 2)]
 MUT_FUNCS = [f for f, _ in MUTATORS]
 MUT_W = [w for _, w in MUTATORS]
 
 
 def sequence(units):
+    """A list of (bytes, descriptor or None) to send in order."""
     seq = []
     for _ in range(rng.randint(1, 6)):
         u = rng.choice(units)
         r = rng.random()
         if r < 0.3:
-            seq.append(u)
-        else:
-            f = rng.choices(MUT_FUNCS, MUT_W)[0]
-            u = f(u, units)
-            if rng.random() < 0.2:
-                u = rng.choices(MUT_FUNCS, MUT_W)[0](u, units)
-            seq.append(u)
-    return b''.join(seq)
+            seq.append((u, None))
+            continue
+        f = rng.choices(MUT_FUNCS, MUT_W)[0]
+        u = f(u, units)
+        if isinstance(u, tuple):
+            seq.append(u)               # with its descriptor
+            continue
+        if rng.random() < 0.2:
+            u2 = rng.choices(MUT_FUNCS, MUT_W)[0](u, units)
+            u = u2 if not isinstance(u2, tuple) else u
+        seq.append((u, None))
+    return seq
 
 
 # ---- the device under test -----------------------------------------------------
@@ -247,12 +301,19 @@ class Target:
             if not b:
                 raise Dropped()
 
-    def send(self, b):
-        self.sent += b
-        try:
-            self.peer.sock.sendall(b)
-        except (BrokenPipeError, ConnectionResetError):
-            raise Dropped()
+    def send(self, seq):
+        for b, fd in seq:
+            self.sent += b
+            try:
+                if fd is None:
+                    self.peer.sock.sendall(b)
+                else:
+                    self.peer.send_fds(b, [fd])
+            except (BrokenPipeError, ConnectionResetError):
+                raise Dropped()
+            finally:
+                if fd is not None:
+                    os.close(fd)
 
     def new_log(self):
         """Sanitizer report in the QEMU output written since the last call."""
@@ -330,16 +391,17 @@ class EpcTarget(Target):
     """qemu-epc with pci-epf-test's function started; we are the host."""
 
     def start_vm(self, name):
-        self.vm = EpcVm(self.sock, self.dir, name=name, props=',timeout-ms=100')
+        self.vm = EpcVm(self.sock, self.dir, name=name, props=',timeout-ms=100',
+                        shared_ram=True)
         self.vm.standard_function()
         self.vm.start()
 
     def connect(self):
         if self.peer:
             self.peer.close()
-        self.peer = P.Peer(self.sock, P.ROLE_HOST).connect()
+        self.peer = P.Peer(self.sock, P.ROLE_HOST, features=P.FEAT_SHMEM).connect()
         self.peer.handshake()
-        self.sent = bytearray(P.hello(P.ROLE_HOST))
+        self.sent = bytearray(P.hello(P.ROLE_HOST, P.FEAT_SHMEM))
 
     def probe(self):
         self.vm.reg(R.QEPC_STATUS)
@@ -352,9 +414,10 @@ class BridgeTarget(Target):
     def start_vm(self, name):
         if self.peer:
             self.peer.close()
-        self.peer = P.Peer(self.sock, P.ROLE_ENDPOINT, listen=True)
+        self.peer = P.Peer(self.sock, P.ROLE_ENDPOINT, listen=True,
+                           features=P.FEAT_SHMEM)
         self.vm = BridgeVm(self.sock, self.dir, name=name,
-                           props=',timeout-ms=100,reconnect-ms=20')
+                           props=',timeout-ms=100,reconnect-ms=20', shared_ram=True)
 
     def connect(self):
         if self.peer.sock:
@@ -364,7 +427,7 @@ class BridgeTarget(Target):
         self.peer.handshake()
         up = P.link(1, [(0x10000, 0), (0x80, 0), (0x100000, 0), (0, 0), (0, 0), (0, 0)])
         self.peer.send(up)
-        self.sent = bytearray(P.hello(P.ROLE_ENDPOINT) + up)
+        self.sent = bytearray(P.hello(P.ROLE_ENDPOINT, P.FEAT_SHMEM) + up)
         self.answer_while(lambda: self.vm.cfg_write(DEVFN, 0x04, MEM | BME, 2))
 
     def probe(self):

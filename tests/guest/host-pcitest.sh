@@ -5,7 +5,7 @@
 # function is present: load pci_endpoint_test, run the kernel's own
 # tools/pci/pcitest.sh unchanged (suite "full"), then the cases listed for
 # the suite (qepc.suite=, tests/lib/guests.py SUITES), one pcitest
-# invocation per line.  A pcitest wrapper early on $PATH bounds each case
+# invocation per line (or "!CMD ARGS": a program of the image).  A pcitest wrapper early on $PATH bounds each case
 # and tags its output for the harness:
 #   QEPC-CASE <rc>|<seconds>|<pcitest arguments>|<pcitest output>
 set -e
@@ -29,8 +29,13 @@ export PATH=/usr/local/libexec/qemu-epc:$PATH
 [ "$suite" = full ] && sh $share/pcitest.sh
 if [ -f "$share/cases-$suite" ]; then
 	while read -r args; do
+		case "$args" in
+		# a line "!CMD ARGS": a program of the image, e.g. a baseline
+		!*)	# shellcheck disable=SC2086
+			${args#!} </dev/null ;;
 		# shellcheck disable=SC2086
-		pcitest $args </dev/null
+		*)	pcitest $args </dev/null ;;
+		esac
 	done <"$share/cases-$suite"
 fi
 exit 0

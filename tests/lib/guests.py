@@ -119,6 +119,10 @@ def pcitest_cases(pcitest_sh):
 
 SIZES = (1, 1024, 1025, 1024000, 1024001)     # pcitest.sh's transfer sizes
 BENCH_SIZE = 1 << 20
+# the largest transfer pcitest makes: pci_endpoint_test allocates size +
+# its 4 KiB alignment with kmalloc, at most 4 MiB in the guest kernels
+BENCH_MAX = (4 << 20) - 4096
+BENCH_RUNS = 5
 
 
 def _dma(ops, sizes=SIZES):
@@ -133,9 +137,21 @@ def _dma(ops, sizes=SIZES):
 SUITES = {
     'full': _dma('rw'),
     'memcpy': ['-i 1'] + _dma('rwc'),
-    'bench': ['-i 1'] + ['-%s -s %d' % (op, BENCH_SIZE) for op in 'rwc'] +
-             _dma('rw', (BENCH_SIZE,)),
-    'bench-memcpy': ['-i 1'] + _dma('rwc', (BENCH_SIZE,)),
+    # `qemu-epc-bench bench`: each transfer BENCH_RUNS times, then the BAR
+    # tests as many times; on the shared path, through messages (shmem
+    # off), and with DMA (copy over a memcpy channel)
+    'bench-shared': ['-i 1'] + ['!qepc-memcpy %d %d' % (n, BENCH_RUNS)
+                                for n in (BENCH_SIZE, BENCH_MAX)] +
+                    ['-%s -s %d' % (op, n) for n in (BENCH_SIZE, BENCH_MAX)
+                                for op in 'rwc' for _ in range(BENCH_RUNS)] +
+                    ['-d -%s -s %d' % (op, n) for n in (BENCH_SIZE, BENCH_MAX)
+                     for op in 'rw' for _ in range(BENCH_RUNS)] +
+                    ['-b %d' % b for _ in range(BENCH_RUNS) for b in range(6)],
+    'bench-memcpy': ['-i 1'] + ['-d -c -s %d' % n for n in (BENCH_SIZE, BENCH_MAX)
+                                for _ in range(BENCH_RUNS)],
+    'bench-messages': ['-i 1'] + ['-%s -s %d' % (op, n) for n in (BENCH_SIZE, BENCH_MAX)
+                                  for op in 'rwc' for _ in range(BENCH_RUNS)] +
+                      ['-b %d' % b for _ in range(BENCH_RUNS) for b in range(6)],
 }
 
 
@@ -166,7 +182,8 @@ class Guest:
         if shared_ram:
             ram = ['-object', 'memory-backend-memfd,id=ram,size=%s,share=on' % mem]
             machine += ',memory-backend=ram'
-        args = [LAUNCH, QEMU, '-machine', machine, '-accel', accel] + ram + [
+        accel_opt = accel + os.environ.get('QEPC_ACCEL_OPT_' + name.upper(), '')
+        args = [LAUNCH, QEMU, '-machine', machine, '-accel', accel_opt] + ram + [
                 '-smp', str(smp), '-m', mem, '-nodefaults', '-display', 'none',
                 '-no-reboot', '-kernel', kernel, '-initrd', initrd,
                 '-append', append,

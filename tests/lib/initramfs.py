@@ -54,6 +54,21 @@ class Cpio:
         self.f.close()
 
 
+def built(name):
+    """A static guest program the build made (meson.build)."""
+    build = os.environ.get('QEMU_EPC_BUILD',
+                           os.path.join(os.path.dirname(GUEST_DIR), '..', 'build'))
+    path = os.path.join(build, name)
+    if not os.path.exists(path):
+        raise RuntimeError('%s missing: ./qemu-epc-bench setup builds it' % path)
+    return path
+
+
+def wrapper_path():
+    """The static pcitest wrapper (pcitest bounded and timed)."""
+    return built('pcitest-wrapper')
+
+
 def find_modules(root, names):
     """Map module name -> path of NAME.ko under root (first match)."""
     found = {}
@@ -86,8 +101,8 @@ def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
     c.add_file('etc/qemu-epc/host.sh', host_script, 0o755)
     if pcitest:
         c.add_file('usr/local/bin/pcitest', pcitest, 0o755)
-        c.add_file('usr/local/libexec/qemu-epc/pcitest',
-                   os.path.join(GUEST_DIR, 'pcitest-wrapper'), 0o755)
+        c.add_file('usr/local/libexec/qemu-epc/pcitest', wrapper_path(), 0o755)
+        c.add_file('usr/local/bin/qepc-memcpy', built('qepc-memcpy'), 0o755)
     if pcitest_sh:
         c.add_file('usr/local/share/qemu-epc/pcitest.sh', pcitest_sh, 0o755)
     for name, cases in (suites or {}).items():

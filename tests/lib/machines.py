@@ -148,8 +148,12 @@ class EpcVm(QTest):
 class BridgeVm(QTest):
     """Guest 2 with epf-bridge: plays the host's PCI core and driver."""
 
-    def __init__(self, sock, workdir, name='bridge', props='', shared_ram=False):
-        super().__init__(name, ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)],
+    def __init__(self, sock, workdir, name='bridge', props='', shared_ram=False,
+                 iommu=False):
+        """iommu: an intel-iommu in front of the bridge (DMA translation
+        off until the test turns it on)."""
+        super().__init__(name, (['intel-iommu'] if iommu else []) +
+                         ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)],
                          workdir, extra=SHARED_RAM if shared_ram else ())
 
     def cfg(self, off, size=4):

@@ -139,6 +139,12 @@ def link(up, bars=(), pin=1):
     return enc(lib.qep_enc_link, C.byref(l))
 
 
+def needs_completion(m):
+    """Is this received message a request that wants a completion?"""
+    return m.type in (CFG_READ, CFG_WRITE, MEM_READ, IO_READ, IO_WRITE) or \
+        (m.type in (MEM_WRITE, MAP) and m.flags & 1)
+
+
 class Message:
     def __init__(self, m, raw, fds=()):
         self.type = m.hdr.type
