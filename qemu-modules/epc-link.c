@@ -1,19 +1,23 @@
 /*
  * qemu-epc link layer, shared by qemu-epc and epf-bridge.
  *
- * Threads (docs/protocol.md, "Threads and ordering"):
- * - A receive thread per connection reads and validates messages.  A
- *   completion goes straight to its waiter unless messages received before
- *   it still wait for the main loop (a completion never passes a posted
- *   request); everything else is queued for the main loop, which handles
- *   it with the BQL held (a bottom half).
- * - A vCPU thread that waits for a completion does so without the BQL, so
- *   the other vCPUs and the main loop run meanwhile.  The main loop itself
- *   (qtest, or a caller in a bottom half) waits handling the queue, so two
- *   sides waiting on each other both progress.  Every wait is bounded by
- *   timeout_ms.
- * - Connection set-up, HELLO, shared RAM and disconnection happen in the
- *   main loop.
+ * Threads (docs/protocol.md, "Threads and ordering"), per connection:
+ * - a receive thread reads and checks each message; it hands a completion
+ *   straight to the thread that waits for it, and handles everything else
+ *   itself, in arrival order, with the BQL taken for the time of the
+ *   handler.  Messages are handled in the order they came, so a completion
+ *   never passes a posted request that came before it;
+ * - a send thread writes what the socket did not take at once, so that no
+ *   sender ever waits for the peer (a sender writes directly while nothing
+ *   is queued);
+ * - a thread that waits for a completion (a vCPU, or the main loop under
+ *   qtest) does so without the BQL: the other vCPUs, the main loop and the
+ *   receive thread run meanwhile, so two sides that wait on each other
+ *   both progress.  Every wait is bounded by timeout_ms.
+ * The threads hold references to their connection (QepConn), not to the
+ * device: once the connection is dead (set with the BQL held) they touch
+ * nothing else and end.  Connection set-up, HELLO deadlines, shared RAM and
+ * disconnection take the BQL.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -29,27 +33,52 @@
 #include "system/system.h"
 #include "migration/blocker.h"
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "epc-link.h"
 
-#define RX_MAX        (16 * 1024 * 1024)  /* queued bytes before reading stops */
+#define TX_MAX        (64 * 1024 * 1024)  /* queued bytes: a peer in trouble */
 #define HELLO_WAIT_MS 2000
 #define NO_STATUS     UINT16_MAX          /* a request failed without completion */
+#define SPIN_NS       (150 * 1000)        /* look for a completion before sleeping */
 
-/* a received message waiting for the main loop */
-struct QepRxMsg {
-    QSIMPLEQ_ENTRY(QepRxMsg) next;
-    int fd;                  /* passed with an FDS message, else -1 */
-    uint32_t len;            /* 0: the connection ended, @buf says why */
+/* bytes the socket did not take yet */
+typedef struct QepTxMsg {
+    QSIMPLEQ_ENTRY(QepTxMsg) next;
+    int fd;                  /* to pass with the first byte, or -1 */
+    size_t len, done;
     uint8_t buf[];
+} QepTxMsg;
+
+struct QepConn {
+    int refs;                /* atomic: the link, its threads, waiters */
+    QepLink *link;           /* read only with the BQL, while !dead */
+    QIOChannelSocket *ioc;
+    int fd;
+    uint32_t timeout_ms;
+    QemuThread rx_thread, tx_thread;
+
+    QemuMutex lock;          /* everything below */
+    QemuCond cond;           /* a completion arrived, or the end */
+    QemuCond tx_cond;        /* something to send, or the end */
+    bool dead;               /* disconnected: threads end, waiters fail */
+    bool up;                 /* HELLO exchanged */
+    bool stalled;            /* a completion timed out; peer silent since */
+    uint64_t negotiated;
+    uint16_t next_tag;
+    QepPending pend[QEP_LINK_MAX_PENDING];
+    QSIMPLEQ_HEAD(, QepTxMsg) txq;
+    size_t txq_bytes;
 };
 
-static void link_dispatch(QepLink *l);
 static void link_shm_peer_drop(QepLink *l, uint64_t gpa, uint64_t size);
 static void link_shm_offer_all(QepLink *l);
+static int link_write(QepLink *l, const void *buf, size_t len, int *fds,
+                      size_t nfds);
 
 /* Report once per distinct message, so a retrying client does not flood. */
 static void link_report(QepLink *l, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -72,66 +101,173 @@ static int64_t now_ms(void)
     return qemu_clock_get_ns(QEMU_CLOCK_REALTIME) / SCALE_MS;
 }
 
+/* ---- connections ---------------------------------------------------------- */
+
+static QepConn *conn_ref(QepConn *c)
+{
+    qatomic_inc(&c->refs);
+    return c;
+}
+
+static void conn_unref(QepConn *c)
+{
+    QepTxMsg *t;
+
+    if (qatomic_fetch_dec(&c->refs) != 1) {
+        return;
+    }
+    while ((t = QSIMPLEQ_FIRST(&c->txq))) {
+        QSIMPLEQ_REMOVE_HEAD(&c->txq, next);
+        if (t->fd >= 0) {
+            close(t->fd);
+        }
+        g_free(t);
+    }
+    object_unref(OBJECT(c->ioc));      /* closes the socket */
+    qemu_cond_destroy(&c->tx_cond);
+    qemu_cond_destroy(&c->cond);
+    qemu_mutex_destroy(&c->lock);
+    g_free(c);
+}
+
 bool qep_link_up(QepLink *l)
 {
-    return qatomic_read(&l->up);
+    return l->conn && qatomic_read(&l->conn->up);
 }
 
 bool qep_link_shmem(QepLink *l)
 {
-    return qep_link_up(l) && (l->negotiated & QEP_FEAT_SHMEM);
+    return qep_link_up(l) && (l->conn->negotiated & QEP_FEAT_SHMEM);
 }
 
 /* ---- sending ---------------------------------------------------------------- */
 
 /*
- * Write one whole message (and its descriptors); bounded by timeout_ms if
- * the peer does not drain its socket (its receive thread drains it into its
- * queue whatever its guest does, so a full socket means a peer in
- * trouble).  Called with the BQL held.  Returns 0, or -1 and the
- * connection is dropped.
+ * Send one whole message and its descriptors: directly while nothing is
+ * queued, else (or for what the socket does not take) through the send
+ * thread.  Never waits.  BQL held.  Returns 0, or -1 when not connected.
  */
 static int link_write(QepLink *l, const void *buf, size_t len, int *fds,
                       size_t nfds)
 {
+    QepConn *c = l->conn;
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-    int64_t deadline = now_ms() + l->timeout_ms;
-    const char *why = NULL;
+    ssize_t n = 0;
+    QepTxMsg *t;
 
-    qemu_mutex_lock(&l->send_lock);
-    while (iov.iov_len && !why) {
+    if (!c) {
+        return -1;
+    }
+    qemu_mutex_lock(&c->lock);
+    if (c->dead) {
+        qemu_mutex_unlock(&c->lock);
+        return -1;
+    }
+    if (QSIMPLEQ_EMPTY(&c->txq)) {
+        n = qio_channel_writev_full(QIO_CHANNEL(c->ioc), &iov, 1, fds, nfds,
+                                    0, NULL);
+        if (n < 0 && n != QIO_CHANNEL_ERR_BLOCK) {
+            /* the receive thread sees the broken socket and ends it */
+            qemu_mutex_unlock(&c->lock);
+            return -1;
+        }
+        n = MAX(n, 0);
+    }
+    if ((size_t)n < len) {
+        t = g_malloc(sizeof(*t) + len - n);
+        t->fd = n == 0 && nfds ? dup(fds[0]) : -1;
+        t->len = len - n;
+        t->done = 0;
+        memcpy(t->buf, (const uint8_t *)buf + n, len - n);
+        QSIMPLEQ_INSERT_TAIL(&c->txq, t, next);
+        c->txq_bytes += t->len;
+        qemu_cond_broadcast(&c->tx_cond);
+    }
+    qemu_mutex_unlock(&c->lock);
+    return 0;
+}
+
+/*
+ * The send thread: writes the queue as the socket takes it.  A queue that
+ * does not move for timeout_ms, or grows past TX_MAX, means a peer that
+ * does not read: the connection ends.
+ */
+static void *link_tx_thread(void *opaque)
+{
+    QepConn *c = opaque;
+    const char *why = NULL;
+    int last_unread = -1;
+    int64_t progress_ms = now_ms();
+
+    qemu_mutex_lock(&c->lock);
+    while (!c->dead && !why) {
+        QepTxMsg *t = QSIMPLEQ_FIRST(&c->txq);
+        struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+        struct iovec iov;
         ssize_t n;
 
-        if (l->fd < 0) {
-            why = "not connected";
+        if (!t) {
+            qemu_cond_wait(&c->tx_cond, &c->lock);
+            continue;
+        }
+        if (c->txq_bytes > TX_MAX) {
+            why = "peer does not read its socket (send queue full)";
             break;
         }
-        n = qio_channel_writev_full(QIO_CHANNEL(l->ioc), &iov, 1, fds, nfds,
-                                    0, NULL);
+        iov.iov_base = t->buf + t->done;
+        iov.iov_len = t->len - t->done;
+        n = qio_channel_writev_full(QIO_CHANNEL(c->ioc), &iov, 1,
+                                    t->fd >= 0 ? &t->fd : NULL,
+                                    t->fd >= 0 ? 1 : 0, 0, NULL);
         if (n > 0) {
-            iov.iov_base = (uint8_t *)iov.iov_base + n;
-            iov.iov_len -= n;
-            fds = NULL;              /* the descriptors went with byte one */
-            nfds = 0;
-        } else if (n == QIO_CHANNEL_ERR_BLOCK) {
-            struct pollfd pfd = { .fd = l->fd, .events = POLLOUT };
-            int64_t left = deadline - now_ms();
-
-            if (left <= 0) {
-                why = "peer does not read its socket";
-                break;
+            if (t->fd >= 0) {
+                close(t->fd);
+                t->fd = -1;
             }
-            poll(&pfd, 1, left);
-        } else {
+            t->done += n;
+            c->txq_bytes -= n;
+            progress_ms = now_ms();
+            if (t->done == t->len) {
+                QSIMPLEQ_REMOVE_HEAD(&c->txq, next);
+                g_free(t);
+            }
+            continue;
+        }
+        if (n != QIO_CHANNEL_ERR_BLOCK) {
             why = "send failed";
+            break;
+        }
+        qemu_mutex_unlock(&c->lock);
+        n = poll(&pfd, 1, 50);
+        qemu_mutex_lock(&c->lock);
+        /*
+         * The socket says writable only once most of it is free: judge the
+         * peer by whether it reads at all, not by that.
+         */
+        if (n == 0 && !c->dead) {
+            int unread = -1;
+            int64_t now = now_ms();
+
+            ioctl(c->fd, SIOCOUTQ, &unread);
+            if (unread != last_unread) {
+                last_unread = unread;
+                progress_ms = now;
+            } else if (now - progress_ms >= c->timeout_ms) {
+                why = "peer does not read its socket";
+            }
         }
     }
-    qemu_mutex_unlock(&l->send_lock);
-    if (why && l->fd >= 0) {
-        l->n_timeouts++;
-        qep_link_disconnect(l, why);
+    qemu_mutex_unlock(&c->lock);
+    if (why) {
+        bql_lock();
+        if (!c->dead) {
+            c->link->n_timeouts++;
+            qep_link_disconnect(c->link, why);
+        }
+        bql_unlock();
     }
-    return why ? -1 : 0;
+    conn_unref(c);
+    return NULL;
 }
 
 int qep_link_send(QepLink *l, void *msg, size_t len)
@@ -159,18 +295,18 @@ void qep_link_complete(QepLink *l, const struct qep_msg *req,
 /* ---- requests --------------------------------------------------------------- */
 
 /* A free slot with a fresh tag, or NULL.  Lock held. */
-static QepPending *link_alloc_pending(QepLink *l)
+static QepPending *link_alloc_pending(QepConn *c)
 {
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
-        QepPending *p = &l->pend[i];
+        QepPending *p = &c->pend[i];
 
         if (p->tag) {
             continue;
         }
         do {
-            p->tag = l->next_tag++;
+            p->tag = c->next_tag++;
             for (int j = 0; j < QEP_LINK_MAX_PENDING && p->tag; j++) {
-                if (j != i && l->pend[j].tag == p->tag) {
+                if (j != i && c->pend[j].tag == p->tag) {
                     p->tag = 0;      /* still outstanding: next one */
                 }
             }
@@ -183,88 +319,103 @@ static QepPending *link_alloc_pending(QepLink *l)
     return NULL;
 }
 
-static QepPending *link_prepare(QepLink *l, void *msg, size_t msg_len,
+/* A slot for the request @msg, its tag set in it; NULL if it cannot go. */
+static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
                                 void *data, uint32_t len)
 {
     struct qep_hdr h;
     QepPending *p;
 
     qep_hdr_decode(msg, msg_len, &h);
-    qemu_mutex_lock(&l->lock);
-    p = l->up && !l->stalled ? link_alloc_pending(l) : NULL;
+    qemu_mutex_lock(&c->lock);
+    p = c->up && !c->stalled && !c->dead ? link_alloc_pending(c) : NULL;
     if (p) {
         qep_set_tag(msg, p->tag);
         p->req_type = h.type;
         p->data = data;
         p->len = len;
-        p->deadline_ms = now_ms() + l->timeout_ms;
+        p->deadline_ms = now_ms() + c->timeout_ms;
     }
-    qemu_mutex_unlock(&l->lock);
+    qemu_mutex_unlock(&c->lock);
     return p;
 }
 
-static void link_timed_out(QepLink *l, QepPending *p)
+/* A request went unanswered: later ones fail at once while the peer is
+ * silent.  Lock held. */
+static void link_timed_out(QepConn *c, QepPending *p)
 {
-    l->n_timeouts++;
-    l->stalled = true;
-    link_report(l, "peer did not complete %s (tag %u) within %u ms; "
-                "reads return all-ones until it answers",
-                qep_type_name(p->req_type), p->tag, l->timeout_ms);
+    c->stalled = true;
+    if (!c->dead) {
+        QepLink *l = c->link;
+
+        l->n_timeouts++;
+        link_report(l, "peer did not complete %s (tag %u) within %u ms; "
+                    "reads return all-ones until it answers",
+                    qep_type_name(p->req_type), p->tag, c->timeout_ms);
+    }
 }
 
 int qep_link_request(QepLink *l, void *msg, size_t msg_len,
                      void *data, uint32_t len)
 {
-    bool main_thread = qemu_in_main_thread();
-    bool drop_bql = bql_locked() && !main_thread;
-    QepPending *p = link_prepare(l, msg, msg_len, data, len);
+    QepConn *c = l->conn;
+    bool drop_bql = bql_locked();
+    QepPending *p;
     int ret;
 
+    if (!c || qemu_thread_is_self(&c->rx_thread)) {
+        return -1;                      /* a handler cannot wait on itself */
+    }
+    p = link_prepare(c, msg, msg_len, data, len);
     if (!p) {
         return -1;
     }
-    if (link_write(l, msg, msg_len, NULL, 0) == 0) {
-        if (drop_bql) {
-            bql_unlock();
-        }
-        qemu_mutex_lock(&l->lock);
-        while (!p->done) {
-            int64_t left = p->deadline_ms - now_ms();
-
-            if (left <= 0) {
-                break;
-            }
-            if (main_thread && !QSIMPLEQ_EMPTY(&l->rxq)) {
-                /* nobody else handles the peer's messages meanwhile */
-                qemu_mutex_unlock(&l->lock);
-                link_dispatch(l);
-                qemu_mutex_lock(&l->lock);
-                continue;
-            }
-            qemu_cond_timedwait(&l->cond, &l->lock, MIN(left, 100));
-        }
-        if (!p->done && l->fd >= 0) {
-            link_timed_out(l, p);
-        }
-        ret = p->done && p->status != NO_STATUS ? p->status : -1;
+    conn_ref(c);
+    if (link_write(l, msg, msg_len, NULL, 0) < 0) {
+        qemu_mutex_lock(&c->lock);
         p->tag = 0;
-        qemu_mutex_unlock(&l->lock);
-        if (drop_bql) {
-            bql_lock();
-        }
-        return ret;
+        qemu_mutex_unlock(&c->lock);
+        conn_unref(c);
+        return -1;
     }
-    qemu_mutex_lock(&l->lock);
+    if (drop_bql) {
+        bql_unlock();
+    }
+    /*
+     * A peer that answers at once does so within tens of microseconds:
+     * look for the answer a little while before sleeping, which spares a
+     * thread wake-up on each access of the message path.
+     */
+    for (int64_t end = get_clock() + SPIN_NS;
+         !qatomic_read(&p->done) && get_clock() < end;) {
+        cpu_relax();
+    }
+    qemu_mutex_lock(&c->lock);
+    while (!p->done) {
+        int64_t left = p->deadline_ms - now_ms();
+
+        if (left <= 0) {
+            link_timed_out(c, p);
+            break;
+        }
+        qemu_cond_timedwait(&c->cond, &c->lock, left);
+    }
+    ret = p->done && p->status != NO_STATUS ? p->status : -1;
     p->tag = 0;
-    qemu_mutex_unlock(&l->lock);
-    return -1;
+    qemu_mutex_unlock(&c->lock);
+    if (drop_bql) {
+        bql_lock();
+    }
+    conn_unref(c);
+    return ret;
 }
 
 int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
                            void *data, uint32_t len, QepLinkDone *done,
                            void *opaque)
 {
-    QepPending *p = link_prepare(l, msg, msg_len, data, len);
+    QepConn *c = l->conn;
+    QepPending *p = c ? link_prepare(c, msg, msg_len, data, len) : NULL;
 
     if (!p) {
         return -1;
@@ -272,9 +423,9 @@ int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
     p->cb = done;
     p->cb_opaque = opaque;
     if (link_write(l, msg, msg_len, NULL, 0) < 0) {
-        qemu_mutex_lock(&l->lock);
+        qemu_mutex_lock(&c->lock);
         p->tag = 0;
-        qemu_mutex_unlock(&l->lock);
+        qemu_mutex_unlock(&c->lock);
         return -1;
     }
     if (!timer_pending(l->timer) ||
@@ -284,11 +435,11 @@ int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
     return 0;
 }
 
-static QepPending *link_find_pending(QepLink *l, uint16_t tag)
+static QepPending *link_find_pending(QepConn *c, uint16_t tag)
 {
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
-        if (l->pend[i].tag == tag && !l->pend[i].done) {
-            return &l->pend[i];
+        if (c->pend[i].tag == tag && !c->pend[i].done) {
+            return &c->pend[i];
         }
     }
     return NULL;
@@ -296,53 +447,51 @@ static QepPending *link_find_pending(QepLink *l, uint16_t tag)
 
 /*
  * Complete the request @m answers.  Lock held; an asynchronous request's
- * callback is returned in @cb to be called without it.
+ * callback is copied to @cb (its slot freed), to be called with the BQL.
+ * False if no request waits for it.
  */
-static void link_complete_locked(QepLink *l, const struct qep_msg *m,
+static bool link_complete_locked(QepConn *c, const struct qep_msg *m,
                                  QepPending *cb)
 {
-    QepPending *p = link_find_pending(l, m->hdr.tag);
+    QepPending *p = link_find_pending(c, m->hdr.tag);
 
-    if (p) {
-        if (m->u.cpl.req_type != p->req_type ||
-            (m->data_len && m->data_len != p->len)) {
-            link_report(l, "completion for tag %u does not match its %s "
-                        "request; treated as completer abort",
-                        m->hdr.tag, qep_type_name(p->req_type));
-            p->status = QEP_CPL_CA;
-        } else {
-            p->status = m->u.cpl.status;
-            if (m->data_len) {
-                memcpy(p->data, m->data, m->data_len);
-            }
-        }
-        p->done = true;
-        if (p->cb) {
-            *cb = *p;
-            p->tag = 0;              /* the slot is the link's: free it */
-        }
-        qemu_cond_broadcast(&l->cond);
-        return;
+    if (!p) {
+        return false;
     }
-    /* the answer to a request we gave up waiting for */
-    link_report(l, "dropping completion with unknown tag %u", m->hdr.tag);
+    if (m->u.cpl.req_type != p->req_type ||
+        (m->data_len && m->data_len != p->len)) {
+        p->status = QEP_CPL_CA;
+    } else {
+        p->status = m->u.cpl.status;
+        if (m->data_len) {
+            memcpy(p->data, m->data, m->data_len);
+        }
+    }
+    p->done = true;
+    if (p->cb) {
+        *cb = *p;
+        p->tag = 0;
+    }
+    qemu_cond_broadcast(&c->cond);
+    return true;
 }
 
-/* Fail every outstanding request; asynchronous ones are returned. Lock held. */
-static int link_fail_pending(QepLink *l, QepPending *cbs, bool expired_only)
+/* Fail outstanding requests (all, or the asynchronous ones past their
+ * deadline); asynchronous ones are returned in @cbs.  Lock held. */
+static int link_fail_pending(QepConn *c, QepPending *cbs, bool expired_only)
 {
-    int n = 0;
     int64_t now = now_ms();
+    int n = 0;
 
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
-        QepPending *p = &l->pend[i];
+        QepPending *p = &c->pend[i];
 
-        if (!p->tag || p->done || (expired_only && p->deadline_ms > now) ||
-            (expired_only && !p->cb)) {
+        if (!p->tag || p->done ||
+            (expired_only && (!p->cb || p->deadline_ms > now))) {
             continue;
         }
         if (expired_only) {
-            link_timed_out(l, p);
+            link_timed_out(c, p);
         }
         p->done = true;
         p->status = NO_STATUS;
@@ -351,7 +500,7 @@ static int link_fail_pending(QepLink *l, QepPending *cbs, bool expired_only)
             p->tag = 0;
         }
     }
-    qemu_cond_broadcast(&l->cond);
+    qemu_cond_broadcast(&c->cond);
     return n;
 }
 
@@ -365,148 +514,186 @@ static void link_run_callbacks(QepPending *cbs, int n)
 
 /* ---- receiving (the receive thread) ---------------------------------------- */
 
-/* Queue a message, or (@len 0) the end of the connection with @buf its
- * reason, for the main loop.  Lock held. */
-static void rx_queue(QepLink *l, const void *buf, uint32_t len, int fd)
+#define RX_BUF (256 * 1024)
+
+/* What the receive thread has read and not handled yet. */
+typedef struct RxBuf {
+    uint8_t *buf;
+    size_t head, tail;
+    int fd;                  /* a descriptor that came with byte fd_pos */
+    size_t fd_pos;
+} RxBuf;
+
+/*
+ * Read what the socket has (waiting for something if nothing is buffered).
+ * A descriptor arrives with the first byte of its FDS message: that is
+ * where the chunk that brings it starts (the kernel does not merge writes
+ * with descriptors into other data).
+ */
+static int rx_fill(QepConn *c, RxBuf *r, const char **why)
 {
-    size_t size = len ? len : strlen(buf) + 1;
-    QepRxMsg *q = g_malloc(sizeof(*q) + size);
+    struct iovec iov;
+    int *f = NULL;
+    size_t nf = 0;
+    ssize_t n;
 
-    q->fd = fd;
-    q->len = len;
-    memcpy(q->buf, buf, size);
-    QSIMPLEQ_INSERT_TAIL(&l->rxq, q, next);
-    l->rxq_bytes += sizeof(*q) + len;
-    qemu_cond_broadcast(&l->cond);
-}
-
-/* Read exactly @len bytes; fds that come with them are returned. */
-static int rx_read(QepLink *l, int sock, uint8_t *buf, size_t len, int **fds,
-                   size_t *nfds, const char **why)
-{
-    while (len) {
-        struct iovec iov = { .iov_base = buf, .iov_len = len };
-        int *f = NULL;
-        size_t nf = 0;
-        ssize_t n = qio_channel_readv_full(QIO_CHANNEL(l->ioc), &iov, 1,
-                                           fds ? &f : NULL, fds ? &nf : NULL,
-                                           0, NULL);
-
-        if (nf) {
-            if (*nfds || nf > 1) {
-                *why = "protocol error: more than one descriptor";
-                for (size_t i = 0; i < nf; i++) {
-                    close(f[i]);
-                }
-                g_free(f);
-                return -1;
-            }
-            *fds = f;
-            *nfds = nf;
-        } else {
-            g_free(f);
+    if (r->head == r->tail) {
+        r->head = r->tail = 0;
+    } else if (r->head && RX_BUF - r->tail < QEP_MSG_MAX) {
+        memmove(r->buf, r->buf + r->head, r->tail - r->head);
+        r->fd_pos -= MIN(r->fd_pos, r->head);
+        r->tail -= r->head;
+        r->head = 0;
+    }
+    iov.iov_base = r->buf + r->tail;
+    iov.iov_len = RX_BUF - r->tail;
+    for (;;) {
+        n = qio_channel_readv_full(QIO_CHANNEL(c->ioc), &iov, 1, &f, &nf, 0,
+                                   NULL);
+        if (n != QIO_CHANNEL_ERR_BLOCK) {
+            break;
         }
-        if (n > 0) {
-            buf += n;
-            len -= n;
-        } else if (n == QIO_CHANNEL_ERR_BLOCK) {
-            /* a shutdown by qep_link_disconnect() ends this wait */
-            struct pollfd pfd = { .fd = sock, .events = POLLIN };
-
-            poll(&pfd, 1, -1);
+        /* a shutdown by qep_link_disconnect() ends this wait */
+        poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, -1);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (i == 0 && r->fd < 0) {
+            r->fd = f[0];
+            r->fd_pos = r->tail;
         } else {
-            *why = n == 0 ? "peer closed the connection" : "receive failed";
-            return -1;
+            close(f[i]);
+            *why = "protocol error: more than one descriptor";
         }
     }
+    g_free(f);
+    if (n <= 0 && !*why) {
+        *why = n == 0 ? "peer closed the connection" : "receive failed";
+    }
+    if (*why) {
+        return -1;
+    }
+    r->tail += n;
     return 0;
 }
 
+static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd);
+
+/*
+ * The next whole message in @r, decoded, and the descriptor that belongs
+ * to it; 0 if more bytes are needed, -1 (and *why) if it is invalid.
+ */
+static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, char *why_buf,
+                   size_t why_len, const char **why)
+{
+    int n = qep_msg_decode(r->buf + r->head, r->tail - r->head, m);
+
+    if (n == -QEP_E_SHORT) {
+        return 0;
+    }
+    if (n < 0) {
+        snprintf(why_buf, why_len, "protocol error: %s (type %u, size %u)",
+                 qep_strerror(n), m->hdr.type, m->hdr.size);
+        *why = why_buf;
+        return -1;
+    }
+    *fd = -1;
+    if (r->fd >= 0 && r->fd_pos < r->head + n) {
+        if (r->fd_pos != r->head) {
+            *why = "protocol error: a descriptor inside a message";
+            return -1;
+        }
+        *fd = r->fd;
+        r->fd = -1;
+    }
+    if ((*fd >= 0) != (m->hdr.type == QEP_MSG_FDS &&
+                       m->u.fds.kind == QEP_FD_GUEST_RAM)) {
+        *why = *fd >= 0 ? "protocol error: a descriptor with a message that "
+                          "carries none"
+                        : "protocol error: FDS GUEST_RAM without its "
+                          "descriptor";
+        if (*fd >= 0) {
+            close(*fd);
+        }
+        return -1;
+    }
+    r->head += n;
+    return n;
+}
+
+/*
+ * The receive thread: handles each message in the order it came.  The BQL
+ * is taken once for all the messages one read brought, not per message,
+ * so that a flood of posted writes does not pay a lock hand-over each.
+ */
 static void *link_rx_thread(void *opaque)
 {
-    QepLink *l = opaque;
-    uint8_t buf[QEP_MSG_MAX];
+    QepConn *c = opaque;
+    RxBuf r = { .buf = g_malloc(RX_BUF), .fd = -1 };
     char why_buf[160];
     const char *why = NULL;
-    int sock;
 
-    qemu_mutex_lock(&l->lock);
-    sock = l->fd;
-    qemu_mutex_unlock(&l->lock);
-
-    while (!why) {
-        struct qep_hdr h;
+    while (!why && rx_fill(c, &r, &why) == 0) {
+        bool locked = false;
         struct qep_msg m;
-        int *fds = NULL;
-        size_t nfds = 0;
-        int fd = -1, n;
+        int fd, n;
 
-        if (rx_read(l, sock, buf, sizeof(h), &fds, &nfds, &why) == 0) {
-            n = qep_hdr_decode(buf, sizeof(h), &h);
-            if (n == 0 && rx_read(l, sock, buf + sizeof(h), h.size, NULL,
-                                  NULL, &why) < 0) {
-                n = 1;
-            }
-        } else {
-            n = 1;
-        }
-        if (nfds) {
-            fd = fds[0];
-            g_free(fds);
-        }
-        if (n == 0) {
-            n = qep_msg_decode(buf, sizeof(h) + h.size, &m);
-        }
-        if (n < 0) {
-            snprintf(why_buf, sizeof(why_buf), "protocol error: %s "
-                     "(type %u, size %u)", qep_strerror(n), h.type, h.size);
-            why = why_buf;
-        } else if (n > 0 && !why && (fd >= 0) != (m.hdr.type == QEP_MSG_FDS &&
-                                    m.u.fds.kind == QEP_FD_GUEST_RAM)) {
-            why = fd >= 0 ? "protocol error: a descriptor with a message "
-                            "that carries none"
-                          : "protocol error: FDS GUEST_RAM without its "
-                            "descriptor";
-        }
-        if (why) {
-            if (fd >= 0) {
-                close(fd);
-            }
-            break;
-        }
-        qemu_mutex_lock(&l->lock);
-        l->stalled = false;
-        if (m.hdr.type == QEP_MSG_COMPLETION && QSIMPLEQ_EMPTY(&l->rxq) &&
-            link_find_pending(l, m.hdr.tag) &&
-            !link_find_pending(l, m.hdr.tag)->cb) {
-            QepPending unused = { 0 };
+        while ((n = rx_next(&r, &m, &fd, why_buf, sizeof(why_buf), &why)) > 0) {
+            QepPending cb = { 0 };
 
-            /* nothing received before it waits: straight to its waiter */
-            link_complete_locked(l, &m, &unused);
-        } else {
-            rx_queue(l, buf, n, fd);
+            qemu_mutex_lock(&c->lock);
+            c->stalled = false;
+            if (m.hdr.type == QEP_MSG_COMPLETION && c->up &&
+                link_complete_locked(c, &m, &cb)) {
+                /* to its waiter; everything received before it is handled */
+                qemu_mutex_unlock(&c->lock);
+                if (!cb.cb) {
+                    continue;
+                }
+            } else {
+                qemu_mutex_unlock(&c->lock);
+            }
+            if (!locked) {
+                bql_lock();
+                locked = true;
+            }
+            if (c->dead) {
+                if (fd >= 0) {
+                    close(fd);
+                }
+            } else if (cb.cb) {
+                link_run_callbacks(&cb, 1);
+            } else {
+                link_dispatch(c->link, &m, fd);
+            }
         }
-        while (l->rxq_bytes > RX_MAX && l->fd >= 0) {
-            /* the main loop is behind: stop reading until it catches up */
-            qemu_cond_wait(&l->cond, &l->lock);
+        if (locked) {
+            bql_unlock();
         }
-        qemu_mutex_unlock(&l->lock);
-        qemu_bh_schedule(l->rx_bh);
     }
-    qemu_mutex_lock(&l->lock);
-    rx_queue(l, why, 0, -1);
-    qemu_mutex_unlock(&l->lock);
-    qemu_bh_schedule(l->rx_bh);
+    if (r.fd >= 0) {
+        close(r.fd);
+    }
+    g_free(r.buf);
+    bql_lock();
+    if (!c->dead) {
+        if (strstr(why, "protocol error")) {
+            c->link->n_proto_errors++;
+        }
+        qep_link_disconnect(c->link, why);
+    }
+    bql_unlock();
+    conn_unref(c);
     return NULL;
 }
 
-/* ---- the main loop's side of receiving ------------------------------------- */
+/* ---- handling (receive thread, BQL held) ------------------------------------ */
 
 static void link_hello(QepLink *l, const struct qep_msg *m)
 {
+    QepConn *c = l->conn;
     char why[160];
 
-    if (l->up) {
+    if (c->up) {
         qep_link_disconnect(l, "protocol error: second HELLO");
         return;
     }
@@ -516,146 +703,20 @@ static void link_hello(QepLink *l, const struct qep_msg *m)
         return;
     }
     timer_del(l->timer);
-    qemu_mutex_lock(&l->lock);
-    l->negotiated = l->features & m->u.hello.features;
-    l->stalled = false;
-    qatomic_set(&l->up, true);
-    qemu_mutex_unlock(&l->lock);
+    qemu_mutex_lock(&c->lock);
+    c->negotiated = l->features & m->u.hello.features;
+    c->stalled = false;
+    qatomic_set(&c->up, true);
+    qemu_mutex_unlock(&c->lock);
     l->last_error[0] = 0;
     info_report("%s: %s: connected, %s%s", l->name, l->path, why,
-                l->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
-    if (l->negotiated & QEP_FEAT_SHMEM) {
+                c->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
+    if (c->negotiated & QEP_FEAT_SHMEM) {
         link_shm_offer_all(l);
     }
     if (l->ops->connected) {
         l->ops->connected(l->opaque);
     }
-}
-
-/* A peer region (FDS GUEST_RAM): check it, map it, offer it to the device. */
-static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
-{
-    uint64_t page = qemu_real_host_page_size();
-    struct stat st;
-    const char *why = NULL;
-    void *host;
-
-    if (l->n_peer == QEP_LINK_MAX_REGIONS) {
-        why = "too many regions";
-    } else if ((f->gpa | f->size | f->offset) & (page - 1)) {
-        why = "region not page-aligned";
-    } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-               f->offset + f->size > (uint64_t)st.st_size) {
-        why = "the descriptor is not a file that holds the region";
-    }
-    for (int i = 0; i < l->n_peer && !why; i++) {
-        if (f->gpa < l->peer[i].gpa + l->peer[i].size &&
-            l->peer[i].gpa < f->gpa + f->size) {
-            why = "region overlaps one offered before";
-        }
-    }
-    if (why) {
-        l->n_proto_errors++;
-        close(fd);
-        qep_link_disconnect(l, why);
-        return;
-    }
-#ifdef F_GET_SEALS
-    if (!(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK)) {
-        warn_report("%s: %s: the peer's RAM at 0x%" PRIx64 " is not sealed "
-                    "against shrinking: a peer that truncates it can crash "
-                    "this QEMU", l->name, l->path, f->gpa);
-    }
-#endif
-    host = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                f->offset);
-    close(fd);
-    if (host == MAP_FAILED) {
-        link_report(l, "cannot map the peer's RAM at 0x%" PRIx64 " (%s); "
-                    "accesses to it use messages", f->gpa, strerror(errno));
-        return;
-    }
-    l->peer[l->n_peer++] = (QepRamRegion) {
-        .gpa = f->gpa, .size = f->size, .host = host, .fd = -1,
-    };
-    if (l->ops->peer_ram_changed) {
-        l->ops->peer_ram_changed(l->opaque);
-    }
-}
-
-static void link_handle_fds(QepLink *l, const struct qep_msg *m, int fd)
-{
-    if (!(l->negotiated & QEP_FEAT_SHMEM)) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        l->n_proto_errors++;
-        qep_link_disconnect(l, "protocol error: FDS without the SHMEM "
-                            "feature");
-        return;
-    }
-    if (m->u.fds.kind == QEP_FD_GUEST_RAM) {
-        link_shm_peer_add(l, &m->u.fds, fd);
-    } else {
-        link_shm_peer_drop(l, m->u.fds.gpa, m->u.fds.size);
-    }
-}
-
-/* Handle the messages queued for the main loop, in order.  BQL held. */
-static void link_dispatch(QepLink *l)
-{
-    for (;;) {
-        QepRxMsg *q;
-        struct qep_msg m;
-        QepPending cb = { 0 };
-
-        qemu_mutex_lock(&l->lock);
-        q = QSIMPLEQ_FIRST(&l->rxq);
-        if (q) {
-            QSIMPLEQ_REMOVE_HEAD(&l->rxq, next);
-            l->rxq_bytes -= sizeof(*q) + q->len;
-            qemu_cond_broadcast(&l->cond);
-        }
-        qemu_mutex_unlock(&l->lock);
-        if (!q) {
-            return;
-        }
-        if (!q->len) {
-            qep_link_disconnect(l, (const char *)q->buf);
-            g_free(q);
-            return;
-        }
-        qep_msg_decode(q->buf, q->len, &m);
-        if (l->fd < 0) {
-            /* left over from a connection that is gone */
-        } else if (m.hdr.type == QEP_MSG_HELLO) {
-            link_hello(l, &m);
-        } else if (!l->up) {
-            l->n_proto_errors++;
-            qep_link_disconnect(l, "protocol error: message before HELLO");
-        } else if (m.hdr.type == QEP_MSG_COMPLETION) {
-            qemu_mutex_lock(&l->lock);
-            link_complete_locked(l, &m, &cb);
-            qemu_mutex_unlock(&l->lock);
-            if (cb.cb) {
-                link_run_callbacks(&cb, 1);
-            }
-        } else if (m.hdr.type == QEP_MSG_FDS) {
-            link_handle_fds(l, &m, q->fd);
-            q->fd = -1;
-        } else {
-            l->ops->handle(l->opaque, &m);
-        }
-        if (q->fd >= 0) {
-            close(q->fd);
-        }
-        g_free(q);
-    }
-}
-
-static void link_rx_bh(void *opaque)
-{
-    link_dispatch(opaque);
 }
 
 /* ---- shared RAM --------------------------------------------------------------- */
@@ -804,6 +865,99 @@ static void link_shm_peer_drop(QepLink *l, uint64_t gpa, uint64_t size)
     }
 }
 
+/* A peer region (FDS GUEST_RAM): check it, map it, offer it to the device. */
+static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
+{
+    uint64_t page = qemu_real_host_page_size();
+    struct stat st;
+    const char *why = NULL;
+    void *host;
+
+    if (l->n_peer == QEP_LINK_MAX_REGIONS) {
+        why = "too many regions";
+    } else if ((f->gpa | f->size | f->offset) & (page - 1)) {
+        why = "region not page-aligned";
+    } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+               f->offset + f->size > (uint64_t)st.st_size) {
+        why = "the descriptor is not a file that holds the region";
+    }
+    for (int i = 0; i < l->n_peer && !why; i++) {
+        if (f->gpa < l->peer[i].gpa + l->peer[i].size &&
+            l->peer[i].gpa < f->gpa + f->size) {
+            why = "region overlaps one offered before";
+        }
+    }
+    if (why) {
+        l->n_proto_errors++;
+        close(fd);
+        qep_link_disconnect(l, why);
+        return;
+    }
+#ifdef F_GET_SEALS
+    if (!(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK)) {
+        warn_report("%s: %s: the peer's RAM at 0x%" PRIx64 " is not sealed "
+                    "against shrinking: a peer that truncates it can crash "
+                    "this QEMU", l->name, l->path, f->gpa);
+    }
+#endif
+    host = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                f->offset);
+    close(fd);
+    if (host == MAP_FAILED) {
+        link_report(l, "cannot map the peer's RAM at 0x%" PRIx64 " (%s); "
+                    "accesses to it use messages", f->gpa, strerror(errno));
+        return;
+    }
+    l->peer[l->n_peer++] = (QepRamRegion) {
+        .gpa = f->gpa, .size = f->size, .host = host, .fd = -1,
+    };
+    if (l->ops->peer_ram_changed) {
+        l->ops->peer_ram_changed(l->opaque);
+    }
+}
+
+static void link_handle_fds(QepLink *l, const struct qep_msg *m, int fd)
+{
+    if (!(l->conn->negotiated & QEP_FEAT_SHMEM)) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        l->n_proto_errors++;
+        qep_link_disconnect(l, "protocol error: FDS without the SHMEM "
+                            "feature");
+        return;
+    }
+    if (m->u.fds.kind == QEP_FD_GUEST_RAM) {
+        link_shm_peer_add(l, &m->u.fds, fd);
+    } else {
+        link_shm_peer_drop(l, m->u.fds.gpa, m->u.fds.size);
+    }
+}
+
+
+/* One message other than a completion that has a waiter; @fd is ours. */
+static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd)
+{
+    if (m->hdr.type == QEP_MSG_HELLO) {
+        link_hello(l, m);
+    } else if (!l->conn->up) {
+        l->n_proto_errors++;
+        qep_link_disconnect(l, "protocol error: message before HELLO");
+    } else if (m->hdr.type == QEP_MSG_COMPLETION) {
+        /* the answer to a request we gave up waiting for */
+        link_report(l, "dropping completion with unknown tag %u",
+                    m->hdr.tag);
+    } else if (m->hdr.type == QEP_MSG_FDS) {
+        link_handle_fds(l, m, fd);
+        return;
+    } else {
+        l->ops->handle(l->opaque, m);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 /* ---- connection life cycle ---------------------------------------------------- */
 
 static void link_arm_timer(QepLink *l, uint32_t ms)
@@ -814,48 +968,27 @@ static void link_arm_timer(QepLink *l, uint32_t ms)
 void qep_link_disconnect(QepLink *l, const char *why)
 {
     QepPending cbs[QEP_LINK_MAX_PENDING];
-    bool was_up = l->up;
-    QepRxMsg *q;
+    QepConn *c = l->conn;
+    bool was_up;
     int n;
 
-    if (l->fd < 0) {
+    if (!c) {
         return;
     }
     if (why) {
         link_report(l, "disconnecting: %s", why);
     }
-    qemu_mutex_lock(&l->lock);
-    qatomic_set(&l->up, false);
-    l->stalled = false;
-    /* wakes the receive thread, whether reading or held back */
-    qio_channel_shutdown(QIO_CHANNEL(l->ioc), QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
-    n = link_fail_pending(l, cbs, false);
-    qemu_mutex_unlock(&l->lock);
-    qemu_mutex_lock(&l->send_lock);
-    qemu_mutex_lock(&l->lock);
-    l->fd = -1;
-    qemu_mutex_unlock(&l->lock);
-    qemu_mutex_unlock(&l->send_lock);
-    if (l->rx_running) {
-        /* it may wait for queue space or for the BQL-free lock: let it end */
-        qemu_mutex_lock(&l->lock);
-        qemu_cond_broadcast(&l->cond);
-        qemu_mutex_unlock(&l->lock);
-        qemu_thread_join(&l->rx_thread);
-        l->rx_running = false;
-    }
-    object_unref(OBJECT(l->ioc));
-    l->ioc = NULL;
-    qemu_mutex_lock(&l->lock);
-    while ((q = QSIMPLEQ_FIRST(&l->rxq))) {
-        QSIMPLEQ_REMOVE_HEAD(&l->rxq, next);
-        if (q->fd >= 0) {
-            close(q->fd);
-        }
-        g_free(q);
-    }
-    l->rxq_bytes = 0;
-    qemu_mutex_unlock(&l->lock);
+    qemu_mutex_lock(&c->lock);
+    was_up = c->up;
+    c->dead = true;
+    qatomic_set(&c->up, false);
+    n = link_fail_pending(c, cbs, false);
+    qemu_cond_broadcast(&c->tx_cond);
+    qemu_mutex_unlock(&c->lock);
+    /* wakes the receive and send threads; they end and drop their refs */
+    qio_channel_shutdown(QIO_CHANNEL(c->ioc), QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    l->conn = NULL;
+    conn_unref(c);
     timer_del(l->timer);
     link_run_callbacks(cbs, n);
     link_shm_peer_drop(l, 0, UINT64_MAX);
@@ -871,28 +1004,31 @@ static void link_connected_fd(QepLink *l, int fd)
 {
     uint8_t hello[QEP_MSG_BUF(sizeof(struct qep_hello))];
     QIOChannelSocket *ioc = qio_channel_socket_new_fd(fd, NULL);
+    QepConn *c;
 
     if (!ioc) {
         close(fd);
         return;
     }
     qio_channel_set_blocking(QIO_CHANNEL(ioc), false, NULL);
-    qemu_mutex_lock(&l->send_lock);
-    qemu_mutex_lock(&l->lock);
-    l->ioc = ioc;
-    l->fd = fd;
-    l->up = false;
-    l->stalled = false;
-    l->negotiated = 0;
-    qemu_mutex_unlock(&l->lock);
-    qemu_mutex_unlock(&l->send_lock);
-    l->rx_running = true;
-    qemu_thread_create(&l->rx_thread, "qep-link-rx", link_rx_thread, l,
-                       QEMU_THREAD_JOINABLE);
-    if (link_write(l, hello, qep_enc_hello(hello, l->role, l->features),
-                   NULL, 0) == 0) {
-        link_arm_timer(l, HELLO_WAIT_MS);   /* the peer must answer */
-    }
+    c = g_new0(QepConn, 1);
+    c->refs = 3;                        /* the link and two threads */
+    c->link = l;
+    c->ioc = ioc;
+    c->fd = fd;
+    c->timeout_ms = l->timeout_ms;
+    c->next_tag = 1;
+    qemu_mutex_init(&c->lock);
+    qemu_cond_init(&c->cond);
+    qemu_cond_init(&c->tx_cond);
+    QSIMPLEQ_INIT(&c->txq);
+    l->conn = c;
+    qemu_thread_create(&c->rx_thread, "qep-link-rx", link_rx_thread, c,
+                       QEMU_THREAD_DETACHED);
+    qemu_thread_create(&c->tx_thread, "qep-link-tx", link_tx_thread, c,
+                       QEMU_THREAD_DETACHED);
+    link_write(l, hello, qep_enc_hello(hello, l->role, l->features), NULL, 0);
+    link_arm_timer(l, HELLO_WAIT_MS);   /* the peer must answer */
 }
 
 static void link_try_connect(QepLink *l)
@@ -921,7 +1057,7 @@ static void link_accept(void *opaque)
     if (fd < 0) {
         return;
     }
-    if (l->fd >= 0) {
+    if (l->conn) {
         /* one peer at a time; the connected one keeps the link */
         error_report("%s: %s: refusing a second peer: a peer is connected",
                      l->name, l->path);
@@ -937,27 +1073,28 @@ static void link_timer(void *opaque)
 {
     QepLink *l = opaque;
     QepPending cbs[QEP_LINK_MAX_PENDING];
+    QepConn *c = l->conn;
     int64_t next = INT64_MAX;
     int n;
 
-    if (l->fd >= 0 && !l->up) {
-        qep_link_disconnect(l, "peer sent no HELLO in time");
-        return;
-    }
-    if (l->fd < 0) {
+    if (!c) {
         if (!l->server) {
             link_try_connect(l);
         }
         return;
     }
-    qemu_mutex_lock(&l->lock);
-    n = link_fail_pending(l, cbs, true);
+    if (!c->up) {
+        qep_link_disconnect(l, "peer sent no HELLO in time");
+        return;
+    }
+    qemu_mutex_lock(&c->lock);
+    n = link_fail_pending(c, cbs, true);
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
-        if (l->pend[i].tag && l->pend[i].cb) {
-            next = MIN(next, l->pend[i].deadline_ms);
+        if (c->pend[i].tag && c->pend[i].cb) {
+            next = MIN(next, c->pend[i].deadline_ms);
         }
     }
-    qemu_mutex_unlock(&l->lock);
+    qemu_mutex_unlock(&c->lock);
     if (next != INT64_MAX) {
         timer_mod(l->timer, next);
     }
@@ -1052,15 +1189,9 @@ int qep_link_start(QepLink *l, Error **errp)
     if (migrate_add_blocker(&l->migration_blocker, errp) < 0) {
         return -1;
     }
-    l->fd = -1;
+    l->conn = NULL;
     l->listen_fd = -1;
-    l->next_tag = 1;
-    qemu_mutex_init(&l->lock);
-    qemu_mutex_init(&l->send_lock);
-    qemu_cond_init(&l->cond);
-    QSIMPLEQ_INIT(&l->rxq);
     l->timer = timer_new_ms(QEMU_CLOCK_REALTIME, link_timer, l);
-    l->rx_bh = qemu_bh_new(link_rx_bh, l);
     if ((l->features & QEP_FEAT_SHMEM) && l->dma_as) {
         l->listener = (MemoryListener) {
             .name = "qemu-epc-link",
@@ -1093,8 +1224,6 @@ void qep_link_stop(QepLink *l)
     }
     timer_free(l->timer);
     l->timer = NULL;
-    qemu_bh_delete(l->rx_bh);
-    l->rx_bh = NULL;
     if (l->listen_fd >= 0) {
         qemu_set_fd_handler(l->listen_fd, NULL, NULL, NULL);
         close(l->listen_fd);
@@ -1105,7 +1234,4 @@ void qep_link_stop(QepLink *l)
         l->exit_notifier.notify = NULL;
     }
     link_exit(&l->exit_notifier, NULL);
-    qemu_cond_destroy(&l->cond);
-    qemu_mutex_destroy(&l->send_lock);
-    qemu_mutex_destroy(&l->lock);
 }

@@ -28,8 +28,9 @@ typedef struct QepLink QepLink;
 typedef struct QepLinkOps {
     /*
      * A message from the peer other than HELLO, COMPLETION and FDS, in the
-     * main loop with the BQL held.  A non-posted request must be answered
-     * with qep_link_complete().
+     * link's receive thread with the BQL held.  A non-posted request must
+     * be answered with qep_link_complete().  The callbacks below run with
+     * the BQL held too, in that thread or another.
      */
     void (*handle)(void *opaque, const struct qep_msg *msg);
     void (*connected)(void *opaque);     /* HELLO exchanged */
@@ -70,7 +71,8 @@ typedef struct QepRamRegion {
     uint64_t offset;         /* own regions: offset in the fd */
 } QepRamRegion;
 
-typedef struct QepRxMsg QepRxMsg;
+/* one connection; its threads hold references to it (epc-link.c) */
+typedef struct QepConn QepConn;
 
 struct QepLink {
     /* configuration */
@@ -85,36 +87,20 @@ struct QepLink {
     const QepLinkOps *ops;
     void *opaque;
 
-    /* main-loop state (BQL) */
+    /* state, under the BQL */
+    QepConn *conn;           /* NULL: not connected */
     int listen_fd;
     bool bound;              /* we created path */
     Notifier exit_notifier;  /* removes path when QEMU exits */
     Error *migration_blocker;  /* a socket and a peer do not migrate */
     QEMUTimer *timer;        /* reconnect, HELLO deadline, request deadlines */
-    QEMUBH *rx_bh;           /* hands received messages to the main loop */
     MemoryListener listener; /* the RAM of dma_as, when SHMEM is on */
     bool listening;
     QepRamRegion own[QEP_LINK_MAX_REGIONS];
     int n_own;
-    QepRamRegion peer[QEP_LINK_MAX_REGIONS];   /* read under RCU */
+    QepRamRegion peer[QEP_LINK_MAX_REGIONS];   /* unmapped after RCU */
     int n_peer;
     char last_error[160];    /* suppresses repeated identical reports */
-
-    /* connection, shared with the receive thread and waiters (lock) */
-    QemuMutex lock;
-    QemuCond cond;           /* a completion or a queued message arrived */
-    QIOChannelSocket *ioc;
-    int fd;                  /* -1: not connected */
-    bool up;                 /* HELLO exchanged */
-    bool stalled;            /* a completion timed out; peer silent since */
-    uint64_t negotiated;
-    uint16_t next_tag;
-    QepPending pend[QEP_LINK_MAX_PENDING];
-    QSIMPLEQ_HEAD(, QepRxMsg) rxq;  /* for the main loop, in arrival order */
-    size_t rxq_bytes;
-    QemuMutex send_lock;     /* one message at a time on the socket */
-    QemuThread rx_thread;
-    bool rx_running;
 
     /* counters; not reported anywhere yet */
     uint64_t n_timeouts;
@@ -135,7 +121,11 @@ bool qep_link_up(QepLink *l);
 /* Is shared memory in use on this connection? */
 bool qep_link_shmem(QepLink *l);
 
-/* Send a posted message (INTX, LINK, posted MEM_WRITE, MAP). 0 or -1. */
+/*
+ * Send a posted message (INTX, LINK, posted MEM_WRITE, MAP).  It never
+ * waits: what the socket does not take at once is queued for the link's
+ * send thread.  0, or -1 when not connected.  BQL held.
+ */
 int qep_link_send(QepLink *l, void *msg, size_t len);
 
 /*
@@ -151,7 +141,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
                      void *data, uint32_t len);
 
 /*
- * The same without waiting: @done runs in the main loop with the status
+ * The same without waiting: @done runs with the BQL held and the status
  * (also -1 when the link goes down or the deadline passes).  Returns 0, or
  * -1 if the request could not be sent (then @done is not called).
  */

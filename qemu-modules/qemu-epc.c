@@ -285,7 +285,7 @@ static void epc_send_link(QemuEpcState *s, bool up)
 /* Link is up when the EPF started it and a bridge is connected. */
 static void epc_link_update(QemuEpcState *s)
 {
-    bool up = (s->ctrl & QEPC_CTRL_START) && s->link.up;
+    bool up = (s->ctrl & QEPC_CTRL_START) && qep_link_up(&s->link);
 
     if (up == s->link_up) {
         return;
@@ -462,7 +462,7 @@ static uint32_t epc_status(QemuEpcState *s)
     uint32_t st = 0;
     uint16_t cmd;
 
-    if (s->link.up) {
+    if (qep_link_up(&s->link)) {
         st |= QEPC_STATUS_PEER;
     }
     if (!s->link_up) {

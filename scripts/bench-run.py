@@ -47,8 +47,9 @@ def parse_args(argv):
     p.add_argument('--accel', default='tcg', choices=('tcg', 'kvm'),
                    help='accelerator of both guests (default tcg)')
     p.add_argument('--host-smp', type=int, default=16,
-                   help='vCPUs of guest 2; x86 fits about 200 MSI-X vectors '
-                   'per CPU and pcitest asks for 2048 (default 16)')
+                   help='vCPUs of guest 2 where MSI-X is tested; x86 fits about '
+                   '200 MSI-X vectors per CPU and pcitest asks for 2048 (default '
+                   '16); the pairs without MSI-X cases use at most 2')
     p.add_argument('--boot-timeout', type=int, default=240,
                    help='seconds for each guest to boot and set up (default 240)')
     p.add_argument('--case-timeout', type=int, default=120,
@@ -57,9 +58,15 @@ def parse_args(argv):
     p.add_argument('-q', '--quiet', action='store_true',
                    help='no KTAP stream, only the summary')
     p.add_argument('--bench', action='store_true',
-                   help='1 MiB pcitest read/write/copy with and without DMA, '
-                   'timed (what `qemu-epc-bench bench` runs)')
+                   help='pcitest read/write/copy of 1 MiB and of the largest size, '
+                   'on the shared path, through messages and with DMA, and the '
+                   'BAR tests, each timed several times, beside baselines of the '
+                   'same run (what `qemu-epc-bench bench` runs)')
+    p.add_argument('--runs', type=int, default=guests.BENCH_RUNS,
+                   help='with --bench: runs of each row (default %d)' % guests.BENCH_RUNS)
     a = p.parse_args(argv)
+    if a.runs < 1:
+        p.error('--runs must be at least 1')
     if a.kernel and a.series != 'all':
         p.error('--series picks one of the project\'s kernels; --kernel is your own')
     return a
@@ -279,13 +286,15 @@ def series_phases(series, bench):
     if series == '6.12':
         pcitest_sh = os.path.join(kdir, 'pcitest.sh')
         if bench:
+            suites = guests.bench_suites(bench)
             phases = [Phase(series, 'bench-shared', 'slave', 'pcitest',
-                            guests.SUITES['bench-shared'], label='shared'),
+                            suites['bench-shared'], label='shared'),
                       Phase(series, 'bench-memcpy', 'memcpy', 'pcitest',
-                            guests.SUITES['bench-memcpy'], label='shared, memcpy DMA'),
+                            suites['bench-memcpy'], label='shared, memcpy DMA'),
                       Phase(series, 'bench-messages', 'slave', 'pcitest',
-                            guests.SUITES['bench-messages'], shmem=False,
-                            label='messages')]
+                            suites['bench-messages'], shmem=False, label='messages')]
+            for ph in phases:
+                ph.suite_args = suites[ph.suite]
         else:
             phases = [Phase(series, 'full', 'slave', 'pcitest',
                             guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
@@ -362,7 +371,7 @@ def main(argv):
         for series in (guests.SERIES if a.series == 'all' else (a.series,)):
             if a.bench and series != '6.12':
                 continue
-            phases += series_phases(series, a.bench)
+            phases += series_phases(series, a.runs if a.bench else 0)
     # one image per series: its modules and host tools
     images = {}
     for n, ph in enumerate(phases):
@@ -408,7 +417,7 @@ def main(argv):
     res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0'
              % (res.count('ok'), fails, res.count('skip')))
     summary(res, sys.stdout, rundir, time.monotonic() - t0)
-    if a.bench and not bench_table(res, rtt, sys.stdout):
+    if a.bench and not bench_table(res, rtt, sys.stdout, a.runs):
         stopped_any = True
     return 1 if fails or stopped_any else 0
 
@@ -446,7 +455,11 @@ def run_pair(a, res, ph):
     """Boot one guest pair, run its suite; returns (why it stopped early
     or None, whether both guests came up)."""
     first = len(res.cases)
-    pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=a.host_smp,
+    # the MSI-X cases (2048 vectors) need many vCPUs in guest 2; the
+    # suites without them boot faster with two
+    smp = a.host_smp if ph.suite in ('full', 'kselftest') or ph.kind == 'script' \
+        else min(a.host_smp, 2)
+    pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem)
     stopped = None
@@ -503,7 +516,7 @@ PATHS = {('shared', False): 'shared, no DMA', ('messages', False): 'messages, no
          ('shared, memcpy DMA', True): 'DMA, memcpy channel'}
 
 
-def bench_table(res, rtt, out):
+def bench_table(res, rtt, out, runs):
     """Every transfer of the bench pairs: min and median of its runs, MB/s,
     against the memcpy baseline of the same run; the BAR tests' time; the
     shared path against DMA.  A row with a failed run has no figures, and
@@ -515,11 +528,11 @@ def bench_table(res, rtt, out):
             continue
         dma, op, n, label = bool(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
         if op == 'b':
-            runs = bars.setdefault(label, [])
+            sets = bars.setdefault(label, [])
             if n == 0:
-                runs.append([])
-            if runs:
-                runs[-1].append(secs if status == 'ok' else None)
+                sets.append([])
+            if sets:
+                sets[-1].append(secs if status == 'ok' else None)
             continue
         rows.setdefault((op, n, PATHS.get((label, dma), label)), []).append(
             secs if status == 'ok' else None)
@@ -530,7 +543,7 @@ def bench_table(res, rtt, out):
     ops = {'r': 'read', 'w': 'write', 'c': 'copy'}
     out.write('\npcitest transfers in guest 2, %d runs each (monotonic clock; '
               'MB = 10^6 bytes; x memcpy: median time over guest 2\'s memcpy of '
-              'the same size)\n' % guests.BENCH_RUNS)
+              'the same size)\n' % runs)
     out.write('%-6s %8s %-20s %9s %10s %9s %10s\n' % ('op', 'bytes', 'path', 'min (s)',
                                                     'median (s)', 'MB/s', 'x memcpy'))
     order = ['shared, no DMA', 'messages, no DMA', 'DMA, slave channel',
@@ -547,17 +560,17 @@ def bench_table(res, rtt, out):
         x = '%10.1f' % (st[1] / median(base)) if base and median(base) > 0 else '%10s' % '-'
         out.write('%-6s %8d %-20s %9.4f %10.4f %9.1f %s\n'
                   % (ops[op], n, path, st[0], st[1], n / st[1] / 1e6, x))
-    out.write('\nBAR tests (pcitest -b 0..5, six in a row), %d runs\n' % guests.BENCH_RUNS)
+    out.write('\nBAR tests (pcitest -b 0..5, six in a row), %d runs\n' % runs)
     out.write('%-20s %9s %10s\n' % ('path', 'min (s)', 'median (s)'))
     for label in sorted(bars):
-        runs = bars[label]
-        st = stats([sum(r) if len(r) == 6 and None not in r else None for r in runs])
+        st = stats([sum(r) if len(r) == 6 and None not in r else None
+                    for r in bars[label]])
         out.write('%-20s %s\n' % (label, '%9.3f %10.3f' % st if st else '  failed'))
     base = ', '.join('%d B %.6f s (%.0f MB/s)' % (n, median(v), n / median(v) / 1e6)
                      for (w, n), v in sorted(res.baselines.items()) if w == 'memcpy')
     out.write('\nbaselines of this run: memcpy in guest 2 (median of %d): %s; '
               'Unix socket round trip, 32 bytes: %s\n'
-              % (guests.BENCH_RUNS, base or 'none measured',
+              % (runs, base or 'none measured',
                  'median %.1f us, min %.1f us' % rtt if rtt else 'not measured'))
     for n in (guests.BENCH_SIZE, guests.BENCH_MAX):
         sp = []

@@ -174,6 +174,7 @@ class EpcTest(DeviceTest):
 
     def test_wrong_version_and_role_refused(self):
         self.peer.close()
+        self.vm.wait_status(R.QEPC_STATUS_PEER, 'qemu-epc to see the peer go', on=False)
         bad = self.track_peer(P.Peer(self.sock, P.ROLE_HOST, send_hello=False).connect())
         bad.handshake()
         h = bytearray(P.hello(P.ROLE_HOST))

@@ -137,22 +137,26 @@ def _dma(ops, sizes=SIZES):
 SUITES = {
     'full': _dma('rw'),
     'memcpy': ['-i 1'] + _dma('rwc'),
-    # `qemu-epc-bench bench`: each transfer BENCH_RUNS times, then the BAR
-    # tests as many times; on the shared path, through messages (shmem
-    # off), and with DMA (copy over a memcpy channel)
-    'bench-shared': ['-i 1'] + ['!qepc-memcpy %d %d' % (n, BENCH_RUNS)
-                                for n in (BENCH_SIZE, BENCH_MAX)] +
-                    ['-%s -s %d' % (op, n) for n in (BENCH_SIZE, BENCH_MAX)
-                                for op in 'rwc' for _ in range(BENCH_RUNS)] +
-                    ['-d -%s -s %d' % (op, n) for n in (BENCH_SIZE, BENCH_MAX)
-                     for op in 'rw' for _ in range(BENCH_RUNS)] +
-                    ['-b %d' % b for _ in range(BENCH_RUNS) for b in range(6)],
-    'bench-memcpy': ['-i 1'] + ['-d -c -s %d' % n for n in (BENCH_SIZE, BENCH_MAX)
-                                for _ in range(BENCH_RUNS)],
-    'bench-messages': ['-i 1'] + ['-%s -s %d' % (op, n) for n in (BENCH_SIZE, BENCH_MAX)
-                                  for op in 'rwc' for _ in range(BENCH_RUNS)] +
-                      ['-b %d' % b for _ in range(BENCH_RUNS) for b in range(6)],
 }
+
+
+def bench_suites(runs=BENCH_RUNS):
+    """The suites of `qemu-epc-bench bench`: each transfer `runs` times,
+    then the BAR tests as many times; on the shared path, through messages
+    (shmem off), and with DMA (copy over a memcpy channel).  "!" lines run
+    the memcpy baseline of each size in guest 2."""
+    sizes = (BENCH_SIZE, BENCH_MAX)
+    rep = range(runs)
+    bars = ['-b %d' % b for _ in rep for b in range(6)]
+    return {
+        'bench-shared': ['-i 1'] + ['!qepc-memcpy %d %d' % (n, runs) for n in sizes] +
+                        ['-%s -s %d' % (op, n) for n in sizes for op in 'rwc' for _ in rep] +
+                        ['-d -%s -s %d' % (op, n) for n in sizes for op in 'rw' for _ in rep] +
+                        bars,
+        'bench-memcpy': ['-i 1'] + ['-d -c -s %d' % n for n in sizes for _ in rep],
+        'bench-messages': ['-i 1'] + ['-%s -s %d' % (op, n) for n in sizes
+                                      for op in 'rwc' for _ in rep] + bars,
+    }
 
 
 def case_group(args, dma_mode='slave'):
