@@ -520,15 +520,16 @@ static void link_run_callbacks(QepPending *cbs, int n)
 typedef struct RxBuf {
     uint8_t *buf;
     size_t head, tail;
-    int fd;                  /* a descriptor that came with byte fd_pos */
-    size_t fd_pos;
+    int fd;                  /* a descriptor, and the read that brought it */
+    size_t fd_start, fd_end;
 } RxBuf;
 
 /*
  * Read what the socket has (waiting for something if nothing is buffered).
- * A descriptor arrives with the first byte of its FDS message: that is
- * where the chunk that brings it starts (the kernel does not merge writes
- * with descriptors into other data).
+ * A read that brings a descriptor ends with the write it came with (the
+ * kernel does not read past it), and the sender puts a descriptor on the
+ * first byte of its FDS message: the descriptor belongs to the last
+ * message that starts within that read.
  */
 static int rx_fill(QepConn *c, RxBuf *r, const char **why)
 {
@@ -541,7 +542,8 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
         r->head = r->tail = 0;
     } else if (r->head && RX_BUF - r->tail < QEP_MSG_MAX) {
         memmove(r->buf, r->buf + r->head, r->tail - r->head);
-        r->fd_pos -= MIN(r->fd_pos, r->head);
+        r->fd_start -= MIN(r->fd_start, r->head);
+        r->fd_end -= MIN(r->fd_end, r->head);
         r->tail -= r->head;
         r->head = 0;
     }
@@ -557,9 +559,10 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
         poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, -1);
     }
     for (size_t i = 0; i < nf; i++) {
-        if (i == 0 && r->fd < 0) {
+        if (i == 0 && r->fd < 0 && n > 0) {
             r->fd = f[0];
-            r->fd_pos = r->tail;
+            r->fd_start = r->tail;
+            r->fd_end = r->tail + n;
         } else {
             close(f[i]);
             *why = "protocol error: more than one descriptor";
@@ -597,13 +600,13 @@ static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, char *why_buf,
         return -1;
     }
     *fd = -1;
-    if (r->fd >= 0 && r->fd_pos < r->head + n) {
-        if (r->fd_pos != r->head) {
-            *why = "protocol error: a descriptor inside a message";
-            return -1;
-        }
+    if (r->fd >= 0 && r->head >= r->fd_start && r->head + n >= r->fd_end) {
+        /* the last message that starts within the read that brought it */
         *fd = r->fd;
         r->fd = -1;
+    } else if (r->fd >= 0 && r->head >= r->fd_end) {
+        *why = "protocol error: a descriptor without its message";
+        return -1;
     }
     if ((*fd >= 0) != (m->hdr.type == QEP_MSG_FDS &&
                        m->u.fds.kind == QEP_FD_GUEST_RAM)) {

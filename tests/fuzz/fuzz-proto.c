@@ -69,6 +69,13 @@ static size_t reencode(const struct qep_msg *m, uint8_t *out)
 		return qep_enc_link(out, &m->u.link);
 	case QEP_MSG_FDS:
 		return qep_enc_fds(out, &m->u.fds);
+	case QEP_MSG_MAP: {
+		struct qep_map_piece p[QEP_MAP_MAX];
+
+		for (unsigned int i = 0; i < m->u.map.count; i++)
+			qep_map_piece(m, i, &p[i]);
+		return qep_enc_map(out, m->hdr.tag, m->u.map.bar, m->u.map.count, p);
+	}
 	}
 	return 0;
 }

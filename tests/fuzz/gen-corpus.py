@@ -58,6 +58,9 @@ PROTO = {
     'link-up-io-64': P.link(1, [(0x1000, 0xc), (0, 0), (0x100, 1), (0x4000, 0)], pin=2),
     'link-down': P.link(0),
     'fds': fds(),
+    'fds-gone': P.fds(P.FD_RAM_GONE, 0, 0x40000000, 0x100000, 0),
+    'map': P.map_msg(2, [(0, 0x1000, 0x1000000), (0x1000, 0x1000, 0x2000000)]),
+    'map-np-all': P.map_msg(0xff, (), tag=3),
 }
 
 EPC = {   # the host side talks to qemu-epc
@@ -86,6 +89,8 @@ EPC = {   # the host side talks to qemu-epc
 
 BRIDGE = {   # the endpoint side talks to epf-bridge
     'hello-endpoint': P.hello(P.ROLE_ENDPOINT),
+    'map-bar2': P.map_msg(2, [(0, 0x10000, HOST_RAM)]),
+    'map-np-none': P.map_msg(0, (), tag=11),
     'link-up': P.link(1, STD_BARS),
     'link-up-io-64': P.link(1, [(0x1000, 0xc), (0, 0), (0x100, 1), (0x4000, 0x8)], pin=4),
     'link-down': P.link(0),

@@ -175,7 +175,7 @@ class Peer:
         self.path, self.role = path, role
         self.features = features
         self.announced = []
-        self.rx_fds = []           # (offset in the stream, fd)
+        self.rx_fds = []           # (start, end of the read in the stream, fds)
         self.rx_base = 0           # stream offset of rx[0]
         self.rx = b''
         self.sock = None
@@ -239,9 +239,15 @@ class Peer:
                 n = lib.qep_msg_decode(buf, len(self.rx), C.byref(m))
                 if n > 0:
                     raw, self.rx = self.rx[:n], self.rx[n:]
-                    mine = [fd for off, fd in self.rx_fds if off < self.rx_base + n]
-                    self.rx_fds = [(off, fd) for off, fd in self.rx_fds
-                                   if off >= self.rx_base + n]
+                    # descriptors belong to the last message that starts
+                    # within the read that brought them (the kernel stops a
+                    # read after the write that carried them)
+                    start, mine = self.rx_base, []
+                    for rd in list(self.rx_fds):
+                        rs, re_, fds = rd
+                        if rs <= start < re_ and start + n >= re_:
+                            mine += fds
+                            self.rx_fds.remove(rd)
                     self.rx_base += n
                     return Message(m, raw, mine)
                 if n != -1:   # -QEP_E_SHORT
@@ -255,8 +261,9 @@ class Peer:
                 b, fds, _, _ = socket.recv_fds(self.sock, 65536, 8)
                 if not b:
                     raise EOFError('peer: connection closed while waiting for %s' % what)
-                for fd in fds:
-                    self.rx_fds.append((self.rx_base + len(self.rx), fd))
+                if fds:
+                    at = self.rx_base + len(self.rx)
+                    self.rx_fds.append((at, at + len(b), fds))
                 self.rx += b
 
     def expect(self, mtype, timeout=5, what=None):
