@@ -5,7 +5,7 @@
  * qemu-epc is a QEMU PCI device whose function appears, through a socket,
  * as a PCI device in a second QEMU guest.  This driver turns it into a
  * pci_epc so that unmodified endpoint function drivers run on it.
- * The register map is qemu-modules/qemu-epc-regs.h (docs/qemu-epc.md).
+ * The register map is include/qemu-epc-regs.h (docs/qemu-epc.md).
  *
  * A BAR maps to one guest address, or (kernels with BAR subranges) to an
  * ordered list of subranges through the device's inbound translation

@@ -24,8 +24,6 @@
 #define QEP_MAX_DATA        4096u
 /* largest payload of any message (memory write: request fields + data) */
 #define QEP_MAX_PAYLOAD     (16u + QEP_MAX_DATA)
-/* largest number of file descriptors carried by one QEP_MSG_FDS */
-#define QEP_MAX_FDS         8
 
 enum qep_msg_type {
 	QEP_MSG_HELLO      = 1,

@@ -20,7 +20,7 @@ import sys
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(TOP, 'tests', 'lib'))
+sys.path.insert(0, os.path.join(TOP, 'harness'))
 import guests        # noqa: E402
 import initramfs     # noqa: E402
 
@@ -39,7 +39,7 @@ def parse_args(argv):
                    '/lib/modules of the image')
     p.add_argument('--epf-script', help='guest-1 set-up script run after the '
                    'controller is bound, $EPC names it (default: '
-                   'tests/guest/epf-test.sh, pci-epf-test through configfs)')
+                   'guest/epf-test.sh, pci-epf-test through configfs)')
     p.add_argument('--host-script', help='guest-2 script run once the function is '
                    'present; print "ok N name"/"not ok N name" lines; a script '
                    'that prints none or exits non-zero fails '

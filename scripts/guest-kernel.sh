@@ -18,7 +18,7 @@
 #                                         linux-source-6.1, for the driver's
 #                                         compile check)
 #   guest-kernel.sh --variant debug       the guest kernel with
-#                                         tests/guest/kernel-debug.config on
+#                                         guest/kernel-debug.config on
 #                                         top (KASAN, kmemleak), cached in a
 #                                         directory of its own, and
 #                                         pcie-qemu-ep built against it in
@@ -49,20 +49,20 @@ while [ $# -gt 0 ]; do
 	*) printf 'guest-kernel: error: unknown argument %s\n' "$1" >&2; exit 2 ;;
 	esac
 done
-FRAG=$TOP/tests/guest/kernel.config
+FRAG=$TOP/guest/kernel.config
 FRAGS=("$FRAG")
 case "$SERIES" in
 6.12) ;;
-7.3) FRAGS+=("$TOP/tests/guest/kernel-7.3.config") ;;
+7.3) FRAGS+=("$TOP/guest/kernel-7.3.config") ;;
 *) printf 'guest-kernel: error: unknown series %s (known: 6.12, 7.3)\n' "$SERIES" >&2; exit 2 ;;
 esac
 [ -n "${PKG:-}" ] || PKG=linux-source-$SERIES
 case "$VARIANT" in
 '') ;;
-debug) FRAGS+=("$TOP/tests/guest/kernel-debug.config") ;;
+debug) FRAGS+=("$TOP/guest/kernel-debug.config") ;;
 *) printf 'guest-kernel: error: unknown variant %s (known: debug)\n' "$VARIANT" >&2; exit 1 ;;
 esac
-# kmod/Kbuild includes ../qemu-modules: the copy sits next to a link to it
+# kmod/Kbuild includes ../include: the copy sits next to a link to it
 KMOD_TAG=$VARIANT
 [ "$SERIES" = 6.12 ] || KMOD_TAG=$SERIES${VARIANT:+-$VARIANT}
 KMOD_OUT=${QEMU_EPC_BUILD:-$TOP/build}/kmod-$KMOD_TAG/kmod
@@ -102,7 +102,7 @@ fi
 build_variant_kmod() {
 	[ -n "$KMOD_TAG" ] || return 0
 	mkdir -p "$KMOD_OUT"
-	ln -sfn "$TOP/qemu-modules" "$KMOD_OUT/../qemu-modules"
+	ln -sfn "$TOP/include" "$KMOD_OUT/../include"
 	local f
 	# the sources only, not kbuild's output of the in-place build (*.mod.c);
 	# a file is copied (new mtime, make rebuilds) only when it differs

@@ -85,7 +85,7 @@ def python_suite(name, build=BUILD, label=None):
     modules taken from build."""
     global passed, failed
     d = os.path.join(TOP, 'tests', name)
-    sys.path[:0] = [os.path.join(TOP, 'tests', 'lib'), d]
+    sys.path[:0] = [os.path.join(TOP, 'harness'), os.path.join(TOP, 'tests', 'lib'), d]
     os.environ['QEMU_EPC_BUILD'] = build
     os.environ['QEMU_EPC_MODULE_DIR'] = build
     Result.suite = label or name

@@ -140,13 +140,16 @@ class DmaTest(DmaSetup):
         b = R.QEPC_DMA_BASE(3)
         length = 16 << 20
         self.go(3, HOST_RAM, LOCAL, length, R.QEPC_DMA_SRC_HOST | R.QEPC_DMA_IRQ_EN)
-        # the main loop keeps serving register accesses while it runs
+        # the main loop keeps serving register accesses while it runs, and
+        # they show the transfer moving
         seen = set()
-        for _ in range(20):
-            if R.QEPC_DMA_STATE(self.epc.reg(b + R.QEPC_DMA_STATUS)) != R.QEPC_DMA_BUSY:
-                break
+
+        def moving():
+            busy = R.QEPC_DMA_STATE(self.epc.reg(b + R.QEPC_DMA_STATUS)) == R.QEPC_DMA_BUSY
+            self.assertTrue(busy, 'the 16 MiB transfer ended before it was seen moving')
             seen.add(self.epc.reg(b + R.QEPC_DMA_DONE_BYTES))
-        self.assertGreater(len(seen), 1, 'progress not visible while busy')
+            return len(seen) > 2
+        wait_until(moving, 5, 'DONE_BYTES to change while the channel is busy')
         # a busy channel refuses a new descriptor
         self.epc.set_reg(R.QEPC_ERROR, 0)
         self.epc.set_reg(b + R.QEPC_DMA_LEN, 16)

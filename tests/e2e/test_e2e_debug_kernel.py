@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """pcie-qemu-ep's load/unload and unbind/rebind cycle (the one of
 test_e2e_driver.DriverLifecycle, tests/guest/driver-cycle.sh) on the debug
-variant of the guest kernel (tests/guest/kernel-debug.config: KASAN and
+variant of the guest kernel (guest/kernel-debug.config: KASAN and
 kmemleak): no KASAN report, and no kmemleak suspect allocated by the
 driver, the endpoint core or the dmaengine."""
 import os
@@ -10,6 +10,7 @@ import subprocess
 import time
 import unittest
 
+import e2e
 import guests
 
 TOP = guests.TOP
@@ -71,15 +72,15 @@ def kmemleak_objects(lines):
 class DebugKernelDriverLifecycle(unittest.TestCase):
     def test_cycle_under_kasan_and_kmemleak(self):
         kdir, ko = debug_kernel()
-        rundir = guests.test_rundir('driver-debug')
+        rundir = e2e.test_rundir('driver-debug')
         t0 = time.monotonic()
         try:
-            g, raw = guests.driver_cycle_guest(
+            g, raw = e2e.driver_cycle_guest(
                 kdir, ko, rundir, 1200,
                 'the driver cycle and the kmemleak scans in guest 1 (debug kernel)')
         except guests.GuestError as e:
             self.fail(str(e))
-        lines, wrong = guests.script_results(raw)
+        lines, wrong = e2e.script_results(raw)
         self.assertIsNone(wrong, 'log in %s' % rundir)
         report = [l[len('QEPC-KMEMLEAK '):] for l in raw if l.startswith('QEPC-KMEMLEAK ')]
         end = [l for l in raw if l.startswith('QEPC-KMEMLEAK-END')]

@@ -6,19 +6,20 @@ import os
 import time
 import unittest
 
+import e2e
 import guests
 import initramfs
 
 
 class DriverLifecycle(unittest.TestCase):
     def test_unbind_rebind_unload_reload(self):
-        rundir = guests.test_rundir('driver')
+        rundir = e2e.test_rundir('driver')
         try:
-            g, raw = guests.driver_cycle_guest(guests.kernel_dir(), guests.kmod_path(), rundir,
+            g, raw = e2e.driver_cycle_guest(guests.kernel_dir(), guests.kmod_path(), rundir,
                                                300, 'the driver cycle script in guest 1')
         except guests.GuestError as e:
             self.fail(str(e))
-        _, wrong = guests.script_results(raw)
+        _, wrong = e2e.script_results(raw)
         self.assertIsNone(wrong, 'log in %s' % rundir)
         self.assertEqual(g.kernel_problems(guests.EPF_EXPECTED), [],
                          'kernel log: %s' % g.console)
@@ -31,14 +32,14 @@ DMA_LOOP = ['-i 1'] + ['-d -r -s 4000000'] * 200
 class DmaInFlight(unittest.TestCase):
     def test_unbind_with_dma_in_flight(self):
         kdir = guests.kernel_dir()
-        rundir = guests.test_rundir('dma-unbind')
+        rundir = e2e.test_rundir('dma-unbind')
         mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
                                            {'pci-epf-test', 'pci_endpoint_test'}).values())
         initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
                                  mods + [guests.kmod_path()],
                                  os.path.join(kdir, 'pcitest'),
                                  os.path.join(kdir, 'pcitest.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'dma-unbind.sh'),
+                                 os.path.join(e2e.TEST_GUEST_DIR, 'dma-unbind.sh'),
                                  os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'),
                                  suites={'dma-loop': DMA_LOOP},
                                  extra=[('etc/qemu-epc/epf-test.sh',
@@ -56,7 +57,7 @@ class DmaInFlight(unittest.TestCase):
         finally:
             pair.stop()
         with open(pair.epf.results, errors='replace') as f:
-            lines, wrong = guests.script_results(f.read().splitlines())
+            lines, wrong = e2e.script_results(f.read().splitlines())
         self.assertIsNone(wrong, 'log in %s' % rundir)
         self.assertEqual(len(lines) - 1, 6, lines)
         # pci-epf-test got the completion of the transfer that was in

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import unittest
 
+import e2e
 import guests
 import initramfs
 
@@ -29,7 +30,7 @@ fi
 class OwnKernelAndScripts(unittest.TestCase):
     def test_flags_reach_the_guests(self):
         kdir = guests.kernel_dir()
-        tmp = guests.test_rundir('flags')
+        tmp = e2e.test_rundir('flags')
         mods = os.path.join(tmp, 'mods')
         os.makedirs(os.path.join(mods, 'sub'))
         for path in initramfs.find_modules(os.path.join(kdir, 'modules'),

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import unittest
 
+import e2e
 import guests
 
 
 class KselftestSuite(unittest.TestCase):
     def test_run_series_7_3_passes_the_kselftest(self):
-        rundir = guests.test_rundir('kselftest')
+        rundir = e2e.test_rundir('kselftest')
         try:
             r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
                                 '--series', '7.3', '--rundir', rundir],

@@ -9,12 +9,13 @@ import subprocess
 import sys
 import unittest
 
+import e2e
 import guests
 
 
 class PcitestSuite(unittest.TestCase):
     def test_bench_run_passes_every_pcitest_case(self):
-        rundir = guests.test_rundir('pcitest')
+        rundir = e2e.test_rundir('pcitest')
         try:
             r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
                                 '--series', '6.12', '--rundir', rundir], stdout=subprocess.PIPE,
@@ -54,7 +55,7 @@ class PcitestSuite(unittest.TestCase):
         """`qemu-epc-bench bench` (two runs of each row, to keep the suite
         short): every row with figures, the baselines,
         and the ratio line last."""
-        rundir = guests.test_rundir('bench')
+        rundir = e2e.test_rundir('bench')
         r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
                             '--bench', '--runs', '2', '-q', '--rundir', rundir], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, universal_newlines=True,

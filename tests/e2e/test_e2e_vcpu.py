@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+import e2e
 import guests
 import initramfs
 import peer as P
@@ -39,9 +40,9 @@ def slow_host(p, stop):
 class VcpuKeepsRunning(unittest.TestCase):
     def test_second_vcpu_runs_while_first_waits_for_the_peer(self):
         kdir = guests.kernel_dir()
-        rundir = guests.test_rundir('vcpu')
+        rundir = e2e.test_rundir('vcpu')
         initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), [], None, None,
-                                 os.path.join(guests.GUEST_DIR, 'vcpu-wait.sh'),
+                                 os.path.join(e2e.TEST_GUEST_DIR, 'vcpu-wait.sh'),
                                  os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'))
         sock = os.path.join(rundir, 'epc.sock')
         g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,

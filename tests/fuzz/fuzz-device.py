@@ -46,7 +46,7 @@ args = ap.parse_args()
 BUILD = os.path.abspath(args.build)
 os.environ['QEMU_EPC_BUILD'] = BUILD
 os.environ['QEMU_EPC_MODULE_DIR'] = BUILD
-sys.path[:0] = [os.path.join(TOP, 'tests', 'lib')]
+sys.path[:0] = [os.path.join(TOP, 'harness'), os.path.join(TOP, 'tests', 'lib')]
 
 import peer as P  # noqa: E402
 from machines import EpcVm, BridgeVm, R, EPC_REGS, DEVFN, MEM, BME  # noqa: E402

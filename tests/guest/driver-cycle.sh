@@ -88,7 +88,7 @@ active_unbind() {
 }
 check "unbind and rebind with pci-epf-test bound and started" active_unbind
 
-# A kernel with kmemleak (tests/guest/kernel-debug.config): scan once the
+# A kernel with kmemleak (guest/kernel-debug.config): scan once the
 # cycle is over and pass the report on as "QEPC-KMEMLEAK <line>" lines
 # for the test to judge.  Other kernels have no debugfs: nothing happens.
 KML=/sys/kernel/debug/kmemleak

@@ -24,9 +24,9 @@ def copy_sources(dst):
     shutil.copytree(os.path.join(TOP, 'kmod'), os.path.join(dst, 'kmod'),
                     ignore=shutil.ignore_patterns('*.o', '*.ko', '*.mod*', '.*.cmd',
                                                   'Module.symvers', 'modules.order'))
-    os.makedirs(os.path.join(dst, 'qemu-modules'))
-    shutil.copy(os.path.join(TOP, 'qemu-modules', 'qemu-epc-regs.h'),
-                os.path.join(dst, 'qemu-modules'))
+    os.makedirs(os.path.join(dst, 'include'))
+    shutil.copy(os.path.join(TOP, 'include', 'qemu-epc-regs.h'),
+                os.path.join(dst, 'include'))
     shutil.copy(os.path.join(TOP, 'dkms.conf'), dst)
 
 
@@ -132,7 +132,7 @@ class KmodBuild(unittest.TestCase):
         # dkms finds NAME-VERSION in its source tree
         pkg = os.path.join(src, 'pcie-qemu-ep-0.1')
         os.makedirs(pkg)
-        for e in ('kmod', 'qemu-modules', 'dkms.conf'):
+        for e in ('kmod', 'include', 'dkms.conf'):
             os.rename(os.path.join(self.tmp, e), os.path.join(pkg, e))
         common = ['-m', 'pcie-qemu-ep', '-v', '0.1', '--sourcetree', src,
                   '--dkmstree', dkmstree]

@@ -8,80 +8,30 @@ import ctypes as C
 import os
 import select
 import socket
+import sys
 import time
 
 BUILD = os.environ.get('QEMU_EPC_BUILD', os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'build'))
 lib = C.CDLL(os.path.join(BUILD, 'libqemu-epc-proto.so'))
 
-HELLO, CFG_READ, CFG_WRITE, MEM_READ, MEM_WRITE, IO_READ, IO_WRITE, \
-    COMPLETION, INTX, LINK, FDS, MAP = range(1, 13)
-FEAT_SHMEM = 1
-FD_GUEST_RAM, FD_RAM_GONE = 1, 2
-ROLE_ENDPOINT, ROLE_HOST = 1, 2
-SC, UR, CA = 0, 1, 4
-HDR = 16
-BUF = HDR + 16 + 4096 + 64
+# the wire format, from proto/qemu-epc-proto.h (build/tests/proto.py)
+sys.path.insert(0, os.path.join(BUILD, 'tests'))
+import proto as W  # noqa: E402
+from proto import (Hdr, Hello, CfgReq as Cfg, MemReq as Mem, Cpl, Intx,  # noqa: E402,F401
+                   BarDesc, Link, Fds, Map, MapPiece, Msg)
 
-
-class Hdr(C.Structure):
-    _fields_ = [('magic', C.c_uint32), ('type', C.c_uint16), ('flags', C.c_uint16),
-                ('size', C.c_uint32), ('tag', C.c_uint16), ('reserved', C.c_uint16)]
-
-
-class Hello(C.Structure):
-    _fields_ = [('major', C.c_uint16), ('minor', C.c_uint16), ('role', C.c_uint32),
-                ('features', C.c_uint64)]
-
-
-class Cfg(C.Structure):
-    _fields_ = [('offset', C.c_uint16), ('len', C.c_uint8), ('reserved', C.c_uint8),
-                ('data', C.c_uint32)]
-
-
-class Mem(C.Structure):
-    _fields_ = [('addr', C.c_uint64), ('len', C.c_uint32), ('reserved', C.c_uint32)]
-
-
-class Cpl(C.Structure):
-    _fields_ = [('status', C.c_uint16), ('req_type', C.c_uint16), ('len', C.c_uint32)]
-
-
-class Intx(C.Structure):
-    _fields_ = [('pin', C.c_uint8), ('assert_', C.c_uint8), ('reserved', C.c_uint16)]
-
-
-class BarDesc(C.Structure):
-    _fields_ = [('size', C.c_uint64), ('flags', C.c_uint32), ('reserved', C.c_uint32)]
-
-
-class Link(C.Structure):
-    _fields_ = [('up', C.c_uint32), ('intx_pin', C.c_uint8), ('reserved', C.c_uint8 * 3),
-                ('bar', BarDesc * 6)]
-
-
-class Fds(C.Structure):
-    _fields_ = [('kind', C.c_uint32), ('nfds', C.c_uint32), ('gpa', C.c_uint64),
-                ('size', C.c_uint64), ('offset', C.c_uint64)]
-
-
-class Map(C.Structure):
-    _fields_ = [('bar', C.c_uint8), ('count', C.c_uint8), ('reserved', C.c_uint16),
-                ('reserved2', C.c_uint32)]
-
-
-class MapPiece(C.Structure):
-    _fields_ = [('offset', C.c_uint64), ('size', C.c_uint64), ('gpa', C.c_uint64)]
-
-
-class U(C.Union):
-    _fields_ = [('hello', Hello), ('cfg', Cfg), ('mem', Mem), ('cpl', Cpl),
-                ('intx', Intx), ('link', Link), ('fds', Fds), ('map', Map)]
-
-
-class Msg(C.Structure):
-    _fields_ = [('hdr', Hdr), ('u', U), ('data', C.POINTER(C.c_uint8)),
-                ('data_len', C.c_uint32)]
+(HELLO, CFG_READ, CFG_WRITE, MEM_READ, MEM_WRITE, IO_READ, IO_WRITE, COMPLETION, INTX,
+ LINK, FDS, MAP) = (W.QEP_MSG_HELLO, W.QEP_MSG_CFG_READ, W.QEP_MSG_CFG_WRITE,
+                    W.QEP_MSG_MEM_READ, W.QEP_MSG_MEM_WRITE, W.QEP_MSG_IO_READ,
+                    W.QEP_MSG_IO_WRITE, W.QEP_MSG_COMPLETION, W.QEP_MSG_INTX,
+                    W.QEP_MSG_LINK, W.QEP_MSG_FDS, W.QEP_MSG_MAP)
+FEAT_SHMEM = W.QEP_FEAT_SHMEM
+FD_GUEST_RAM, FD_RAM_GONE = W.QEP_FD_GUEST_RAM, W.QEP_FD_RAM_GONE
+ROLE_ENDPOINT, ROLE_HOST = W.QEP_ROLE_ENDPOINT, W.QEP_ROLE_HOST
+SC, UR, CA = W.QEP_CPL_SC, W.QEP_CPL_UR, W.QEP_CPL_CA
+HDR = C.sizeof(Hdr)
+BUF = HDR + W.QEP_MAX_PAYLOAD + 64
 
 
 lib.qep_msg_decode.restype = C.c_int

@@ -8,9 +8,7 @@ import subprocess
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAUNCH = os.path.join(TOP, 'qemu-epc-launch')
-QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
+from guests import TOP, LAUNCH, QEMU  # noqa: F401  (harness/guests.py)
 
 
 def qtest_accel_dir():

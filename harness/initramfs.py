@@ -7,7 +7,8 @@ import os
 import stat
 
 BUSYBOX = '/bin/busybox'
-GUEST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'guest')
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUEST_DIR = os.path.join(TOP, 'guest')
 
 
 class Cpio:
@@ -56,8 +57,7 @@ class Cpio:
 
 def built(name):
     """A static guest program the build made (meson.build)."""
-    build = os.environ.get('QEMU_EPC_BUILD',
-                           os.path.join(os.path.dirname(GUEST_DIR), '..', 'build'))
+    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
     path = os.path.join(build, name)
     if not os.path.exists(path):
         raise RuntimeError('%s missing: ./qemu-epc-bench setup builds it' % path)

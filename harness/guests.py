@@ -3,7 +3,7 @@
 harness behind `qemu-epc-bench run` and the end-to-end tests.
 
 Guest 1 ("epf") runs the endpoint side, guest 2 ("host") the host side;
-both boot the same kernel and initramfs (tests/guest/init picks the role
+both boot the same kernel and initramfs (guest/init picks the role
 from the command line).  Each guest writes kernel messages to ttyS0 and
 "QEPC-..." progress lines to ttyS1, both kept as files in the run
 directory.  Every wait has a timeout and names what it waited for."""
@@ -13,10 +13,10 @@ import shutil
 import subprocess
 import time
 
-from qtest import LAUNCH, QEMU
-
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GUEST_DIR = os.path.join(TOP, 'tests', 'guest')
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GUEST_DIR = os.path.join(TOP, 'guest')
+LAUNCH = os.path.join(TOP, 'qemu-epc-launch')
+QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 FUNCTION = '0000:00:04.0'       # where guest 2 gets the epf-bridge
 
 
@@ -36,15 +36,6 @@ def kernel_dir(series='6.12'):
     if r.returncode:
         raise GuestError('guest kernel build failed:\n' + r.stderr)
     return r.stdout.strip().splitlines()[-1]
-
-
-def test_rundir(prefix):
-    """A fresh run directory for one end-to-end test, kept under the build
-    directory so that its logs outlive the test."""
-    import tempfile
-    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
-    os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
-    return tempfile.mkdtemp(prefix=prefix + '-', dir=os.path.join(build, 'test-runs'))
 
 
 def kmod_path(series='6.12'):
@@ -275,44 +266,6 @@ class Guest:
             if bad.search(l) and not any(re.search(e, l) for e in expected):
                 out.append(l.strip())
         return out
-
-
-def script_results(raw):
-    """The "QEPC-TEST ok|not ok <what>" lines of a guest script, prefix
-    removed, and what is wrong with them: no final "done N", a "not ok",
-    or a count that is not N."""
-    lines = [l.strip()[10:] for l in raw if l.startswith('QEPC-TEST')]
-    if not lines or not lines[-1].startswith('done '):
-        return lines, 'the script did not finish: %s' % lines
-    bad = [l for l in lines if l.startswith('not ok')]
-    if bad:
-        return lines, 'failed: %s' % bad
-    if len(lines) - 1 != int(lines[-1].split()[1]):
-        return lines, '%d results, the script counted %s' % (len(lines) - 1, lines[-1])
-    return lines, None
-
-
-def driver_cycle_guest(kdir, ko, rundir, timeout, what):
-    """Guest 1 alone (qemu-epc, no peer) on the kernel in kdir with the
-    driver ko, running tests/guest/driver-cycle.sh to its end.  Returns the
-    stopped Guest and its ttyS1 lines; GuestError if it did not finish."""
-    import initramfs
-    mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
-                                       {'pci-epf-test'}).values())
-    initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), mods + [ko],
-                             os.path.join(kdir, 'pcitest'), os.path.join(kdir, 'pcitest.sh'),
-                             os.path.join(GUEST_DIR, 'driver-cycle.sh'),
-                             os.path.join(GUEST_DIR, 'host-pcitest.sh'))
-    g = Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
-              'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=%d' % timeout,
-              ['-device', 'qemu-epc,socket=' + os.path.join(rundir, 'epc.sock')])
-    try:
-        g.wait_for('EPF-READY', timeout, what)
-        time.sleep(0.2)
-    finally:
-        g.stop()
-    with open(g.results, errors='replace') as f:
-        return g, [l.rstrip('\r\n') for l in f]
 
 
 # 6.12 and 7.3 warn once on x86 at the first EPC registration: the

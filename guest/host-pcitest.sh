@@ -4,7 +4,7 @@
 # Default host side of `qemu-epc-bench run`, run in guest 2 by /init once the
 # function is present: load pci_endpoint_test, run the kernel's own
 # tools/pci/pcitest.sh unchanged (suite "full"), then the cases listed for
-# the suite (qepc.suite=, tests/lib/guests.py SUITES), one pcitest
+# the suite (qepc.suite=, harness/guests.py SUITES), one pcitest
 # invocation per line (or "!CMD ARGS": a program of the image).  A pcitest wrapper early on $PATH bounds each case
 # and tags its output for the harness:
 #   QEPC-CASE <rc>|<seconds>|<pcitest arguments>|<pcitest output>
