@@ -4,7 +4,6 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
-#include <stdlib.h>
 #include <string.h>
 #include "epc-bars.h"
 #include "epc-cfgspace.h"
@@ -17,51 +16,6 @@ void epc_bars_reset(EpcBars *b)
     memset(b->staged, 0, sizeof(b->staged));
     memset(b->bar, 0, sizeof(b->bar));
     memset(b->ib, 0, sizeof(b->ib));
-}
-
-const char *epc_bars_parse_kind(const char *s, uint32_t *kind)
-{
-    const char *rest = s;
-    uint32_t k = QEPC_BAR_PROGRAMMABLE;
-
-    if (!s || !*s || !strcmp(s, "programmable")) {
-        *kind = k;
-        return NULL;
-    }
-    if (!strcmp(s, "disabled")) {
-        *kind = QEPC_BAR_DISABLED;
-        return NULL;
-    }
-    if (!strncmp(s, "fixed-", 6)) {
-        char *end;
-        unsigned long long size = strtoull(s + 6, &end, 0);
-        int log2 = 0;
-
-        switch (*end) {
-        case 'K': size <<= 10; end++; break;
-        case 'M': size <<= 20; end++; break;
-        case 'G': size <<= 30; end++; break;
-        }
-        if (end == s + 6 || !size || (size & (size - 1)) ||
-            size < 16 || size > (1ull << 40)) {
-            return "fixed size must be a power of two from 16 bytes to 1T";
-        }
-        while ((1ull << log2) < size) {
-            log2++;
-        }
-        k = QEPC_BAR_FIXED | (uint32_t)log2 << 8;
-        rest = end;
-    }
-    if (!strcmp(rest, "64bit") || !strcmp(rest, "-64bit")) {
-        k |= QEPC_BAR_KIND_64BIT;
-        rest += strlen(rest);
-    }
-    if (*rest) {
-        return "expected programmable, disabled, fixed-SIZE, 64bit or "
-               "fixed-SIZE-64bit";
-    }
-    *kind = k;
-    return NULL;
 }
 
 static void set32(uint64_t *v, bool hi, uint32_t val)
@@ -92,10 +46,11 @@ static int bar_check(const EpcBars *b, int n, uint32_t flags, const char **why)
     uint32_t kind = b->kind[n];
     uint64_t sum = 0;
 
+    *why = NULL;
     if (flags & ~(QEPC_BAR_ENABLE | 0xf) || !st->size) {
         *why = "unknown flags or size 0";
-    } else if ((*why = epc_cfg_check_bar(&d))) {
-        /* size and flags rejected */
+    } else if (epc_cfg_check_bar(&d)) {
+        *why = epc_cfg_check_bar(&d);          /* size and flags rejected */
     } else if (QEPC_BAR_KIND_TYPE(kind) == QEPC_BAR_DISABLED) {
         *why = "the BAR is disabled on this controller";
     } else if (QEPC_BAR_KIND_TYPE(kind) == QEPC_BAR_FIXED &&
@@ -167,11 +122,21 @@ bool epc_bars_read(const EpcBars *b, unsigned off, uint32_t *val)
         const EpcBarMap *st = &b->staged[n];
 
         switch (off % BAR_BLOCK) {
-        case QEPC_BAR_ADDR_LO: *val = st->addr; return true;
-        case QEPC_BAR_ADDR_HI: *val = st->addr >> 32; return true;
-        case QEPC_BAR_SIZE_LO: *val = st->size; return true;
-        case QEPC_BAR_SIZE_HI: *val = st->size >> 32; return true;
-        case QEPC_BAR_FLAGS:   *val = b->bar[n].flags; return true;
+        case QEPC_BAR_ADDR_LO:
+            *val = st->addr;
+            return true;
+        case QEPC_BAR_ADDR_HI:
+            *val = st->addr >> 32;
+            return true;
+        case QEPC_BAR_SIZE_LO:
+            *val = st->size;
+            return true;
+        case QEPC_BAR_SIZE_HI:
+            *val = st->size >> 32;
+            return true;
+        case QEPC_BAR_FLAGS:
+            *val = b->bar[n].flags;
+            return true;
         case QEPC_BAR_SUBMAP:
             *val = QEPC_SUBMAP(st->sub_first, (uint32_t)st->sub_count);
             return true;
@@ -187,10 +152,18 @@ bool epc_bars_read(const EpcBars *b, unsigned off, uint32_t *val)
         const EpcInbound *e = &b->ib[(off - QEPC_IB_BASE(0)) / IB_BLOCK];
 
         switch (off % IB_BLOCK) {
-        case QEPC_IB_ADDR_LO: *val = e->addr; return true;
-        case QEPC_IB_ADDR_HI: *val = e->addr >> 32; return true;
-        case QEPC_IB_SIZE_LO: *val = e->size; return true;
-        case QEPC_IB_SIZE_HI: *val = e->size >> 32; return true;
+        case QEPC_IB_ADDR_LO:
+            *val = e->addr;
+            return true;
+        case QEPC_IB_ADDR_HI:
+            *val = e->addr >> 32;
+            return true;
+        case QEPC_IB_SIZE_LO:
+            *val = e->size;
+            return true;
+        case QEPC_IB_SIZE_HI:
+            *val = e->size >> 32;
+            return true;
         }
     }
     return false;
@@ -205,10 +178,18 @@ int epc_bars_write(EpcBars *b, unsigned off, uint32_t val, const char **why,
         EpcBarMap *st = &b->staged[n];
 
         switch (off % BAR_BLOCK) {
-        case QEPC_BAR_ADDR_LO: set32(&st->addr, false, val); return 0;
-        case QEPC_BAR_ADDR_HI: set32(&st->addr, true, val); return 0;
-        case QEPC_BAR_SIZE_LO: set32(&st->size, false, val); return 0;
-        case QEPC_BAR_SIZE_HI: set32(&st->size, true, val); return 0;
+        case QEPC_BAR_ADDR_LO:
+            set32(&st->addr, false, val);
+            return 0;
+        case QEPC_BAR_ADDR_HI:
+            set32(&st->addr, true, val);
+            return 0;
+        case QEPC_BAR_SIZE_LO:
+            set32(&st->size, false, val);
+            return 0;
+        case QEPC_BAR_SIZE_HI:
+            set32(&st->size, true, val);
+            return 0;
         case QEPC_BAR_SUBMAP:
             if (val & ~0xffffu) {
                 *why = "unknown SUBMAP bits";
@@ -231,10 +212,18 @@ int epc_bars_write(EpcBars *b, unsigned off, uint32_t val, const char **why,
             return QEPC_ERR_INBOUND;
         }
         switch (off % IB_BLOCK) {
-        case QEPC_IB_ADDR_LO: set32(&b->ib[e].addr, false, val); return 0;
-        case QEPC_IB_ADDR_HI: set32(&b->ib[e].addr, true, val); return 0;
-        case QEPC_IB_SIZE_LO: set32(&b->ib[e].size, false, val); return 0;
-        case QEPC_IB_SIZE_HI: set32(&b->ib[e].size, true, val); return 0;
+        case QEPC_IB_ADDR_LO:
+            set32(&b->ib[e].addr, false, val);
+            return 0;
+        case QEPC_IB_ADDR_HI:
+            set32(&b->ib[e].addr, true, val);
+            return 0;
+        case QEPC_IB_SIZE_LO:
+            set32(&b->ib[e].size, false, val);
+            return 0;
+        case QEPC_IB_SIZE_HI:
+            set32(&b->ib[e].size, true, val);
+            return 0;
         }
     }
     return -1;

@@ -43,15 +43,9 @@ typedef struct EpcBars {
 void epc_bars_reset(EpcBars *b);
 
 /*
- * Parse a BAR kind property: "" or "programmable", "disabled",
- * "fixed-SIZE" (SIZE in bytes with an optional K, M or G suffix, a power
- * of two), each optionally followed by "-64bit"; or "64bit" alone.
- * Returns NULL and sets *kind, or a message.
+ * Register accesses in the BAR blocks (except HOST_LO/HI), the BAR kinds
+ * and the inbound table.  Reads: false if @off is none of those.
  */
-const char *epc_bars_parse_kind(const char *s, uint32_t *kind);
-
-/* Register accesses in the BAR blocks (except HOST_LO/HI), the BAR kinds
- * and the inbound table.  Reads: false if @off is none of those. */
 bool epc_bars_read(const EpcBars *b, unsigned off, uint32_t *val);
 
 /*

@@ -29,7 +29,8 @@
 static const char *const dma_err_names[] = {
     [QEPC_DMA_E_LEN] = "length 0, too large or wrapping",
     [QEPC_DMA_E_LOCAL] = "local address not RAM or not mapped by a window",
-    [QEPC_DMA_E_HOST_UR] = "host answered unsupported request (bus master off?)",
+    [QEPC_DMA_E_HOST_UR] = "host answered unsupported request "
+                           "(bus master off?)",
     [QEPC_DMA_E_HOST_CA] = "host answered completer abort",
     [QEPC_DMA_E_LINK] = "link down or no completion in time",
     [QEPC_DMA_E_ABORTED] = "aborted",
@@ -153,7 +154,8 @@ static int dma_write_step(EpcDma *d, EpcDmaChan *c)
 
     if (!c->step_dst_host) {
         if (!dma_ram(d, c->step_dst, c->step_len, true) ||
-            pci_dma_write(d->pdev, c->step_dst, c->buf, c->step_len) != MEMTX_OK) {
+            pci_dma_write(d->pdev, c->step_dst, c->buf,
+                          c->step_len) != MEMTX_OK) {
             return QEPC_DMA_E_LOCAL;
         }
         dma_step_done(d, c);
@@ -309,23 +311,45 @@ bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
     EpcDmaChan *c;
 
     switch (addr) {
-    case QEPC_DMA_CHANNELS: *val = QEPC_NUM_DMA; return true;
-    case QEPC_DMA_MAX_LEN:  *val = EPC_DMA_MAX_LEN; return true;
-    case QEPC_DMA_MPS:      *val = EPC_DMA_MPS; return true;
+    case QEPC_DMA_CHANNELS:
+        *val = QEPC_NUM_DMA;
+        return true;
+    case QEPC_DMA_MAX_LEN:
+        *val = EPC_DMA_MAX_LEN;
+        return true;
+    case QEPC_DMA_MPS:
+        *val = EPC_DMA_MPS;
+        return true;
     }
     if (addr < QEPC_DMA_BASE(0) || addr >= QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         return false;
     }
     c = &d->ch[epc_dma_chan_of(addr)];
     switch (addr & 0x1f) {
-    case QEPC_DMA_SRC_LO:     *val = c->src; return true;
-    case QEPC_DMA_SRC_HI:     *val = c->src >> 32; return true;
-    case QEPC_DMA_DST_LO:     *val = c->dst; return true;
-    case QEPC_DMA_DST_HI:     *val = c->dst >> 32; return true;
-    case QEPC_DMA_LEN:        *val = c->len; return true;
-    case QEPC_DMA_CTRL:       *val = c->ctrl; return true;
-    case QEPC_DMA_STATUS:     *val = c->status; return true;
-    case QEPC_DMA_DONE_BYTES: *val = c->done; return true;
+    case QEPC_DMA_SRC_LO:
+        *val = c->src;
+        return true;
+    case QEPC_DMA_SRC_HI:
+        *val = c->src >> 32;
+        return true;
+    case QEPC_DMA_DST_LO:
+        *val = c->dst;
+        return true;
+    case QEPC_DMA_DST_HI:
+        *val = c->dst >> 32;
+        return true;
+    case QEPC_DMA_LEN:
+        *val = c->len;
+        return true;
+    case QEPC_DMA_CTRL:
+        *val = c->ctrl;
+        return true;
+    case QEPC_DMA_STATUS:
+        *val = c->status;
+        return true;
+    case QEPC_DMA_DONE_BYTES:
+        *val = c->done;
+        return true;
     }
     return false;
 }
@@ -363,11 +387,21 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
         return EPC_DMA_REFUSED;
     }
     switch (addr & 0x1f) {
-    case QEPC_DMA_SRC_LO: set32(&c->src, false, val); return EPC_DMA_OK;
-    case QEPC_DMA_SRC_HI: set32(&c->src, true, val); return EPC_DMA_OK;
-    case QEPC_DMA_DST_LO: set32(&c->dst, false, val); return EPC_DMA_OK;
-    case QEPC_DMA_DST_HI: set32(&c->dst, true, val); return EPC_DMA_OK;
-    case QEPC_DMA_LEN:    c->len = val; return EPC_DMA_OK;
+    case QEPC_DMA_SRC_LO:
+        set32(&c->src, false, val);
+        return EPC_DMA_OK;
+    case QEPC_DMA_SRC_HI:
+        set32(&c->src, true, val);
+        return EPC_DMA_OK;
+    case QEPC_DMA_DST_LO:
+        set32(&c->dst, false, val);
+        return EPC_DMA_OK;
+    case QEPC_DMA_DST_HI:
+        set32(&c->dst, true, val);
+        return EPC_DMA_OK;
+    case QEPC_DMA_LEN:
+        c->len = val;
+        return EPC_DMA_OK;
     }
     return EPC_DMA_UNKNOWN;
 }

@@ -43,8 +43,10 @@
 
 #define TX_MAX        (64 * 1024 * 1024)  /* queued bytes: a peer in trouble */
 #define HELLO_WAIT_MS 2000
-#define NO_STATUS     UINT16_MAX          /* a request failed without completion */
-#define SPIN_NS       (150 * 1000)        /* look for a completion before sleeping */
+/* a request that failed without a completion */
+#define NO_STATUS     UINT16_MAX
+/* how long a waiter looks for its completion before it sleeps */
+#define SPIN_NS       (150 * 1000)
 
 /* bytes the socket did not take yet */
 typedef struct QepTxMsg {
@@ -101,7 +103,7 @@ static int64_t now_ms(void)
     return qemu_clock_get_ns(QEMU_CLOCK_REALTIME) / SCALE_MS;
 }
 
-/* ---- connections ---------------------------------------------------------- */
+/* ---- connections --------------------------------------------------------- */
 
 static QepConn *conn_ref(QepConn *c)
 {
@@ -140,7 +142,7 @@ bool qep_link_shmem(QepLink *l)
     return qep_link_up(l) && (l->conn->negotiated & QEP_FEAT_SHMEM);
 }
 
-/* ---- sending ---------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------------- */
 
 /*
  * Send one whole message and its descriptors: directly while nothing is
@@ -292,7 +294,7 @@ void qep_link_complete(QepLink *l, const struct qep_msg *req,
     qep_link_send(l, buf, n);
 }
 
-/* ---- requests --------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------ */
 
 /* A free slot with a fresh tag, or NULL.  Lock held. */
 static QepPending *link_alloc_pending(QepConn *c)
@@ -340,8 +342,10 @@ static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
     return p;
 }
 
-/* A request went unanswered: later ones fail at once while the peer is
- * silent.  Lock held. */
+/*
+ * A request went unanswered: later ones fail at once while the peer is
+ * silent.  Lock held.
+ */
 static void link_timed_out(QepConn *c, QepPending *p)
 {
     c->stalled = true;
@@ -476,8 +480,10 @@ static bool link_complete_locked(QepConn *c, const struct qep_msg *m,
     return true;
 }
 
-/* Fail outstanding requests (all, or the asynchronous ones past their
- * deadline); asynchronous ones are returned in @cbs.  Lock held. */
+/*
+ * Fail outstanding requests (all, or the asynchronous ones past their
+ * deadline); asynchronous ones are returned in @cbs.  Lock held.
+ */
 static int link_fail_pending(QepConn *c, QepPending *cbs, bool expired_only)
 {
     int64_t now = now_ms();
@@ -512,7 +518,7 @@ static void link_run_callbacks(QepPending *cbs, int n)
     }
 }
 
-/* ---- receiving (the receive thread) ---------------------------------------- */
+/* ---- receiving (the receive thread) -------------------------------------- */
 
 #define RX_BUF (256 * 1024)
 
@@ -689,7 +695,7 @@ static void *link_rx_thread(void *opaque)
     return NULL;
 }
 
-/* ---- handling (receive thread, BQL held) ------------------------------------ */
+/* ---- handling (receive thread, BQL held) --------------------------------- */
 
 static void link_hello(QepLink *l, const struct qep_msg *m)
 {
@@ -722,7 +728,7 @@ static void link_hello(QepLink *l, const struct qep_msg *m)
     }
 }
 
-/* ---- shared RAM --------------------------------------------------------------- */
+/* ---- shared RAM ---------------------------------------------------------- */
 
 static void link_send_fds(QepLink *l, const QepRamRegion *r, bool gone)
 {
@@ -803,7 +809,8 @@ bool qep_link_own_ram(QepLink *l, uint64_t gpa, uint64_t size)
     for (int i = 0; i < l->n_own; i++) {
         const QepRamRegion *r = &l->own[i];
 
-        if (gpa >= r->gpa && size <= r->size && gpa - r->gpa <= r->size - size) {
+        if (gpa >= r->gpa && size <= r->size &&
+            gpa - r->gpa <= r->size - size) {
             return true;
         }
     }
@@ -815,7 +822,8 @@ void *qep_link_peer_ram(QepLink *l, uint64_t gpa, uint64_t size)
     for (int i = 0; i < l->n_peer; i++) {
         const QepRamRegion *r = &l->peer[i];
 
-        if (gpa >= r->gpa && size <= r->size && gpa - r->gpa <= r->size - size) {
+        if (gpa >= r->gpa && size <= r->size &&
+            gpa - r->gpa <= r->size - size) {
             return (uint8_t *)r->host + (gpa - r->gpa);
         }
     }
@@ -961,7 +969,7 @@ static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd)
     }
 }
 
-/* ---- connection life cycle ---------------------------------------------------- */
+/* ---- connection life cycle ----------------------------------------------- */
 
 static void link_arm_timer(QepLink *l, uint32_t ms)
 {

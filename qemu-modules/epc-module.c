@@ -18,7 +18,7 @@
 #include "epc-module.h"
 
 #ifndef QEP_BUILT_FOR_PKGVERSION
-#error "QEP_BUILT_FOR_PKGVERSION must name the package version of the QEMU built against"
+#error "QEP_BUILT_FOR_PKGVERSION must name the QEMU package built against"
 #endif
 
 bool qep_module_check_qemu(const char *type)

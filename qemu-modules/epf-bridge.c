@@ -54,7 +54,7 @@ struct EpfBridgeState {
     bool shmem;
 };
 
-/* ---- BAR accesses from guest 2 -------------------------------------------- */
+/* ---- BAR accesses from guest 2 ------------------------------------------- */
 
 static bool bar_is_io(BridgeBar *b)
 {
@@ -75,7 +75,8 @@ static uint64_t bridge_bar_read(void *opaque, hwaddr off, unsigned size)
     st = qep_link_request(&s->link, buf,
                           qep_enc_mem_read(buf, bar_is_io(b) ? QEP_MSG_IO_READ
                                                              : QEP_MSG_MEM_READ,
-                                           0, pci_get_bar_addr(pdev, b->n) + off,
+                                           0,
+                                           pci_get_bar_addr(pdev, b->n) + off,
                                            size),
                           data, size);
     if (st != QEP_CPL_SC) {
@@ -121,7 +122,7 @@ static const MemoryRegionOps bridge_bar_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8 },
 };
 
-/* ---- direct BAR pieces ---------------------------------------------------- */
+/* ---- direct BAR pieces --------------------------------------------------- */
 
 /*
  * Map the pieces of BAR @b that the endpoint offered onto its RAM, where
@@ -223,7 +224,7 @@ static void bridge_set_layout(EpfBridgeState *s, const struct qep_link *l)
     pdev->config[PCI_INTERRUPT_PIN] = l->intx_pin;
 }
 
-/* ---- requests from the endpoint ------------------------------------------- */
+/* ---- requests from the endpoint ------------------------------------------ */
 
 static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
 {
@@ -328,7 +329,7 @@ static const QepLinkOps bridge_link_ops = {
     .peer_ram_changed = bridge_peer_ram_changed,
 };
 
-/* ---- config space ----------------------------------------------------------- */
+/* ---- config space -------------------------------------------------------- */
 
 static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
 {
@@ -378,7 +379,7 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
     }
 }
 
-/* ---- QOM -------------------------------------------------------------------- */
+/* ---- QOM ----------------------------------------------------------------- */
 
 static void bridge_realize(PCIDevice *pdev, Error **errp)
 {

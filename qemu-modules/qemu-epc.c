@@ -18,6 +18,8 @@
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qemu/units.h"
+#include "qemu/cutils.h"
+#include "qemu/host-utils.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/msi.h"
 #include "hw/pci/msix.h"
@@ -161,7 +163,7 @@ static void epc_params(QemuEpcState *s, EpcCfgParams *p)
     p->msix_pba = s->msix_pba;
 }
 
-/* ---- shared memory: direct windows and BAR pieces ------------------------- */
+/* ---- shared memory: direct windows and BAR pieces ------------------------ */
 
 static bool page_aligned(uint64_t a, uint64_t b, uint64_t c)
 {
@@ -204,7 +206,8 @@ static int epc_bar_pieces(QemuEpcState *s, int n, struct qep_map_piece *p)
     uint64_t off = 0;
     int k = 0;
 
-    if (!epc_bars_enabled(&s->bars, n) || (m->flags & PCI_BASE_ADDRESS_SPACE_IO)) {
+    if (!epc_bars_enabled(&s->bars, n) ||
+        (m->flags & PCI_BASE_ADDRESS_SPACE_IO)) {
         return 0;
     }
     for (unsigned i = 0; i < MAX(m->sub_count, 1); i++) {
@@ -328,7 +331,7 @@ static void epc_start(QemuEpcState *s, bool start)
     epc_link_update(s);
 }
 
-/* ---- interrupts to the host ------------------------------------------------ */
+/* ---- interrupts to the host ---------------------------------------------- */
 
 static void epc_post_write(QemuEpcState *s, uint64_t addr, uint32_t val)
 {
@@ -394,7 +397,8 @@ static void epc_raise(QemuEpcState *s, uint32_t val)
                       qep_enc_intx(buf, s->cfg.p.hdr.intx_pin - 1,
                                    kind == QEPC_RAISE_INTX_ASSERT));
         break;
-    case QEPC_RAISE_MSI: {
+    case QEPC_RAISE_MSI:
+        {
         unsigned n = epc_cfg_msi_vectors(&s->cfg);
 
         if (vec >= n) {
@@ -455,7 +459,7 @@ static void set_hi(uint64_t *v, uint32_t val)
     *v = (*v & 0xffffffffull) | (uint64_t)val << 32;
 }
 
-/* ---- BAR0 registers ------------------------------------------------------- */
+/* ---- BAR0 registers ------------------------------------------------------ */
 
 static uint32_t epc_status(QemuEpcState *s)
 {
@@ -497,8 +501,10 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
         uint64_t host = s->link_up ? epc_cfg_bar_addr(&s->cfg, n) : 0;
 
         switch (addr & 0x1f) {
-        case QEPC_BAR_HOST_LO: return (uint32_t)host;
-        case QEPC_BAR_HOST_HI: return host >> 32;
+        case QEPC_BAR_HOST_LO:
+            return (uint32_t)host;
+        case QEPC_BAR_HOST_HI:
+            return host >> 32;
         }
         return 0;
     }
@@ -506,48 +512,77 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
         EpcWindow *w = &s->win[(addr - QEPC_WIN_BASE(0)) / 0x20];
 
         switch (addr & 0x1f) {
-        case QEPC_WIN_OFF_LO:  return (uint32_t)w->offset;
-        case QEPC_WIN_OFF_HI:  return w->offset >> 32;
-        case QEPC_WIN_SIZE_LO: return (uint32_t)w->size;
-        case QEPC_WIN_SIZE_HI: return w->size >> 32;
-        case QEPC_WIN_PCI_LO:  return (uint32_t)w->pci_addr;
-        case QEPC_WIN_PCI_HI:  return w->pci_addr >> 32;
-        case QEPC_WIN_CTRL:    return w->ctrl;
+        case QEPC_WIN_OFF_LO:
+            return (uint32_t)w->offset;
+        case QEPC_WIN_OFF_HI:
+            return w->offset >> 32;
+        case QEPC_WIN_SIZE_LO:
+            return (uint32_t)w->size;
+        case QEPC_WIN_SIZE_HI:
+            return w->size >> 32;
+        case QEPC_WIN_PCI_LO:
+            return (uint32_t)w->pci_addr;
+        case QEPC_WIN_PCI_HI:
+            return w->pci_addr >> 32;
+        case QEPC_WIN_CTRL:
+            return w->ctrl;
         }
         return 0;
     }
 
     switch (addr) {
-    case QEPC_MAGIC:      return QEPC_MAGIC_VALUE;
-    case QEPC_VERSION:    return QEPC_REGS_VERSION;
+    case QEPC_MAGIC:
+        return QEPC_MAGIC_VALUE;
+    case QEPC_VERSION:
+        return QEPC_REGS_VERSION;
     case QEPC_CAPS:
         return QEPC_NUM_WINDOWS | QEPC_NUM_BARS << 8 | QEPC_CAPS_MSI |
                QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ |
                QEPC_CAPS_DMA | QEPC_CAPS_SUBRANGE | QEPC_CAPS_DOORBELL;
-    case QEPC_WIN_ALIGN:  return WIN_ALIGN;
-    case QEPC_CTRL:       return s->ctrl;
-    case QEPC_STATUS:     return epc_status(s);
-    case QEPC_IRQ_STATUS: return s->irq_status;
-    case QEPC_IRQ_ENABLE: return s->irq_enable;
-    case QEPC_ERROR:      return s->error;
-    case QEPC_INBOUND_COUNT: return s->bars.n_ib;
-    case QEPC_DOORBELL:   return 0;
-    case QEPC_DOORBELL_DATA: return s->doorbell_data;
-    case QEPC_HDR_ID:     return s->hdr_id;
-    case QEPC_HDR_CLASS:  return s->hdr_class;
-    case QEPC_HDR_SUBSYS: return s->hdr_subsys;
-    case QEPC_HDR_INTPIN: return s->hdr_intpin;
-    case QEPC_MSI_CFG:    return s->msi_cfg;
-    case QEPC_MSI_CTRL:   return s->link_up ? epc_cfg_msi_ctrl(&s->cfg) : 0;
+    case QEPC_WIN_ALIGN:
+        return WIN_ALIGN;
+    case QEPC_CTRL:
+        return s->ctrl;
+    case QEPC_STATUS:
+        return epc_status(s);
+    case QEPC_IRQ_STATUS:
+        return s->irq_status;
+    case QEPC_IRQ_ENABLE:
+        return s->irq_enable;
+    case QEPC_ERROR:
+        return s->error;
+    case QEPC_INBOUND_COUNT:
+        return s->bars.n_ib;
+    case QEPC_DOORBELL:
+        return 0;
+    case QEPC_DOORBELL_DATA:
+        return s->doorbell_data;
+    case QEPC_HDR_ID:
+        return s->hdr_id;
+    case QEPC_HDR_CLASS:
+        return s->hdr_class;
+    case QEPC_HDR_SUBSYS:
+        return s->hdr_subsys;
+    case QEPC_HDR_INTPIN:
+        return s->hdr_intpin;
+    case QEPC_MSI_CFG:
+        return s->msi_cfg;
+    case QEPC_MSI_CTRL:
+        return s->link_up ? epc_cfg_msi_ctrl(&s->cfg) : 0;
     case QEPC_MSI_ADDR_LO:
         return s->link_up ? (uint32_t)epc_cfg_msi_addr(&s->cfg) : 0;
     case QEPC_MSI_ADDR_HI:
         return s->link_up ? epc_cfg_msi_addr(&s->cfg) >> 32 : 0;
-    case QEPC_MSI_DATA:   return s->link_up ? epc_cfg_msi_data(&s->cfg) : 0;
-    case QEPC_MSIX_CFG:   return s->msix_cfg;
-    case QEPC_MSIX_TABLE: return s->msix_table;
-    case QEPC_MSIX_PBA:   return s->msix_pba;
-    case QEPC_MSIX_CTRL:  return s->link_up ? epc_cfg_msix_ctrl(&s->cfg) : 0;
+    case QEPC_MSI_DATA:
+        return s->link_up ? epc_cfg_msi_data(&s->cfg) : 0;
+    case QEPC_MSIX_CFG:
+        return s->msix_cfg;
+    case QEPC_MSIX_TABLE:
+        return s->msix_table;
+    case QEPC_MSIX_PBA:
+        return s->msix_pba;
+    case QEPC_MSIX_CTRL:
+        return s->link_up ? epc_cfg_msix_ctrl(&s->cfg) : 0;
     }
     qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: read of unknown register "
                   "0x%" HWADDR_PRIx "\n", addr);
@@ -612,13 +647,27 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
             return;
         }
         switch (addr & 0x1f) {
-        case QEPC_WIN_OFF_LO:  set_lo(&w->offset, val); return;
-        case QEPC_WIN_OFF_HI:  set_hi(&w->offset, val); return;
-        case QEPC_WIN_SIZE_LO: set_lo(&w->size, val); return;
-        case QEPC_WIN_SIZE_HI: set_hi(&w->size, val); return;
-        case QEPC_WIN_PCI_LO:  set_lo(&w->pci_addr, val); return;
-        case QEPC_WIN_PCI_HI:  set_hi(&w->pci_addr, val); return;
-        case QEPC_WIN_CTRL:    epc_win_commit(s, n, val); return;
+        case QEPC_WIN_OFF_LO:
+            set_lo(&w->offset, val);
+            return;
+        case QEPC_WIN_OFF_HI:
+            set_hi(&w->offset, val);
+            return;
+        case QEPC_WIN_SIZE_LO:
+            set_lo(&w->size, val);
+            return;
+        case QEPC_WIN_SIZE_HI:
+            set_hi(&w->size, val);
+            return;
+        case QEPC_WIN_PCI_LO:
+            set_lo(&w->pci_addr, val);
+            return;
+        case QEPC_WIN_PCI_HI:
+            set_hi(&w->pci_addr, val);
+            return;
+        case QEPC_WIN_CTRL:
+            epc_win_commit(s, n, val);
+            return;
         }
         goto bad;
     }
@@ -635,17 +684,39 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
         s->irq_enable = val & QEPC_IRQ_ALL;
         epc_update_irq(s, s->irq_status);
         return;
-    case QEPC_ERROR:      s->error = 0; return;
-    case QEPC_HDR_ID:     s->hdr_id = val; return;
-    case QEPC_HDR_CLASS:  s->hdr_class = val; return;
-    case QEPC_HDR_SUBSYS: s->hdr_subsys = val; return;
-    case QEPC_HDR_INTPIN: s->hdr_intpin = val & 7; return;
-    case QEPC_MSI_CFG:    s->msi_cfg = val & (QEPC_MSI_CFG_PRESENT | 7); return;
-    case QEPC_MSIX_CFG:   s->msix_cfg = val & 0xfff; return;
-    case QEPC_MSIX_TABLE: s->msix_table = val; return;
-    case QEPC_MSIX_PBA:   s->msix_pba = val; return;
-    case QEPC_IRQ_RAISE:  epc_raise(s, val); return;
-    case QEPC_DOORBELL:   epc_doorbell(s, val); return;
+    case QEPC_ERROR:
+        s->error = 0;
+        return;
+    case QEPC_HDR_ID:
+        s->hdr_id = val;
+        return;
+    case QEPC_HDR_CLASS:
+        s->hdr_class = val;
+        return;
+    case QEPC_HDR_SUBSYS:
+        s->hdr_subsys = val;
+        return;
+    case QEPC_HDR_INTPIN:
+        s->hdr_intpin = val & 7;
+        return;
+    case QEPC_MSI_CFG:
+        s->msi_cfg = val & (QEPC_MSI_CFG_PRESENT | 7);
+        return;
+    case QEPC_MSIX_CFG:
+        s->msix_cfg = val & 0xfff;
+        return;
+    case QEPC_MSIX_TABLE:
+        s->msix_table = val;
+        return;
+    case QEPC_MSIX_PBA:
+        s->msix_pba = val;
+        return;
+    case QEPC_IRQ_RAISE:
+        epc_raise(s, val);
+        return;
+    case QEPC_DOORBELL:
+        epc_doorbell(s, val);
+        return;
     }
 bad:
     qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: write 0x%x to read-only or "
@@ -660,7 +731,7 @@ static const MemoryRegionOps epc_reg_ops = {
     .impl = { .min_access_size = 4, .max_access_size = 4 },
 };
 
-/* ---- outbound windows (BAR2) ---------------------------------------------- */
+/* ---- outbound windows (BAR2) --------------------------------------------- */
 
 static EpcWindow *epc_window_find(QemuEpcState *s, hwaddr off, unsigned size)
 {
@@ -817,7 +888,7 @@ static const EpcDmaOps epc_dma_ops = {
     .finished = epc_dma_finished,
 };
 
-/* ---- requests from the host ------------------------------------------------ */
+/* ---- requests from the host ---------------------------------------------- */
 
 static void epc_handle_cfg(QemuEpcState *s, const struct qep_msg *m)
 {
@@ -993,14 +1064,54 @@ static const QepLinkOps epc_link_ops = {
     .own_ram_changed = epc_own_ram_changed,
 };
 
-/* ---- QOM -------------------------------------------------------------------- */
+/* ---- QOM ----------------------------------------------------------------- */
+
+/*
+ * A barN property: "" or "programmable", "disabled", "fixed-SIZE" (SIZE a
+ * power of two from 16 bytes, with QEMU's size suffixes), each optionally
+ * followed by "-64bit"; or "64bit" alone.  NULL and *kind, or why not.
+ */
+static const char *epc_parse_bar_kind(const char *s, uint32_t *kind)
+{
+    g_autofree char *str = g_strdup(s ? s : "");
+    char *rest = str;
+    uint32_t k = QEPC_BAR_PROGRAMMABLE;
+    size_t len = strlen(str);
+
+    if (len >= 6 && !strcmp(str + len - 6, "-64bit")) {
+        str[len - 6] = 0;
+        k |= QEPC_BAR_KIND_64BIT;
+    } else if (!strcmp(str, "64bit")) {
+        *kind = QEPC_BAR_KIND_64BIT;
+        return NULL;
+    }
+    if (!*rest || !strcmp(rest, "programmable")) {
+        /* k as it is */
+    } else if (!strcmp(rest, "disabled") && !(k & QEPC_BAR_KIND_64BIT)) {
+        k = QEPC_BAR_DISABLED;
+    } else if (g_str_has_prefix(rest, "fixed-")) {
+        uint64_t size;
+
+        if (qemu_strtosz(rest + 6, NULL, &size) < 0 || size < 16 ||
+            size > (1ull << 40) || (size & (size - 1))) {
+            return "fixed size must be a power of two from 16 bytes to 1T";
+        }
+        k |= QEPC_BAR_FIXED | (uint32_t)ctz64(size) << 8;
+    } else {
+        return "expected programmable, disabled, fixed-SIZE, 64bit or "
+               "fixed-SIZE-64bit";
+    }
+    *kind = k;
+    return NULL;
+}
 
 static void epc_realize(PCIDevice *pdev, Error **errp)
 {
     QemuEpcState *s = QEMU_EPC(pdev);
 
     if (s->window_size < WIN_ALIGN || (s->window_size & (s->window_size - 1))) {
-        error_setg(errp, "window-size must be a power of two of at least 4 KiB");
+        error_setg(errp, "window-size must be a power of two of at least "
+                   "4 KiB");
         return;
     }
     if (s->inbound_windows > QEPC_MAX_INBOUND) {
@@ -1010,8 +1121,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
     }
     s->bars.n_ib = s->inbound_windows;
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
-        const char *why = epc_bars_parse_kind(s->bar_kind[i],
-                                              &s->bars.kind[i]);
+        const char *why = epc_parse_bar_kind(s->bar_kind[i],
+                                             &s->bars.kind[i]);
 
         if (why) {
             error_setg(errp, "bar%d=%s: %s", i, s->bar_kind[i], why);

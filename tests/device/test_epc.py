@@ -4,6 +4,7 @@ import struct
 import time
 
 import peer as P
+from qtest import wait_until
 from machines import EpcVm, R, EPF_RAM, EPC_WINDOW
 from base import DeviceTest
 
@@ -146,9 +147,26 @@ class EpcTest(DeviceTest):
         self.vm.map_window(0, 0, 0x1000, 0x1000)
         t0 = time.monotonic()
         self.assertEqual(self.vm.readl(EPC_WINDOW), 0xffffffff)
-        self.assertLess(time.monotonic() - t0, 3)
-        self.peer.expect(P.MEM_READ)
+        took = time.monotonic() - t0
+        # it waited timeout-ms (300 ms), and not much more
+        self.assertGreaterEqual(took, 0.29)
+        self.assertLess(took, 1.0)
+        late = self.peer.expect(P.MEM_READ)
         self.assertIn('did not complete', self.vm.read_log())
+        # while the peer stays silent, later reads fail at once
+        for _ in range(5):
+            t0 = time.monotonic()
+            self.assertEqual(self.vm.readl(EPC_WINDOW + 4), 0xffffffff)
+            self.assertLess(time.monotonic() - t0, 0.15)
+        # any message from the peer ends that (here the late answer, which
+        # is dropped): the next read waits again
+        self.peer.send(P.cpl(late.tag, P.MEM_READ, P.SC, bytes(4)))
+        wait_until(lambda: 'dropping completion' in self.vm.read_log(), 5,
+                   'the late completion to be dropped')
+        t0 = time.monotonic()
+        self.assertEqual(self.vm.readl(EPC_WINDOW + 8), 0xffffffff)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.29)
+        self.peer.expect(P.MEM_READ)
 
     def test_bad_descriptors_rejected(self):
         self.assertFalse(self.vm.set_bar(0, EPF_RAM, 0x3000))       # not power of 2

@@ -13,7 +13,9 @@ from base import WiredDeviceTest
 from qtest import wait_until
 from test_dma import DmaSetup, LOCAL
 
-BOUND = 3.0        # seconds one access may take with the peer gone (timeout-ms is 300)
+# seconds one access may take with the peer gone: timeout-ms (300 ms) and
+# what a busy 2-core machine adds to it
+BOUND = 1.0
 
 
 class FaultTest(WiredDeviceTest):

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """qemu-epc-launch: preloading, listing, refusing a foreign QEMU."""
 import os
+import re
 import stat
 import subprocess
 
@@ -38,6 +39,17 @@ class LauncherTest(DeviceTest):
                 desc = line[0].split(' - ', 1)[1] if ' - ' in line[0] else ''
                 self.assertRegex(desc, r'[a-z]{3,}.*', '%s.%s has no description: %r'
                                  % (dev, prop, line[0]))
+
+    def test_modules_export_nothing_of_their_own(self):
+        """Both modules are preloaded into one process: each keeps its link
+        layer and codec to itself (hidden visibility)."""
+        build = os.environ.get('QEMU_EPC_BUILD')
+        for so in ('hw-misc-qemu-epc.so', 'hw-misc-epf-bridge.so'):
+            p = subprocess.run(['nm', '-D', '--defined-only', os.path.join(build, so)],
+                               capture_output=True, text=True, check=True)
+            ours = [l.split()[-1] for l in p.stdout.splitlines()
+                    if re.search(r' [TDBR] (qep_|epc_|bridge_|link_)', l)]
+            self.assertEqual(ours, [], so)
 
     def test_migration_is_refused_with_a_reason(self):
         """Migrating a VM with either device fails, saying why."""

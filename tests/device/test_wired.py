@@ -107,7 +107,9 @@ class WiredTest(WiredDeviceTest):
         self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to reconnect', timeout=15)
         self.bring_up()
         self.br.writel(self.placed[0], 0x600d)
-        self.assertEqual(self.epc.memread(EPF_RAM, 4), struct.pack('<I', 0x600d))
+        # a posted write: it lands when the endpoint's link thread handles it
+        wait_until(lambda: self.epc.memread(EPF_RAM, 4) == struct.pack('<I', 0x600d),
+                   5, 'the posted write to reach guest-1 memory')
 
     def test_concurrent_cross_reads_never_deadlock(self):
         self.bring_up()
