@@ -54,6 +54,7 @@ static const char *const type_names[QEP_MSG_TYPE_MAX + 1] = {
 	[QEP_MSG_LINK]       = "LINK",
 	[QEP_MSG_FDS]        = "FDS",
 	[QEP_MSG_MAP]        = "MAP",
+	[QEP_MSG_RESET]      = "RESET",
 };
 
 const char *qep_type_name(unsigned int type)
@@ -367,6 +368,10 @@ int qep_msg_decode(const void *buf, size_t len, struct qep_msg *m)
 	case QEP_MSG_MAP:
 		r = check_map(m, p, size);
 		break;
+	case QEP_MSG_RESET:
+		if (size)
+			return -QEP_E_SIZE;
+		break;
 	}
 	if (r)
 		return r;
@@ -494,6 +499,12 @@ size_t qep_enc_fds(void *buf, const struct qep_fds *f)
 	st64(p + HDR + 16, f->size);
 	st64(p + HDR + 24, f->offset);
 	return HDR + sizeof(*f);
+}
+
+size_t qep_enc_reset(void *buf)
+{
+	hdr_put(buf, QEP_MSG_RESET, 0, 0, 0);
+	return HDR;
 }
 
 size_t qep_enc_map(void *buf, uint16_t tag, uint8_t bar, uint8_t count,

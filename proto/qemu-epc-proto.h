@@ -18,7 +18,7 @@
 
 #define QEP_MAGIC           0x43504551u  /* "QEPC" in little-endian bytes */
 #define QEP_VERSION_MAJOR   1
-#define QEP_VERSION_MINOR   1
+#define QEP_VERSION_MINOR   2
 
 /* largest data payload of one memory/I/O request or completion */
 #define QEP_MAX_DATA        4096u
@@ -38,7 +38,8 @@ enum qep_msg_type {
 	QEP_MSG_LINK       = 10,
 	QEP_MSG_FDS        = 11,
 	QEP_MSG_MAP        = 12,
-	QEP_MSG_TYPE_MAX   = QEP_MSG_MAP,
+	QEP_MSG_RESET      = 13,
+	QEP_MSG_TYPE_MAX   = QEP_MSG_RESET,
 };
 
 /* header flags */
@@ -53,7 +54,8 @@ enum qep_role {
 
 /* feature bits announced in HELLO; the link uses the intersection */
 #define QEP_FEAT_SHMEM      (1ull << 0)  /* QEP_MSG_FDS with guest RAM */
-#define QEP_FEATURES_KNOWN  QEP_FEAT_SHMEM
+#define QEP_FEAT_RESET      (1ull << 1)  /* QEP_MSG_RESET understood */
+#define QEP_FEATURES_KNOWN  (QEP_FEAT_SHMEM | QEP_FEAT_RESET)
 
 /* completion status, as in a PCIe completion */
 enum qep_cpl_status {
@@ -239,6 +241,7 @@ size_t qep_enc_cpl(void *buf, uint16_t tag, uint16_t req_type,
 size_t qep_enc_intx(void *buf, uint8_t pin, bool assert);
 size_t qep_enc_link(void *buf, const struct qep_link *link);
 size_t qep_enc_fds(void *buf, const struct qep_fds *fds);
+size_t qep_enc_reset(void *buf);
 /* MAP with @count pieces; @tag non-zero makes it non-posted */
 size_t qep_enc_map(void *buf, uint16_t tag, uint8_t bar, uint8_t count,
 		   const struct qep_map_piece *pieces);

@@ -56,13 +56,13 @@ static int bar_check(const EpcBars *b, int n, uint32_t flags, const char **why)
     } else if (QEPC_BAR_KIND_TYPE(kind) == QEPC_BAR_FIXED &&
                st->size != 1ull << QEPC_BAR_KIND_LOG2(kind)) {
         *why = "the BAR has a fixed size on this controller";
-    } else if ((kind & QEPC_BAR_KIND_64BIT) && (d.flags & 0x6) != 0x4) {
+    } else if ((kind & QEPC_BAR_KIND_64BIT) && !EPC_BAR_IS_64(d.flags)) {
         *why = "the BAR must be 64-bit on this controller";
-    } else if ((d.flags & 0x6) == 0x4 &&
+    } else if (EPC_BAR_IS_64(d.flags) &&
                (n == QEPC_NUM_BARS - 1 || epc_bars_enabled(b, n + 1))) {
         *why = "64-bit BAR needs the next slot free";
     } else if (n > 0 && epc_bars_enabled(b, n - 1) &&
-               (b->bar[n - 1].flags & 6) == 4) {
+               EPC_BAR_IS_64(b->bar[n - 1].flags)) {
         *why = "slot is the upper half of a 64-bit BAR";
     }
     if (*why) {

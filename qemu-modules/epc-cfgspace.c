@@ -6,32 +6,6 @@
 #include <string.h>
 #include "epc-cfgspace.h"
 
-/* register numbers from the PCI specifications */
-#define CFG_VENDOR     0x00
-#define CFG_COMMAND    0x04
-#define CFG_STATUS     0x06
-#define CFG_REVISION   0x08
-#define CFG_CACHE_LINE 0x0c
-#define CFG_BAR0       0x10
-#define CFG_SUBSYS     0x2c
-#define CFG_CAP_PTR    0x34
-#define CFG_INT_LINE   0x3c
-#define CFG_INT_PIN    0x3d
-
-#define CMD_IO         0x0001
-#define CMD_MEMORY     0x0002
-#define CMD_MASTER     0x0004
-#define CMD_PARITY     0x0040
-#define CMD_SERR       0x0100
-#define CMD_INTX_DIS   0x0400
-#define STATUS_CAPS    0x0010
-#define STATUS_ERRORS  0xf900   /* parity, target/master aborts, SERR */
-
-#define MSI_CTRL_EN    0x0001
-#define MSI_CTRL_64    0x0080
-#define MSIX_CTRL_EN   0x8000
-#define MSIX_CTRL_MASK 0x4000
-
 static void put8(uint8_t *b, unsigned o, uint8_t v) { b[o] = v; }
 static void put16(uint8_t *b, unsigned o, uint16_t v)
 {
@@ -54,16 +28,19 @@ static uint32_t get32(const uint8_t *b, unsigned o)
 
 const char *epc_cfg_check_bar(const struct qep_bar_desc *b)
 {
-    bool io = b->flags & 1;
+    bool io = EPC_BAR_IS_IO(b->flags);
 
     if (b->size & (b->size - 1)) {
         return "BAR size is not a power of two";
     }
-    if (io ? (b->size < 4 || b->size > 256 || b->flags != 1)
-           : (b->size < 16 || (b->flags & 0x6) == 0x2 || b->flags & ~0xeu)) {
+    if (io ? (b->size < 4 || b->size > 256 ||
+              b->flags != PCI_BASE_ADDRESS_SPACE_IO)
+           : (b->size < 16 || (b->flags & PCI_BASE_ADDRESS_MEM_TYPE_MASK) ==
+               PCI_BASE_ADDRESS_MEM_TYPE_1M ||
+               b->flags & ~0xeu)) {
         return "BAR size or flags not valid for its kind";
     }
-    if ((b->flags & 0x6) != 0x4 && b->size > 0x80000000ull) {
+    if (!EPC_BAR_IS_64(b->flags) && b->size > 0x80000000ull) {
         return "32-bit BAR larger than 2 GiB";
     }
     return NULL;
@@ -83,7 +60,7 @@ const char *epc_cfg_check(const EpcCfgParams *p)
         if (why) {
             return why;
         }
-        if ((b->flags & 0x6) == 0x4) {            /* 64-bit */
+        if (EPC_BAR_IS_64(b->flags)) {            /* 64-bit */
             if (i == QEP_NUM_BARS - 1) {
                 return "64-bit BAR in the last slot";
             }
@@ -104,7 +81,8 @@ const char *epc_cfg_check(const EpcCfgParams *p)
 
         if (tbir >= QEP_NUM_BARS || pbir >= QEP_NUM_BARS ||
             !p->bar[tbir].size || !p->bar[pbir].size ||
-            (p->bar[tbir].flags & 1) || (p->bar[pbir].flags & 1)) {
+            EPC_BAR_IS_IO(p->bar[tbir].flags) ||
+            EPC_BAR_IS_IO(p->bar[pbir].flags)) {
             return "MSI-X table or PBA in a BAR that is not a memory BAR";
         }
         if ((p->msix_table & ~7u) + 16ull * p->msix_count >
@@ -131,67 +109,81 @@ void epc_cfg_build(EpcCfgSpace *s, const EpcCfgParams *p)
     memset(s, 0, sizeof(*s));
     s->p = *p;
 
-    put16(c, CFG_VENDOR, p->hdr.vendor_id);
-    put16(c, CFG_VENDOR + 2, p->hdr.device_id);
-    put16(c, CFG_STATUS, STATUS_CAPS);
-    put16(s->w1cmask, CFG_STATUS, STATUS_ERRORS);
-    put8(c, CFG_REVISION, p->hdr.revision);
-    put8(c, CFG_REVISION + 1, p->hdr.progif);
-    put8(c, CFG_REVISION + 2, p->hdr.subclass);
-    put8(c, CFG_REVISION + 3, p->hdr.baseclass);
-    put16(c, CFG_SUBSYS, p->hdr.subsys_vendor_id);
-    put16(c, CFG_SUBSYS + 2, p->hdr.subsys_id);
-    put8(c, CFG_INT_PIN, p->hdr.intx_pin);
-    put8(c, CFG_CAP_PTR, EPC_CFG_PCIE_CAP);
+    put16(c, PCI_VENDOR_ID, p->hdr.vendor_id);
+    put16(c, PCI_DEVICE_ID, p->hdr.device_id);
+    put16(c, PCI_STATUS, PCI_STATUS_CAP_LIST);
+    put16(s->w1cmask, PCI_STATUS,
+          PCI_STATUS_PARITY | PCI_STATUS_SIG_TARGET_ABORT |
+          PCI_STATUS_REC_TARGET_ABORT | PCI_STATUS_REC_MASTER_ABORT |
+          PCI_STATUS_SIG_SYSTEM_ERROR | PCI_STATUS_DETECTED_PARITY);
+    put8(c, PCI_REVISION_ID, p->hdr.revision);
+    put8(c, PCI_CLASS_PROG, p->hdr.progif);
+    put8(c, PCI_CLASS_DEVICE, p->hdr.subclass);
+    put8(c, PCI_CLASS_DEVICE + 1, p->hdr.baseclass);
+    put16(c, PCI_SUBSYSTEM_VENDOR_ID, p->hdr.subsys_vendor_id);
+    put16(c, PCI_SUBSYSTEM_ID, p->hdr.subsys_id);
+    put8(c, PCI_INTERRUPT_PIN, p->hdr.intx_pin);
+    put8(c, PCI_CAPABILITY_LIST, EPC_CFG_PCIE_CAP);
 
-    put16(w, CFG_COMMAND, CMD_MEMORY | CMD_MASTER | CMD_PARITY | CMD_SERR |
-          CMD_INTX_DIS);
+    put16(w, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+          PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE);
     for (int i = 0; i < QEP_NUM_BARS; i++) {
         const struct qep_bar_desc *b = &p->bar[i];
-        unsigned o = CFG_BAR0 + 4 * i;
+        unsigned o = PCI_BASE_ADDRESS_0 + 4 * i;
 
         if (!b->size) {
             continue;
         }
-        if (b->flags & 1) {
-            put16(w, CFG_COMMAND, get16(w, CFG_COMMAND) | CMD_IO);
+        if (EPC_BAR_IS_IO(b->flags)) {
+            put16(w, PCI_COMMAND, get16(w, PCI_COMMAND) | PCI_COMMAND_IO);
         }
         put32(c, o, b->flags);
-        put32(w, o, (uint32_t)~(b->size - 1) & ~(b->flags & 1 ? 3u : 0xfu));
-        if ((b->flags & 0x6) == 0x4) {
+        put32(w, o, (uint32_t)~(b->size - 1) &
+              (uint32_t)(EPC_BAR_IS_IO(b->flags) ? PCI_BASE_ADDRESS_IO_MASK
+                                                 : PCI_BASE_ADDRESS_MEM_MASK));
+        if (EPC_BAR_IS_64(b->flags)) {
             put32(w, o + 4, (uint32_t)(~(b->size - 1) >> 32));
             i++;
         }
     }
-    put8(w, CFG_CACHE_LINE, 0xff);
-    put8(w, CFG_INT_LINE, 0xff);
+    put8(w, PCI_CACHE_LINE_SIZE, 0xff);
+    put8(w, PCI_INTERRUPT_LINE, 0xff);
 
     /* PCI Express capability, version 2, endpoint, x1 2.5 GT/s */
     after_pcie = p->msi_log2 >= 0 ? msi : p->msix_count ? msix : 0;
-    put8(c, EPC_CFG_PCIE_CAP, 0x10);
+    put8(c, EPC_CFG_PCIE_CAP, PCI_CAP_ID_EXP);
     put8(c, EPC_CFG_PCIE_CAP + 1, after_pcie);
-    put16(c, EPC_CFG_PCIE_CAP + 2, 0x0002);
-    put32(c, EPC_CFG_PCIE_CAP + 4, 0x00008001);   /* DevCap: 256 B MPS, RBER */
-    put16(w, EPC_CFG_PCIE_CAP + 8, 0x7cef);       /* DevCtl: MPS, MRRS, ... */
-    put32(c, EPC_CFG_PCIE_CAP + 0x0c, 0x00000011); /* LnkCap: x1, 2.5 GT/s */
-    put16(c, EPC_CFG_PCIE_CAP + 0x12, 0x0011);    /* LnkSta: x1, 2.5 GT/s */
+    put16(c, EPC_CFG_PCIE_CAP + PCI_EXP_FLAGS, 2);  /* version 2, endpoint */
+    /* 256-byte Max_Payload_Size (encoding 1), role-based error reporting */
+    put32(c, EPC_CFG_PCIE_CAP + PCI_EXP_DEVCAP, 1 | PCI_EXP_DEVCAP_RBER);
+    put16(w, EPC_CFG_PCIE_CAP + PCI_EXP_DEVCTL,
+          PCI_EXP_DEVCTL_CERE | PCI_EXP_DEVCTL_NFERE | PCI_EXP_DEVCTL_FERE |
+          PCI_EXP_DEVCTL_URRE | PCI_EXP_DEVCTL_PAYLOAD |
+          PCI_EXP_DEVCTL_AUX_PME | PCI_EXP_DEVCTL_NOSNOOP_EN |
+          PCI_EXP_DEVCTL_READRQ);
+    put32(c, EPC_CFG_PCIE_CAP + PCI_EXP_LNKCAP,
+          PCI_EXP_LNKCAP_SLS_2_5GB | 1 << 4);   /* x1 */
+    put16(c, EPC_CFG_PCIE_CAP + PCI_EXP_LNKSTA,
+          PCI_EXP_LNKSTA_CLS_2_5GB | PCI_EXP_LNKSTA_NLW_X1);
 
     if (p->msi_log2 >= 0) {
-        put8(c, msi, 0x05);
+        put8(c, msi, PCI_CAP_ID_MSI);
         put8(c, msi + 1, p->msix_count ? msix : 0);
-        put16(c, msi + 2, MSI_CTRL_64 | p->msi_log2 << 1);
-        put16(w, msi + 2, MSI_CTRL_EN | 0x0070);
-        put32(w, msi + 4, 0xfffffffc);
-        put32(w, msi + 8, 0xffffffff);
-        put16(w, msi + 12, 0xffff);
+        put16(c, msi + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT | p->msi_log2 << 1);
+        put16(w, msi + PCI_MSI_FLAGS,
+              PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+        put32(w, msi + PCI_MSI_ADDRESS_LO, 0xfffffffc);
+        put32(w, msi + PCI_MSI_ADDRESS_HI, 0xffffffff);
+        put16(w, msi + PCI_MSI_DATA_64, 0xffff);
     }
     if (p->msix_count) {
-        put8(c, msix, 0x11);
+        put8(c, msix, PCI_CAP_ID_MSIX);
         put8(c, msix + 1, 0);
-        put16(c, msix + 2, p->msix_count - 1);
-        put16(w, msix + 2, MSIX_CTRL_EN | MSIX_CTRL_MASK);
-        put32(c, msix + 4, p->msix_table);
-        put32(c, msix + 8, p->msix_pba);
+        put16(c, msix + PCI_MSIX_FLAGS, p->msix_count - 1);
+        put16(w, msix + PCI_MSIX_FLAGS,
+              PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+        put32(c, msix + PCI_MSIX_TABLE, p->msix_table);
+        put32(c, msix + PCI_MSIX_PBA, p->msix_pba);
     }
 }
 
@@ -220,9 +212,9 @@ unsigned epc_cfg_write(EpcCfgSpace *s, unsigned off, unsigned len,
         if (s->cfg[o] == old) {
             continue;
         }
-        if (o >= CFG_COMMAND && o < CFG_COMMAND + 2) {
+        if (o >= PCI_COMMAND && o < PCI_COMMAND + 2) {
             ev |= EPC_CFG_EV_COMMAND;
-        } else if (o >= CFG_BAR0 && o < CFG_BAR0 + 24) {
+        } else if (o >= PCI_BASE_ADDRESS_0 && o < PCI_BASE_ADDRESS_0 + 24) {
             ev |= EPC_CFG_EV_BAR;
         } else if (s->p.msi_log2 >= 0 && o >= msi + 2 && o < msi + 14) {
             ev |= EPC_CFG_EV_MSI;
@@ -233,12 +225,12 @@ unsigned epc_cfg_write(EpcCfgSpace *s, unsigned off, unsigned len,
     }
     /* Multiple Message Enable cannot exceed Multiple Message Capable */
     if (s->p.msi_log2 >= 0) {
-        uint16_t ctrl = get16(s->cfg, msi + 2);
-        unsigned mme = (ctrl >> 4) & 7;
+        uint16_t ctrl = get16(s->cfg, msi + PCI_MSI_FLAGS);
+        unsigned mme = (ctrl & PCI_MSI_FLAGS_QSIZE) >> 4;
 
         if (mme > (unsigned)s->p.msi_log2) {
-            ctrl = (ctrl & ~0x70) | s->p.msi_log2 << 4;
-            put16(s->cfg, msi + 2, ctrl);
+            ctrl = (ctrl & ~PCI_MSI_FLAGS_QSIZE) | s->p.msi_log2 << 4;
+            put16(s->cfg, msi + PCI_MSI_FLAGS, ctrl);
         }
     }
     return ev;
@@ -246,7 +238,7 @@ unsigned epc_cfg_write(EpcCfgSpace *s, unsigned off, unsigned len,
 
 uint16_t epc_cfg_command(const EpcCfgSpace *s)
 {
-    return get16(s->cfg, CFG_COMMAND);
+    return get16(s->cfg, PCI_COMMAND);
 }
 
 uint64_t epc_cfg_bar_addr(const EpcCfgSpace *s, int bar)
@@ -257,13 +249,13 @@ uint64_t epc_cfg_bar_addr(const EpcCfgSpace *s, int bar)
     if (!b->size) {
         return 0;
     }
-    a = get32(s->cfg, CFG_BAR0 + 4 * bar);
-    if (b->flags & 1) {
-        return a & ~3ull;
+    a = get32(s->cfg, PCI_BASE_ADDRESS_0 + 4 * bar);
+    if (EPC_BAR_IS_IO(b->flags)) {
+        return a & PCI_BASE_ADDRESS_IO_MASK;
     }
-    a &= ~0xfull;
-    if ((b->flags & 0x6) == 0x4) {
-        a |= (uint64_t)get32(s->cfg, CFG_BAR0 + 4 * bar + 4) << 32;
+    a &= PCI_BASE_ADDRESS_MEM_MASK;
+    if (EPC_BAR_IS_64(b->flags)) {
+        a |= (uint64_t)get32(s->cfg, PCI_BASE_ADDRESS_0 + 4 * bar + 4) << 32;
     }
     return a;
 }
@@ -273,14 +265,14 @@ int epc_cfg_bar_match(const EpcCfgSpace *s, bool io, uint64_t addr,
 {
     uint16_t cmd = epc_cfg_command(s);
 
-    if (!(cmd & (io ? CMD_IO : CMD_MEMORY))) {
+    if (!(cmd & (io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY))) {
         return -1;
     }
     for (int i = 0; i < QEP_NUM_BARS; i++) {
         const struct qep_bar_desc *b = &s->p.bar[i];
         uint64_t base;
 
-        if (!b->size || (bool)(b->flags & 1) != io) {
+        if (!b->size || (bool)EPC_BAR_IS_IO(b->flags) != io) {
             continue;
         }
         base = epc_cfg_bar_addr(s, i);
@@ -289,7 +281,7 @@ int epc_cfg_bar_match(const EpcCfgSpace *s, bool io, uint64_t addr,
             *offset = addr - base;
             return i;
         }
-        if ((b->flags & 0x6) == 0x4) {
+        if (EPC_BAR_IS_64(b->flags)) {
             i++;
         }
     }
@@ -298,32 +290,35 @@ int epc_cfg_bar_match(const EpcCfgSpace *s, bool io, uint64_t addr,
 
 uint16_t epc_cfg_msi_ctrl(const EpcCfgSpace *s)
 {
-    return s->p.msi_log2 >= 0 ? get16(s->cfg, EPC_CFG_MSI_CAP + 2) : 0;
+    return s->p.msi_log2 >= 0
+           ? get16(s->cfg, EPC_CFG_MSI_CAP + PCI_MSI_FLAGS) : 0;
 }
 
 bool epc_cfg_msi_enabled(const EpcCfgSpace *s)
 {
-    return epc_cfg_msi_ctrl(s) & MSI_CTRL_EN;
+    return epc_cfg_msi_ctrl(s) & PCI_MSI_FLAGS_ENABLE;
 }
 
 unsigned epc_cfg_msi_vectors(const EpcCfgSpace *s)
 {
-    return epc_cfg_msi_enabled(s) ? 1u << ((epc_cfg_msi_ctrl(s) >> 4) & 7)
-                                  : 0;
+    unsigned mme = (epc_cfg_msi_ctrl(s) & PCI_MSI_FLAGS_QSIZE) >> 4;
+
+    return epc_cfg_msi_enabled(s) ? 1u << mme : 0;
 }
 
 uint64_t epc_cfg_msi_addr(const EpcCfgSpace *s)
 {
-    return get32(s->cfg, EPC_CFG_MSI_CAP + 4) |
-           (uint64_t)get32(s->cfg, EPC_CFG_MSI_CAP + 8) << 32;
+    return get32(s->cfg, EPC_CFG_MSI_CAP + PCI_MSI_ADDRESS_LO) |
+           (uint64_t)get32(s->cfg, EPC_CFG_MSI_CAP + PCI_MSI_ADDRESS_HI) << 32;
 }
 
 uint16_t epc_cfg_msi_data(const EpcCfgSpace *s)
 {
-    return get16(s->cfg, EPC_CFG_MSI_CAP + 12);
+    return get16(s->cfg, EPC_CFG_MSI_CAP + PCI_MSI_DATA_64);
 }
 
 uint16_t epc_cfg_msix_ctrl(const EpcCfgSpace *s)
 {
-    return s->p.msix_count ? get16(s->cfg, EPC_CFG_MSIX_CAP + 2) : 0;
+    return s->p.msix_count
+           ? get16(s->cfg, EPC_CFG_MSIX_CAP + PCI_MSIX_FLAGS) : 0;
 }

@@ -17,7 +17,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "standard-headers/linux/pci_regs.h"
 #include "qemu-epc-proto.h"
+
+/* the kind of a BAR from its low flag bits (as in struct qep_bar_desc) */
+#define EPC_BAR_IS_IO(flags)   ((flags) & PCI_BASE_ADDRESS_SPACE_IO)
+#define EPC_BAR_IS_64(flags)   (((flags) & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == \
+                                PCI_BASE_ADDRESS_MEM_TYPE_64)
 
 #define EPC_CFG_SIZE      4096
 #define EPC_CFG_PCIE_CAP  0x40

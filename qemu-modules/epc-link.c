@@ -137,9 +137,9 @@ bool qep_link_up(QepLink *l)
     return l->conn && qatomic_read(&l->conn->up);
 }
 
-bool qep_link_shmem(QepLink *l)
+bool qep_link_has(QepLink *l, uint64_t feature)
 {
-    return qep_link_up(l) && (l->conn->negotiated & QEP_FEAT_SHMEM);
+    return qep_link_up(l) && (l->conn->negotiated & feature) == feature;
 }
 
 /* ---- sending ------------------------------------------------------------- */
@@ -294,6 +294,38 @@ void qep_link_complete(QepLink *l, const struct qep_msg *req,
     qep_link_send(l, buf, n);
 }
 
+void qep_link_complete_mem(QepLink *l, const struct qep_msg *req,
+                           MemTxResult r, const void *data)
+{
+    bool read = req->data == NULL;
+
+    if (qep_needs_completion(&req->hdr)) {
+        qep_link_complete(l, req, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
+                          data, read ? req->u.mem.len : 0);
+    }
+}
+
+MemTxResult qep_pci_dma_rw(PCIDevice *pdev, uint64_t addr, bool write,
+                           const void *wdata, void *rdata, uint32_t len)
+{
+    return pci_dma_rw(pdev, addr, write ? (void *)wdata : rdata, len,
+                      write ? DMA_DIRECTION_FROM_DEVICE
+                            : DMA_DIRECTION_TO_DEVICE,
+                      MEMTXATTRS_UNSPECIFIED);
+}
+
+MemTxResult qep_link_serve_dma(QepLink *l, PCIDevice *pdev,
+                               const struct qep_msg *req, uint64_t addr)
+{
+    uint8_t data[QEP_MAX_DATA];
+    MemTxResult r;
+
+    r = qep_pci_dma_rw(pdev, addr, req->data != NULL, req->data, data,
+                       req->u.mem.len);
+    qep_link_complete_mem(l, req, r, data);
+    return r;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 /* A free slot with a fresh tag, or NULL.  Lock held. */
@@ -412,6 +444,42 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
     }
     conn_unref(c);
     return ret;
+}
+
+uint64_t qep_link_read(QepLink *l, enum qep_msg_type type, uint64_t addr,
+                       unsigned size, int *status)
+{
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_mem_req))], data[8];
+    size_t n = type == QEP_MSG_CFG_READ
+               ? qep_enc_cfg_read(buf, 0, addr, size)
+               : qep_enc_mem_read(buf, type, 0, addr, size);
+    int st = qep_link_request(l, buf, n, data, size);
+
+    if (status) {
+        *status = st;
+    }
+    if (st != QEP_CPL_SC) {
+        return size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+    }
+    return ldn_le_p(data, size);
+}
+
+int qep_link_write(QepLink *l, enum qep_msg_type type, uint64_t addr,
+                   unsigned size, uint64_t val)
+{
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_mem_req) + 8)], data[8];
+    size_t n;
+
+    if (type == QEP_MSG_CFG_WRITE) {
+        n = qep_enc_cfg_write(buf, 0, addr, size, val);
+        return qep_link_request(l, buf, n, NULL, 0);
+    }
+    stn_le_p(data, size, val);
+    n = qep_enc_mem_write(buf, type, 0, addr, size, data);
+    if (type == QEP_MSG_MEM_WRITE) {
+        return qep_link_send(l, buf, n);
+    }
+    return qep_link_request(l, buf, n, NULL, 0);
 }
 
 int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
@@ -740,7 +808,7 @@ static void link_send_fds(QepLink *l, const QepRamRegion *r, bool gone)
     };
     int fd = r->fd;
 
-    if (qep_link_shmem(l)) {
+    if (qep_link_has(l, QEP_FEAT_SHMEM)) {
         link_write(l, buf, qep_enc_fds(buf, &f), gone ? NULL : &fd,
                    gone ? 0 : 1);
     }
@@ -778,7 +846,7 @@ static void link_ram_add(MemoryListener *ml, MemoryRegionSection *sec)
         .offset = sec->offset_within_region + mr->ram_block->fd_offset,
     };
     link_send_fds(l, r, false);
-    if (qep_link_shmem(l) && l->ops->own_ram_changed) {
+    if (qep_link_has(l, QEP_FEAT_SHMEM) && l->ops->own_ram_changed) {
         l->ops->own_ram_changed(l->opaque);
     }
 }
@@ -793,7 +861,7 @@ static void link_ram_del(MemoryListener *ml, MemoryRegionSection *sec)
             l->own[i].size == int128_get64(sec->size)) {
             link_send_fds(l, &l->own[i], true);
             l->own[i] = l->own[--l->n_own];
-            if (qep_link_shmem(l) && l->ops->own_ram_changed) {
+            if (qep_link_has(l, QEP_FEAT_SHMEM) && l->ops->own_ram_changed) {
                 l->ops->own_ram_changed(l->opaque);
             }
             return;
@@ -803,7 +871,7 @@ static void link_ram_del(MemoryListener *ml, MemoryRegionSection *sec)
 
 bool qep_link_own_ram(QepLink *l, uint64_t gpa, uint64_t size)
 {
-    if (!qep_link_shmem(l)) {
+    if (!qep_link_has(l, QEP_FEAT_SHMEM)) {
         return false;
     }
     for (int i = 0; i < l->n_own; i++) {

@@ -16,6 +16,7 @@
 #include "qemu/thread.h"
 #include "exec/memory.h"
 #include "io/channel-socket.h"
+#include "hw/pci/pci_device.h"
 #include "qemu-epc-proto.h"
 
 /* the largest message, header included */
@@ -118,8 +119,8 @@ void qep_link_stop(QepLink *l);
 /* Is the connection up (HELLO exchanged)? */
 bool qep_link_up(QepLink *l);
 
-/* Is shared memory in use on this connection? */
-bool qep_link_shmem(QepLink *l);
+/* Is the connection up with @feature (QEP_FEAT_*) negotiated? */
+bool qep_link_has(QepLink *l, uint64_t feature);
 
 /*
  * Send a posted message (INTX, LINK, posted MEM_WRITE, MAP).  It never
@@ -153,6 +154,42 @@ int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
 void qep_link_complete(QepLink *l, const struct qep_msg *req,
                        enum qep_cpl_status status, const void *data,
                        uint32_t len);
+
+/*
+ * Read @size (1..8) bytes at @addr of the peer with a non-posted request of
+ * @type (MEM_READ, IO_READ; CFG_READ with @addr the config offset) and wait.
+ * The value, or all-ones of @size bytes when the link is down, the peer does
+ * not answer in time or answers with an error status.  @status (if not NULL)
+ * gets what qep_link_request() returned.
+ */
+uint64_t qep_link_read(QepLink *l, enum qep_msg_type type, uint64_t addr,
+                       unsigned size, int *status);
+
+/*
+ * Write @size (1..8) bytes of @val at @addr of the peer: MEM_WRITE is posted
+ * and never waits (returns 0 or -1), IO_WRITE and CFG_WRITE wait for their
+ * completion (returns as qep_link_request()).
+ */
+int qep_link_write(QepLink *l, enum qep_msg_type type, uint64_t addr,
+                   unsigned size, uint64_t val);
+
+/* @len bytes at @addr of @pdev's DMA address space, as a bus master. */
+MemTxResult qep_pci_dma_rw(PCIDevice *pdev, uint64_t addr, bool write,
+                           const void *wdata, void *rdata, uint32_t len);
+
+/*
+ * Answer the memory request @req (if it is non-posted) with the outcome @r
+ * of serving it; @data holds what a read returned.
+ */
+void qep_link_complete_mem(QepLink *l, const struct qep_msg *req,
+                           MemTxResult r, const void *data);
+
+/*
+ * Serve the memory request @req as a bus-master access of @pdev at @addr
+ * and answer it; the caller has checked that it may.  Returns the outcome.
+ */
+MemTxResult qep_link_serve_dma(QepLink *l, PCIDevice *pdev,
+                               const struct qep_msg *req, uint64_t addr);
 
 /* Drop the connection (the client side reconnects). */
 void qep_link_disconnect(QepLink *l, const char *why);

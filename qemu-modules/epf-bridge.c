@@ -65,30 +65,22 @@ static uint64_t bridge_bar_read(void *opaque, hwaddr off, unsigned size)
 {
     BridgeBar *b = opaque;
     EpfBridgeState *s = b->s;
-    PCIDevice *pdev = PCI_DEVICE(s);
-    uint8_t buf[sizeof(struct qep_hdr) + 16], data[8];
+    uint64_t val;
     int st;
 
     if (!s->present) {
         return UINT64_MAX;
     }
-    st = qep_link_request(&s->link, buf,
-                          qep_enc_mem_read(buf, bar_is_io(b) ? QEP_MSG_IO_READ
-                                                             : QEP_MSG_MEM_READ,
-                                           0,
-                                           pci_get_bar_addr(pdev, b->n) + off,
-                                           size),
-                          data, size);
-    if (st != QEP_CPL_SC) {
-        if (st > 0) {
-            qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: BAR%d read at 0x%"
-                          HWADDR_PRIx ": %s\n", b->n, off,
-                          st == QEP_CPL_UR ? "unsupported request"
-                                           : "completer abort");
-        }
-        return UINT64_MAX;
+    val = qep_link_read(&s->link,
+                        bar_is_io(b) ? QEP_MSG_IO_READ : QEP_MSG_MEM_READ,
+                        pci_get_bar_addr(PCI_DEVICE(s), b->n) + off, size, &st);
+    if (st > 0) {
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: BAR%d read at 0x%"
+                      HWADDR_PRIx ": %s\n", b->n, off,
+                      st == QEP_CPL_UR ? "unsupported request"
+                                       : "completer abort");
     }
-    return ldn_le_p(data, size);
+    return val;
 }
 
 static void bridge_bar_write(void *opaque, hwaddr off, uint64_t val,
@@ -96,22 +88,14 @@ static void bridge_bar_write(void *opaque, hwaddr off, uint64_t val,
 {
     BridgeBar *b = opaque;
     EpfBridgeState *s = b->s;
-    uint8_t buf[sizeof(struct qep_hdr) + 16 + 8], data[8];
-    uint64_t addr = pci_get_bar_addr(PCI_DEVICE(s), b->n) + off;
-    size_t n;
 
     if (!s->present) {
         return;
     }
-    stn_le_p(data, size, val);
-    if (bar_is_io(b)) {
-        /* I/O writes are non-posted */
-        n = qep_enc_mem_write(buf, QEP_MSG_IO_WRITE, 0, addr, size, data);
-        qep_link_request(&s->link, buf, n, NULL, 0);
-        return;
-    }
-    n = qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0, addr, size, data);
-    qep_link_send(&s->link, buf, n);
+    /* I/O writes are non-posted: qep_link_write() waits for those */
+    qep_link_write(&s->link,
+                   bar_is_io(b) ? QEP_MSG_IO_WRITE : QEP_MSG_MEM_WRITE,
+                   pci_get_bar_addr(PCI_DEVICE(s), b->n) + off, size, val);
 }
 
 static const MemoryRegionOps bridge_bar_ops = {
@@ -231,8 +215,6 @@ static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
     PCIDevice *pdev = PCI_DEVICE(s);
     bool write = m->hdr.type == QEP_MSG_MEM_WRITE;
     bool master = pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER;
-    uint8_t data[QEP_MAX_DATA];
-    MemTxResult r;
 
     if (m->hdr.type != QEP_MSG_MEM_READ && !write) {
         qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);  /* I/O */
@@ -247,14 +229,7 @@ static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
         }
         return;
     }
-    r = pci_dma_rw(pdev, m->u.mem.addr, write ? (void *)m->data : data,
-                   m->u.mem.len,
-                   write ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE,
-                   MEMTXATTRS_UNSPECIFIED);
-    if (qep_needs_completion(&m->hdr)) {
-        qep_link_complete(&s->link, m, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
-                          data, write ? 0 : m->u.mem.len);
-    }
+    qep_link_serve_dma(&s->link, pdev, m, m->u.mem.addr);
 }
 
 /* INTx of the local copy; QEMU routes it by the local Interrupt Pin */
@@ -334,7 +309,6 @@ static const QepLinkOps bridge_link_ops = {
 static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
 {
     EpfBridgeState *s = EPF_BRIDGE(pdev);
-    uint8_t buf[sizeof(struct qep_hdr) + 8], data[8];
     uint32_t val = 0;
 
     if (!s->present) {
@@ -346,18 +320,13 @@ static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
         }
         return val;
     }
-    if (qep_link_request(&s->link, buf, qep_enc_cfg_read(buf, 0, addr, len),
-                         data, len) != QEP_CPL_SC) {
-        return len == 4 ? UINT32_MAX : (1u << (8 * len)) - 1;
-    }
-    return ldn_le_p(data, len);
+    return qep_link_read(&s->link, QEP_MSG_CFG_READ, addr, len, NULL);
 }
 
 static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
                              int len)
 {
     EpfBridgeState *s = EPF_BRIDGE(pdev);
-    uint8_t buf[sizeof(struct qep_hdr) + 8];
 
     if (!s->present) {
         return;
@@ -371,8 +340,7 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
     if (len < 4) {
         val &= (1u << (8 * len)) - 1;
     }
-    qep_link_request(&s->link, buf, qep_enc_cfg_write(buf, 0, addr, len, val),
-                     NULL, 0);
+    qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
     /* keep command, BARs and interrupt line coherent for QEMU */
     if (addr < PCI_CONFIG_HEADER_SIZE) {
         pci_default_write_config(pdev, addr, val, len);
@@ -396,7 +364,7 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .path = s->socket,
         .server = false,
         .role = QEP_ROLE_HOST,
-        .features = s->shmem ? QEP_FEAT_SHMEM : 0,
+        .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
         .dma_as = pci_get_address_space(pdev),
         .timeout_ms = s->timeout_ms,
         .reconnect_ms = s->reconnect_ms,
@@ -404,6 +372,29 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .opaque = s,
     };
     qep_link_start(&s->link, errp);
+}
+
+/*
+ * A reset of guest 2 resets this copy of the function (QEMU clears command,
+ * BARs and the interrupt line); RESET tells the endpoint to do the same to
+ * the config space it owns.  It is posted and ordered before any later
+ * config request of the host.
+ */
+static void bridge_reset(DeviceState *dev)
+{
+    EpfBridgeState *s = EPF_BRIDGE(dev);
+    uint8_t buf[QEP_MSG_BUF(0)];
+
+    if (!s->present) {
+        return;
+    }
+    if (!qep_link_has(&s->link, QEP_FEAT_RESET)) {
+        warn_report("epf-bridge: %s: the endpoint does not take RESET; its "
+                    "config space keeps what the host wrote before the reset",
+                    s->socket);
+        return;
+    }
+    qep_link_send(&s->link, buf, qep_enc_reset(buf));
 }
 
 static void bridge_exit(PCIDevice *pdev)
@@ -443,6 +434,7 @@ static void bridge_class_init(ObjectClass *oc, void *data)
     k->class_id = PCI_CLASS_OTHERS;
     dc->desc = "qemu-epc endpoint function bridge (host side)";
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+    device_class_set_legacy_reset(dc, bridge_reset);
     device_class_set_props(dc, bridge_properties);
     for (int i = 0; i < ARRAY_SIZE(bridge_property_help); i++) {
         object_class_property_set_description(oc, bridge_property_help[i][0],

@@ -234,7 +234,7 @@ static void epc_bar_announce(QemuEpcState *s, int n)
     struct qep_map_piece p[QEP_MAP_MAX];
     int k;
 
-    if (!s->link_up || !qep_link_shmem(&s->link)) {
+    if (!s->link_up || !qep_link_has(&s->link, QEP_FEAT_SHMEM)) {
         return;
     }
     k = epc_bar_pieces(s, n, p);
@@ -275,7 +275,7 @@ static void epc_bar_withdraw(QemuEpcState *s, int n)
 
 static void epc_send_link(QemuEpcState *s, bool up)
 {
-    uint8_t buf[sizeof(struct qep_hdr) + sizeof(struct qep_link)];
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_link))];
     struct qep_link l = { .up = up };
 
     if (up) {
@@ -333,16 +333,6 @@ static void epc_start(QemuEpcState *s, bool start)
 
 /* ---- interrupts to the host ---------------------------------------------- */
 
-static void epc_post_write(QemuEpcState *s, uint64_t addr, uint32_t val)
-{
-    uint8_t buf[sizeof(struct qep_hdr) + 16 + 4];
-    uint8_t data[4];
-
-    stl_le_p(data, val);
-    qep_link_send(&s->link, buf,
-                  qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0, addr, 4, data));
-}
-
 static void epc_raise_msix(QemuEpcState *s, unsigned vec)
 {
     uint16_t ctrl = epc_cfg_msix_ctrl(&s->cfg);
@@ -373,13 +363,14 @@ static void epc_raise_msix(QemuEpcState *s, unsigned vec)
         epc_error(s, QEPC_ERR_IRQ, "MSI-X vector %u is masked", vec);
         return;
     }
-    epc_post_write(s, ldq_le_p(entry), ldl_le_p(entry + 8));
+    qep_link_write(&s->link, QEP_MSG_MEM_WRITE, ldq_le_p(entry), 4,
+                   ldl_le_p(entry + 8));
 }
 
 static void epc_raise(QemuEpcState *s, uint32_t val)
 {
     unsigned kind = val & 0xf, vec = val >> 16;
-    uint8_t buf[sizeof(struct qep_hdr) + sizeof(struct qep_intx)];
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_intx))];
 
     if (!s->link_up) {
         epc_error(s, QEPC_ERR_LINK_DOWN, "interrupt %u/%u with link down",
@@ -406,8 +397,8 @@ static void epc_raise(QemuEpcState *s, uint32_t val)
                       n);
             return;
         }
-        epc_post_write(s, epc_cfg_msi_addr(&s->cfg),
-                       (epc_cfg_msi_data(&s->cfg) & ~(n - 1)) | vec);
+        qep_link_write(&s->link, QEP_MSG_MEM_WRITE, epc_cfg_msi_addr(&s->cfg),
+                       4, (epc_cfg_msi_data(&s->cfg) & ~(n - 1)) | vec);
         break;
     }
     case QEPC_RAISE_MSIX:
@@ -755,9 +746,7 @@ static uint64_t epc_window_host(const EpcWindow *w, hwaddr off)
 static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
 {
     QemuEpcState *s = opaque;
-    uint8_t buf[sizeof(struct qep_hdr) + 16], data[8];
     EpcWindow *w = epc_window_find(s, off, size);
-    int st;
 
     if (!w || !s->link_up) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window read at 0x%"
@@ -765,21 +754,14 @@ static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
                       w ? "with link down" : "outside any window");
         return UINT64_MAX;
     }
-    st = qep_link_request(&s->link, buf,
-                          qep_enc_mem_read(buf, QEP_MSG_MEM_READ, 0,
-                                           epc_window_host(w, off), size),
-                          data, size);
-    if (st != QEP_CPL_SC) {
-        return UINT64_MAX;
-    }
-    return ldn_le_p(data, size);
+    return qep_link_read(&s->link, QEP_MSG_MEM_READ, epc_window_host(w, off),
+                         size, NULL);
 }
 
 static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
                              unsigned size)
 {
     QemuEpcState *s = opaque;
-    uint8_t buf[sizeof(struct qep_hdr) + 16 + 8], data[8];
     EpcWindow *w = epc_window_find(s, off, size);
 
     if (!w || !s->link_up) {
@@ -788,10 +770,8 @@ static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
                       w ? "with link down" : "outside any window");
         return;
     }
-    stn_le_p(data, size, val);
-    qep_link_send(&s->link, buf,
-                  qep_enc_mem_write(buf, QEP_MSG_MEM_WRITE, 0,
-                                    epc_window_host(w, off), size, data));
+    qep_link_write(&s->link, QEP_MSG_MEM_WRITE, epc_window_host(w, off),
+                   size, val);
 }
 
 static const MemoryRegionOps epc_window_ops = {
@@ -960,10 +940,7 @@ static MemTxResult epc_inbound_rw(QemuEpcState *s, int bar, uint64_t off,
             addr - regs < QEPC_REGS_SIZE) {
             r = epc_inbound_regs(s, addr - regs, write, wdata, rdata, n);
         } else {
-            r = pci_dma_rw(pdev, addr, write ? (void *)wdata : rdata, n,
-                           write ? DMA_DIRECTION_FROM_DEVICE
-                                 : DMA_DIRECTION_TO_DEVICE,
-                           MEMTXATTRS_UNSPECIFIED);
+            r = qep_pci_dma_rw(pdev, addr, write, wdata, rdata, n);
         }
         if (r != MEMTX_OK) {
             return r;
@@ -999,15 +976,32 @@ static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
         return;
     }
     r = epc_inbound_rw(s, bar, off, write, m->data, data, m->u.mem.len);
-    if (qep_needs_completion(&m->hdr)) {
-        qep_link_complete(&s->link, m, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
-                          data, write ? 0 : m->u.mem.len);
-    } else if (r != MEMTX_OK) {
+    qep_link_complete_mem(&s->link, m, r, data);
+    if (r != MEMTX_OK && !qep_needs_completion(&m->hdr)) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host write to BAR%d offset "
                       "0x%" PRIx64 " failed: %s\n", bar, off,
                       r == MEMTX_DECODE_ERROR ? "no inbound mapping"
                                               : "guest-1 memory error");
     }
+}
+
+/*
+ * The host reset the function (conventional reset): its host-writable config
+ * state (command, BARs, MSI and MSI-X control) returns to reset values, as
+ * the host's copy did.  What guest 1 set up (header, BAR sizes, inbound
+ * mappings) stays.
+ */
+static void epc_host_reset(QemuEpcState *s)
+{
+    EpcCfgParams p;
+
+    if (!s->link_up) {
+        return;
+    }
+    epc_params(s, &p);
+    epc_cfg_build(&s->cfg, &p);
+    epc_windows_update(s);              /* bus mastering is off now */
+    epc_event(s, QEPC_IRQ_HOST_CFG);
 }
 
 static void epc_handle(void *opaque, const struct qep_msg *m)
@@ -1025,8 +1019,11 @@ static void epc_handle(void *opaque, const struct qep_msg *m)
     case QEP_MSG_IO_WRITE:
         epc_handle_mem(s, m);
         break;
+    case QEP_MSG_RESET:
+        epc_host_reset(s);
+        break;
     default:
-        /* INTX and LINK flow from the endpoint, never to it */
+        /* INTX, LINK and MAP flow from the endpoint, never to it */
         qep_link_disconnect(&s->link, "protocol error: host sent a message "
                             "only an endpoint may send");
     }
@@ -1092,9 +1089,18 @@ static const char *epc_parse_bar_kind(const char *s, uint32_t *kind)
     } else if (g_str_has_prefix(rest, "fixed-")) {
         uint64_t size;
 
-        if (qemu_strtosz(rest + 6, NULL, &size) < 0 || size < 16 ||
-            size > (1ull << 40) || (size & (size - 1))) {
-            return "fixed size must be a power of two from 16 bytes to 1T";
+        struct qep_bar_desc d = {
+            .flags = k & QEPC_BAR_KIND_64BIT ? PCI_BASE_ADDRESS_MEM_TYPE_64 : 0,
+        };
+
+        /* the rules of any memory BAR (epc-cfgspace.c), up to 1T */
+        if (qemu_strtosz(rest + 6, NULL, &size) < 0) {
+            size = 0;
+        }
+        d.size = size;
+        if (!size || size > (1ull << 40) || epc_cfg_check_bar(&d)) {
+            return "fixed size must be a power of two from 16 bytes to 1T "
+                   "(2G for a 32-bit BAR)";
         }
         k |= QEPC_BAR_FIXED | (uint32_t)ctz64(size) << 8;
     } else {
@@ -1156,7 +1162,7 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         .path = s->socket,
         .server = true,
         .role = QEP_ROLE_ENDPOINT,
-        .features = s->shmem ? QEP_FEAT_SHMEM : 0,
+        .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
         .dma_as = pci_get_address_space(pdev),
         .timeout_ms = s->timeout_ms,
         .ops = &epc_link_ops,

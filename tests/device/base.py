@@ -80,6 +80,6 @@ class WiredDeviceTest(DeviceTest):
         self.epc.start()
         self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up in guest 1')
         self.br.wait_present()
-        bars = self.br.size_bars()
+        self.bars = bars = self.br.size_bars()
         self.placed = self.br.assign_bars(bars)
         return bars

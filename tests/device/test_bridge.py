@@ -12,11 +12,15 @@ from qtest import wait_until
 VENDOR = struct.pack('<I', 0xb500104c)
 
 
-class BridgeTest(DeviceTest):
+class BridgeBase(DeviceTest):
+    """The bridge and a test peer playing the endpoint, handshake done."""
+    peer_features = 0
+
     def setUp(self):
         super().setUp()
         self.sock = self.path('link.sock')
-        self.peer = self.track_peer(P.Peer(self.sock, P.ROLE_ENDPOINT, listen=True))
+        self.peer = self.track_peer(P.Peer(self.sock, P.ROLE_ENDPOINT, listen=True,
+                                           features=self.peer_features))
         self.vm = self.track(BridgeVm(self.sock, self.dir))
         self.peer.connect()
         self.peer.handshake()
@@ -40,6 +44,8 @@ class BridgeTest(DeviceTest):
         self.peer.send(P.link(1, bars))
         time.sleep(0.05)
 
+
+class BridgeTest(BridgeBase):
     def test_absent_until_link_up(self):
         self.assertEqual(self.vm.cfg(0), 0xffffffff)
         self.assertEqual(self.vm.cfg(0, 2), 0xffff)
@@ -147,3 +153,36 @@ class BridgeTest(DeviceTest):
         self.peer.send(bytes(bad) + b'\0')
         self.assertTrue(self.peer.closed())
         self.assertIn('protocol error', self.vm.read_log())
+
+
+class BridgeResetTest(BridgeBase):
+    """A reset of guest 2 reaches the endpoint as RESET, when it takes it."""
+    peer_features = P.FEAT_RESET
+
+    def test_reset_sends_reset_before_later_config_requests(self):
+        self.link_up()
+        self.vm.qmp('system_reset')
+        self.peer.expect(P.RESET, what='RESET after the guest-2 reset')
+        t = self.serve_cfg(lambda m: VENDOR[:m.m.u.cfg.len])
+        self.assertEqual(self.vm.cfg(0), 0xb500104c)
+        t.join(10)
+
+    def test_no_reset_while_absent(self):
+        self.vm.qmp('system_reset')
+        self.link_up()
+        t = self.serve_cfg(lambda m: VENDOR[:m.m.u.cfg.len])
+        self.assertEqual(self.vm.cfg(0), 0xb500104c)     # the first message: CFG_READ
+        t.join(10)
+
+
+class BridgeOldEndpointTest(BridgeBase):
+    """An endpoint without feature RESET gets none; the bridge says so."""
+
+    def test_reset_not_sent_and_logged(self):
+        self.link_up()
+        self.vm.qmp('system_reset')
+        wait_until(lambda: 'does not take RESET' in self.vm.read_log(), 5,
+                   'the bridge to log that the endpoint keeps its config state')
+        t = self.serve_cfg(lambda m: VENDOR[:m.m.u.cfg.len])
+        self.assertEqual(self.vm.cfg(0), 0xb500104c)     # no RESET came first
+        t.join(10)

@@ -84,6 +84,24 @@ class EpcTest(DeviceTest):
         self.set_cfg(0x04, 0x4, 2)
         self.assertTrue(self.vm.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_HOST_CFG)
 
+    def test_reset_returns_host_state_to_reset_values(self):
+        self.peer.send(P.reset())                    # link down: ignored
+        link = self.start_link()
+        self.set_cfg(0x10, 0xe0000000)
+        self.set_cfg(0x04, 0x6, 2)
+        self.set_cfg(0x80 + 2, 1, 2)                 # MSI on (capability at 0x80)
+        self.assertEqual(self.vm.reg(R.QEPC_BAR_BASE(0) + R.QEPC_BAR_HOST_LO), 0xe0000000)
+        self.vm.set_reg(R.QEPC_IRQ_STATUS, R.QEPC_IRQ_ALL)
+        self.peer.send(P.reset())
+        self.assertEqual(self.cfg(0x04, 2), 0)      # ordered after RESET
+        self.assertEqual(self.cfg(0x10), 0)
+        self.assertEqual(self.cfg(0x80 + 2, 2) & 1, 0)
+        self.assertEqual(self.cfg(0), 0xb500104c)   # guest 1's header stays
+        self.assertEqual(self.vm.reg(R.QEPC_BAR_BASE(0) + R.QEPC_BAR_HOST_LO), 0)
+        self.assertTrue(self.vm.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_HOST_CFG)
+        self.assertTrue(self.vm.status() & R.QEPC_STATUS_LINK_UP)
+        self.assertEqual(link.bar[0].size, 0x10000)
+
     def test_msi(self):
         self.start_link()
         msi = 0x80

@@ -51,6 +51,24 @@ class LauncherTest(DeviceTest):
                     if re.search(r' [TDBR] (qep_|epc_|bridge_|link_)', l)]
             self.assertEqual(ours, [], so)
 
+    def test_sources_pass_qemu_checkpatch(self):
+        """The QEMU-side code passes scripts/checkpatch.pl of the QEMU source
+        it is built against, with no error and no warning."""
+        build = os.environ.get('QEMU_EPC_BUILD')
+        with open(os.path.join(build, 'qemu-tree')) as f:
+            script = os.path.join(f.read().strip(), 'src', 'scripts', 'checkpatch.pl')
+        self.assertTrue(os.path.isfile(script), script)
+        top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        srcs = sorted(os.path.join(top, 'qemu-modules', f)
+                      for f in os.listdir(os.path.join(top, 'qemu-modules'))
+                      if f.endswith(('.c', '.h')))
+        self.assertGreaterEqual(len(srcs), 10)
+        p = subprocess.run(['perl', script, '--no-tree', '--terse', '-f', *srcs],
+                           capture_output=True, text=True, timeout=300)
+        found = [l for l in p.stdout.splitlines() if re.search(r': (ERROR|WARNING):', l)]
+        self.assertEqual(found, [], p.stdout[-4000:])
+        self.assertEqual(p.returncode, 0, p.stdout[-4000:] + p.stderr[-2000:])
+
     def test_migration_is_refused_with_a_reason(self):
         """Migrating a VM with either device fails, saying why."""
         for name in ('qemu-epc', 'epf-bridge'):

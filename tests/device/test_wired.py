@@ -111,6 +111,34 @@ class WiredTest(WiredDeviceTest):
         wait_until(lambda: self.epc.memread(EPF_RAM, 4) == struct.pack('<I', 0x600d),
                    5, 'the posted write to reach guest-1 memory')
 
+    def test_guest2_reset_resets_the_function(self):
+        self.bring_up()
+        msi = self.br.find_cap(0x05)
+        self.br.set_cfg(msi + 2, 1, 2)                     # MSI on
+        self.br.set_cfg(msi + 4, 0xfee00000)
+        self.epc.set_reg(R.QEPC_IRQ_STATUS, R.QEPC_IRQ_ALL)
+        self.br.qmp('system_reset')
+        # guest 2's copy and the endpoint's config space agree: reset values
+        wait_until(lambda: self.br.cfg(PCI_COMMAND, 2) == 0, 5,
+                   'the endpoint to clear its command register after the reset')
+        for n in range(6):
+            self.assertEqual(self.br.cfg(0x10 + 4 * n) & ~0xf, 0, 'BAR%d' % n)
+        self.assertEqual(self.br.cfg(msi + 2, 2) & 1, 0)
+        self.assertEqual(self.br.cfg(msi + 4), 0)
+        self.assertTrue(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_HOST_CFG)
+        # what guest 1 set up stays: the function is the same one
+        self.assertEqual(self.br.cfg(0), 0xb500104c)
+        self.assertEqual(self.br.size_bars(), self.bars)
+        # the endpoint cannot master a host that has not enabled it again
+        self.epc.map_window(0, 0, 0x1000, HOST_RAM)
+        self.br.memwrite(HOST_RAM, b'\x5a' * 4)
+        self.assertEqual(self.epc.memread(EPC_WINDOW, 4), b'\xff' * 4)
+        # enumerated again, it works as before
+        self.placed = self.br.assign_bars(self.bars)
+        self.br.writel(self.placed[0], 0x600d)
+        self.assertEqual(self.br.readl(self.placed[0]), 0x600d)
+        self.assertEqual(self.epc.memread(EPF_RAM, 4), struct.pack('<I', 0x600d))
+
     def test_concurrent_cross_reads_never_deadlock(self):
         self.bring_up()
         self.epc.map_window(0, 0, 0x1000, HOST_RAM)

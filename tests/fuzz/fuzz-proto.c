@@ -76,6 +76,8 @@ static size_t reencode(const struct qep_msg *m, uint8_t *out)
 			qep_map_piece(m, i, &p[i]);
 		return qep_enc_map(out, m->hdr.tag, m->u.map.bar, m->u.map.count, p);
 	}
+	case QEP_MSG_RESET:
+		return qep_enc_reset(out);
 	}
 	return 0;
 }

@@ -61,6 +61,7 @@ PROTO = {
     'fds-gone': P.fds(P.FD_RAM_GONE, 0, 0x40000000, 0x100000, 0),
     'map': P.map_msg(2, [(0, 0x1000, 0x1000000), (0x1000, 0x1000, 0x2000000)]),
     'map-np-all': P.map_msg(0xff, (), tag=3),
+    'reset': P.reset(),
 }
 
 EPC = {   # the host side talks to qemu-epc
@@ -85,6 +86,10 @@ EPC = {   # the host side talks to qemu-epc
                             P.mem_read(17, BAR0_HOST + 4, 8)),
     'intx': P.intx(1, True),
     'link': P.link(1, STD_BARS),
+    'reset': P.reset(),
+    'setup-then-reset': (P.cfg_write(18, 0x10, 4, BAR0_HOST) +
+                         P.cfg_write(19, 0x04, 2, 0x6) + P.reset() +
+                         P.cfg_read(20, 0x04, 2)),
 }
 
 BRIDGE = {   # the endpoint side talks to epf-bridge

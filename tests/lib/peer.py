@@ -22,11 +22,11 @@ from proto import (Hdr, Hello, CfgReq as Cfg, MemReq as Mem, Cpl, Intx,  # noqa:
                    BarDesc, Link, Fds, Map, MapPiece, Msg)
 
 (HELLO, CFG_READ, CFG_WRITE, MEM_READ, MEM_WRITE, IO_READ, IO_WRITE, COMPLETION, INTX,
- LINK, FDS, MAP) = (W.QEP_MSG_HELLO, W.QEP_MSG_CFG_READ, W.QEP_MSG_CFG_WRITE,
-                    W.QEP_MSG_MEM_READ, W.QEP_MSG_MEM_WRITE, W.QEP_MSG_IO_READ,
-                    W.QEP_MSG_IO_WRITE, W.QEP_MSG_COMPLETION, W.QEP_MSG_INTX,
-                    W.QEP_MSG_LINK, W.QEP_MSG_FDS, W.QEP_MSG_MAP)
-FEAT_SHMEM = W.QEP_FEAT_SHMEM
+ LINK, FDS, MAP, RESET) = (W.QEP_MSG_HELLO, W.QEP_MSG_CFG_READ, W.QEP_MSG_CFG_WRITE,
+                           W.QEP_MSG_MEM_READ, W.QEP_MSG_MEM_WRITE, W.QEP_MSG_IO_READ,
+                           W.QEP_MSG_IO_WRITE, W.QEP_MSG_COMPLETION, W.QEP_MSG_INTX,
+                           W.QEP_MSG_LINK, W.QEP_MSG_FDS, W.QEP_MSG_MAP, W.QEP_MSG_RESET)
+FEAT_SHMEM, FEAT_RESET = W.QEP_FEAT_SHMEM, W.QEP_FEAT_RESET
 FD_GUEST_RAM, FD_RAM_GONE = W.QEP_FD_GUEST_RAM, W.QEP_FD_RAM_GONE
 ROLE_ENDPOINT, ROLE_HOST = W.QEP_ROLE_ENDPOINT, W.QEP_ROLE_HOST
 SC, UR, CA = W.QEP_CPL_SC, W.QEP_CPL_UR, W.QEP_CPL_CA
@@ -37,7 +37,7 @@ BUF = HDR + W.QEP_MAX_PAYLOAD + 64
 lib.qep_msg_decode.restype = C.c_int
 lib.qep_strerror.restype = C.c_char_p
 for f in ('hello', 'cfg_read', 'cfg_write', 'mem_read', 'mem_write', 'cpl',
-          'intx', 'link', 'fds', 'map'):
+          'intx', 'link', 'fds', 'map', 'reset'):
     getattr(lib, 'qep_enc_' + f).restype = C.c_size_t
 lib.qep_enc_hello.argtypes = [C.c_void_p, C.c_int, C.c_uint64]
 lib.qep_enc_cfg_read.argtypes = [C.c_void_p, C.c_uint16, C.c_uint16, C.c_uint8]
@@ -52,6 +52,7 @@ lib.qep_enc_link.argtypes = [C.c_void_p, C.POINTER(Link)]
 lib.qep_enc_fds.argtypes = [C.c_void_p, C.POINTER(Fds)]
 lib.qep_enc_map.argtypes = [C.c_void_p, C.c_uint16, C.c_uint8, C.c_uint8,
                             C.POINTER(MapPiece)]
+lib.qep_enc_reset.argtypes = [C.c_void_p]
 lib.qep_map_piece.argtypes = [C.c_void_p, C.c_uint, C.POINTER(MapPiece)]
 
 
@@ -75,6 +76,9 @@ def intx(pin, level): return enc(lib.qep_enc_intx, pin, level)
 def fds(kind, nfds, gpa, size, offset):
     f = Fds(kind=kind, nfds=nfds, gpa=gpa, size=size, offset=offset)
     return enc(lib.qep_enc_fds, C.byref(f))
+
+
+def reset(): return enc(lib.qep_enc_reset)
 
 
 def map_msg(bar, pieces=(), tag=0):

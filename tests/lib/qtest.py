@@ -2,6 +2,7 @@
 """A QEMU under the qtest accelerator, driven over its qtest socket.
 
 Every wait has a timeout and says what it waited for."""
+import json
 import os
 import socket
 import subprocess
@@ -56,6 +57,7 @@ class QTest:
         self.name = name
         self.workdir = workdir
         self.qsock = os.path.join(workdir, name + '.qtest')
+        self.qmp_path = os.path.join(workdir, name + '.qmp')
         self.log_path = os.path.join(workdir, name + '.log')
         self.irqs = []
         self.devices = devices
@@ -74,6 +76,7 @@ class QTest:
         args = [LAUNCH, QEMU, '-machine', 'q35', '-accel', 'qtest',
                 '-qtest', 'unix:' + self.qsock, '-qtest-log', '/dev/null',
                 '-display', 'none', '-nodefaults', '-m', '256M',
+                '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
                 '-d', 'guest_errors', '-D', self.log_path + '.guest']
         for d in self.devices:
             args += ['-device', d]
@@ -126,6 +129,37 @@ class QTest:
             if not resp.startswith('OK'):
                 raise RuntimeError('%s: %r -> %r' % (self.name, line, resp))
             return resp
+
+    def qmp(self, command, **args):
+        """Run one QMP command on a fresh connection: its 'return' value, or
+        RuntimeError with QEMU's error description."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as q:
+            q.settimeout(20)
+            q.connect(self.qmp_path)
+            f = q.makefile('rw')
+
+            def call(cmd, arguments=None):
+                msg = {'execute': cmd}
+                if arguments:
+                    msg['arguments'] = arguments
+                f.write(json.dumps(msg) + '\n')
+                f.flush()
+                while True:
+                    try:
+                        line = f.readline()
+                    except socket.timeout:
+                        raise Timeout('%s: no QMP answer to %s in 20 s' % (self.name, cmd))
+                    if not line:
+                        raise Timeout('%s: QEMU closed QMP during %s' % (self.name, cmd))
+                    r = json.loads(line)
+                    if 'error' in r:
+                        raise RuntimeError(r['error'].get('desc', str(r['error'])))
+                    if 'return' in r:
+                        return r['return']
+
+            f.readline()                    # the greeting
+            call('qmp_capabilities')
+            return call(command, args)
 
     def _val(self, line):
         return int(self.cmd(line).split()[1], 16)

@@ -297,6 +297,26 @@ START_TEST(map_messages)
 }
 END_TEST
 
+START_TEST(reset_message)
+{
+    size_t n = qep_enc_reset(buf);
+
+    ck_assert_uint_eq(n, sizeof(struct qep_hdr));
+    ck_assert_int_eq(decode(n), (int)n);
+    ck_assert_uint_eq(m.hdr.type, QEP_MSG_RESET);
+    ck_assert(!qep_needs_completion(&m.hdr));
+    ck_assert_str_eq(qep_type_name(QEP_MSG_RESET), "RESET");
+    buf[8] = 4;                                   /* it carries nothing */
+    ck_assert_int_eq(decode(n + 4), -QEP_E_SIZE);
+    buf[8] = 0;
+    buf[12] = 1;                                  /* posted: no tag */
+    ck_assert_int_eq(decode(n), -QEP_E_TAG);
+    buf[12] = 0;
+    buf[6] = QEP_F_NON_POSTED;
+    ck_assert_int_eq(decode(n), -QEP_E_FLAGS);
+}
+END_TEST
+
 START_TEST(hello_compat)
 {
     char why[160];
@@ -333,6 +353,7 @@ int main(void)
     tcase_add_test(tc, bad_payloads);
     tcase_add_test(tc, bad_link_and_fds);
     tcase_add_test(tc, map_messages);
+    tcase_add_test(tc, reset_message);
     tcase_add_test(tc, hello_compat);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
