@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,8 +94,7 @@ def kselftest_group(case):
 def pcitest_cases(pcitest_sh):
     """The pcitest invocations of pcitest.sh, in order, found by running
     the script on this machine with a pcitest that only records them."""
-    tmp = os.path.join('/tmp', 'qepc-dry-%d' % os.getpid())
-    os.makedirs(tmp, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='qepc-dry-')
     try:
         fake = os.path.join(tmp, 'pcitest')
         with open(fake, 'w') as f:

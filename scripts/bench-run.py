@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +55,7 @@ def parse_args(argv):
                    help='seconds for each guest to boot and set up (default 240)')
     p.add_argument('--case-timeout', type=int, default=120,
                    help='seconds for one test case (default 120)')
-    p.add_argument('--rundir', help='where logs go (default build/runs/<time>)')
+    p.add_argument('--rundir', help='where logs go (default a new build/runs/<time>-XXXX)')
     p.add_argument('-q', '--quiet', action='store_true',
                    help='no KTAP stream, only the summary')
     p.add_argument('--bench', action='store_true',
@@ -67,6 +68,9 @@ def parse_args(argv):
     a = p.parse_args(argv)
     if a.runs < 1:
         p.error('--runs must be at least 1')
+    if a.bench and (a.host_script or a.kernel):
+        p.error('--bench runs the project\'s own kernel and cases; not with '
+                '--host-script or --kernel')
     if a.kernel and a.series != 'all':
         p.error('--series picks one of the project\'s kernels; --kernel is your own')
     return a
@@ -339,8 +343,14 @@ def main(argv):
     a = parse_args(argv)
     t0 = time.monotonic()
     build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
-    rundir = a.rundir or os.path.join(build, 'runs', time.strftime('%Y%m%d-%H%M%S'))
-    os.makedirs(rundir, exist_ok=True)
+    if a.rundir:
+        rundir = a.rundir
+        os.makedirs(rundir, exist_ok=True)
+    else:
+        # unique: runs started in the same second keep apart
+        os.makedirs(os.path.join(build, 'runs'), exist_ok=True)
+        rundir = tempfile.mkdtemp(prefix=time.strftime('%Y%m%d-%H%M%S-'),
+                                  dir=os.path.join(build, 'runs'))
     epf_script = a.epf_script or os.path.join(guests.GUEST_DIR, 'epf-test.sh')
     if a.kernel:
         if not a.modules:
@@ -371,7 +381,15 @@ def main(argv):
         for series in (guests.SERIES if a.series == 'all' else (a.series,)):
             if a.bench and series != '6.12':
                 continue
-            phases += series_phases(series, a.runs if a.bench else 0)
+            mine = series_phases(series, a.runs if a.bench else 0)
+            if a.host_script:
+                # the user's host script, once per kernel series, with the
+                # pair's default set-up (slave DMA channels, shared memory)
+                ph = mine[0]
+                ph.kind, ph.planned, ph.label = 'script', None, None
+                ph.host_script = a.host_script
+                mine = [ph]
+            phases += mine
     # one image per series: its modules and host tools
     images = {}
     for n, ph in enumerate(phases):

@@ -231,6 +231,13 @@ build_guest() {
 }
 
 mkdir -p "$CACHE"
+# one set-up at a time on a machine: runs started side by side wait here
+# instead of building into the same directories at once
+exec 9>"$CACHE/setup.lock"
+if ! flock -n 9; then
+	log "another set-up is running (lock $CACHE/setup.lock): waiting up to 60 min"
+	flock -w 3600 9 || die "waited 60 min for $CACHE/setup.lock; another set-up still holds it"
+fi
 install_packages
 build_qemu_headers
 build_project "$BUILD" false

@@ -35,15 +35,18 @@ def script_results(raw):
     return lines, None
 
 
-def driver_cycle_guest(kdir, ko, rundir, timeout, what):
+def driver_cycle_guest(kdir, ko, rundir, timeout, what, script='driver-cycle.sh',
+                       more=()):
     """Guest 1 alone (qemu-epc, no peer) on the kernel in kdir with the
-    driver ko, running tests/guest/driver-cycle.sh to its end.  Returns the
-    stopped Guest and its ttyS1 lines; GuestError if it did not finish."""
+    driver ko (and the modules `more`), running a script of tests/guest/
+    (default driver-cycle.sh) to its end.  Returns the stopped Guest and
+    its ttyS1 lines; GuestError if it did not finish."""
     mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
                                        {'pci-epf-test'}).values())
-    initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), mods + [ko],
+    initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
+                             mods + [ko] + list(more),
                              os.path.join(kdir, 'pcitest'), os.path.join(kdir, 'pcitest.sh'),
-                             os.path.join(TEST_GUEST_DIR, 'driver-cycle.sh'),
+                             os.path.join(TEST_GUEST_DIR, script),
                              os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'))
     g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
                      'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=%d' % timeout,
