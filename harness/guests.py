@@ -91,6 +91,27 @@ def kselftest_group(case):
             'DOORBELL_TEST': 'doorbell'}.get(test, 'other')
 
 
+# the checks of guest/host-vntb.sh, in order (run --epf vntb)
+VNTB_CASES = (
+    'vntb ntb_hw_epf bound, interface eth0 up',
+    'vntb link up: guest 1 answers',
+    'vntb ping guest 2 to guest 1, 100 packets',
+    'vntb ping guest 1 to guest 2, 100 packets',
+    'vntb tcp 64 MiB guest 2 to guest 1, sha256 matches',
+    'vntb tcp 64 MiB guest 1 to guest 2, sha256 matches',
+    'vntb link down and up: function gone and back, ntb_hw_epf bound again',
+    'vntb ping after link down and up, 100 packets',
+)
+
+
+def vntb_group(case):
+    """The summary row of a vNTB check."""
+    for word in ('ping', 'tcp', 'ntb_perf', 'link down'):
+        if word in case:
+            return 'vntb ' + word
+    return 'vntb set-up'
+
+
 def pcitest_cases(pcitest_sh):
     """The pcitest invocations of pcitest.sh, in order, found by running
     the script on this machine with a pcitest that only records them."""

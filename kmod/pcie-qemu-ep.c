@@ -210,6 +210,14 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 		return -EINVAL;
 	if (!size || !is_power_of_2(size))
 		return -EINVAL;
+	/*
+	 * A BAR the controller only has as 64-bit is 64-bit whatever the EPF
+	 * asked for, as on hardware with such BARs (pci-epf-vntb asks for a
+	 * 32-bit window on every controller).
+	 */
+	if (!(flags & PCI_BASE_ADDRESS_SPACE_IO) &&
+	    (qep_readl(qep, QEPC_BAR_KIND(n)) & QEPC_BAR_KIND_64BIT))
+		flags |= PCI_BASE_ADDRESS_MEM_TYPE_64;
 
 	mutex_lock(&qep->lock);
 	cur = qep_readl(qep, base + QEPC_BAR_FLAGS);

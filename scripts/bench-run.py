@@ -32,6 +32,12 @@ def parse_args(argv):
                    help='which of the project\'s guest kernels to run: 6.12 (pcitest.sh '
                    'and the DMA cases), 7.3 (the pci_endpoint kselftest) or all '
                    '(default); not with --kernel')
+    p.add_argument('--epf', choices=('test', 'vntb'), default='test',
+                   help='the endpoint function of the project\'s pairs: test '
+                   '(pci-epf-test against pcitest.sh or the kselftest, default) or '
+                   'vntb (pci-epf-vntb in guest 1, ntb_hw_epf in guest 2, a network '
+                   'between them through ntb_transport and ntb_netdev: ping, TCP '
+                   'transfers with checksums, link down and up)')
     p.add_argument('--kernel', help='guest kernel image for both guests '
                    '(default: the project\'s kernels, built by setup)')
     p.add_argument('--modules', metavar='DIR', help='directory of .ko files for '
@@ -71,6 +77,9 @@ def parse_args(argv):
     if a.bench and (a.host_script or a.kernel):
         p.error('--bench runs the project\'s own kernel and cases; not with '
                 '--host-script or --kernel')
+    if a.epf != 'test' and (a.kernel or a.bench or a.epf_script or a.host_script):
+        p.error('--epf %s brings its own scripts and runs the project\'s kernels; '
+                'not with --kernel, --bench, --epf-script or --host-script' % a.epf)
     if a.kernel and a.series != 'all':
         p.error('--series picks one of the project\'s kernels; --kernel is your own')
     return a
@@ -80,6 +89,7 @@ class Results:
     def __init__(self, out, quiet):
         self.cases = []         # (name, series, group, status, seconds, detail)
         self.baselines = {}     # (what, size): [seconds] measured in a guest
+        self.measures = []      # (series, what, "value unit") from a host script
         self.out = out
         self.quiet = quiet
 
@@ -123,6 +133,9 @@ class Phase:
         self.shmem = shmem          # the shared-memory path, else messages
         self.label = label          # what case names carry, if not the DMA mode
         self.suite_args = None      # lines of the suite's case list, if ours
+        self.epf_script = None      # guest 1's set-up, if not the default
+        self.extra = []             # more (path in the image, file) pairs
+        self.epc_props = ''         # more qemu-epc properties, ",name=value..."
         self.kernel = self.initrd = self.rundir = None
 
     def tag(self):
@@ -140,6 +153,8 @@ class Phase:
             return guests.case_group(what, self.dma_mode)
         if self.kind == 'kselftest':
             return guests.kselftest_group(what)
+        if self.kind == 'vntb':
+            return guests.vntb_group(what)
         return 'host script'
 
 
@@ -176,7 +191,7 @@ def run_host_suite(pair, res, ph, case_timeout):
                 res.add(ph.case_name(args), ph.series, ph.group(args), ok, took, detail)
                 idx += 1
                 last = now
-            elif m and ph.kind in ('kselftest', 'script'):
+            elif m and ph.kind in ('kselftest', 'script', 'vntb'):
                 ok = m.group(1) == 'ok'
                 skip = (m.group(4) or 'skipped') if m.group(3) == 'SKIP' else None
                 detail = '' if ok else '; '.join(diag[-3:])
@@ -189,6 +204,11 @@ def run_host_suite(pair, res, ph, case_timeout):
                 res.emit('# %s reports: %s' % (ph.kind, line[2:]))
             elif line.startswith('# '):
                 diag.append(line[2:].strip())
+            elif line.startswith('QEPC-MEASURE '):
+                what, _, value = line[13:].rpartition(': ')
+                res.emit('# %s%s: %s' % (what, ph.tag() if ph.kind != 'vntb' else
+                                         ' [Linux %s]' % ph.series, value))
+                res.measures.append((ph.series, what, value))
             elif line.startswith('QEPC-BASE '):
                 what, size, secs = line.split()[1:4]
                 res.baselines.setdefault((what, int(size)), []).append(float(secs))
@@ -284,8 +304,36 @@ def check_own_modules(a, mods):
                      % (path, vm[0] if vm else 'no kernel (not a module)', release))
 
 
-def series_phases(series, bench):
+def vntb_phase(series):
+    """The vNTB pair of a kernel series: guest/epf-vntb.sh in guest 1,
+    guest/host-vntb.sh in guest 2."""
+    kdir = guests.kernel_dir(series)
+    ph = Phase(series, 'vntb', 'slave', 'vntb', list(guests.VNTB_CASES))
+    ph.epf_script = os.path.join(guests.GUEST_DIR, 'epf-vntb.sh')
+    # ntb_hw_epf knows the BAR layouts of two boards; this is the i.MX8's:
+    # 64-bit BARs 0, 2 and 4 (config and scratchpads, doorbells, window)
+    ph.epc_props = ',bar0=64bit,bar2=64bit,bar4=64bit'
+    ph.host_script = os.path.join(guests.GUEST_DIR, 'host-vntb.sh')
+    ph.extra = [('usr/local/share/qemu-epc/vntb-agent.sh',
+                 os.path.join(guests.GUEST_DIR, 'vntb-agent.sh'))]
+    names = {'ntb', 'ntb_hw_epf', 'ntb_transport', 'ntb_netdev', 'ntb_perf',
+             'pci-epf-vntb'}
+    found = initramfs.find_modules(os.path.join(kdir, 'modules'), names)
+    missing = names - set(found)
+    if missing:
+        sys.exit('run: the %s guest kernel lacks %s (guest/kernel.config enables '
+                 'them; ./qemu-epc-bench setup rebuilds it)'
+                 % (series, ', '.join(sorted(missing))))
+    ph.kernel = os.path.join(kdir, 'bzImage')
+    ph.mods = list(found.values()) + [guests.kmod_path(series)]
+    ph.tools = (None, None, [])
+    return [ph]
+
+
+def series_phases(series, bench, epf='test'):
     """The guest pairs of one of the project's kernel series."""
+    if epf == 'vntb':
+        return vntb_phase(series)
     kdir = guests.kernel_dir(series)
     if series == '6.12':
         pcitest_sh = os.path.join(kdir, 'pcitest.sh')
@@ -381,7 +429,7 @@ def main(argv):
         for series in (guests.SERIES if a.series == 'all' else (a.series,)):
             if a.bench and series != '6.12':
                 continue
-            mine = series_phases(series, a.runs if a.bench else 0)
+            mine = series_phases(series, a.runs if a.bench else 0, a.epf)
             if a.host_script:
                 # the user's host script, once per kernel series, with the
                 # pair's default set-up (slave DMA channels, shared memory)
@@ -402,8 +450,8 @@ def main(argv):
                            if p.series == ph.series and p.suite_args})
             images[ph.series] = initramfs.build(
                 os.path.join(rundir, 'initramfs%s.cpio.gz' % (ph.series and '-' + ph.series)),
-                ph.mods, pcitest, pcitest_sh, epf_script, ph.host_script, suites,
-                extra)
+                ph.mods, pcitest, pcitest_sh, ph.epf_script or epf_script,
+                ph.host_script, suites, list(extra) + ph.extra)
         ph.initrd = images[ph.series]
 
     res = Results(sys.stdout, a.quiet)
@@ -479,7 +527,8 @@ def run_pair(a, res, ph):
         else min(a.host_smp, 2)
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
-                       case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem)
+                       case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
+                       epc_props=ph.epc_props)
     stopped = None
     came_up = False
     t0 = time.monotonic()

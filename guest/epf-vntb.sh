@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Endpoint set-up of `qemu-epc-bench run --epf vntb`, run in guest 1 by /init
+# with $EPC set to the controller's name: pci-epf-vntb bound to it through
+# configfs as Documentation/PCI/endpoint/pci-vntb-howto.rst describes, the
+# link started; then guest 1's side of the network (vntb-agent.sh) in the
+# background, reporting on ttyS1.
+set -e
+
+load() {
+	ko=$(find /lib/modules -name "$1.ko" | head -1)
+	[ -z "$ko" ] || insmod "$ko"
+}
+load ntb
+load pci-epf-vntb
+
+cd /sys/kernel/config/pci_ep
+mkdir functions/pci_epf_vntb/func1
+cd functions/pci_epf_vntb/func1
+# the ID ntb_hw_epf binds to in guest 2
+echo 0x1957 >vendorid
+echo 0x0809 >deviceid
+cd pci_epf_vntb.0
+echo 4 >db_count
+echo 128 >spad_count
+echo 1 >num_mws
+echo 0x100000 >mw1
+# the virtual NTB device on guest 1's own virtual PCI bus
+echo 0x1957 >vntb_vid
+echo 0x080a >vntb_pid
+echo 0x10 >vbus_number
+cd /sys/kernel/config/pci_ep
+ln -s functions/pci_epf_vntb/func1 controllers/"$EPC"/
+echo 1 >controllers/"$EPC"/start
+
+setsid sh /usr/local/share/qemu-epc/vntb-agent.sh serve </dev/null >/dev/ttyS1 2>&1 &

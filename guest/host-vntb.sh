@@ -1,0 +1,136 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Host side of `qemu-epc-bench run --epf vntb`, run in guest 2 by /init once
+# the function is present ($QEPC_FUNCTION): ntb_hw_epf, ntb_transport and
+# ntb_netdev give an interface to guest 1 (10.0.0.2 here, 10.0.0.1 there,
+# guest/vntb-agent.sh); then ping, TCP transfers with checksums, a link
+# down and up.  One KTAP line per check; "QEPC-MEASURE what: value unit"
+# lines carry the figures.  Every wait is bounded.
+fn=$QEPC_FUNCTION
+dev=/sys/bus/pci/devices/$fn
+peer=10.0.0.1
+n=0
+ok() {
+	n=$((n + 1))
+	echo "ok $n $1"
+}
+notok() {
+	n=$((n + 1))
+	echo "not ok $n $1"
+}
+load() {
+	[ -d "/sys/module/$(echo "$1" | tr - _)" ] && return 0
+	ko=$(find /lib/modules -name "$1.ko" | head -1)
+	shift
+	[ -z "$ko" ] || insmod "$ko" "$@"
+}
+now() { cut -d' ' -f1 /proc/uptime; }
+# wait_for SECONDS COMMAND...: poll every 0.1 s
+wait_for() {
+	t=0
+	lim=$(($1 * 10))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $t -lt $lim ] || return 1
+		sleep 0.1
+		t=$((t + 1))
+	done
+}
+vendor() { od -An -tx4 -N4 "$dev/config" 2>/dev/null | tr -d ' '; }
+absent() { [ "$(vendor)" = ffffffff ]; }
+present() { v=$(vendor) && [ -n "$v" ] && [ "$v" != ffffffff ]; }
+# up: bind ntb_hw_epf, bring the transport's interface up
+up() {
+	load ntb
+	load ntb_hw_epf
+	load ntb_transport
+	load ntb_netdev
+	wait_for 30 ip link show eth0 || return 1
+	ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0 up
+}
+down() {
+	ip link set eth0 down 2>/dev/null
+	rmmod ntb_netdev ntb_transport ntb_hw_epf 2>/dev/null
+	true
+}
+# ping_check WHAT OUTPUT: the output of "ping"; 100 sent, 100 received
+ping_check() {
+	out=$2
+	if echo "$out" | grep -q '100 packets transmitted, 100 packets received, 0% packet loss'; then
+		ok "$1"
+		rtt=$(echo "$out" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p')
+		echo "QEPC-MEASURE $1, rtt avg: $rtt ms"
+	else
+		notok "$1: $(echo "$out" | tr '\n' ' ')"
+	fi
+}
+mbps() { awk -v a="$1" -v b="$2" 'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.1f", 64 / d }'; }
+ctl() { echo "$*" | timeout 120 nc $peer 5004; }
+
+if up; then
+	ok "vntb ntb_hw_epf bound, interface eth0 up"
+else
+	notok "vntb ntb_hw_epf bound, interface eth0 up: $fn: $(dmesg | tail -5 | tr '\n' ' ')"
+fi
+ready() { [ "$(ctl ready)" = ready ]; }
+if ! wait_for 90 ping -c 1 -W 1 $peer; then
+	notok "vntb link up: guest 1 answers: no answer to ping in 90 s"
+elif ! wait_for 120 ready; then
+	notok "vntb link up: guest 1 answers: its servers are not ready after 120 s"
+else
+	ok "vntb link up: guest 1 answers"
+fi
+ping_check "vntb ping guest 2 to guest 1, 100 packets" "$(timeout 120 ping -A -c 100 -W 5 $peer 2>&1)"
+ping_check "vntb ping guest 1 to guest 2, 100 packets" "$(ctl ping 10.0.0.2)"
+
+dd if=/dev/urandom of=/tmp/tx.bin bs=1M count=64 2>/dev/null
+want=$(sha256sum /tmp/tx.bin | cut -d' ' -f1)
+t0=$(now)
+got=$(timeout 300 nc $peer 5001 </tmp/tx.bin)
+t1=$(now)
+rm -f /tmp/tx.bin
+if [ -n "$got" ] && [ "$got" = "$want" ]; then
+	ok "vntb tcp 64 MiB guest 2 to guest 1, sha256 matches"
+	echo "QEPC-MEASURE vntb tcp guest 2 to guest 1: $(mbps "$t0" "$t1") MB/s"
+else
+	notok "vntb tcp 64 MiB guest 2 to guest 1, sha256 matches: sent $want, guest 1 got ${got:-nothing}"
+fi
+t0=$(now)
+timeout 300 nc $peer 5002 </dev/null >/tmp/rx.bin
+t1=$(now)
+got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
+size=$(wc -c </tmp/rx.bin)
+rm -f /tmp/rx.bin
+want=$(timeout 30 nc $peer 5003 </dev/null)
+if [ -n "$want" ] && [ "$got" = "$want" ]; then
+	ok "vntb tcp 64 MiB guest 1 to guest 2, sha256 matches"
+	echo "QEPC-MEASURE vntb tcp guest 1 to guest 2: $(mbps "$t0" "$t1") MB/s"
+else
+	notok "vntb tcp 64 MiB guest 1 to guest 2, sha256 matches: $size bytes, sha256 $got, guest 1 sent ${want:-?}"
+fi
+
+# link down and up: guest 1 stops and starts the function; this side sees
+# it vanish and come back from reset, and enumerates it again
+# (the driver goes first, as a host unbinds before its endpoint goes away:
+# ntb_hw_epf's remove talks to the endpoint)
+answer=$(ctl restart)
+down
+if [ "$answer" = restarting ] && wait_for 20 absent && wait_for 60 present; then
+	echo 1 >"$dev/remove"
+	echo 1 >/sys/bus/pci/rescan
+	if wait_for 10 test -e "$dev" && up; then
+		ok "vntb link down and up: function gone and back, ntb_hw_epf bound again"
+	else
+		notok "vntb link down and up: function gone and back, ntb_hw_epf bound again: rebind failed"
+	fi
+else
+	notok "vntb link down and up: function gone and back, ntb_hw_epf bound again: answer '$answer', config space reads $(vendor)"
+fi
+if wait_for 90 ping -c 1 -W 1 $peer; then
+	ping_check "vntb ping after link down and up, 100 packets" \
+		"$(timeout 120 ping -A -c 100 -W 5 $peer 2>&1)"
+else
+	notok "vntb ping after link down and up, 100 packets: guest 1 does not answer in 90 s"
+fi
+

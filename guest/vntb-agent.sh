@@ -1,0 +1,78 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Guest 1's side of the vNTB checks, started by epf-vntb.sh.
+#   vntb-agent.sh serve   load ntb_transport and ntb_netdev, give the
+#                         interface 10.0.0.1/24, make the 64 MiB file guest 2
+#                         fetches, and serve on TCP (busybox nc):
+#                           5001  sink: answers the sha256 of what it got
+#                           5002  source: the 64 MiB file
+#                           5003  that file's sha256
+#                           5004  commands of guest 2 (vntb-agent.sh ctl)
+#   vntb-agent.sh ctl     one command line from the connection:
+#                           ready      "ready" once every server runs
+#                           ping ADDR  ping ADDR 100 times, print the summary
+#                           restart    stop and start the function (link
+#                                      down and up), after answering
+# Lines for the harness start with "QEPC-".
+load() {
+	[ -d "/sys/module/$(echo "$1" | tr - _)" ] && return 0
+	ko=$(find /lib/modules -name "$1.ko" | head -1)
+	shift
+	[ -z "$ko" ] || insmod "$ko" "$@"
+}
+CFS=/sys/kernel/config/pci_ep
+
+case "$1" in
+serve)
+	load ntb_transport
+	load ntb_netdev
+	t=0
+	while ! ip link show eth0 >/dev/null 2>&1; do
+		if [ $t -ge 300 ]; then
+			echo "QEPC-ERROR no ntb_netdev interface in guest 1 after 30 s"
+			exit 1
+		fi
+		sleep 0.1
+		t=$((t + 1))
+	done
+	ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up
+	nc -ll -p 5004 -e sh "$0" ctl &
+	nc -ll -p 5001 -e sh -c "sha256sum | cut -d' ' -f1" &
+	dd if=/dev/urandom of=/tmp/tx.bin bs=1M count=64 2>/dev/null
+	sha256sum /tmp/tx.bin | cut -d' ' -f1 >/tmp/tx.sum.new
+	nc -ll -p 5002 -e cat /tmp/tx.bin &
+	nc -ll -p 5003 -e cat /tmp/tx.sum &
+	# "ready" answers from now on
+	mv /tmp/tx.sum.new /tmp/tx.sum
+	echo "QEPC-VNTB-UP eth0 10.0.0.1"
+	wait
+	;;
+ctl)
+	read -r cmd arg
+	case "$cmd" in
+	ready)
+		[ -s /tmp/tx.sum ] && echo ready
+		;;
+	ping)
+		ping -A -c 100 -W 5 "$arg" 2>&1 | tail -3
+		;;
+	restart)
+		# guest 2 unbinds its driver meanwhile, as a host does before
+		# its endpoint goes away
+		echo "restarting"
+		epc=$(ls "$CFS"/controllers | head -1)
+		( sleep 5 && echo 0 >"$CFS/controllers/$epc/start" && sleep 2 &&
+		  echo 1 >"$CFS/controllers/$epc/start" &&
+		  echo "QEPC-VNTB-RESTARTED" >/dev/ttyS1 ) </dev/null >/dev/null 2>&1 &
+		;;
+	*)
+		echo "unknown command: $cmd"
+		;;
+	esac
+	;;
+*)
+	echo "usage: vntb-agent.sh serve|ctl" >&2
+	exit 2
+	;;
+esac
