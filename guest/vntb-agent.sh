@@ -3,10 +3,11 @@
 #
 # Guest 1's side of the vNTB checks, started by epf-vntb.sh.
 #   vntb-agent.sh serve   load ntb_transport and ntb_netdev, give the
-#                         interface 10.0.0.1/24, make the 64 MiB file guest 2
-#                         fetches, and serve on TCP (busybox nc):
+#                         interface 10.0.0.1/24, make the file guest 2 fetches
+#                         ($QEPC_MIB MiB, default 64), and serve on TCP
+#                         (busybox nc):
 #                           5001  sink: answers the sha256 of what it got
-#                           5002  source: the 64 MiB file
+#                           5002  source: that file
 #                           5003  that file's sha256
 #                           5004  commands of guest 2 (vntb-agent.sh ctl)
 #   vntb-agent.sh ctl     one command line from the connection:
@@ -39,7 +40,7 @@ serve)
 	ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up
 	nc -ll -p 5004 -e sh "$0" ctl &
 	nc -ll -p 5001 -e sh -c "sha256sum | cut -d' ' -f1" &
-	dd if=/dev/urandom of=/tmp/tx.bin bs=1M count=64 2>/dev/null
+	dd if=/dev/urandom of=/tmp/tx.bin bs=1M count="${QEPC_MIB:-64}" 2>/dev/null
 	sha256sum /tmp/tx.bin | cut -d' ' -f1 >/tmp/tx.sum.new
 	nc -ll -p 5002 -e cat /tmp/tx.bin &
 	nc -ll -p 5003 -e cat /tmp/tx.sum &

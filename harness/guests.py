@@ -102,6 +102,13 @@ VNTB_CASES = (
     'vntb link down and up: function gone and back, ntb_hw_epf bound again',
     'vntb ping after link down and up, 100 packets',
 )
+# the bench's vNTB transfers: MiB each way on the shared path, and through
+# messages (where each access is a socket round trip)
+VNTB_BENCH_MIB = {'shared': 64, 'messages': 1}
+
+
+def vntb_cases(mib=64):
+    return [c.replace('64 MiB', '%d MiB' % mib) for c in VNTB_CASES]
 
 
 def vntb_group(case):
@@ -301,13 +308,14 @@ class Pair:
 
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
-                 case_timeout=120, epc_props='', series='6.12', shmem=True):
+                 case_timeout=120, epc_props='', series='6.12', shmem=True, env=None):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
         series: the kernel series booted ('' for a user's kernel);
         shmem: both guests' RAM shared and offered (the direct data path),
-        else every access goes through messages."""
+        else every access goes through messages; env: {NAME: VALUE} for
+        both guests' scripts, as QEPC_NAME."""
         self.shmem = shmem
         dev = '' if shmem else ',shmem=off'
         self.series = series
@@ -317,6 +325,7 @@ class Pair:
         common = ('console=ttyS0 panic=-1 printk.time=1 qepc.wait=%d qepc.suite=%s '
                   'qepc.dma=%s qepc.case_timeout=%d'
                   % (boot_timeout, suite, dma_mode, case_timeout))
+        common += ''.join(' qepc.env.%s=%s' % kv for kv in sorted((env or {}).items()))
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
                          ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev],

@@ -89,7 +89,7 @@ class Results:
     def __init__(self, out, quiet):
         self.cases = []         # (name, series, group, status, seconds, detail)
         self.baselines = {}     # (what, size): [seconds] measured in a guest
-        self.measures = []      # (series, what, "value unit") from a host script
+        self.measures = []      # (phase label, what, "value unit") from a host script
         self.out = out
         self.quiet = quiet
 
@@ -136,6 +136,7 @@ class Phase:
         self.epf_script = None      # guest 1's set-up, if not the default
         self.extra = []             # more (path in the image, file) pairs
         self.epc_props = ''         # more qemu-epc properties, ",name=value..."
+        self.env = {}               # QEPC_NAME=VALUE for both guests' scripts
         self.kernel = self.initrd = self.rundir = None
 
     def tag(self):
@@ -146,6 +147,8 @@ class Phase:
             return 'pcitest ' + what + self.tag()
         if self.kind == 'kselftest':
             return 'kselftest ' + what + self.tag()
+        if self.kind == 'vntb' and self.label:
+            return what + self.tag()
         return what
 
     def group(self, what):
@@ -154,7 +157,8 @@ class Phase:
         if self.kind == 'kselftest':
             return guests.kselftest_group(what)
         if self.kind == 'vntb':
-            return guests.vntb_group(what)
+            return guests.vntb_group(what) + (' (%s)' % self.label.split()[-1]
+                                              if self.label else '')
         return 'host script'
 
 
@@ -206,9 +210,9 @@ def run_host_suite(pair, res, ph, case_timeout):
                 diag.append(line[2:].strip())
             elif line.startswith('QEPC-MEASURE '):
                 what, _, value = line[13:].rpartition(': ')
-                res.emit('# %s%s: %s' % (what, ph.tag() if ph.kind != 'vntb' else
+                res.emit('# %s%s: %s' % (what, ph.tag() if ph.label else
                                          ' [Linux %s]' % ph.series, value))
-                res.measures.append((ph.series, what, value))
+                res.measures.append((ph.label, what, value))
             elif line.startswith('QEPC-BASE '):
                 what, size, secs = line.split()[1:4]
                 res.baselines.setdefault((what, int(size)), []).append(float(secs))
@@ -304,11 +308,16 @@ def check_own_modules(a, mods):
                      % (path, vm[0] if vm else 'no kernel (not a module)', release))
 
 
-def vntb_phase(series):
+def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
     """The vNTB pair of a kernel series: guest/epf-vntb.sh in guest 1,
-    guest/host-vntb.sh in guest 2."""
+    guest/host-vntb.sh in guest 2; each ping and transfer `runs` times,
+    transfers of `mib` MiB."""
     kdir = guests.kernel_dir(series)
-    ph = Phase(series, 'vntb', 'slave', 'vntb', list(guests.VNTB_CASES))
+    ph = Phase(series, 'vntb' + ('-' + label.split()[-1] if label else ''), 'slave', 'vntb',
+               [], shmem=shmem, label=label)
+    ph.planned = [ph.case_name(c) for c in guests.vntb_cases(mib)]
+    if runs != 1 or mib != 64:
+        ph.env = {'RUNS': runs, 'MIB': mib}
     ph.epf_script = os.path.join(guests.GUEST_DIR, 'epf-vntb.sh')
     # ntb_hw_epf knows the BAR layouts of two boards; this is the i.MX8's:
     # 64-bit BARs 0, 2 and 4 (config and scratchpads, doorbells, window)
@@ -335,6 +344,7 @@ def series_phases(series, bench, epf='test'):
     if epf == 'vntb':
         return vntb_phase(series)
     kdir = guests.kernel_dir(series)
+    more = []
     if series == '6.12':
         pcitest_sh = os.path.join(kdir, 'pcitest.sh')
         if bench:
@@ -347,6 +357,10 @@ def series_phases(series, bench, epf='test'):
                             suites['bench-messages'], shmem=False, label='messages')]
             for ph in phases:
                 ph.suite_args = suites[ph.suite]
+            # the vNTB network on the shared path and through messages
+            more = [vntb_phase(series, shmem=path == 'shared', label='vntb ' + path,
+                               runs=bench, mib=mib)[0]
+                    for path, mib in guests.VNTB_BENCH_MIB.items()]
         else:
             phases = [Phase(series, 'full', 'slave', 'pcitest',
                             guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
@@ -384,7 +398,7 @@ def series_phases(series, bench, epf='test'):
     for ph in phases:
         ph.kernel = os.path.join(kdir, 'bzImage')
         ph.mods, ph.tools, ph.host_script = mods, tools, host_script
-    return phases
+    return phases + more
 
 
 def main(argv):
@@ -438,21 +452,23 @@ def main(argv):
                 ph.host_script = a.host_script
                 mine = [ph]
             phases += mine
-    # one image per series: its modules and host tools
+    # one image per series and function: its modules, scripts and tools
     images = {}
     for n, ph in enumerate(phases):
         ph.rundir = rundir if n == 0 else os.path.join(rundir, ph.suite)
         os.makedirs(ph.rundir, exist_ok=True)
-        if ph.series not in images:
+        key = (ph.series, ph.kind == 'vntb')
+        if key not in images:
             pcitest, pcitest_sh, extra = ph.tools
             suites = dict(guests.SUITES)
             suites.update({p.suite: p.suite_args for p in phases
                            if p.series == ph.series and p.suite_args})
-            images[ph.series] = initramfs.build(
-                os.path.join(rundir, 'initramfs%s.cpio.gz' % (ph.series and '-' + ph.series)),
+            images[key] = initramfs.build(
+                os.path.join(rundir, 'initramfs%s%s.cpio.gz'
+                             % (ph.series and '-' + ph.series, '-vntb' if key[1] else '')),
                 ph.mods, pcitest, pcitest_sh, ph.epf_script or epf_script,
                 ph.host_script, suites, list(extra) + ph.extra)
-        ph.initrd = images[ph.series]
+        ph.initrd = images[key]
 
     res = Results(sys.stdout, a.quiet)
     res.emit('TAP version 13')
@@ -528,7 +544,7 @@ def run_pair(a, res, ph):
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
-                       epc_props=ph.epc_props)
+                       epc_props=ph.epc_props, env=ph.env)
     stopped = None
     came_up = False
     t0 = time.monotonic()
@@ -633,6 +649,7 @@ def bench_table(res, rtt, out, runs):
         st = stats([sum(r) if len(r) == 6 and None not in r else None
                     for r in bars[label]])
         out.write('%-20s %s\n' % (label, '%9.3f %10.3f' % st if st else '  failed'))
+    vntb_table(res, out, runs)
     base = ', '.join('%d B %.6f s (%.0f MB/s)' % (n, median(v), n / median(v) / 1e6)
                      for (w, n), v in sorted(res.baselines.items()) if w == 'memcpy')
     out.write('\nbaselines of this run: memcpy in guest 2 (median of %d): %s; '
@@ -653,6 +670,45 @@ def bench_table(res, rtt, out, runs):
         vals.append('%.3f' % (shared / dma) if shared and dma else 'failed')
     out.write('shared/DMA time ratio, 1 MiB, median: read %s write %s copy %s\n' % tuple(vals))
     return 'failed' not in vals
+
+
+def vntb_table(res, out, runs):
+    """The vNTB pairs of the bench: TCP throughput each way and ping round
+    trips, min and median of the runs, per path; a path with a failed check
+    has no figures."""
+    figs, bad = {}, set()
+    for label, what, value in res.measures:
+        if label and label.startswith('vntb '):
+            figs.setdefault((label.split()[-1], what), []).append(float(value.split()[0]))
+    for _, _, group, status, _, _ in res.cases:
+        if group.startswith('vntb ') and status != 'ok':
+            bad.add(group.rsplit('(', 1)[-1].rstrip(')'))
+    rows = (('tcp guest 2 to guest 1', 'vntb tcp guest 2 to guest 1', 'MB/s'),
+            ('tcp guest 1 to guest 2', 'vntb tcp guest 1 to guest 2', 'MB/s'),
+            ('ping guest 2 to guest 1', 'vntb ping guest 2 to guest 1, 100 packets, rtt avg', 'ms'),
+            ('ping guest 1 to guest 2', 'vntb ping guest 1 to guest 2, 100 packets, rtt avg', 'ms'))
+    out.write('\nvNTB network (ntb_netdev over pci-epf-vntb, Linux 6.12), %d runs each; '
+              'TCP: %s; ping: average round trip of 100\n'
+              % (runs, ', '.join('%d MiB %s' % (m, p)
+                                 for p, m in guests.VNTB_BENCH_MIB.items())))
+    out.write('%-9s %-24s %10s %10s %5s\n' % ('path', 'what', 'min', 'median', 'unit'))
+    med = {}
+    for path in guests.VNTB_BENCH_MIB:
+        for name, what, unit in rows:
+            xs = figs.get((path, what))
+            if path in bad or not xs or len(xs) < runs:
+                out.write('%-9s %-24s   failed\n' % (path, name))
+                continue
+            med[(path, name)] = median(xs)
+            out.write('%-9s %-24s %10.2f %10.2f %5s\n' % (path, name, min(xs), median(xs), unit))
+    sp = []
+    for name, _, unit in rows:
+        a, b = med.get(('shared', name)), med.get(('messages', name))
+        if a and b:
+            sp.append('%s %.1fx' % (name, a / b if unit == 'MB/s' else b / a))
+        else:
+            sp.append('%s failed' % name)
+    out.write('vNTB shared path over messages, median: %s\n' % ', '.join(sp))
 
 
 if __name__ == '__main__':

@@ -53,7 +53,7 @@ class PcitestSuite(unittest.TestCase):
 
     def test_bench_prints_every_row(self):
         """`qemu-epc-bench bench` (two runs of each row, to keep the suite
-        short): every row with figures, the baselines,
+        short): every row with figures, the vNTB rows, the baselines,
         and the ratio line last."""
         rundir = e2e.test_rundir('bench')
         r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
@@ -71,6 +71,14 @@ class PcitestSuite(unittest.TestCase):
                                      out[-4000:])
         for path in ('shared', 'messages'):
             self.assertRegex(out, r'(?m)^%s +\d+\.\d{3} +\d+\.\d{3}$' % path, out[-4000:])
+        # the vNTB network on both paths
+        for path in ('shared', 'messages'):
+            for what, unit in (('tcp guest 2 to guest 1', 'MB/s'), ('tcp guest 1 to guest 2', 'MB/s'),
+                               ('ping guest 2 to guest 1', 'ms'), ('ping guest 1 to guest 2', 'ms')):
+                self.assertRegex(out, r'(?m)^%s +%s +\d+\.\d\d +\d+\.\d\d +%s$'
+                                 % (path, what, re.escape(unit)), out[-4000:])
+        self.assertRegex(out, r'(?m)^vNTB shared path over messages, median: tcp guest 2 to '
+                         r'guest 1 [\d.]+x, ', out[-4000:])
         self.assertRegex(out, r'memcpy in guest 2 \(median of 2\): 1048576 B \d')
         self.assertRegex(out, r'Unix socket round trip, 32 bytes: median [\d.]+ us')
         last = out.rstrip().splitlines()[-1]
