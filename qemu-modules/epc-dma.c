@@ -15,6 +15,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "qemu/bitops.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
@@ -300,12 +301,6 @@ static void dma_go(EpcDma *d, unsigned n)
     dma_schedule(d);
 }
 
-static void set32(uint64_t *v, bool hi, uint32_t val)
-{
-    *v = hi ? (*v & 0xffffffffull) | (uint64_t)val << 32
-            : (*v & ~0xffffffffull) | val;
-}
-
 bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
 {
     EpcDmaChan *c;
@@ -388,16 +383,16 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
     }
     switch (addr & 0x1f) {
     case QEPC_DMA_SRC_LO:
-        set32(&c->src, false, val);
+        c->src = deposit64(c->src, 0, 32, val);
         return EPC_DMA_OK;
     case QEPC_DMA_SRC_HI:
-        set32(&c->src, true, val);
+        c->src = deposit64(c->src, 32, 32, val);
         return EPC_DMA_OK;
     case QEPC_DMA_DST_LO:
-        set32(&c->dst, false, val);
+        c->dst = deposit64(c->dst, 0, 32, val);
         return EPC_DMA_OK;
     case QEPC_DMA_DST_HI:
-        set32(&c->dst, true, val);
+        c->dst = deposit64(c->dst, 32, 32, val);
         return EPC_DMA_OK;
     case QEPC_DMA_LEN:
         c->len = val;

@@ -14,6 +14,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "qemu/bitops.h"
 #include "qapi/error.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
@@ -440,16 +441,6 @@ static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
     epc_windows_update(s);
 }
 
-static void set_lo(uint64_t *v, uint32_t val)
-{
-    *v = (*v & ~0xffffffffull) | val;
-}
-
-static void set_hi(uint64_t *v, uint32_t val)
-{
-    *v = (*v & 0xffffffffull) | (uint64_t)val << 32;
-}
-
 /* ---- BAR0 registers ------------------------------------------------------ */
 
 static uint32_t epc_status(QemuEpcState *s)
@@ -639,22 +630,22 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
         }
         switch (addr & 0x1f) {
         case QEPC_WIN_OFF_LO:
-            set_lo(&w->offset, val);
+            w->offset = deposit64(w->offset, 0, 32, val);
             return;
         case QEPC_WIN_OFF_HI:
-            set_hi(&w->offset, val);
+            w->offset = deposit64(w->offset, 32, 32, val);
             return;
         case QEPC_WIN_SIZE_LO:
-            set_lo(&w->size, val);
+            w->size = deposit64(w->size, 0, 32, val);
             return;
         case QEPC_WIN_SIZE_HI:
-            set_hi(&w->size, val);
+            w->size = deposit64(w->size, 32, 32, val);
             return;
         case QEPC_WIN_PCI_LO:
-            set_lo(&w->pci_addr, val);
+            w->pci_addr = deposit64(w->pci_addr, 0, 32, val);
             return;
         case QEPC_WIN_PCI_HI:
-            set_hi(&w->pci_addr, val);
+            w->pci_addr = deposit64(w->pci_addr, 32, 32, val);
             return;
         case QEPC_WIN_CTRL:
             epc_win_commit(s, n, val);
