@@ -58,16 +58,60 @@ down() {
 	rmmod ntb_netdev ntb_transport ntb_hw_epf 2>/dev/null
 	true
 }
-# ping_check WHAT OUTPUT: the output of "ping"; 100 sent, 100 received
+# ping_check COUNT WHAT COMMAND...: COMMAND (a ping of 100 packets) COUNT
+# times, none lost each time; one KTAP line, every run's round trip
 ping_check() {
-	out=$2
-	if echo "$out" | grep -q '100 packets transmitted, 100 packets received, 0% packet loss'; then
-		ok "$1"
-		rtt=$(echo "$out" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|\1|p')
-		echo "QEPC-MEASURE $1, rtt avg: $rtt ms"
+	count=$1
+	what=$2
+	shift 2
+	i=0
+	all=
+	while [ $i -lt "$count" ]; do
+		out=$("$@" 2>&1)
+		echo "$out" | grep -q '100 packets transmitted, 100 packets received, 0% packet loss' ||
+			break
+		all="$all$out
+"
+		i=$((i + 1))
+	done
+	if [ $i = "$count" ]; then
+		ok "$what"
+		echo "$all" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|QEPC-MEASURE '"$what"', rtt avg: \1 ms|p'
 	else
-		notok "$1: $(echo "$out" | tr '\n' ' ')"
+		notok "$what: run $((i + 1)): $(echo "$out" | tr '\n' ' ')"
 	fi
+}
+# send_once, fetch_once: one transfer each way, $t0 and $t1 around it; on a
+# checksum mismatch they fail with $why set
+send_once() {
+	t0=$(now)
+	got=$(timeout 300 nc $peer 5001 </tmp/tx.bin)
+	t1=$(now)
+	[ -n "$got" ] && [ "$got" = "$want" ] && return 0
+	why="sent $want, guest 1 got ${got:-nothing}"
+	return 1
+}
+fetch_once() {
+	t0=$(now)
+	timeout 300 nc $peer 5002 </dev/null >/tmp/rx.bin
+	t1=$(now)
+	got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
+	[ -n "$want" ] && [ "$got" = "$want" ] && return 0
+	why="$(wc -c </tmp/rx.bin) bytes, sha256 $got, guest 1 sent ${want:-?}"
+	return 1
+}
+# tcp_check WAY ONCE: ONCE $runs times; one KTAP line, every run's MB/s
+tcp_check() {
+	i=0
+	while [ $i -lt "$runs" ]; do
+		if ! $2; then
+			notok "vntb tcp $mib MiB $1, sha256 matches: run $((i + 1)): $why"
+			return
+		fi
+		echo "QEPC-MEASURE vntb tcp $1: $(mbps "$t0" "$t1") MB/s"
+		i=$((i + 1))
+	done
+	ok "vntb tcp $mib MiB $1, sha256 matches"
 }
 mbps() {
 	awk -v a="$1" -v b="$2" -v m="$mib" \
@@ -88,72 +132,16 @@ elif ! wait_for 120 ready; then
 else
 	ok "vntb link up: guest 1 answers"
 fi
-# each check repeated $runs times: one KTAP line, every run's figure
-repeat_ping() {
-	what=$1
-	shift
-	i=0
-	all=
-	while [ $i -lt "$runs" ]; do
-		out=$("$@" 2>&1)
-		echo "$out" | grep -q '100 packets transmitted, 100 packets received, 0% packet loss' ||
-			break
-		all="$all$out
-"
-		i=$((i + 1))
-	done
-	if [ $i = "$runs" ]; then
-		ok "$what"
-		echo "$all" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|QEPC-MEASURE '"$what"', rtt avg: \1 ms|p'
-	else
-		notok "$what: run $((i + 1)): $(echo "$out" | tr '\n' ' ')"
-	fi
-}
-repeat_ping "vntb ping guest 2 to guest 1, 100 packets" timeout 120 ping -A -c 100 -W 5 $peer
-repeat_ping "vntb ping guest 1 to guest 2, 100 packets" ctl ping 10.0.0.2
+ping_check "$runs" "vntb ping guest 2 to guest 1, 100 packets" timeout 120 ping -A -c 100 -W 5 $peer
+ping_check "$runs" "vntb ping guest 1 to guest 2, 100 packets" ctl ping 10.0.0.2
 
 dd if=/dev/urandom of=/tmp/tx.bin bs=1M count="$mib" 2>/dev/null
 want=$(sha256sum /tmp/tx.bin | cut -d' ' -f1)
-i=0
-why=
-while [ $i -lt "$runs" ]; do
-	t0=$(now)
-	got=$(timeout 300 nc $peer 5001 </tmp/tx.bin)
-	t1=$(now)
-	if [ -z "$got" ] || [ "$got" != "$want" ]; then
-		why="run $((i + 1)): sent $want, guest 1 got ${got:-nothing}"
-		break
-	fi
-	echo "QEPC-MEASURE vntb tcp guest 2 to guest 1: $(mbps "$t0" "$t1") MB/s"
-	i=$((i + 1))
-done
+tcp_check "guest 2 to guest 1" send_once
 rm -f /tmp/tx.bin
-if [ -z "$why" ]; then
-	ok "vntb tcp $mib MiB guest 2 to guest 1, sha256 matches"
-else
-	notok "vntb tcp $mib MiB guest 2 to guest 1, sha256 matches: $why"
-fi
 want=$(timeout 30 nc $peer 5003 </dev/null)
-i=0
-why=
-while [ $i -lt "$runs" ]; do
-	t0=$(now)
-	timeout 300 nc $peer 5002 </dev/null >/tmp/rx.bin
-	t1=$(now)
-	got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
-	if [ -z "$want" ] || [ "$got" != "$want" ]; then
-		why="run $((i + 1)): $(wc -c </tmp/rx.bin) bytes, sha256 $got, guest 1 sent ${want:-?}"
-		break
-	fi
-	echo "QEPC-MEASURE vntb tcp guest 1 to guest 2: $(mbps "$t0" "$t1") MB/s"
-	i=$((i + 1))
-done
+tcp_check "guest 1 to guest 2" fetch_once
 rm -f /tmp/rx.bin
-if [ -z "$why" ]; then
-	ok "vntb tcp $mib MiB guest 1 to guest 2, sha256 matches"
-else
-	notok "vntb tcp $mib MiB guest 1 to guest 2, sha256 matches: $why"
-fi
 
 # link down and up: guest 1 stops and starts the function; this side sees
 # it vanish and come back from reset, and enumerates it again
@@ -173,8 +161,8 @@ else
 	notok "vntb link down and up: function gone and back, ntb_hw_epf bound again: answer '$answer', config space reads $(vendor)"
 fi
 if wait_for 90 ping -c 1 -W 1 $peer; then
-	ping_check "vntb ping after link down and up, 100 packets" \
-		"$(timeout 120 ping -A -c 100 -W 5 $peer 2>&1)"
+	ping_check 1 "vntb ping after link down and up, 100 packets" \
+		timeout 120 ping -A -c 100 -W 5 $peer
 else
 	notok "vntb ping after link down and up, 100 packets: guest 1 does not answer in 90 s"
 fi

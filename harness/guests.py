@@ -113,7 +113,7 @@ def vntb_cases(mib=64):
 
 def vntb_group(case):
     """The summary row of a vNTB check."""
-    for word in ('ping', 'tcp', 'ntb_perf', 'link down'):
+    for word in ('ping', 'tcp', 'link down'):
         if word in case:
             return 'vntb ' + word
     return 'vntb set-up'
