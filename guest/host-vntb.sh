@@ -23,12 +23,9 @@ notok() {
 	n=$((n + 1))
 	echo "not ok $n $1"
 }
-load() {
-	[ -d "/sys/module/$(echo "$1" | tr - _)" ] && return 0
-	ko=$(find /lib/modules -name "$1.ko" | head -1)
-	shift
-	[ -z "$ko" ] || insmod "$ko" "$@"
-}
+# load, tcp_tuning, stats
+set -- lib
+. /usr/local/share/qemu-epc/vntb-agent.sh
 now() { cut -d' ' -f1 /proc/uptime; }
 # wait_for SECONDS COMMAND...: poll every 0.1 s
 wait_for() {
@@ -51,6 +48,7 @@ up() {
 	load ntb_transport
 	load ntb_netdev
 	wait_for 30 ip link show eth0 || return 1
+	tcp_tuning
 	ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0 up
 }
 down() {
@@ -85,7 +83,7 @@ ping_check() {
 # checksum mismatch they fail with $why set
 send_once() {
 	t0=$(now)
-	got=$(timeout 300 nc $peer 5001 </tmp/tx.bin)
+	got=$(timeout 100 nc $peer 5001 </tmp/tx.bin)
 	t1=$(now)
 	[ -n "$got" ] && [ "$got" = "$want" ] && return 0
 	why="sent $want, guest 1 got ${got:-nothing}"
@@ -93,7 +91,7 @@ send_once() {
 }
 fetch_once() {
 	t0=$(now)
-	timeout 300 nc $peer 5002 </dev/null >/tmp/rx.bin
+	timeout 100 nc $peer 5002 </dev/null >/tmp/rx.bin
 	t1=$(now)
 	got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
 	[ -n "$want" ] && [ "$got" = "$want" ] && return 0
@@ -106,6 +104,8 @@ tcp_check() {
 	while [ $i -lt "$runs" ]; do
 		if ! $2; then
 			notok "vntb tcp $mib MiB $1, sha256 matches: run $((i + 1)): $why"
+			echo "# guest 2: $(stats)"
+			echo "# guest 1: $(ctl stats)"
 			return
 		fi
 		echo "QEPC-MEASURE vntb tcp $1: $(mbps "$t0" "$t1") MB/s"

@@ -15,6 +15,8 @@
 #                           ping ADDR  ping ADDR 100 times, print the summary
 #                           restart    stop and start the function (link
 #                                      down and up), after answering
+#                           stats      guest 1's transport queue and TCP
+#                                      counters (for a failure report)
 # Lines for the harness start with "QEPC-".
 load() {
 	[ -d "/sys/module/$(echo "$1" | tr - _)" ] && return 0
@@ -23,6 +25,29 @@ load() {
 	[ -z "$ko" ] || insmod "$ko" "$@"
 }
 CFS=/sys/kernel/config/pci_ep
+# load, tcp_tuning and stats serve guest 2 too: host-vntb.sh sources this
+# file with "lib" as its argument
+# tcp_tuning: ntb_netdev receives into buffers of its whole MTU (about
+# 64 KiB, 128 KiB of socket memory each, whatever the packet's length). With
+# the default 128 KiB receive buffer one such packet closes the TCP window,
+# and on a link this fast Linux 7.3 grows the buffer only slowly (autotuning
+# holds back below tcp_rcvbuf_low_rtt, 1 ms): the window stays shut between reads and
+# the sender falls back to zero-window probes, down to a few packets a
+# second. A receive buffer that holds several packets from the start avoids
+# that; the link itself is what the checks measure.
+tcp_tuning() {
+	echo "4096 4194304 16777216" >/proc/sys/net/ipv4/tcp_rmem
+}
+# stats: the transport queue's counters and the TCP counters that are not 0
+stats() {
+	mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	grep -h -E 'rx_pkts|rx_index|rx_err|tx_pkts|tx_ring_full|tx_index|RRI|free tx|QP Link' \
+		/sys/kernel/debug/ntb_transport/*/qp*/stats 2>/dev/null | tr -s ' \t' ' ' | tr '\n' ';'
+	awk '/^TcpExt:/ { if (!h) { split($0, n); h = 1 } else { for (i = 2; i <= NF; i++) if ($i != 0) printf " %s=%s", n[i], $i } }' \
+		/proc/net/netstat
+	echo
+}
+[ "$1" = lib ] && return 0
 
 case "$1" in
 serve)
@@ -37,6 +62,7 @@ serve)
 		sleep 0.1
 		t=$((t + 1))
 	done
+	tcp_tuning
 	ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up
 	nc -ll -p 5004 -e sh "$0" ctl &
 	nc -ll -p 5001 -e sh -c "sha256sum | cut -d' ' -f1" &
@@ -66,6 +92,9 @@ ctl)
 		( sleep 5 && echo 0 >"$CFS/controllers/$epc/start" && sleep 2 &&
 		  echo 1 >"$CFS/controllers/$epc/start" &&
 		  echo "QEPC-VNTB-RESTARTED" >/dev/ttyS1 ) </dev/null >/dev/null 2>&1 &
+		;;
+	stats)
+		stats
 		;;
 	*)
 		echo "unknown command: $cmd"
