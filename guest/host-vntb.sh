@@ -4,8 +4,8 @@
 # Host side of `qemu-epc-bench run --epf vntb`, run in guest 2 by /init once
 # the function is present ($QEPC_FUNCTION): ntb_hw_epf, ntb_transport and
 # ntb_netdev give an interface to guest 1 (10.0.0.2 here, 10.0.0.1 there,
-# guest/vntb-agent.sh); then ping, TCP transfers with checksums, a link
-# down and up.  One KTAP line per check; "QEPC-MEASURE what: value unit"
+# guest/vntb-agent.sh); then ping, TCP transfers with checksums, iperf3,
+# a link down and up.  One KTAP line per check; "QEPC-MEASURE what: value unit"
 # lines carry the figures.  Every wait is bounded.  $QEPC_RUNS (default 1):
 # how many times each ping and transfer runs (the bench repeats them);
 # $QEPC_MIB (default 64): MiB of each transfer.
@@ -118,6 +118,24 @@ mbps() {
 		'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.2f", m * 1.048576 / d }'
 }
 ctl() { echo "$*" | timeout 120 nc $peer 5004; }
+# iperf3_check WAY [-R]: iperf3 for 5 s, $runs times; one KTAP line, every
+# run's MB/s as the receiver counted it
+iperf3_check() {
+	way=$1
+	shift
+	i=0
+	while [ $i -lt "$runs" ]; do
+		out=$(timeout 60 iperf3 -c $peer -t 5 -f m "$@" 2>&1)
+		rate=$(echo "$out" | awk '/ receiver$/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec" && $i > 0) printf "%.2f\n", $i / 8 }')
+		if [ -z "$rate" ]; then
+			notok "vntb iperf3 $way, 5 s: run $((i + 1)): $(echo "$out" | tail -3 | tr '\n' ' ')"
+			return
+		fi
+		echo "QEPC-MEASURE vntb iperf3 $way: $rate MB/s"
+		i=$((i + 1))
+	done
+	ok "vntb iperf3 $way, 5 s"
+}
 
 if up; then
 	ok "vntb ntb_hw_epf bound, interface eth0 up"
@@ -142,6 +160,8 @@ rm -f /tmp/tx.bin
 want=$(timeout 30 nc $peer 5003 </dev/null)
 tcp_check "guest 1 to guest 2" fetch_once
 rm -f /tmp/rx.bin
+iperf3_check "guest 2 to guest 1"
+iperf3_check "guest 1 to guest 2" -R
 
 # link down and up: guest 1 stops and starts the function; this side sees
 # it vanish and come back from reset, and enumerates it again

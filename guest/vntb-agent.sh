@@ -10,6 +10,7 @@
 #                           5002  source: that file
 #                           5003  that file's sha256
 #                           5004  commands of guest 2 (vntb-agent.sh ctl)
+#                           5201  iperf3
 #   vntb-agent.sh ctl     one command line from the connection:
 #                           ready      "ready" once every server runs
 #                           ping ADDR  ping ADDR 100 times, print the summary
@@ -70,6 +71,7 @@ serve)
 	sha256sum /tmp/tx.bin | cut -d' ' -f1 >/tmp/tx.sum.new
 	nc -ll -p 5002 -e cat /tmp/tx.bin &
 	nc -ll -p 5003 -e cat /tmp/tx.sum &
+	iperf3 -s >/dev/null 2>&1 &
 	# "ready" answers from now on
 	mv /tmp/tx.sum.new /tmp/tx.sum
 	echo "QEPC-VNTB-UP eth0 10.0.0.1"

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import time
 
+import initramfs
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUEST_DIR = os.path.join(TOP, 'guest')
 LAUNCH = os.path.join(TOP, 'qemu-epc-launch')
@@ -46,6 +48,21 @@ def kmod_path(series='6.12'):
         return os.path.join(TOP, 'kmod', 'pcie-qemu-ep.ko')
     build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
     return os.path.join(build, 'kmod-' + series, 'kmod', 'pcie-qemu-ep.ko')
+
+
+def iperf3_files():
+    """iperf3 and its libraries for a guest image: (path in the image,
+    file) pairs; setup unpacks bookworm's packages and names the root in
+    BUILD/iperf3-root."""
+    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+    try:
+        with open(os.path.join(build, 'iperf3-root')) as f:
+            root = f.read().strip()
+    except OSError:
+        raise GuestError('%s/iperf3-root missing: ./qemu-epc-bench setup fetches iperf3'
+                         % build)
+    return initramfs.program_files(os.path.join(root, 'usr', 'bin', 'iperf3'),
+                                   os.path.join(root, 'usr', 'lib', 'x86_64-linux-gnu'))
 
 
 def kselftest_cases(binary):
@@ -99,6 +116,8 @@ VNTB_CASES = (
     'vntb ping guest 1 to guest 2, 100 packets',
     'vntb tcp 64 MiB guest 2 to guest 1, sha256 matches',
     'vntb tcp 64 MiB guest 1 to guest 2, sha256 matches',
+    'vntb iperf3 guest 2 to guest 1, 5 s',
+    'vntb iperf3 guest 1 to guest 2, 5 s',
     'vntb link down and up: function gone and back, ntb_hw_epf bound again',
     'vntb ping after link down and up, 100 packets',
 )
@@ -113,7 +132,7 @@ def vntb_cases(mib=64):
 
 def vntb_group(case):
     """The summary row of a vNTB check."""
-    for word in ('ping', 'tcp', 'link down'):
+    for word in ('ping', 'tcp', 'iperf3', 'link down'):
         if word in case:
             return 'vntb ' + word
     return 'vntb set-up'

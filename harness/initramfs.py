@@ -4,7 +4,9 @@ Python so that no root rights or device nodes are needed on the host."""
 
 import gzip
 import os
+import re
 import stat
+import subprocess
 
 BUSYBOX = '/bin/busybox'
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +69,33 @@ def built(name):
 def wrapper_path():
     """The static pcitest wrapper (pcitest bounded and timed)."""
     return built('pcitest-wrapper')
+
+
+def program_files(binary, libdir=None):
+    """(path in the image, file) pairs for a dynamically linked program of
+    this machine (at usr/bin/NAME) and every library ldd resolves for it,
+    the dynamic loader included; libdir: searched before the system's
+    libraries (a package unpacked, not installed)."""
+    env = dict(os.environ)
+    if libdir:
+        env['LD_LIBRARY_PATH'] = libdir
+    r = subprocess.run(['ldd', binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError('ldd %s failed: %s' % (binary, r.stdout.strip()))
+    files = [('usr/bin/' + os.path.basename(binary), binary)]
+    for line in r.stdout.splitlines():
+        m = re.match(r'\s*(\S+) => not found', line)
+        if m:
+            raise RuntimeError('%s needs %s, which is not on this machine' % (binary, m.group(1)))
+        m = re.match(r'\s*(\S+) => (/\S+) \(', line) or re.match(r'\s*(/\S+) \(', line)
+        if not m:
+            continue            # the vDSO
+        if len(m.groups()) == 2:
+            files.append(('lib/x86_64-linux-gnu/' + m.group(1), os.path.realpath(m.group(2))))
+        else:
+            files.append((m.group(1).lstrip('/'), os.path.realpath(m.group(1))))
+    return files
 
 
 def find_modules(root, names):

@@ -325,6 +325,10 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
     ph.host_script = os.path.join(guests.GUEST_DIR, 'host-vntb.sh')
     ph.extra = [('usr/local/share/qemu-epc/vntb-agent.sh',
                  os.path.join(guests.GUEST_DIR, 'vntb-agent.sh'))]
+    try:
+        ph.extra += guests.iperf3_files()
+    except (guests.GuestError, RuntimeError) as e:
+        sys.exit('run: %s' % e)
     names = {'ntb', 'ntb_hw_epf', 'ntb_transport', 'ntb_netdev', 'ntb_perf',
              'pci-epf-vntb'}
     found = initramfs.find_modules(os.path.join(kdir, 'modules'), names)
@@ -685,10 +689,12 @@ def vntb_table(res, out, runs):
             bad.add(group.rsplit('(', 1)[-1].rstrip(')'))
     rows = (('tcp guest 2 to guest 1', 'vntb tcp guest 2 to guest 1', 'MB/s'),
             ('tcp guest 1 to guest 2', 'vntb tcp guest 1 to guest 2', 'MB/s'),
+            ('iperf3 guest 2 to guest 1', 'vntb iperf3 guest 2 to guest 1', 'MB/s'),
+            ('iperf3 guest 1 to guest 2', 'vntb iperf3 guest 1 to guest 2', 'MB/s'),
             ('ping guest 2 to guest 1', 'vntb ping guest 2 to guest 1, 100 packets, rtt avg', 'ms'),
             ('ping guest 1 to guest 2', 'vntb ping guest 1 to guest 2, 100 packets, rtt avg', 'ms'))
     out.write('\nvNTB network (ntb_netdev over pci-epf-vntb, Linux 6.12), %d runs each; '
-              'TCP: %s; ping: average round trip of 100\n'
+              'TCP: %s; iperf3: 5 s; ping: average round trip of 100\n'
               % (runs, ', '.join('%d MiB %s' % (m, p)
                                  for p, m in guests.VNTB_BENCH_MIB.items())))
     out.write('%-9s %-24s %10s %10s %5s\n' % ('path', 'what', 'min', 'median', 'unit'))

@@ -8,7 +8,8 @@
 # trixie-backports without adding it to the system's apt sources) with its
 # kselftest and the driver, a 6.1 tree for the driver's compile check, and
 # the driver itself; also a second build with ASan/UBSan (BUILD-san) and the
-# libFuzzer target (clang-14) for the sanitize and fuzz test suites.
+# libFuzzer target (clang-14) for the sanitize and fuzz test suites; iperf3
+# for the guests.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
 set -euo pipefail
@@ -230,6 +231,27 @@ build_guest() {
 	echo "$k73" >"$BUILD/guest-kernel-7.3"
 }
 
+# iperf3 for the vNTB checks, from this release's packages, unpacked into the
+# cache (not installed here); the image takes it with the libraries ldd
+# names (harness/initramfs.py)
+fetch_iperf3() {
+	local ver dir d
+	ver=$(apt-cache policy iperf3 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "apt-cache knows no iperf3 package"
+	dir="$CACHE/iperf3-$ver"
+	if [ ! -f "$dir/.done" ]; then
+		log "fetching iperf3 $ver and its libraries"
+		rm -rf "$dir"; mkdir -p "$dir/debs"
+		(cd "$dir/debs" && apt-get download -qq "iperf3=$ver" libiperf0 libsctp1 libssl3 \
+			>"$dir/download.log" 2>&1) ||
+			die "apt-get download iperf3 libiperf0 libsctp1 libssl3 failed, see $dir/download.log"
+		for d in "$dir"/debs/*.deb; do dpkg-deb -x "$d" "$dir/root"; done
+		[ -x "$dir/root/usr/bin/iperf3" ] || die "no usr/bin/iperf3 in the iperf3 package"
+		touch "$dir/.done"
+	fi
+	echo "$dir/root" >"$BUILD/iperf3-root"
+}
+
 mkdir -p "$CACHE"
 # one set-up at a time on a machine: runs started side by side wait here
 # instead of building into the same directories at once
@@ -243,4 +265,5 @@ build_qemu_headers
 build_project "$BUILD" false
 build_project "$SAN_BUILD" true
 build_guest
+fetch_iperf3
 log "ready: modules in $BUILD, QEMU tree $QEMU_TREE"
