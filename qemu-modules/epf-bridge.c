@@ -358,6 +358,8 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         s->bar[i].n = i;
         memory_region_init_io(&s->bar[i].mr, OBJECT(s), &bridge_bar_ops,
                               &s->bar[i], "epf-bridge-bar", 16);
+        /* waits without the BQL, as qemu-epc's window (see there) */
+        s->bar[i].mr.disable_reentrancy_guard = true;
     }
     s->link = (QepLink) {
         .name = TYPE_EPF_BRIDGE,

@@ -1143,6 +1143,14 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
                           "qemu-epc-regs", QEPC_REGS_SIZE);
     memory_region_init_io(&s->window, OBJECT(s), &epc_window_ops, s,
                           "qemu-epc-window", s->window_size);
+    /*
+     * A window access waits for its completion without the BQL, so other
+     * vCPUs may access the device meanwhile: QEMU's re-entrancy guard
+     * would refuse them (it is per device).  The handlers never touch
+     * guest memory, so they cannot recurse; concurrent waits each have
+     * their own tag.
+     */
+    s->window.disable_reentrancy_guard = true;
     pci_register_bar(pdev, QEPC_REG_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
                      &s->regs);
     pci_register_bar(pdev, QEPC_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |

@@ -4,7 +4,8 @@ vCPUs, qemu-epc driven by hand, tests/guest/vcpu-wait.sh) reads an outbound
 window five times from vCPU 0 while a test peer answers each read after a
 second; vCPU 1 meanwhile keeps making MMIO accesses, which need QEMU's big
 lock.  If the waiting vCPU held the lock, vCPU 1 would stop for a second at
-each read."""
+each read; if the device refused an access while another one waits (QEMU's
+re-entrancy guard is per device), vCPU 1 would read something else."""
 import os
 import struct
 import threading
@@ -60,14 +61,19 @@ class VcpuKeepsRunning(unittest.TestCase):
             stop.set()
             g.stop()
         f = line.split()
-        reads, beats, gap = float(f[2]), int(f[4]), float(f[6])
-        values = [int(v, 16) for v in f[8:]]
+        reads, beats, gap, wrong = float(f[2]), int(f[4]), float(f[6]), int(f[8])
+        values = [int(v, 16) for v in f[10:]]
         # the reads waited for the peer, and got its answer
         self.assertEqual(values, [ANSWER] * 5, line)
         self.assertGreaterEqual(reads, 5 * DELAY * 0.9, line)
         # vCPU 1 kept going meanwhile: no pause near the peer's delay
         self.assertGreaterEqual(beats, 10, line)
         self.assertLess(gap, DELAY / 2, line)
+        # and its accesses were carried out, not refused as re-entrant
+        # while vCPU 0's access to the same device was waiting
+        self.assertEqual(wrong, 0, line)
+        with open(os.path.join(rundir, 'epf-qemu.log'), errors='replace') as f:
+            self.assertNotIn('re-entrant', f.read())
 
 
 if __name__ == '__main__':

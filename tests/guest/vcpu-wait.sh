@@ -42,7 +42,7 @@ r 0x410 0x10000
 r 0x414 0
 r 0x418 1
 
-taskset 2 sh -c "while :; do devmem $bar0 32 >/dev/null; cut -d' ' -f1 /proc/uptime; done" >/tmp/beats &
+taskset 2 sh -c "while :; do v=\$(devmem $bar0 32); echo \$(cut -d' ' -f1 /proc/uptime) \$v; done" >/tmp/beats &
 beat=$!
 sleep 1
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -50,6 +50,6 @@ values=$(taskset 1 sh -c "for i in 1 2 3 4 5; do devmem $win 32; done" | tr '\n'
 t1=$(cut -d' ' -f1 /proc/uptime)
 kill $beat
 awk -v a="$t0" -v b="$t1" -v v="$values" '
-	$1 >= a && $1 <= b { if (p != "" && $1 - p > g) g = $1 - p; p = $1; n++ }
-	END { printf "QEPC-TEST reads %.2f beats %d gap %.2f values %s\n", b - a, n, g, v }' /tmp/beats
+	$1 >= a && $1 <= b { if (p != "" && $1 - p > g) g = $1 - p; p = $1; n++; if ($2 != "0x43504551") bad++ }
+	END { printf "QEPC-TEST reads %.2f beats %d gap %.2f wrong %d values %s\n", b - a, n, g, bad + 0, v }' /tmp/beats
 echo "QEPC-TEST done"
