@@ -42,6 +42,12 @@
 #include "epc-link.h"
 
 #define TX_MAX        (64 * 1024 * 1024)  /* queued bytes: a peer in trouble */
+/*
+ * Queued bytes (beyond what the socket holds) a posted write may find
+ * before its sender waits: the flow-control credit of the link, which
+ * bounds how long a completion queued behind posted writes takes.
+ */
+#define TX_CREDIT     (64 * 1024)
 #define HELLO_WAIT_MS 2000
 /* a request that failed without a completion */
 #define NO_STATUS     UINT16_MAX
@@ -67,6 +73,7 @@ struct QepConn {
     QemuMutex lock;          /* everything below */
     QemuCond cond;           /* a completion arrived, or the end */
     QemuCond tx_cond;        /* something to send, or the end */
+    QemuCond tx_room;        /* the queue fell to TX_CREDIT, or the end */
     bool dead;               /* disconnected: threads end, waiters fail */
     bool up;                 /* HELLO exchanged */
     bool stalled;            /* a completion timed out; peer silent since */
@@ -126,6 +133,7 @@ static void conn_unref(QepConn *c)
         g_free(t);
     }
     object_unref(OBJECT(c->ioc));      /* closes the socket */
+    qemu_cond_destroy(&c->tx_room);
     qemu_cond_destroy(&c->tx_cond);
     qemu_cond_destroy(&c->cond);
     qemu_mutex_destroy(&c->lock);
@@ -227,6 +235,9 @@ static void *link_tx_thread(void *opaque)
                 t->fd = -1;
             }
             t->done += n;
+            if (c->txq_bytes > TX_CREDIT && c->txq_bytes - n <= TX_CREDIT) {
+                qemu_cond_broadcast(&c->tx_room);
+            }
             c->txq_bytes -= n;
             progress_ms = now_ms();
             if (t->done == t->len) {
@@ -270,6 +281,47 @@ static void *link_tx_thread(void *opaque)
     }
     conn_unref(c);
     return NULL;
+}
+
+/*
+ * A posted write waits for credit: while more than TX_CREDIT bytes are
+ * queued, its sender (a vCPU, or the main loop) waits without the BQL until
+ * the send thread has written them, at most timeout_ms (then the send
+ * thread judges the peer).  As on PCIe, a requester that runs out of
+ * credits stalls instead of piling writes up in front of the completions
+ * the peer waits for.  The receive thread never waits: it is what lets the
+ * peer's queue drain.
+ */
+void qep_link_wait_credit(QepLink *l)
+{
+    QepConn *c = l->conn;
+    bool drop_bql;
+    int64_t deadline;
+
+    if (!c || qemu_thread_is_self(&c->rx_thread) ||
+        qatomic_read(&c->txq_bytes) <= TX_CREDIT) {
+        return;
+    }
+    conn_ref(c);
+    drop_bql = bql_locked();
+    if (drop_bql) {
+        bql_unlock();
+    }
+    qemu_mutex_lock(&c->lock);
+    deadline = now_ms() + c->timeout_ms;
+    while (!c->dead && c->txq_bytes > TX_CREDIT) {
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0) {
+            break;
+        }
+        qemu_cond_timedwait(&c->tx_room, &c->lock, left);
+    }
+    qemu_mutex_unlock(&c->lock);
+    if (drop_bql) {
+        bql_lock();
+    }
+    conn_unref(c);
 }
 
 int qep_link_send(QepLink *l, void *msg, size_t len)
@@ -1063,6 +1115,7 @@ void qep_link_disconnect(QepLink *l, const char *why)
     qatomic_set(&c->up, false);
     n = link_fail_pending(c, cbs, false);
     qemu_cond_broadcast(&c->tx_cond);
+    qemu_cond_broadcast(&c->tx_room);
     qemu_mutex_unlock(&c->lock);
     /* wakes the receive and send threads; they end and drop their refs */
     qio_channel_shutdown(QIO_CHANNEL(c->ioc), QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
@@ -1100,6 +1153,7 @@ static void link_connected_fd(QepLink *l, int fd)
     qemu_mutex_init(&c->lock);
     qemu_cond_init(&c->cond);
     qemu_cond_init(&c->tx_cond);
+    qemu_cond_init(&c->tx_room);
     QSIMPLEQ_INIT(&c->txq);
     l->conn = c;
     qemu_thread_create(&c->rx_thread, "qep-link-rx", link_rx_thread, c,

@@ -166,6 +166,15 @@ uint64_t qep_link_read(QepLink *l, enum qep_msg_type type, uint64_t addr,
                        unsigned size, int *status);
 
 /*
+ * Before a posted write of a device's MMIO handler (bulk data: a window or
+ * BAR access): while more than the link's credit is queued, wait without
+ * the BQL until the send thread has written it, at most timeout_ms.  Does
+ * nothing in the receive thread.  The handler's region must not rely on
+ * QEMU's re-entrancy guard (other vCPUs enter meanwhile).
+ */
+void qep_link_wait_credit(QepLink *l);
+
+/*
  * Write @size (1..8) bytes of @val at @addr of the peer: MEM_WRITE is posted
  * and never waits (returns 0 or -1), IO_WRITE and CFG_WRITE wait for their
  * completion (returns as qep_link_request()).

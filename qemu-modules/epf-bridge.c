@@ -93,6 +93,7 @@ static void bridge_bar_write(void *opaque, hwaddr off, uint64_t val,
         return;
     }
     /* I/O writes are non-posted: qep_link_write() waits for those */
+    qep_link_wait_credit(&s->link);
     qep_link_write(&s->link,
                    bar_is_io(b) ? QEP_MSG_IO_WRITE : QEP_MSG_MEM_WRITE,
                    pci_get_bar_addr(PCI_DEVICE(s), b->n) + off, size, val);

@@ -761,6 +761,7 @@ static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
                       w ? "with link down" : "outside any window");
         return;
     }
+    qep_link_wait_credit(&s->link);
     qep_link_write(&s->link, QEP_MSG_MEM_WRITE, epc_window_host(w, off),
                    size, val);
 }
