@@ -121,6 +121,37 @@ VNTB_CASES = (
     'vntb link down and up: function gone and back, ntb_hw_epf bound again',
     'vntb ping after link down and up, 100 packets',
 )
+# what `run --epf nvme` checks (guest/host-nvme.sh), in order
+NVME_CASES = (
+    'nvme controller and namespace: model and size as guest 1 set them',
+    'nvme more than one I/O queue, an MSI-X vector each',
+    'nvme 64 MiB pattern written and read back with O_DIRECT, byte-exact',
+    'nvme filesystem: made, mounted, a file tree copied, checksums after remount',
+    'nvme fio verify=crc32c sequential and random, 4 jobs, 0 errors',
+    'nvme link down and up while idle: controller reset, I/O works again',
+    'nvme link down during I/O: the I/O ends with errors, no hang',
+)
+
+
+def nvme_group(case):
+    """The summary row of an NVMe check."""
+    for word in ('fio', 'link down', 'filesystem'):
+        if word in case:
+            return 'nvme ' + word
+    return 'nvme I/O' if 'MiB' in case else 'nvme set-up'
+
+
+def fio_files():
+    """fio for a guest image (built static by setup, path in BUILD/fio)."""
+    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+    try:
+        with open(os.path.join(build, 'fio')) as f:
+            path = f.read().strip()
+    except OSError:
+        raise GuestError('%s/fio missing: ./qemu-epc-bench setup builds fio' % build)
+    return [('usr/bin/fio', path)]
+
+
 # the bench's vNTB transfers: MiB each way on the shared path, and through
 # messages (where each access is a socket round trip)
 VNTB_BENCH_MIB = {'shared': 64, 'messages': 1}
@@ -327,14 +358,18 @@ class Pair:
 
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
-                 case_timeout=120, epc_props='', series='6.12', shmem=True, env=None):
+                 case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
+                 epf_smp=1, ctl=False):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
         series: the kernel series booted ('' for a user's kernel);
         shmem: both guests' RAM shared and offered (the direct data path),
         else every access goes through messages; env: {NAME: VALUE} for
-        both guests' scripts, as QEPC_NAME."""
+        both guests' scripts, as QEPC_NAME; epf_smp: vCPUs of guest 1;
+        ctl: a serial line between the guests (ttyS2 in both, a socket in
+        the run directory) for scripts that coordinate, not through the
+        device under test."""
         self.shmem = shmem
         dev = '' if shmem else ',shmem=off'
         self.series = series
@@ -349,17 +384,22 @@ class Pair:
                   'qepc.dma=%s qepc.case_timeout=%d'
                   % (boot_timeout, suite, dma_mode, case_timeout))
         common += ''.join(' qepc.env.%s=%s' % kv for kv in sorted((env or {}).items()))
+        ctl_sock = os.path.join(rundir, 'ctl.sock')
+        ctl1 = ['-chardev', 'socket,id=ctl,path=%s,server=on,wait=off' % ctl_sock,
+                '-serial', 'chardev:ctl'] if ctl else []
+        ctl2 = ['-chardev', 'socket,id=ctl,path=%s,reconnect-ms=200' % ctl_sock,
+                '-serial', 'chardev:ctl'] if ctl else []
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
-                         ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev],
-                         accel=accel, smp=1, shared_ram=shmem)
+                         ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev] + ctl1,
+                         accel=accel, smp=epf_smp, shared_ram=shmem)
         # interrupt remapping: x86 gives a function more than one MSI
         # vector only behind it; no DMA translation: bus addresses are
         # guest-physical, so the bridge offers guest 2's RAM as it is
         self.host = Guest('host', rundir, kernel, initrd,
                           common + ' qepc.role=host intremap=on',
                           ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off',
-                           '-device', 'epf-bridge,socket=%s,addr=04.0%s' % (self.sock, dev)],
+                           '-device', 'epf-bridge,socket=%s,addr=04.0%s' % (self.sock, dev)] + ctl2,
                           accel=accel, smp=host_smp,
                           machine='q35,kernel-irqchip=split', shared_ram=shmem)
 

@@ -101,6 +101,14 @@ struct qep {
 	int doorbell_irq;		/* 0: no doorbell vector */
 
 	u32 host_status;		/* STATUS at the last event */
+	/*
+	 * Link and host events go to the EPF drivers from a work item, not
+	 * from the interrupt thread: an EPF's link-down handler may wait for
+	 * DMA transfers, whose completions that thread delivers.
+	 */
+	spinlock_t ev_lock;
+	u32 ev_pending;			/* IRQ_STATUS bits not handled yet */
+	struct work_struct ev_work;
 	bool init_notified;
 	struct pci_epc_features features;
 
@@ -965,20 +973,41 @@ static irqreturn_t qep_irq(int irq, void *data)
 	return IRQ_WAKE_THREAD;
 }
 
-/* Link and host events reach the EPF drivers through the epc notifiers. */
+/* DMA completions here; link and host events in qep_event_work(). */
 static irqreturn_t qep_irq_thread(int irq, void *data)
 {
 	struct qep *qep = data;
-	struct device *dev = &qep->pdev->dev;
-	u32 events, status, was;
+	unsigned long flags;
+	u32 events;
 
 	events = qep_readl(qep, QEPC_IRQ_STATUS);
 	qep_writel(qep, QEPC_IRQ_STATUS, events);
+	qep_dma_irq(qep, events);
+
+	events &= QEPC_IRQ_LINK_UP | QEPC_IRQ_LINK_DOWN | QEPC_IRQ_HOST_CFG;
+	if (events) {
+		spin_lock_irqsave(&qep->ev_lock, flags);
+		qep->ev_pending |= events;
+		spin_unlock_irqrestore(&qep->ev_lock, flags);
+		schedule_work(&qep->ev_work);
+	}
+	return IRQ_HANDLED;
+}
+
+/* Link and host events reach the EPF drivers through the epc notifiers. */
+static void qep_event_work(struct work_struct *work)
+{
+	struct qep *qep = container_of(work, struct qep, ev_work);
+	struct device *dev = &qep->pdev->dev;
+	u32 events, status, was;
+
+	spin_lock_irq(&qep->ev_lock);
+	events = qep->ev_pending;
+	qep->ev_pending = 0;
+	spin_unlock_irq(&qep->ev_lock);
 	status = qep_readl(qep, QEPC_STATUS);
 	was = qep->host_status;
 	qep->host_status = status;
-
-	qep_dma_irq(qep, events);
 
 	if (events & QEPC_IRQ_LINK_DOWN) {
 		dev_info(dev, "link down\n");
@@ -993,7 +1022,13 @@ static irqreturn_t qep_irq_thread(int irq, void *data)
 		dev_dbg(dev, "host enabled bus mastering\n");
 		qep_bme_notify(qep->epc);
 	}
-	return IRQ_HANDLED;
+}
+
+static void qep_cancel_events(void *data)
+{
+	struct qep *qep = data;
+
+	cancel_work_sync(&qep->ev_work);
 }
 
 /* Put the device in its reset state: stopped, no BARs, no windows. */
@@ -1105,6 +1140,12 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret == QEPC_NUM_VECTORS && pdev->msix_enabled &&
 	    (caps & QEPC_CAPS_DOORBELL))
 		qep->doorbell_irq = pci_irq_vector(pdev, QEPC_VEC_DOORBELL);
+	spin_lock_init(&qep->ev_lock);
+	INIT_WORK(&qep->ev_work, qep_event_work);
+	/* released after the interrupt (managed resources go in reverse) */
+	ret = devm_add_action_or_reset(dev, qep_cancel_events, qep);
+	if (ret)
+		return ret;
 	ret = devm_request_threaded_irq(dev, qep->irq, qep_irq, qep_irq_thread,
 					IRQF_ONESHOT | IRQF_SHARED, DRV_NAME, qep);
 	if (ret)
@@ -1139,6 +1180,7 @@ static void qep_remove(struct pci_dev *pdev)
 	 */
 	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_DMA_ALL);
 	synchronize_irq(qep->irq);
+	cancel_work_sync(&qep->ev_work);
 	qep_dma_close(qep);
 	if (qep->init_notified)
 		qep_deinit_notify(qep->epc);

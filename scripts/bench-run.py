@@ -32,12 +32,15 @@ def parse_args(argv):
                    help='which of the project\'s guest kernels to run: 6.12 (pcitest.sh '
                    'and the DMA cases), 7.3 (the pci_endpoint kselftest) or all '
                    '(default); not with --kernel')
-    p.add_argument('--epf', choices=('test', 'vntb'), default='test',
+    p.add_argument('--epf', choices=('test', 'vntb', 'nvme'), default='test',
                    help='the endpoint function of the project\'s pairs: test '
                    '(pci-epf-test against pcitest.sh or the kselftest, default) or '
                    'vntb (pci-epf-vntb in guest 1, ntb_hw_epf in guest 2, a network '
                    'between them through ntb_transport and ntb_netdev: ping, TCP '
-                   'transfers with checksums, link down and up)')
+                   'transfers with checksums, link down and up) or nvme (Linux 7.3 '
+                   'only: nvmet-pci-epf in guest 1 serving a ramdisk, the nvme driver '
+                   'in guest 2: data and filesystem round trips, fio with verify, '
+                   'link down and up idle and during I/O)')
     p.add_argument('--kernel', help='guest kernel image for both guests '
                    '(default: the project\'s kernels, built by setup)')
     p.add_argument('--modules', metavar='DIR', help='directory of .ko files for '
@@ -137,6 +140,8 @@ class Phase:
         self.extra = []             # more (path in the image, file) pairs
         self.epc_props = ''         # more qemu-epc properties, ",name=value..."
         self.env = {}               # QEPC_NAME=VALUE for both guests' scripts
+        self.epf_smp = 1            # vCPUs of guest 1
+        self.ctl = False            # a serial line between the guests
         self.kernel = self.initrd = self.rundir = None
 
     def tag(self):
@@ -147,7 +152,7 @@ class Phase:
             return 'pcitest ' + what + self.tag()
         if self.kind == 'kselftest':
             return 'kselftest ' + what + self.tag()
-        if self.kind == 'vntb' and self.label:
+        if self.kind in ('vntb', 'nvme') and self.label:
             return what + self.tag()
         return what
 
@@ -158,6 +163,9 @@ class Phase:
             return guests.kselftest_group(what)
         if self.kind == 'vntb':
             return guests.vntb_group(what) + (' (%s)' % self.label.split()[-1]
+                                              if self.label else '')
+        if self.kind == 'nvme':
+            return guests.nvme_group(what) + (' (%s)' % self.label.split()[-1]
                                               if self.label else '')
         return 'host script'
 
@@ -195,7 +203,7 @@ def run_host_suite(pair, res, ph, case_timeout):
                 res.add(ph.case_name(args), ph.series, ph.group(args), ok, took, detail)
                 idx += 1
                 last = now
-            elif m and ph.kind in ('kselftest', 'script', 'vntb'):
+            elif m and ph.kind in ('kselftest', 'script', 'vntb', 'nvme'):
                 ok = m.group(1) == 'ok'
                 skip = (m.group(4) or 'skipped') if m.group(3) == 'SKIP' else None
                 detail = '' if ok else '; '.join(diag[-3:])
@@ -343,10 +351,43 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
     return [ph]
 
 
+def nvme_phase(series, shmem=True, label=None, runs=1):
+    """The NVMe pair (7.3): guest/epf-nvme.sh in guest 1 (two vCPUs:
+    nvmet gives a controller an I/O queue per CPU), guest/host-nvme.sh in
+    guest 2; the guests coordinate link down and up over the pair's serial
+    line, not through the device; fio's measured jobs `runs` times."""
+    kdir = guests.kernel_dir(series)
+    ph = Phase(series, 'nvme' + ('-' + label.split()[-1] if label else ''), 'slave', 'nvme',
+               [], shmem=shmem, label=label)
+    ph.planned = [ph.case_name(c) for c in guests.NVME_CASES]
+    if runs != 1:
+        ph.env = {'RUNS': runs}
+    ph.epf_script = os.path.join(guests.GUEST_DIR, 'epf-nvme.sh')
+    ph.host_script = os.path.join(guests.GUEST_DIR, 'host-nvme.sh')
+    ph.epf_smp, ph.ctl = 2, True
+    try:
+        ph.extra = guests.fio_files()
+    except guests.GuestError as e:
+        sys.exit('run: %s' % e)
+    names = {'brd', 'nvmet', 'nvmet-pci-epf'}
+    found = initramfs.find_modules(os.path.join(kdir, 'modules'), names)
+    missing = names - set(found)
+    if missing:
+        sys.exit('run: the %s guest kernel lacks %s (guest/kernel-7.3.config enables '
+                 'them; ./qemu-epc-bench setup rebuilds it)'
+                 % (series, ', '.join(sorted(missing))))
+    ph.kernel = os.path.join(kdir, 'bzImage')
+    ph.mods = list(found.values()) + [guests.kmod_path(series)]
+    ph.tools = (None, None, [])
+    return [ph]
+
+
 def series_phases(series, bench, epf='test'):
     """The guest pairs of one of the project's kernel series."""
     if epf == 'vntb':
         return vntb_phase(series)
+    if epf == 'nvme':
+        return nvme_phase(series)
     kdir = guests.kernel_dir(series)
     more = []
     if series == '6.12':
@@ -365,6 +406,9 @@ def series_phases(series, bench, epf='test'):
             more = [vntb_phase(series, shmem=path == 'shared', label='vntb ' + path,
                                runs=bench, mib=mib)[0]
                     for path, mib in guests.VNTB_BENCH_MIB.items()]
+            # the NVMe drive (a 7.3 pair) on both paths
+            more += [nvme_phase('7.3', shmem=path == 'shared', label='nvme ' + path,
+                                runs=bench)[0] for path in ('shared', 'messages')]
         else:
             phases = [Phase(series, 'full', 'slave', 'pcitest',
                             guests.pcitest_cases(pcitest_sh) + guests.SUITES['full']),
@@ -447,6 +491,11 @@ def main(argv):
         for series in (guests.SERIES if a.series == 'all' else (a.series,)):
             if a.bench and series != '6.12':
                 continue
+            if a.epf == 'nvme' and series != '7.3':
+                if a.series != 'all':
+                    sys.exit('run: --epf nvme needs --series 7.3 (nvmet-pci-epf is '
+                             'in Linux from 6.14 on)')
+                continue
             mine = series_phases(series, a.runs if a.bench else 0, a.epf)
             if a.host_script:
                 # the user's host script, once per kernel series, with the
@@ -461,7 +510,7 @@ def main(argv):
     for n, ph in enumerate(phases):
         ph.rundir = rundir if n == 0 else os.path.join(rundir, ph.suite)
         os.makedirs(ph.rundir, exist_ok=True)
-        key = (ph.series, ph.kind == 'vntb')
+        key = (ph.series, ph.kind if ph.kind in ('vntb', 'nvme') else '')
         if key not in images:
             pcitest, pcitest_sh, extra = ph.tools
             suites = dict(guests.SUITES)
@@ -469,7 +518,7 @@ def main(argv):
                            if p.series == ph.series and p.suite_args})
             images[key] = initramfs.build(
                 os.path.join(rundir, 'initramfs%s%s.cpio.gz'
-                             % (ph.series and '-' + ph.series, '-vntb' if key[1] else '')),
+                             % (ph.series and '-' + ph.series, key[1] and '-' + key[1])),
                 ph.mods, pcitest, pcitest_sh, ph.epf_script or epf_script,
                 ph.host_script, suites, list(extra) + ph.extra)
         ph.initrd = images[key]
@@ -548,7 +597,7 @@ def run_pair(a, res, ph):
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
-                       epc_props=ph.epc_props, env=ph.env)
+                       epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl)
     stopped = None
     came_up = False
     t0 = time.monotonic()
@@ -654,6 +703,7 @@ def bench_table(res, rtt, out, runs):
                     for r in bars[label]])
         out.write('%-20s %s\n' % (label, '%9.3f %10.3f' % st if st else '  failed'))
     vntb_table(res, out, runs)
+    nvme_table(res, out, runs)
     base = ', '.join('%d B %.6f s (%.0f MB/s)' % (n, median(v), n / median(v) / 1e6)
                      for (w, n), v in sorted(res.baselines.items()) if w == 'memcpy')
     out.write('\nbaselines of this run: memcpy in guest 2 (median of %d): %s; '
@@ -674,6 +724,36 @@ def bench_table(res, rtt, out, runs):
         vals.append('%.3f' % (shared / dma) if shared and dma else 'failed')
     out.write('shared/DMA time ratio, 1 MiB, median: read %s write %s copy %s\n' % tuple(vals))
     return 'failed' not in vals
+
+
+def nvme_table(res, out, runs):
+    """The NVMe pairs of the bench: fio's sequential MB/s and 4 KiB IOPS on
+    the drive per path, beside the same jobs on a ramdisk of guest 2; min
+    and median of the runs; a path whose checks failed has no figures."""
+    figs, bad = {}, set()
+    for label, what, value in res.measures:
+        if label and label.startswith('nvme '):
+            figs.setdefault((label.split()[-1], what), []).append(float(value.split()[0]))
+    for _, _, group, status, _, _ in res.cases:
+        if group.startswith('nvme ') and status != 'ok':
+            bad.add(group.rsplit('(', 1)[-1].rstrip(')'))
+    jobs = (('seq read 1M', 'MB/s'), ('seq write 1M', 'MB/s'),
+            ('rand read 4k', 'IOPS'), ('rand write 4k', 'IOPS'))
+    out.write('\nNVMe drive (nvmet-pci-epf over a ramdisk of guest 1, nvme in guest 2, '
+              'Linux 7.3), fio, 2 jobs, psync, O_DIRECT, 4 s each, %d runs; ramdisk: '
+              'the same jobs on a ramdisk of guest 2\n' % runs)
+    out.write('%-9s %-22s %12s %12s %5s %10s\n'
+              % ('path', 'what', 'min', 'median', 'unit', 'x ramdisk'))
+    for path in ('shared', 'messages'):
+        for what, unit in jobs:
+            xs = figs.get((path, 'nvme fio %s, drive' % what))
+            ram = figs.get((path, 'nvme fio %s, ramdisk' % what))
+            if path in bad or not xs or len(xs) < runs:
+                out.write('%-9s %-22s   failed\n' % (path, what))
+                continue
+            x = '%10.3f' % (median(xs) / median(ram)) if ram else '%10s' % '-'
+            out.write('%-9s %-22s %12.2f %12.2f %5s %s\n'
+                      % (path, what, min(xs), median(xs), unit, x))
 
 
 def vntb_table(res, out, runs):

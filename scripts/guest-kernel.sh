@@ -88,7 +88,8 @@ fi
 RECIPE=1
 [ "$SERIES" = 6.12 ] || RECIPE="$RECIPE $SERIES"
 if [ -z "$VARIANT" ]; then
-	key=$( (cat "$FRAG"; echo "$RECIPE $pkgver $PREPARE") | sha256sum | cut -c1-12)
+	# keyed by the series' fragments (the 6.12 key is that of kernel.config)
+	key=$( (cat "${FRAGS[@]}"; echo "$RECIPE $pkgver $PREPARE") | sha256sum | cut -c1-12)
 	dir=$CACHE/kernel-${pkgver//[:~]/_}-$key
 else
 	# keyed by both fragments

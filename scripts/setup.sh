@@ -9,7 +9,7 @@
 # kselftest and the driver, a 6.1 tree for the driver's compile check, and
 # the driver itself; also a second build with ASan/UBSan (BUILD-san) and the
 # libFuzzer target (clang-14) for the sanitize and fuzz test suites; iperf3
-# for the guests.
+# and fio for the guests.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
 set -euo pipefail
@@ -252,6 +252,38 @@ fetch_iperf3() {
 	echo "$dir/root" >"$BUILD/iperf3-root"
 }
 
+# fio for the NVMe checks: bookworm's source built static (the package's
+# binary needs Ceph, RDMA and GlusterFS libraries the guests have no use
+# for), without SysV shared memory and without timerfd (the guest kernels
+# have neither), cached by version and by these choices (FIO_RECIPE)
+FIO_RECIPE=static-noshm-notimerfd
+build_fio() {
+	local ver dir src
+	ver=$(apt-cache showsrc fio 2>/dev/null | sed -n 's/^Version: *//p' | sort -V | tail -1)
+	[ -n "$ver" ] || die "apt-cache showsrc knows no fio source (deb-src lines missing?)"
+	dir="$CACHE/fio-$ver-$FIO_RECIPE"
+	if [ ! -f "$dir/.done" ]; then
+		log "building fio $ver (static)"
+		rm -rf "$dir"; mkdir -p "$dir"
+		(cd "$dir" && apt-get source --download-only -qq "fio=$ver" >"$dir/download.log" 2>&1) ||
+			die "apt-get source fio=$ver failed, see $dir/download.log"
+		src=$(ls "$dir"/fio_*.orig.tar.* | head -1)
+		[ -f "$src" ] || die "no fio orig tarball in $dir"
+		mkdir "$dir/src" && tar -xf "$src" -C "$dir/src" --strip-components=1
+		(cd "$dir/src" && ./configure --build-static --disable-shm --disable-native --disable-numa \
+			--disable-rdma --disable-rados --disable-rbd --disable-http --disable-gfapi \
+			--disable-pmem --disable-xnvme --disable-libzbc --disable-tcmalloc \
+			--disable-lex --disable-dfs >"$dir/build.log" 2>&1 &&
+		 sed -i '/CONFIG_HAVE_TIMERFD_CREATE/d' config-host.h config-host.mak &&
+		 make -j"$(nproc)" fio >>"$dir/build.log" 2>&1) ||
+			die "building fio failed, see $dir/build.log"
+		strip -o "$dir/fio" "$dir/src/fio"
+		rm -rf "$dir/src"
+		touch "$dir/.done"
+	fi
+	echo "$dir/fio" >"$BUILD/fio"
+}
+
 mkdir -p "$CACHE"
 # one set-up at a time on a machine: runs started side by side wait here
 # instead of building into the same directories at once
@@ -266,4 +298,5 @@ build_project "$BUILD" false
 build_project "$SAN_BUILD" true
 build_guest
 fetch_iperf3
+build_fio
 log "ready: modules in $BUILD, QEMU tree $QEMU_TREE"

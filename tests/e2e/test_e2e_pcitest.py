@@ -53,8 +53,8 @@ class PcitestSuite(unittest.TestCase):
 
     def test_bench_prints_every_row(self):
         """`qemu-epc-bench bench` (two runs of each row, to keep the suite
-        short): every row with figures, the vNTB rows, the baselines,
-        and the ratio line last."""
+        short): every row with figures, the vNTB and NVMe rows, the
+        baselines, and the ratio line last."""
         rundir = e2e.test_rundir('bench')
         r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
                             '--bench', '--runs', '2', '-q', '--rundir', rundir], stdout=subprocess.PIPE,
@@ -79,6 +79,15 @@ class PcitestSuite(unittest.TestCase):
                                  % (path, what, re.escape(unit)), out[-4000:])
         self.assertRegex(out, r'(?m)^vNTB shared path over messages, median: tcp guest 2 to '
                          r'guest 1 [\d.]+x, ', out[-4000:])
+        for path in ('shared', 'messages'):
+            for what in ('iperf3 guest 2 to guest 1', 'iperf3 guest 1 to guest 2'):
+                self.assertRegex(out, r'(?m)^%s +%s +\d+\.\d\d +\d+\.\d\d +MB/s$'
+                                 % (path, what), out[-4000:])
+            # the NVMe drive (7.3) on both paths, against guest 2's ramdisk
+            for what, unit in (('seq read 1M', 'MB/s'), ('seq write 1M', 'MB/s'),
+                               ('rand read 4k', 'IOPS'), ('rand write 4k', 'IOPS')):
+                self.assertRegex(out, r'(?m)^%s +%s +\d+\.\d\d +\d+\.\d\d +%s +\d+\.\d{3}$'
+                                 % (path, re.escape(what), unit), out[-4000:])
         self.assertRegex(out, r'memcpy in guest 2 \(median of 2\): 1048576 B \d')
         self.assertRegex(out, r'Unix socket round trip, 32 bytes: median [\d.]+ us')
         last = out.rstrip().splitlines()[-1]
