@@ -184,7 +184,7 @@ make_bookworm() {
 # newest: try sid's versions newest first; a version whose files the mirror
 # does not have (it happens right after an upload) is passed over, saying so
 make_newest() {
-	local vers ver dir listed=
+	local vers ver dir missing listed=
 	private_apt sid
 	vers=$(apt-cache "${APT_OPTS[@]}" showsrc qemu 2>/dev/null | sed -n 's/^Version: //p' | sort -Vr)
 	if [ -z "$vers" ]; then
@@ -197,12 +197,16 @@ make_newest() {
 		listed=${listed:-$ver}
 		dir=$CACHE/qemu-${ver//[:~]/_}
 		if [ -f "$dir/.done" ]; then echo "$dir"; return 0; fi
+		# a version found missing is tried again a day later
+		missing=$CACHE/apt-src-sid/missing-${ver//[:~]/_}
+		[ -n "$(find "$missing" -mtime -1 2>/dev/null)" ] && continue
 		rm -rf "$dir"; mkdir -p "$dir"
 		echo newest >"$dir/.kind"
 		log "downloading the source of qemu $ver (sid)"
 		if ! fetch_source "$ver" "$dir"; then
 			log "qemu $ver is listed in sid but its source does not download: $(grep -o '[0-9]\{3\} *Not Found' "$dir/download.log" | head -1)"
 			rm -rf "$dir"
+			touch "$missing"
 			continue
 		fi
 		[ "$ver" = "$listed" ] || log "the newest listed, qemu $listed, cannot be downloaded; using $ver"
