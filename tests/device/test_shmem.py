@@ -22,13 +22,28 @@ PAGE = 4096
 
 
 class Stopped:
-    """A QEMU stopped with SIGSTOP for the length of a with-block."""
+    """A QEMU stopped with SIGSTOP for the length of a with-block.  kill()
+    returns before every thread has stopped (a thread of QEMU 7.2 was seen
+    to answer one more request), so wait until all of them are."""
 
     def __init__(self, vm):
         self.vm = vm
 
+    def thread_states(self):
+        states = []
+        task = '/proc/%d/task' % self.vm.proc.pid
+        for tid in os.listdir(task):
+            try:
+                with open(os.path.join(task, tid, 'stat')) as f:
+                    states.append(f.read().rsplit(')', 1)[1].split()[0])
+            except OSError:
+                pass   # a thread that ended
+        return states
+
     def __enter__(self):
         self.vm.proc.send_signal(signal.SIGSTOP)
+        wait_until(lambda: all(s in 'Tt' for s in self.thread_states()), 5,
+                   'every thread of %s to stop after SIGSTOP' % self.vm.name)
         return self
 
     def __exit__(self, *exc):
