@@ -213,11 +213,22 @@ build_project() {
 # QEMU in Debian, for a compile check.  The tests build against them
 # (tests/versions).
 version_trees() {
-	local which dir
+	local which pid=()
+	# side by side: each is mostly one single-threaded configure
 	for which in bookworm newest; do
-		dir=$("$TOP/scripts/qemu-tree.sh" "$which") || die "preparing the QEMU tree '$which' failed"
-		echo "$dir" >"$BUILD/qemu-tree-$which"
+		"$TOP/scripts/qemu-tree.sh" "$which" >"$BUILD/qemu-tree-$which.new" &
+		pid+=($!)
 	done
+	local failed=
+	for which in bookworm newest; do
+		if wait "${pid[0]}"; then
+			mv "$BUILD/qemu-tree-$which.new" "$BUILD/qemu-tree-$which"
+		else
+			failed="$failed $which"
+		fi
+		pid=("${pid[@]:1}")
+	done
+	[ -z "$failed" ] || die "preparing the QEMU tree(s)$failed failed (scripts/qemu-tree.sh)"
 }
 
 # The guest kernel (cached), its debug variant (cached), a prepared 6.1

@@ -262,6 +262,23 @@ class Packages(unittest.TestCase):
         p = run(['dkms', 'status', '-m', 'pcie-qemu-ep', '-v', '0.1', '-k', release], 120)
         self.assertIn('built', p.stdout)
 
+    def test_07_dkms_skips_a_kernel_without_the_endpoint_framework(self):
+        """Headers of a kernel without CONFIG_PCI_ENDPOINT (Debian's own,
+        on a host that installs the package): dkms skips the build (exit
+        77, which the package's postinst takes as "skipped") rather than
+        failing it."""
+        tmp = tempfile.mkdtemp(prefix='qemu-epc-pkg-')
+        release = '0.0.0-qemu-epc-no-endpoint'
+        try:
+            with open(os.path.join(tmp, '.config'), 'w') as f:
+                f.write('CONFIG_PCI=y\n# CONFIG_PCI_ENDPOINT is not set\n')
+            p = run(SUDO + ['dkms', 'build', '-m', 'pcie-qemu-ep', '-v', '0.1', '-k', release,
+                            '--kernelsourcedir', tmp], 300, env=dict(os.environ, PATH=CLEAN_PATH))
+            self.assertEqual(p.returncode, 77, p.stdout[-3000:])
+            self.assertFalse(os.path.exists('/var/lib/dkms/pcie-qemu-ep/0.1/' + release))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_09_purge_leaves_nothing(self):
         ours = [f for f in self.files if not os.path.isdir(f)]
         self.assertGreaterEqual(len(ours), 10, self.files)
