@@ -66,6 +66,7 @@ class Packages(unittest.TestCase):
     install_out = ''
     error = None
     files = []
+    ours = False    # installed by this test: purged in the end
 
     @classmethod
     def setUpClass(cls):
@@ -94,6 +95,7 @@ class Packages(unittest.TestCase):
                 return
             cls.debs[name] = found[0]
         t0 = time.monotonic()
+        cls.ours = True
         p = run(APT + ['install', '--no-install-recommends'] +
                 [cls.debs[n] for n in PACKAGES], 900)
         cls.install_out = p.stdout
@@ -108,7 +110,10 @@ class Packages(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        # whatever happened: the machine as it was
+        # whatever happened: the machine as it was (never a user's own
+        # installation, refused in setUpClass)
+        if not cls.ours:
+            return
         p = purge()
         if p is not None and p.returncode != 0:
             print('# apt-get purge failed:\n' + p.stdout[-3000:], flush=True)
