@@ -4,7 +4,9 @@
  * newest in Debian (tests/versions builds against each).  The sources use
  * the newest API; this header supplies it on older QEMUs.  Include it
  * right after "qemu/osdep.h" (which defines QEMU_VERSION_MAJOR/MINOR); it
- * includes the headers that moved between versions.
+ * includes the headers that moved between versions.  Built and tested
+ * against 7.2, 10.0 and 10.2: the release that brought each change is
+ * from QEMU's history, versions in between are not built here.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
