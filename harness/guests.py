@@ -18,7 +18,8 @@ import initramfs
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUEST_DIR = os.path.join(TOP, 'guest')
-LAUNCH = os.path.join(TOP, 'qemu-epc-launch')
+# the tree's launcher, or another (tests/pkg: the installed one)
+LAUNCH = os.environ.get('QEMU_EPC_LAUNCH', os.path.join(TOP, 'qemu-epc-launch'))
 QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 FUNCTION = '0000:00:04.0'       # where guest 2 gets the epf-bridge
 

@@ -9,7 +9,7 @@
 #define EPC_DIRECT_H
 
 /* include "qemu/osdep.h" first */
-#include "exec/memory.h"
+#include "epc-qemu-compat.h"
 
 typedef struct QepDirect {
     MemoryRegion *mr;        /* NULL: not mapped */

@@ -15,11 +15,11 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "epc-qemu-compat.h"
 #include "qemu/bitops.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
-#include "system/dma.h"
 
 #include "epc-dma.h"
 #include "qemu-epc-proto.h"

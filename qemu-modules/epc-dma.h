@@ -11,7 +11,7 @@
 #define QEMU_EPC_DMA_H
 
 /* include "qemu/osdep.h" first */
-#include "hw/pci/pci_device.h"
+#include "epc-qemu-compat.h"
 #include "qemu/timer.h"
 #include "qemu-epc-regs.h"
 

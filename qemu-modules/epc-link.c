@@ -22,6 +22,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "epc-qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
@@ -29,9 +30,6 @@
 #include "qemu/cutils.h"
 #include "qemu/rcu.h"
 #include "qemu/sockets.h"
-#include "exec/ramblock.h"
-#include "system/system.h"
-#include "migration/blocker.h"
 #include <poll.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -895,7 +893,8 @@ static void link_ram_add(MemoryListener *ml, MemoryRegionSection *sec)
         .gpa = sec->offset_within_address_space,
         .size = int128_get64(sec->size),
         .fd = memory_region_get_fd(mr),
-        .offset = sec->offset_within_region + mr->ram_block->fd_offset,
+        .offset = sec->offset_within_region +
+                  qep_ram_block_fd_offset(mr->ram_block),
     };
     link_send_fds(l, r, false);
     if (qep_link_has(l, QEP_FEAT_SHMEM) && l->ops->own_ram_changed) {

@@ -14,9 +14,8 @@
 #include "qemu/notify.h"
 #include "qemu/queue.h"
 #include "qemu/thread.h"
-#include "exec/memory.h"
 #include "io/channel-socket.h"
-#include "hw/pci/pci_device.h"
+#include "epc-qemu-compat.h"
 #include "qemu-epc-proto.h"
 
 /* the largest message, header included */

@@ -13,13 +13,11 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "epc-qemu-compat.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
-#include "hw/pci/pci_device.h"
-#include "hw/qdev-properties.h"
-#include "system/dma.h"
 #include "qom/object.h"
 
 #include "epc-link.h"
@@ -408,11 +406,12 @@ static void bridge_exit(PCIDevice *pdev)
     bridge_bars_unmap(s);
 }
 
-static const Property bridge_properties[] = {
+static QepProperty bridge_properties[] = {
     DEFINE_PROP_STRING("socket", EpfBridgeState, socket),
     DEFINE_PROP_UINT32("timeout-ms", EpfBridgeState, timeout_ms, 300),
     DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
     DEFINE_PROP_BOOL("shmem", EpfBridgeState, shmem, true),
+    QEP_PROPERTIES_END
 };
 
 static const char *const bridge_property_help[][2] = {
@@ -423,7 +422,7 @@ static const char *const bridge_property_help[][2] = {
       "accesses reach the other guest's memory without messages (on/off)" },
 };
 
-static void bridge_class_init(ObjectClass *oc, void *data)
+static void bridge_class_init(ObjectClass *oc, QepClassData *data)
 {
     DeviceClass *dc = DEVICE_CLASS(oc);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(oc);

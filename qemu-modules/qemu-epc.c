@@ -14,6 +14,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "qemu/osdep.h"
+#include "epc-qemu-compat.h"
 #include "qemu/bitops.h"
 #include "qapi/error.h"
 #include "qemu/log.h"
@@ -21,11 +22,8 @@
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
-#include "hw/pci/pci_device.h"
 #include "hw/pci/msi.h"
 #include "hw/pci/msix.h"
-#include "hw/qdev-properties.h"
-#include "system/dma.h"
 #include "qom/object.h"
 
 #include "epc-link.h"
@@ -1206,7 +1204,7 @@ static void epc_reset(DeviceState *dev)
     memset(s->win, 0, sizeof(s->win));
 }
 
-static const Property epc_properties[] = {
+static QepProperty epc_properties[] = {
     DEFINE_PROP_STRING("socket", QemuEpcState, socket),
     DEFINE_PROP_UINT16("vendor-id", QemuEpcState, vendor_id, QEPC_VENDOR_ID),
     DEFINE_PROP_UINT16("device-id", QemuEpcState, device_id, QEPC_DEVICE_ID),
@@ -1221,6 +1219,7 @@ static const Property epc_properties[] = {
     DEFINE_PROP_STRING("bar3", QemuEpcState, bar_kind[3]),
     DEFINE_PROP_STRING("bar4", QemuEpcState, bar_kind[4]),
     DEFINE_PROP_STRING("bar5", QemuEpcState, bar_kind[5]),
+    QEP_PROPERTIES_END
 };
 
 static const char *const epc_property_help[][2] = {
@@ -1246,7 +1245,7 @@ static const char *const epc_property_help[][2] = {
     { "bar5", "what function BAR5 may be (see bar0)" },
 };
 
-static void epc_class_init(ObjectClass *oc, void *data)
+static void epc_class_init(ObjectClass *oc, QepClassData *data)
 {
     DeviceClass *dc = DEVICE_CLASS(oc);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(oc);

@@ -5,6 +5,9 @@ against the QEMU headers in TREE (made by scripts/setup.sh), after checking
 that TREE is the source of the installed QEMU binary.  Used by meson.build.
 
 usage: qemu-cflags.py TREE QEMU_BINARY
+
+QEMU_BINARY 'none' is a compile check against a QEMU that is not here: no
+version comparison, and the modules' built-for package names no QEMU.
 """
 import json, os, re, shlex, subprocess, sys
 
@@ -25,11 +28,14 @@ def main():
     hdr = open(os.path.join(build, 'config-host.h')).read()
     m = re.search(r'#define QEMU_VERSION "([^"]+)"', hdr)
     tree_version = m.group(1) if m else '?'
-    try:
-        out = subprocess.run([binary, '--version'], capture_output=True,
-                             text=True, check=True).stdout.splitlines()[0]
-    except (OSError, subprocess.CalledProcessError) as e:
-        fail('cannot run %s --version: %s' % (binary, e))
+    if binary == 'none':
+        out = 'QEMU emulator version %s (compile check only)' % tree_version
+    else:
+        try:
+            out = subprocess.run([binary, '--version'], capture_output=True,
+                                 text=True, check=True).stdout.splitlines()[0]
+        except (OSError, subprocess.CalledProcessError) as e:
+            fail('cannot run %s --version: %s' % (binary, e))
     m = re.match(r'QEMU emulator version (\S+)(?: \((.*)\))?', out)
     if not m:
         fail('cannot parse the version of %s: %r' % (binary, out))

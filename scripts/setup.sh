@@ -7,9 +7,11 @@
 # driver built against it, the 7.3 guest kernel (source fetched from
 # trixie-backports without adding it to the system's apt sources) with its
 # kselftest and the driver, a 6.1 tree for the driver's compile check, and
-# the driver itself; also a second build with ASan/UBSan (BUILD-san) and the
-# libFuzzer target (clang-14) for the sanitize and fuzz test suites; iperf3
-# and fio for the guests.
+# the driver itself; the headers of Debian 12's own QEMU 7.2 (with its
+# binary unpacked) and of the newest QEMU in Debian (scripts/qemu-tree.sh);
+# also a second build with ASan/UBSan (BUILD-san) and the libFuzzer target
+# (clang-14) for the sanitize and fuzz test suites; iperf3 and fio for the
+# guests.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
 set -euo pipefail
@@ -28,7 +30,10 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 APT_SOURCES=/etc/apt/sources.list.d/qemu-epc.sources
 HOST_PKGS=(build-essential pkg-config ninja-build flex bison bzip2 xz-utils
            libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates
-           clang-14 libclang-rt-14-dev)
+           clang-14 libclang-rt-14-dev
+           debhelper dh-dkms lintian libfdt-dev)
+# (debhelper, dh-dkms, lintian: ./qemu-epc-bench package; libfdt-dev: QEMU
+# 7.2's configure, for the build against Debian 12's own QEMU)
 # the guests: kernel sources (6.12 runs, 6.1 is a compile check), initramfs
 GUEST_PKGS=(bc libelf-dev cpio kmod busybox-static dkms linux-source-6.1)
 BPO_PKGS=(qemu-system-x86 meson python3-pycotap linux-source-6.12)
@@ -204,6 +209,30 @@ build_project() {
 	echo "$QEMU_TREE" >"$dir/qemu-tree"
 }
 
+# The trees of the other QEMU versions the modules build against (each
+# cached by its Debian version; scripts/qemu-tree.sh): Debian 12's own 7.2
+# with its binary unpacked (the device tests run on it too), and the newest
+# QEMU in Debian, for a compile check.  The tests build against them
+# (tests/versions).
+version_trees() {
+	local which pid=()
+	# side by side: each is mostly one single-threaded configure
+	for which in bookworm newest; do
+		"$TOP/scripts/qemu-tree.sh" "$which" >"$BUILD/qemu-tree-$which.new" &
+		pid+=($!)
+	done
+	local failed=
+	for which in bookworm newest; do
+		if wait "${pid[0]}"; then
+			mv "$BUILD/qemu-tree-$which.new" "$BUILD/qemu-tree-$which"
+		else
+			failed="$failed $which"
+		fi
+		pid=("${pid[@]:1}")
+	done
+	[ -z "$failed" ] || die "preparing the QEMU tree(s)$failed failed (scripts/qemu-tree.sh)"
+}
+
 # The guest kernel (cached), its debug variant (cached), a prepared 6.1
 # tree, and pcie-qemu-ep built against the guest kernel (in kmod/, as dkms
 # and kbuild expect).
@@ -296,6 +325,7 @@ install_packages
 build_qemu_headers
 build_project "$BUILD" false
 build_project "$SAN_BUILD" true
+version_trees
 build_guest
 fetch_iperf3
 build_fio

@@ -4,8 +4,8 @@
 
 usage: run.py BUILD_DIR [SELECTION ...] [-k PATTERN]
 
-SELECTION: a suite (unit device sanitize fuzz kmod e2e; default: all of
-them), or one file of a suite (device/test_epc.py), or a test in it
+SELECTION: a suite (unit device sanitize fuzz kmod versions pkg e2e;
+default: all of them), or one file of a suite (device/test_epc.py), or a test in it
 (device/test_epc.py:EpcTest.test_msi).  -k PATTERN keeps the cases whose
 name contains PATTERN.  Every case is a line "ok NAME" or "not ok NAME:
 why" (a failing subtest is a case of its own; a skip is not a pass); a
@@ -14,7 +14,13 @@ suite that cannot run, or that runs fewer cases than it is known to have
 
 sanitize and fuzz use the sanitizer build BUILD_DIR-san (scripts/setup.sh
 makes it; $QEMU_EPC_SAN_BUILD overrides); fuzz runs each target for
-$QEMU_EPC_FUZZ_TIME seconds (default 60)."""
+$QEMU_EPC_FUZZ_TIME seconds (default 60).
+
+versions builds the modules against each QEMU version (tests/versions),
+then runs the device suite on Debian 12's QEMU 7.2 with the 7.2 build
+(cases named versions/qemu-7.2/device/...).  pkg builds the Debian
+packages, installs them on this machine, uses them and purges them
+(tests/pkg; root or sudo)."""
 import argparse
 import os
 import re
@@ -22,15 +28,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ALL = ['unit', 'device', 'sanitize', 'fuzz', 'kmod', 'e2e']
+ALL = ['unit', 'device', 'sanitize', 'fuzz', 'kmod', 'versions', 'pkg', 'e2e']
 UNIT = ('test-proto', 'test-cfgspace', 'test-bars')
 # the fewest cases each whole suite has; fewer means cases went missing
-MINIMUM = {'unit': 20, 'device': 95, 'sanitize': 95, 'fuzz': 3, 'kmod': 9, 'e2e': 14}
+MINIMUM = {'unit': 20, 'device': 95, 'sanitize': 95, 'fuzz': 3, 'kmod': 9, 'e2e': 14,
+           'versions': 5, 'versions/qemu-7.2': 95, 'pkg': 8}
 
 ap = argparse.ArgumentParser(usage='run.py BUILD_DIR [SELECTION ...] [-k PATTERN]',
                              description=__doc__.split('\n\n')[0])
@@ -260,6 +268,63 @@ def fuzz_proto(exe, limit):
                  '\n'.join(out.splitlines()[-40:])))
 
 
+def versions(whole, only=()):
+    """The builds against each QEMU version, then the device suite on
+    Debian 12's QEMU 7.2 (its binary unpacked by scripts/qemu-tree.sh) with
+    the modules built for it, in a run.py of its own (the QEMU binary is
+    fixed when the harness is imported)."""
+    t0 = time.monotonic()
+    python_suite('versions', only=only)
+    if only:
+        return
+    label = 'versions/qemu-7.2'
+    build72 = os.path.join(BUILD, 'qemu-7.2')
+    try:
+        with open(os.path.join(BUILD, 'qemu-tree-bookworm')) as f:
+            tree = f.read().strip()
+    except OSError as e:
+        T.bad(label, 'no QEMU 7.2 tree recorded (%s): run ./qemu-epc-bench setup' % e)
+        return
+    if not os.path.isfile(os.path.join(build72, 'hw-misc-qemu-epc.so')):
+        T.bad(label, 'the modules for 7.2 are not built in %s (the case '
+              'test_builds_against_qemu_7_2_of_debian_12 builds them)' % build72)
+        return
+    env = dict(os.environ, QEMU=os.path.join(tree, 'root', 'usr', 'bin', 'qemu-system-x86_64'),
+               QEMU_EPC_QTEST_DIR=os.path.join(tree, 'modules'))
+    env.pop('QEMU_EPC_MODULE_DIR', None)
+    cmd = [sys.executable, os.path.abspath(__file__), build72, 'device']
+    for p in args.pattern:
+        cmd += ['-k', p]
+    limit = 1800
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env=env)
+    timer = threading.Timer(limit, p.kill)
+    timer.start()
+    ran, summary = 0, None
+    try:
+        for line in p.stdout:
+            if line.startswith('ok '):
+                ran += 1
+                T.ok('%s/%s' % (label, line[3:].rstrip('\n')))
+            elif line.startswith('not ok '):
+                ran += 1
+                T.failed += 1
+                print('not ok %s/%s' % (label, line[7:]), end='', flush=True)
+            elif re.match(r'^\d+ passed, \d+ failed$', line):
+                summary = line.strip()
+            else:
+                print(line, end='', flush=True)
+        p.wait()
+    finally:
+        timer.cancel()
+    if summary is None:
+        T.bad(label, 'the device suite on QEMU 7.2 ended without its summary '
+              '(exit %s%s)' % (p.returncode, ', killed after %d s' % limit
+                               if p.returncode == -9 else ''))
+    check_minimum(label, ran, whole)
+    print('# versions: %.0f s' % (time.monotonic() - t0))
+
+
 def plan():
     """[(suite, [(file, test name)] or [] for all of it)] from the selection."""
     out = []
@@ -289,6 +354,8 @@ for suite, only in plan():
             sanitize(whole, only)
         elif suite == 'fuzz':
             fuzz(whole)
+        elif suite == 'versions':
+            versions(whole, only)
         else:
             python_suite(suite, only=only)
     except Exception:

@@ -22,13 +22,28 @@ PAGE = 4096
 
 
 class Stopped:
-    """A QEMU stopped with SIGSTOP for the length of a with-block."""
+    """A QEMU stopped with SIGSTOP for the length of a with-block.  kill()
+    returns before every thread has stopped (a thread of QEMU 7.2 was seen
+    to answer one more request), so wait until all of them are."""
 
     def __init__(self, vm):
         self.vm = vm
 
+    def thread_states(self):
+        states = []
+        task = '/proc/%d/task' % self.vm.proc.pid
+        for tid in os.listdir(task):
+            try:
+                with open(os.path.join(task, tid, 'stat')) as f:
+                    states.append(f.read().rsplit(')', 1)[1].split()[0])
+            except OSError:
+                pass   # a thread that ended
+        return states
+
     def __enter__(self):
         self.vm.proc.send_signal(signal.SIGSTOP)
+        wait_until(lambda: all(s in 'Tt' for s in self.thread_states()), 5,
+                   'every thread of %s to stop after SIGSTOP' % self.vm.name)
         return self
 
     def __exit__(self, *exc):
@@ -66,9 +81,12 @@ class ShmemWiredTest(WiredDeviceTest):
             self.br.memwrite(self.placed[big] + 0x9000, b'host wrote this')
         self.assertEqual(self.epc.memread(EPF_RAM + big * 0x200000 + 0x9000, 15),
                          b'host wrote this')
-        # a BAR smaller than a page keeps using messages, byte-exact
+        # a BAR smaller than a page keeps using messages, byte-exact (a
+        # posted write: guest 1 sees it once its QEMU has taken the message,
+        # which may be after guest 2's writel has returned)
         self.br.writel(self.placed[1] + 8, 0x5eed)
-        self.assertEqual(self.epc.memread(EPF_RAM + 0x200000 + 8, 4), struct.pack('<I', 0x5eed))
+        wait_until(lambda: self.epc.memread(EPF_RAM + 0x200000 + 8, 4) ==
+                   struct.pack('<I', 0x5eed), 5, 'the posted BAR write through messages')
 
     def test_remap_under_direct_traffic(self):
         """Guest 2 reads a directly mapped BAR while guest 1 moves the BAR
