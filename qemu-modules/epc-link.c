@@ -47,6 +47,11 @@
  */
 #define TX_CREDIT     (64 * 1024)
 #define HELLO_WAIT_MS 2000
+/*
+ * An asynchronous request (the DMA engine's) stalls no vCPU: it may wait
+ * this many times timeout_ms, so a busy peer does not fail transfers.
+ */
+#define ASYNC_TIMEOUT_FACTOR 10
 /* a request that failed without a completion */
 #define NO_STATUS     UINT16_MAX
 /* how long a waiter looks for its completion before it sleeps */
@@ -544,6 +549,7 @@ int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
     }
     p->cb = done;
     p->cb_opaque = opaque;
+    p->deadline_ms += (int64_t)c->timeout_ms * (ASYNC_TIMEOUT_FACTOR - 1);
     if (link_write(l, msg, msg_len, NULL, 0) < 0) {
         qemu_mutex_lock(&c->lock);
         p->tag = 0;
