@@ -11,7 +11,10 @@ read and write), the second with memcpy channels only (slave_dma=0:
 pcitest -d read, write and copy, the path pci-epf-test takes for copy).  On
 Linux 7.3: the kernel's own pci_endpoint kselftest, every case (doorbell and
 BAR subranges included).  --series runs one series only.  --bench runs 1 MiB
-read/write/copy with and without DMA instead and prints their times."""
+read/write/copy with and without DMA instead and prints their times.
+--functions N runs one Linux 6.12 pair whose controller has N functions, each
+a pci-epf-test of its own (other IDs, interrupt pins and vector counts), and
+the pcitest cases against each function's device in guest 2."""
 import argparse
 import os
 import re
@@ -69,11 +72,26 @@ def parse_args(argv):
                    'on the shared path, through messages and with DMA, and the '
                    'BAR tests, each timed several times, beside baselines of the '
                    'same run (what `qemu-epc-bench bench` runs)')
+    p.add_argument('--functions', type=int, default=1, metavar='N',
+                   help='2 to 8: one Linux 6.12 pair instead of the default ones: '
+                   'qemu-epc with N functions, each a pci-epf-test with its own ID, '
+                   'interrupt pin and MSI/MSI-X counts (guest/epf-test.sh), guest 2 '
+                   'with N epf-bridges in one multi-function slot (04.0-04.N-1), '
+                   'BAR, INTx, MSI, MSI-X, read/write/copy and DMA cases against each '
+                   '/dev/pci-endpoint-test.K; summary groups fnK (default 1: the '
+                   'usual pairs)')
     p.add_argument('--runs', type=int, default=guests.BENCH_RUNS,
                    help='with --bench: runs of each row (default %d)' % guests.BENCH_RUNS)
     a = p.parse_args(argv)
     if a.runs < 1:
         p.error('--runs must be at least 1')
+    if not 1 <= a.functions <= 8:
+        p.error('--functions must be 1 to 8')
+    if a.functions > 1 and (a.bench or a.kernel or a.epf != 'test' or a.epf_script or
+                            a.host_script or a.series == '7.3'):
+        p.error('--functions runs pci-epf-test on the project\'s 6.12 kernel with the '
+                'default scripts; not with --bench, --kernel, --epf vntb, --epf-script, '
+                '--host-script or --series 7.3')
     if a.bench and (a.host_script or a.kernel):
         p.error('--bench runs the project\'s own kernel and cases; not with '
                 '--host-script or --kernel')
@@ -138,6 +156,7 @@ class Phase:
         self.epc_props = ''         # more qemu-epc properties, ",name=value..."
         self.env = {}               # QEPC_NAME=VALUE for both guests' scripts
         self.kernel = self.initrd = self.rundir = None
+        self.functions = 1          # the controller's functions (run --functions)
 
     def tag(self):
         return ' [%s]' % self.label if self.label else mode_tag(self.dma_mode)
@@ -216,6 +235,8 @@ def run_host_suite(pair, res, ph, case_timeout):
             elif line.startswith('QEPC-BASE '):
                 what, size, secs = line.split()[1:4]
                 res.baselines.setdefault((what, int(size)), []).append(float(secs))
+            elif line.startswith('QEPC-FUNCTIONS '):
+                res.emit('# also FUNCTION ' + line[15:])
             elif line.startswith('QEPC-BOUND'):
                 # the first case's time starts when the host driver is bound
                 res.emit('# host driver: ' + line[11:])
@@ -339,7 +360,7 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
     return [ph]
 
 
-def series_phases(series, bench, epf='test'):
+def series_phases(series, bench, epf='test', functions=1):
     """The guest pairs of one of the project's kernel series."""
     if epf == 'vntb':
         return vntb_phase(series)
@@ -347,7 +368,14 @@ def series_phases(series, bench, epf='test'):
     more = []
     if series == '6.12':
         pcitest_sh = os.path.join(kdir, 'pcitest.sh')
-        if bench:
+        if functions > 1:
+            suite = 'functions%d' % functions
+            phases = [Phase(series, suite, 'slave', 'pcitest',
+                            guests.functions_suite(functions),
+                            label='%d functions' % functions)]
+            phases[0].suite_args = guests.functions_suite(functions)
+            phases[0].functions = functions
+        elif bench:
             suites = guests.bench_suites(bench)
             phases = [Phase(series, 'bench-shared', 'slave', 'pcitest',
                             suites['bench-shared'], label='shared'),
@@ -443,7 +471,9 @@ def main(argv):
         for series in (guests.SERIES if a.series == 'all' else (a.series,)):
             if a.bench and series != '6.12':
                 continue
-            mine = series_phases(series, a.runs if a.bench else 0, a.epf)
+            if a.functions > 1 and series != '6.12':
+                continue
+            mine = series_phases(series, a.runs if a.bench else 0, a.epf, a.functions)
             if a.host_script:
                 # the user's host script, once per kernel series, with the
                 # pair's default set-up (slave DMA channels, shared memory)
@@ -539,12 +569,12 @@ def run_pair(a, res, ph):
     first = len(res.cases)
     # the MSI-X cases (2048 vectors) need many vCPUs in guest 2; the
     # suites without them boot faster with two
-    smp = a.host_smp if ph.suite in ('full', 'kselftest') or ph.kind == 'script' \
-        else min(a.host_smp, 2)
+    smp = a.host_smp if ph.suite in ('full', 'kselftest') or ph.kind == 'script' or \
+        ph.functions > 1 else min(a.host_smp, 2)
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
-                       epc_props=ph.epc_props, env=ph.env)
+                       epc_props=ph.epc_props, env=ph.env, functions=ph.functions)
     stopped = None
     came_up = False
     t0 = time.monotonic()

@@ -337,10 +337,11 @@ class WiredFunctionsTest(DeviceTest):
         self.br.writel(placed0[0] + 8, 0xf0f0f0f0)
         self.br.writel(placed1[0] + 8, 0xf1f1f1f1)
         self.br.writel(placed1[2] + 8, 0xf2f2f2f2)
-        self.assertEqual(self.epc.memread(EPF_RAM + 8, 4), struct.pack('<I', 0xf0f0f0f0))
-        self.assertEqual(self.epc.memread(FN1_RAM + 8, 4), struct.pack('<I', 0xf1f1f1f1))
-        self.assertEqual(self.epc.memread(FN1_RAM + 0x100008, 4),
-                         struct.pack('<I', 0xf2f2f2f2))
+        # posted writes: they land soon, not before writel returns
+        for addr, val in ((EPF_RAM + 8, 0xf0f0f0f0), (FN1_RAM + 8, 0xf1f1f1f1),
+                          (FN1_RAM + 0x100008, 0xf2f2f2f2)):
+            wait_until(lambda: self.epc.memread(addr, 4) == struct.pack('<I', val), 5,
+                       'the BAR write at guest-1 address %#x' % addr)
         # function 1's MSI and window reach guest 2 through its bridge
         msi = self.br.find_cap(0x05)
         self.br.set_cfg(msi + 4, HOST_RAM + 0x1000)
