@@ -634,7 +634,7 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
     int err, bar;
 
     if (addr >= QEPC_DMA_BASE(0) && addr < QEPC_DMA_BASE(QEPC_NUM_DMA) &&
-        (addr & 0x1f) == QEPC_DMA_CTRL && !(val & QEPC_DMA_ABORT) &&
+        (addr & 0x1f) == QEPC_DMA_CTRL &&
         QEPC_DMA_FUNC_OF(val) >= s->functions) {
         epc_error(s, QEPC_ERR_FUNC, "DMA channel %u: function %u of %u "
                   "refused", epc_dma_chan_of(addr), QEPC_DMA_FUNC_OF(val),

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`qemu-epc-bench run --functions 2` on Linux 6.12: qemu-epc with two
+functions, each a pci-epf-test of its own (other device ID, class,
+interrupt pin, MSI and MSI-X counts, hence another BAR0 size); guest 2 sees one multi-function device (00:04.0 and
+00:04.1), pci_endpoint_test binds both, and the BAR, INTx, MSI, MSI-X,
+read/write/copy and DMA cases pass against each function's device."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import e2e
+import guests
+
+
+class TwoFunctions(unittest.TestCase):
+    def test_two_pci_epf_test_functions_pass_pcitest_each(self):
+        rundir = e2e.test_rundir('functions')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '6.12', '--functions', '2', '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-5000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertIsNotNone(plan, tail)
+        cases = guests.functions_suite(2)
+        self.assertEqual(int(plan.group(1)), len(cases) + 2, tail)
+        oks = len(re.findall(r'^ok \d+ ', out, re.M))
+        self.assertEqual(oks, int(plan.group(1)), tail)
+        self.assertRegex(out, r'# Totals: pass:%d fail:0 ' % oks)
+        self.assertEqual(r.returncode, 0, tail)
+        # both functions, with their own IDs, each on its own device node
+        self.assertRegex(out, r'(?m)^# QEPC-FUNCTION 0000:00:04\.0 0x104c:0xb500$', tail)
+        self.assertRegex(out, r'(?m)^# also FUNCTION 0000:00:04\.1 0x104c:0xb501$', tail)
+        for k, dev in ((0, '0xb500'), (1, '0xb501')):
+            self.assertRegex(out, r'(?m)^# host driver: function %d: 0000:00:04\.%d 0x104c:%s '
+                             r'is /dev/pci-endpoint-test\.%d$' % (k, k, dev, k), tail)
+            for case in guests.function_cases(k):
+                self.assertRegex(out, r'(?m)^ok \d+ pcitest %s \[2 functions\]$'
+                                 % re.escape(case), tail)
+            # every group of the function in the summary, none failed
+            for group, n in (('BAR', 6), ('INTx', 1), ('MSI', 3), ('MSI-X', 3), ('read', 5),
+                             ('write', 5), ('copy', 5), ('read (DMA)', 5), ('write (DMA)', 5)):
+                self.assertRegex(out, r'(?m)^6\.12 +fn%d %s +%d +0 +0 '
+                                 % (k, re.escape(group), n), tail)
+        # guest 1: one controller with two functions, both pci-epf-test
+        # instances moved data with DMA
+        with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:
+            epf = f.read()
+        self.assertIn('2 function(s)', epf)
+        for k in (0, 1):
+            self.assertEqual(len(re.findall(r'pci_epf_test\.%d: \w+ => Size: \d+ B, DMA: YES' % k,
+                                            epf)), 10, epf[-3000:])
+        # guest 2: the slot is multi-function, function 1 found by rescan
+        with open(os.path.join(rundir, 'host-console.log'), errors='replace') as f:
+            host = f.read()
+        self.assertRegex(host, r'pci 0000:00:04\.0: \[104c:b500\] type 00 class 0xff0000')
+        self.assertRegex(host, r'pci 0000:00:04\.1: \[104c:b501\] type 00 class 0xff8000')
+        # BAR layouts differ: pci-epf-test sizes its register BAR to hold
+        # the MSI-X table, 2048 vectors (64 KiB) against 64 (2 KiB)
+        self.assertRegex(host, r'pci 0000:00:04\.0: BAR 0 \[mem 0x00000000-0x0000ffff\]')
+        self.assertRegex(host, r'pci 0000:00:04\.1: BAR 0 \[mem 0x00000000-0x000007ff\]')
+
+
+if __name__ == '__main__':
+    unittest.main()
