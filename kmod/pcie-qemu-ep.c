@@ -150,6 +150,12 @@ static bool qep_bad_func(struct qep *qep, u8 func_no, u8 vfunc_no)
 	return func_no >= qep->num_funcs || vfunc_no;
 }
 
+static bool __maybe_unused qep_epc_bad_func(struct pci_epc *epc, u8 func_no,
+					    u8 vfunc_no)
+{
+	return qep_bad_func(epc_get_drvdata(epc), func_no, vfunc_no);
+}
+
 static int qep_write_header(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 			    struct pci_epf_header *hdr)
 {

@@ -12,9 +12,10 @@ pcitest -d read, write and copy, the path pci-epf-test takes for copy).  On
 Linux 7.3: the kernel's own pci_endpoint kselftest, every case (doorbell and
 BAR subranges included).  --series runs one series only.  --bench runs 1 MiB
 read/write/copy with and without DMA instead and prints their times.
---functions N runs one Linux 6.12 pair whose controller has N functions, each
-a pci-epf-test of its own (other IDs, interrupt pins and vector counts), and
-the pcitest cases against each function's device in guest 2."""
+--functions N runs one pair per series whose controller has N functions,
+each a pci-epf-test of its own (other IDs, interrupt pins and, on 6.12,
+vector counts), and the pcitest cases (6.12) or the kselftest (7.3) against
+each function's device in guest 2."""
 import argparse
 import os
 import re
@@ -73,13 +74,15 @@ def parse_args(argv):
                    'BAR tests, each timed several times, beside baselines of the '
                    'same run (what `qemu-epc-bench bench` runs)')
     p.add_argument('--functions', type=int, default=1, metavar='N',
-                   help='2 to 8: one Linux 6.12 pair instead of the default ones: '
+                   help='2 to 8: one pair per series instead of the default ones: '
                    'qemu-epc with N functions, each a pci-epf-test with its own ID, '
-                   'interrupt pin and MSI/MSI-X counts (guest/epf-test.sh), guest 2 '
-                   'with N epf-bridges in one multi-function slot (04.0-04.N-1), '
-                   'BAR, INTx, MSI, MSI-X, read/write/copy and DMA cases against each '
-                   '/dev/pci-endpoint-test.K; summary groups fnK (default 1: the '
-                   'usual pairs)')
+                   'class and interrupt pin (guest/epf-test.sh), guest 2 with N '
+                   'epf-bridges in one multi-function slot (04.0-04.N-1); on 6.12 '
+                   'the functions also differ in MSI/MSI-X counts (hence BAR0 size) '
+                   'and BAR, INTx, MSI, MSI-X, read/write/copy and DMA cases run '
+                   'against each /dev/pci-endpoint-test.K; on 7.3 the pci_endpoint '
+                   'kselftest runs against each function in turn; case names and '
+                   'summary groups carry fnK (default 1: the usual pairs)')
     p.add_argument('--runs', type=int, default=guests.BENCH_RUNS,
                    help='with --bench: runs of each row (default %d)' % guests.BENCH_RUNS)
     a = p.parse_args(argv)
@@ -88,10 +91,10 @@ def parse_args(argv):
     if not 1 <= a.functions <= 8:
         p.error('--functions must be 1 to 8')
     if a.functions > 1 and (a.bench or a.kernel or a.epf != 'test' or a.epf_script or
-                            a.host_script or a.series == '7.3'):
-        p.error('--functions runs pci-epf-test on the project\'s 6.12 kernel with the '
-                'default scripts; not with --bench, --kernel, --epf vntb, --epf-script, '
-                '--host-script or --series 7.3')
+                            a.host_script):
+        p.error('--functions runs pci-epf-test on the project\'s kernels with the '
+                'default scripts; not with --bench, --kernel, --epf vntb, --epf-script '
+                'or --host-script')
     if a.bench and (a.host_script or a.kernel):
         p.error('--bench runs the project\'s own kernel and cases; not with '
                 '--host-script or --kernel')
@@ -157,6 +160,8 @@ class Phase:
         self.env = {}               # QEPC_NAME=VALUE for both guests' scripts
         self.kernel = self.initrd = self.rundir = None
         self.functions = 1          # the controller's functions (run --functions)
+        self.function_setup = guests.FUNCTION_SETUP     # what each function offers
+        self.more_suites = {}       # more case lists of the image: {name: lines}
 
     def tag(self):
         return ' [%s]' % self.label if self.label else mode_tag(self.dma_mode)
@@ -411,6 +416,26 @@ def series_phases(series, bench, epf='test', functions=1):
                 ('kselftest-memcpy', 'memcpy', [c for c in cases if '.dma.' in c])):
             if bench:
                 continue
+            if functions > 1:
+                # the slave pair's cases against each function in turn
+                if mode != 'slave':
+                    continue
+                # Linux 7.3 gives a doorbell to the first EPF of a
+                # controller only (pci_epf_alloc_doorbell(): "Doorbell
+                # doesn't support multiple EPF"): the others run without
+                # the doorbell case
+                others = [c for c in mine if not c.endswith('.DOORBELL_TEST')]
+                ph = Phase(series, 'kselftest-functions%d' % functions, mode, 'kselftest',
+                           [], label='%d functions' % functions)
+                ph.planned = [ph.case_name('fn%d %s' % (k, c))
+                              for k in range(functions) for c in (others if k else mine)]
+                ph.suite_args = ['-r ' + c for c in mine]
+                ph.more_suites = {'%s.fn%d' % (ph.suite, k): ['-r ' + c for c in others]
+                                  for k in range(1, functions)}
+                ph.functions = functions
+                ph.function_setup = guests.FUNCTION_SETUP_KSELFTEST
+                phases.append(ph)
+                continue
             ph = Phase(series, suite, mode, 'kselftest', [])
             ph.planned = [ph.case_name(c) for c in mine]
             ph.suite_args = ['-r ' + c for c in mine]
@@ -471,8 +496,6 @@ def main(argv):
         for series in (guests.SERIES if a.series == 'all' else (a.series,)):
             if a.bench and series != '6.12':
                 continue
-            if a.functions > 1 and series != '6.12':
-                continue
             mine = series_phases(series, a.runs if a.bench else 0, a.epf, a.functions)
             if a.host_script:
                 # the user's host script, once per kernel series, with the
@@ -493,6 +516,9 @@ def main(argv):
             suites = dict(guests.SUITES)
             suites.update({p.suite: p.suite_args for p in phases
                            if p.series == ph.series and p.suite_args})
+            for p in phases:
+                if p.series == ph.series:
+                    suites.update(p.more_suites)
             images[key] = initramfs.build(
                 os.path.join(rundir, 'initramfs%s%s.cpio.gz'
                              % (ph.series and '-' + ph.series, '-vntb' if key[1] else '')),
@@ -574,7 +600,8 @@ def run_pair(a, res, ph):
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
-                       epc_props=ph.epc_props, env=ph.env, functions=ph.functions)
+                       epc_props=ph.epc_props, env=ph.env, functions=ph.functions,
+                       function_setup=ph.function_setup)
     stopped = None
     came_up = False
     t0 = time.monotonic()

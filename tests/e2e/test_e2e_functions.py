@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""`qemu-epc-bench run --functions 2` on Linux 6.12: qemu-epc with two
+"""`qemu-epc-bench run --functions 2`. On Linux 6.12: qemu-epc with two
 functions, each a pci-epf-test of its own (other device ID, class,
 interrupt pin, MSI and MSI-X counts, hence another BAR0 size); guest 2 sees one multi-function device (00:04.0 and
 00:04.1), pci_endpoint_test binds both, and the BAR, INTx, MSI, MSI-X,
-read/write/copy and DMA cases pass against each function's device."""
+read/write/copy and DMA cases pass against each function's device.  On
+Linux 7.3: the pci_endpoint kselftest passes against each function."""
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ import guests
 
 
 class TwoFunctions(unittest.TestCase):
-    def test_two_pci_epf_test_functions_pass_pcitest_each(self):
+    def test_6_12_two_pci_epf_test_functions_pass_pcitest_each(self):
         rundir = e2e.test_rundir('functions')
         try:
             r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
@@ -67,6 +68,43 @@ class TwoFunctions(unittest.TestCase):
         # the MSI-X table, 2048 vectors (64 KiB) against 64 (2 KiB)
         self.assertRegex(host, r'pci 0000:00:04\.0: BAR 0 \[mem 0x00000000-0x0000ffff\]')
         self.assertRegex(host, r'pci 0000:00:04\.1: BAR 0 \[mem 0x00000000-0x000007ff\]')
+
+    def test_7_3_kselftest_against_each_function(self):
+        """On 7.3 the pci_endpoint kselftest runs unchanged against each
+        function's device; function 1 without the doorbell case, which
+        7.3 gives only the first EPF of a controller."""
+        rundir = e2e.test_rundir('functions-7.3')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '7.3', '--functions', '2', '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-5000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        self.assertEqual(r.returncode, 0, tail)
+        cases = [c for c in guests.kselftest_cases(os.path.join(guests.kernel_dir('7.3'),
+                                                                'pci_endpoint_test'))
+                 if c != 'pci_ep_data_transfer.dma.COPY_TEST']
+        for k in (0, 1):
+            self.assertRegex(out, r'(?m)^# host driver: function %d: 0000:00:04\.%d 0x104c:%s '
+                             % (k, k, ('0xb500', '0xb501')[k]), tail)
+            for c in cases:
+                if k and c.endswith('DOORBELL_TEST'):
+                    self.assertNotIn('fn1 ' + c, out)
+                    continue
+                self.assertRegex(out, r'(?m)^ok \d+ kselftest fn%d %s \[2 functions\]'
+                                 % (k, re.escape(c)), tail)
+        for k in (0, 1):
+            for group in ('BAR', 'INTx', 'MSI', 'MSI-X', 'read (DMA)', 'write (DMA)'):
+                self.assertRegex(out, r'(?m)^7\.3 +fn%d %s +\d+ +0 ' % (k, re.escape(group)),
+                                 tail)
+        self.assertRegex(out, r'(?m)^7\.3 +fn0 doorbell +1 +0 +0 ', tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertEqual(int(plan.group(1)), 2 * len(cases) - 1 + 2, tail)
 
 
 if __name__ == '__main__':
