@@ -29,7 +29,21 @@ class Stopped:
 
     def __enter__(self):
         self.vm.proc.send_signal(signal.SIGSTOP)
+        # kill() returns before every thread has stopped: a thread that is
+        # running still answers a request or two; wait for the group stop
+        wait_until(lambda: self.all_stopped(), 5, 'QEMU to stop (SIGSTOP)')
         return self
+
+    def all_stopped(self):
+        task = '/proc/%d/task' % self.vm.proc.pid
+        states = []
+        for tid in os.listdir(task):
+            try:
+                with open(os.path.join(task, tid, 'stat')) as f:
+                    states.append(f.read().rsplit(')', 1)[1].split()[0])
+            except OSError:
+                pass        # a thread that ended
+        return all(s in 'Tt' for s in states)
 
     def __exit__(self, *exc):
         self.vm.proc.send_signal(signal.SIGCONT)
