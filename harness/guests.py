@@ -199,6 +199,21 @@ def functions_suite(n):
     return [c for k in range(n) for c in function_cases(k)]
 
 
+def beside_cases():
+    """run --epf vntb --functions 2: the pcitest cases against function 1,
+    a pci-epf-test beside pci-epf-vntb (function 0), its only
+    /dev/pci-endpoint-test.  The controller's BARs 0, 2 and 4 are 64-bit
+    only for ntb_hw_epf, so pci-epf-test has those three."""
+    return [c for c in function_cases(1) if '-b ' not in c or
+            c.endswith(('-b 0', '-b 2', '-b 4'))]
+
+
+def beside_case(args):
+    """pcitest arguments of function_cases(1) as host-beside.sh runs them
+    (the one device: no -D)."""
+    return args.replace('-D /dev/pci-endpoint-test.1 ', '')
+
+
 def bench_suites(runs=BENCH_RUNS):
     """The suites of `qemu-epc-bench bench`: each transfer `runs` times,
     then the BAR tests as many times; on the shared path, through messages

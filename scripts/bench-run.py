@@ -82,7 +82,9 @@ def parse_args(argv):
                    'and BAR, INTx, MSI, MSI-X, read/write/copy and DMA cases run '
                    'against each /dev/pci-endpoint-test.K; on 7.3 the pci_endpoint '
                    'kselftest runs against each function in turn; case names and '
-                   'summary groups carry fnK (default 1: the usual pairs)')
+                   'summary groups carry fnK (default 1: the usual pairs). With '
+                   '--epf vntb (6.12, N = 2): function 1 is a pci-epf-test beside '
+                   'pci-epf-vntb, its pcitest cases run with the network up')
     p.add_argument('--runs', type=int, default=guests.BENCH_RUNS,
                    help='with --bench: runs of each row (default %d)' % guests.BENCH_RUNS)
     a = p.parse_args(argv)
@@ -90,11 +92,12 @@ def parse_args(argv):
         p.error('--runs must be at least 1')
     if not 1 <= a.functions <= 8:
         p.error('--functions must be 1 to 8')
-    if a.functions > 1 and (a.bench or a.kernel or a.epf != 'test' or a.epf_script or
-                            a.host_script):
-        p.error('--functions runs pci-epf-test on the project\'s kernels with the '
-                'default scripts; not with --bench, --kernel, --epf vntb, --epf-script '
-                'or --host-script')
+    if a.functions > 1 and (a.bench or a.kernel or a.epf_script or a.host_script):
+        p.error('--functions runs the project\'s kernels with the default scripts; '
+                'not with --bench, --kernel, --epf-script or --host-script')
+    if a.epf == 'vntb' and a.functions > 1 and (a.functions != 2 or a.series != '6.12'):
+        p.error('--epf vntb --functions 2 (pci-epf-test beside pci-epf-vntb) runs on '
+                '--series 6.12 only, with two functions')
     if a.bench and (a.host_script or a.kernel):
         p.error('--bench runs the project\'s own kernel and cases; not with '
                 '--host-script or --kernel')
@@ -167,6 +170,9 @@ class Phase:
         return ' [%s]' % self.label if self.label else mode_tag(self.dma_mode)
 
     def case_name(self, what):
+        if self.kind == 'vntb' and what.startswith('-'):
+            # pcitest against the pci-epf-test beside vNTB (function 1)
+            return 'pcitest ' + what + ' [fn1 pci-epf-test beside vntb]'
         if self.kind == 'pcitest':
             return 'pcitest ' + what + self.tag()
         if self.kind == 'kselftest':
@@ -176,6 +182,8 @@ class Phase:
         return what
 
     def group(self, what):
+        if self.kind == 'vntb' and what.startswith('-'):
+            return 'fn1 ' + guests.case_group(what, self.dma_mode)
         if self.kind == 'pcitest':
             return guests.case_group(what, self.dma_mode)
         if self.kind == 'kselftest':
@@ -334,14 +342,22 @@ def check_own_modules(a, mods):
                      % (path, vm[0] if vm else 'no kernel (not a module)', release))
 
 
-def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
+def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1):
     """The vNTB pair of a kernel series: guest/epf-vntb.sh in guest 1,
     guest/host-vntb.sh in guest 2; each ping and transfer `runs` times,
-    transfers of `mib` MiB."""
+    transfers of `mib` MiB.  functions=2: a pci-epf-test as function 1
+    beside it, its pcitest cases run with the network up (6.12)."""
     kdir = guests.kernel_dir(series)
     ph = Phase(series, 'vntb' + ('-' + label.split()[-1] if label else ''), 'slave', 'vntb',
                [], shmem=shmem, label=label)
     ph.planned = [ph.case_name(c) for c in guests.vntb_cases(mib)]
+    if functions > 1:
+        beside = [guests.beside_case(c) for c in guests.beside_cases()]
+        ph.suite = 'vntb-beside'
+        ph.suite_args = beside
+        ph.functions = functions
+        # after the transfers, before the link goes down and up
+        ph.planned[6:6] = [ph.case_name(c) for c in beside]
     if runs != 1 or mib != 64:
         ph.env = {'RUNS': runs, 'MIB': mib}
     ph.epf_script = os.path.join(guests.GUEST_DIR, 'epf-vntb.sh')
@@ -362,13 +378,20 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
     ph.kernel = os.path.join(kdir, 'bzImage')
     ph.mods = list(found.values()) + [guests.kmod_path(series)]
     ph.tools = (None, None, [])
+    if functions > 1:
+        test = initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                      {'pci-epf-test', 'pci_endpoint_test'})
+        ph.mods += list(test.values())
+        ph.tools = (os.path.join(kdir, 'pcitest'), os.path.join(kdir, 'pcitest.sh'), [])
+        ph.extra.append(('usr/local/share/qemu-epc/host-beside.sh',
+                         os.path.join(guests.GUEST_DIR, 'host-beside.sh')))
     return [ph]
 
 
 def series_phases(series, bench, epf='test', functions=1):
     """The guest pairs of one of the project's kernel series."""
     if epf == 'vntb':
-        return vntb_phase(series)
+        return vntb_phase(series, functions=functions)
     kdir = guests.kernel_dir(series)
     more = []
     if series == '6.12':
@@ -510,7 +533,7 @@ def main(argv):
     for n, ph in enumerate(phases):
         ph.rundir = rundir if n == 0 else os.path.join(rundir, ph.suite)
         os.makedirs(ph.rundir, exist_ok=True)
-        key = (ph.series, ph.kind == 'vntb')
+        key = (ph.series, ph.kind == 'vntb', ph.functions)
         if key not in images:
             pcitest, pcitest_sh, extra = ph.tools
             suites = dict(guests.SUITES)
@@ -520,8 +543,9 @@ def main(argv):
                 if p.series == ph.series:
                     suites.update(p.more_suites)
             images[key] = initramfs.build(
-                os.path.join(rundir, 'initramfs%s%s.cpio.gz'
-                             % (ph.series and '-' + ph.series, '-vntb' if key[1] else '')),
+                os.path.join(rundir, 'initramfs%s%s%s.cpio.gz'
+                             % (ph.series and '-' + ph.series, '-vntb' if key[1] else '',
+                                '-fn%d' % ph.functions if ph.functions > 1 else '')),
                 ph.mods, pcitest, pcitest_sh, ph.epf_script or epf_script,
                 ph.host_script, suites, list(extra) + ph.extra)
         ph.initrd = images[key]
@@ -596,7 +620,7 @@ def run_pair(a, res, ph):
     # the MSI-X cases (2048 vectors) need many vCPUs in guest 2; the
     # suites without them boot faster with two
     smp = a.host_smp if ph.suite in ('full', 'kselftest') or ph.kind == 'script' or \
-        ph.functions > 1 else min(a.host_smp, 2)
+        (ph.functions > 1 and ph.kind != 'vntb') else min(a.host_smp, 2)
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,

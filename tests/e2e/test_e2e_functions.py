@@ -4,7 +4,8 @@ functions, each a pci-epf-test of its own (other device ID, class,
 interrupt pin, MSI and MSI-X counts, hence another BAR0 size); guest 2 sees one multi-function device (00:04.0 and
 00:04.1), pci_endpoint_test binds both, and the BAR, INTx, MSI, MSI-X,
 read/write/copy and DMA cases pass against each function's device.  On
-Linux 7.3: the pci_endpoint kselftest passes against each function."""
+Linux 7.3: the pci_endpoint kselftest passes against each function.  With
+--epf vntb: a pci-epf-test function beside pci-epf-vntb on one controller."""
 import os
 import re
 import subprocess
@@ -105,6 +106,46 @@ class TwoFunctions(unittest.TestCase):
         self.assertRegex(out, r'(?m)^7\.3 +fn0 doorbell +1 +0 +0 ', tail)
         plan = re.search(r'^1\.\.(\d+)$', out, re.M)
         self.assertEqual(int(plan.group(1)), 2 * len(cases) - 1 + 2, tail)
+
+
+class VntbBesideTest(unittest.TestCase):
+    def test_6_12_pci_epf_test_beside_vntb(self):
+        """run --epf vntb --functions 2: pci-epf-vntb is function 0 and
+        gives the network, a pci-epf-test is function 1 of the same
+        controller; its pcitest cases pass with the network up, and the
+        network checks (link down and up included) pass as without it."""
+        rundir = e2e.test_rundir('vntb-beside')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '6.12', '--epf', 'vntb', '--functions', '2',
+                                '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-5000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        self.assertEqual(r.returncode, 0, tail)
+        for case in guests.VNTB_CASES:
+            self.assertRegex(out, r'(?m)^ok \d+ %s$' % re.escape(case), tail)
+        beside = [guests.beside_case(c) for c in guests.beside_cases()]
+        self.assertEqual(len(beside), 39)
+        for case in beside:
+            self.assertRegex(out, r'(?m)^ok \d+ pcitest %s \[fn1 pci-epf-test beside vntb\]$'
+                             % re.escape(case), tail)
+        # in order: the transfers, function 1's cases, then link down and up
+        names = re.findall(r'(?m)^ok \d+ (.*)$', out)
+        self.assertLess(names.index(guests.VNTB_CASES[5]),
+                        names.index('pcitest -b 0 [fn1 pci-epf-test beside vntb]'))
+        self.assertLess(names.index('pcitest -d -w -s 1024001 [fn1 pci-epf-test beside vntb]'),
+                        names.index(guests.VNTB_CASES[6]))
+        self.assertRegex(out, r'(?m)^# QEPC-FUNCTION 0000:00:04\.0 0x1957:0x0809$', tail)
+        self.assertRegex(out, r'(?m)^# also FUNCTION 0000:00:04\.1 0x104c:0xb501$', tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertEqual(int(plan.group(1)), len(guests.VNTB_CASES) + len(beside) + 2, tail)
+        self.assertRegex(out, r'# Totals: pass:%d fail:0 ' % int(plan.group(1)))
 
 
 if __name__ == '__main__':
