@@ -373,7 +373,7 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
     EpfBridgeState *s = EPF_BRIDGE(pdev);
     int fn = s->function < 0 ? PCI_FUNC(pdev->devfn) : s->function;
 
-    if (fn >= QEPC_MAX_FUNCS) {
+    if (s->function < -1 || fn >= QEPC_MAX_FUNCS) {
         error_setg(errp, "function must be 0 to %d", QEPC_MAX_FUNCS - 1);
         return;
     }

@@ -296,6 +296,26 @@ class FunctionsPropertyTest(DeviceTest):
         self.assertFalse(any(os.path.exists(self.path(n)) for n in names))
 
 
+class BridgeFunctionPropertyTest(DeviceTest):
+    def test_function_property_picks_the_socket(self):
+        """function=K connects to SOCKET.K whatever the bridge's address."""
+        sock = self.path('b.sock')
+        peer = self.track_peer(P.Peer(sock + '.2', P.ROLE_ENDPOINT, listen=True))
+        self.track(BridgeVm(sock, self.dir, props=',function=2'))
+        peer.connect()
+        self.assertEqual(peer.handshake().type, P.HELLO)
+
+    def test_function_out_of_range_refused(self):
+        for bad in (8, -2):
+            p = subprocess.run([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
+                                '-display', 'none', '-nodefaults', '-device',
+                                'epf-bridge,socket=%s,function=%d' % (self.path('b.sock'), bad)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn('function must be 0 to 7', p.stdout)
+
+
 class WiredFunctionsTest(DeviceTest):
     """qemu-epc with functions=2; guest 2 has two epf-bridges, 04.0
     (multifunction=on) and 04.1: one multi-function device."""
