@@ -397,7 +397,10 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .ops = &bridge_link_ops,
         .opaque = s,
     };
-    qep_link_start(&s->link, errp);
+    if (qep_link_start(&s->link, errp) < 0) {
+        g_free(s->path);
+        s->path = NULL;
+    }
 }
 
 /*
