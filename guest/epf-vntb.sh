@@ -32,6 +32,22 @@ echo 0x080a >vntb_pid
 echo 0x10 >vbus_number
 cd /sys/kernel/config/pci_ep
 ln -s functions/pci_epf_vntb/func1 controllers/"$EPC"/
+# run --epf vntb --functions 2: a pci-epf-test as function 1 beside it
+# (QEPC_FUNC1=DEVICE,MSI,MSIX,PIN as for epf-test.sh)
+if [ "${QEPC_FUNCTIONS:-1}" -gt 1 ]; then
+	load pci-epf-test
+	# shellcheck disable=SC2046
+	set -- $(echo "$QEPC_FUNC1" | tr , ' ')
+	# (links in controllers/ are named after the function directory)
+	dir=functions/pci_epf_test/test1
+	mkdir "$dir"
+	echo 0x104c >"$dir"/vendorid
+	echo "$1" >"$dir"/deviceid
+	echo "$2" >"$dir"/msi_interrupts
+	echo "$3" >"$dir"/msix_interrupts
+	echo "$4" >"$dir"/interrupt_pin
+	ln -s "$dir" controllers/"$EPC"/
+fi
 echo 1 >controllers/"$EPC"/start
 
 setsid sh /usr/local/share/qemu-epc/vntb-agent.sh serve </dev/null >/dev/ttyS1 2>&1 &

@@ -12,8 +12,11 @@ set -e
 
 ko=$(find /lib/modules -name pci_endpoint_test.ko | head -1)
 [ -z "$ko" ] || insmod "$ko"
+# with QEPC_FUNCTIONS=N: one device per function, /dev/pci-endpoint-test.K
+# for function K (checked: the cases name the device)
+n=${QEPC_FUNCTIONS:-1}
 t=0
-until [ -c /dev/pci-endpoint-test.0 ]; do
+until [ -c /dev/pci-endpoint-test.$((n - 1)) ]; do
 	if [ $t -ge 100 ]; then
 		echo "QEPC-ERROR pci_endpoint_test did not bind to $QEPC_FUNCTION in 10s"
 		exit 1
@@ -22,6 +25,17 @@ until [ -c /dev/pci-endpoint-test.0 ]; do
 	t=$((t + 1))
 done
 echo "QEPC-BOUND $(basename "$(readlink /sys/bus/pci/devices/"$QEPC_FUNCTION"/driver)")"
+k=0
+while [ $k -lt "$n" ] && [ "$n" -gt 1 ]; do
+	f=${QEPC_FUNCTION%.*}.$k
+	dev=$(basename "$(readlink -f /sys/class/misc/pci-endpoint-test.$k/device)")
+	if [ "$dev" != "$f" ]; then
+		echo "QEPC-ERROR /dev/pci-endpoint-test.$k is $dev, not function $f"
+		exit 1
+	fi
+	echo "QEPC-BOUND function $k: $f $(cat /sys/bus/pci/devices/"$f"/vendor):$(cat /sys/bus/pci/devices/"$f"/device) is /dev/pci-endpoint-test.$k"
+	k=$((k + 1))
+done
 set +e
 suite=${QEPC_SUITE:-full}
 share=/usr/local/share/qemu-epc

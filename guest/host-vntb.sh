@@ -163,6 +163,11 @@ rm -f /tmp/rx.bin
 iperf3_check "guest 2 to guest 1"
 iperf3_check "guest 1 to guest 2" -R
 
+# run --epf vntb --functions 2: function 1 is a pci-epf-test on the same
+# controller; its pcitest cases run now, with the network up
+beside=/usr/local/share/qemu-epc/host-beside.sh
+[ ! -f $beside ] || sh $beside
+
 # link down and up: guest 1 stops and starts the function; this side sees
 # it vanish and come back from reset, and enumerates it again
 # (the driver goes first, as a host unbinds before its endpoint goes away:

@@ -99,10 +99,15 @@ def kselftest_cases(binary):
 
 
 def kselftest_group(case):
-    """Summary-table group of a pci_endpoint kselftest case."""
+    """Summary-table group of a pci_endpoint kselftest case ("fnK CASE":
+    of function K, run --functions)."""
+    fn = ''
+    if re.match(r'fn\d+ ', case):
+        fn, case = case.split(' ', 1)
+        fn += ' '
     test = case.rsplit('.', 1)[-1]
     dma = ' (DMA)' if '.dma.' in case else ''
-    return {'BAR_TEST': 'BAR', 'CONSECUTIVE_BAR_TEST': 'BAR',
+    return fn + {'BAR_TEST': 'BAR', 'CONSECUTIVE_BAR_TEST': 'BAR',
             'BAR_SUBRANGE_TEST': 'BAR subrange', 'LEGACY_IRQ_TEST': 'INTx',
             'MSI_TEST': 'MSI', 'MSIX_TEST': 'MSI-X', 'READ_TEST': 'read' + dma,
             'WRITE_TEST': 'write' + dma, 'COPY_TEST': 'copy' + dma,
@@ -209,6 +214,56 @@ SUITES = {
     'memcpy': ['-i 1'] + _dma('rwc'),
 }
 
+# run --functions N: what guest/epf-test.sh gives function K (pci-epf-test
+# configfs attributes), and the pcitest cases run against each function's
+# /dev/pci-endpoint-test.K.  Function 0 is the default one; the others get
+# another ID pci_endpoint_test knows (TI DRA72x, then DRA74x again with other
+# subsystem IDs), INTB/C/D, fewer MSI and MSI-X vectors and another class.
+FUNCTION_SETUP = [
+    # (device ID, MSI vectors, MSI-X vectors, interrupt pin)
+    (0xb500, 32, 2048, 1), (0xb501, 8, 64, 2), (0xb500, 4, 16, 3),
+    (0xb501, 2, 8, 4), (0xb500, 1, 4, 1), (0xb501, 1, 2, 2),
+    (0xb500, 1, 1, 3), (0xb501, 1, 1, 4),
+]
+
+
+# on 7.3 the pci_endpoint kselftest runs against each function unchanged: it
+# tests every MSI and MSI-X vector up to 32 and 2048 (and skips from the
+# first one a function lacks), so there every function offers all of them
+FUNCTION_SETUP_KSELFTEST = [(dev, 32, 2048, pin) for dev, _, _, pin in FUNCTION_SETUP]
+
+
+def function_cases(k):
+    """pcitest.sh's kinds of case against function k: every BAR, INTx, the
+    first, second and last MSI and MSI-X vector, read/write/copy of
+    pcitest.sh's sizes, and DMA read and write."""
+    _, msi, msix, _ = FUNCTION_SETUP[k]
+    d = '-D /dev/pci-endpoint-test.%d ' % k
+    return ([d + '-b %d' % b for b in range(6)] + [d + '-i 0', d + '-l', d + '-i 1'] +
+            [d + '-m %d' % v for v in sorted({1, 2, msi})] + [d + '-i 2'] +
+            [d + '-x %d' % v for v in sorted({1, 2, msix})] + [d + '-i 1'] +
+            [d + '-%s -s %d' % (op, n) for op in 'rwc' for n in SIZES] +
+            [d + '-d -%s -s %d' % (op, n) for op in 'rw' for n in SIZES])
+
+
+def functions_suite(n):
+    return [c for k in range(n) for c in function_cases(k)]
+
+
+def beside_cases():
+    """run --epf vntb --functions 2: the pcitest cases against function 1,
+    a pci-epf-test beside pci-epf-vntb (function 0), its only
+    /dev/pci-endpoint-test.  The controller's BARs 0, 2 and 4 are 64-bit
+    only for ntb_hw_epf, so pci-epf-test has those three."""
+    return [c for c in function_cases(1) if '-b ' not in c or
+            c.endswith(('-b 0', '-b 2', '-b 4'))]
+
+
+def beside_case(args):
+    """pcitest arguments of function_cases(1) as host-beside.sh runs them
+    (the one device: no -D)."""
+    return args.replace('-D /dev/pci-endpoint-test.1 ', '')
+
 
 def bench_suites(runs=BENCH_RUNS):
     """The suites of `qemu-epc-bench bench`: each transfer `runs` times,
@@ -233,12 +288,16 @@ def case_group(args, dma_mode='slave'):
     """Summary-table group of a pcitest invocation."""
     a = args.split()
     dma = (' (DMA)' if dma_mode == 'slave' else ' (DMA memcpy)') if '-d' in a else ''
+    # a case against one function of several: its group is the function's
+    fn = ''
+    if '-D' in a and a.index('-D') + 1 < len(a):
+        fn = 'fn%s ' % a[a.index('-D') + 1].rsplit('.', 1)[-1]
     for opt, name in (('-b', 'BAR'), ('-l', 'INTx'), ('-m', 'MSI'),
                       ('-x', 'MSI-X'), ('-i', 'set IRQ type'),
                       ('-r', 'read'), ('-w', 'write'), ('-c', 'copy')):
         if opt in a:
-            return name + dma
-    return 'other'
+            return fn + name + dma
+    return fn + 'other'
 
 
 class Guest:
@@ -360,7 +419,7 @@ class Pair:
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
-                 epf_smp=1, ctl=False):
+                 epf_smp=1, ctl=False, functions=1, function_setup=FUNCTION_SETUP):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -370,9 +429,17 @@ class Pair:
         both guests' scripts, as QEPC_NAME; epf_smp: vCPUs of guest 1;
         ctl: a serial line between the guests (ttyS2 in both, a socket in
         the run directory) for scripts that coordinate, not through the
-        device under test."""
+        device under test; functions: qemu-epc's functions=, and as many
+        epf-bridges in guest 2 (04.0 with multifunction=on, 04.1, ...),
+        QEPC_FUNCTIONS for the scripts, and QEPC_FUNCk from function_setup
+        for guest/epf-test.sh."""
         self.shmem = shmem
         dev = '' if shmem else ',shmem=off'
+        if functions > 1:
+            env = dict(env or {}, FUNCTIONS=functions)
+            for k in range(1, functions):
+                env['FUNC%d' % k] = '%#x,%d,%d,%d' % function_setup[k]
+            epc_props += ',functions=%d' % functions
         self.series = series
         self.rundir = rundir
         self.sock = os.path.join(rundir, 'epc.sock')
@@ -399,8 +466,11 @@ class Pair:
         # guest-physical, so the bridge offers guest 2's RAM as it is
         self.host = Guest('host', rundir, kernel, initrd,
                           common + ' qepc.role=host intremap=on',
-                          ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off',
-                           '-device', 'epf-bridge,socket=%s,addr=04.0%s' % (self.sock, dev)] + ctl2,
+                          ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off'] +
+                          [a for k in range(functions) for a in (
+                              '-device', 'epf-bridge,socket=%s,addr=04.%d%s%s'
+                              % (self.sock, k, ',multifunction=on' if functions > 1 and
+                                 k == 0 else '', dev))] + ctl2,
                           accel=accel, smp=host_smp,
                           machine='q35,kernel-irqchip=split', shared_ram=shmem)
 

@@ -18,10 +18,11 @@
 #define QEPC_REGS_SIZE          0x1000
 
 #define QEPC_MAGIC_VALUE        0x43504551  /* "QEPC" */
-#define QEPC_REGS_VERSION       2
+#define QEPC_REGS_VERSION       3   /* 3: functions (FUNC_SEL) */
 
 #define QEPC_NUM_BARS           6
 #define QEPC_NUM_WINDOWS        16
+#define QEPC_MAX_FUNCS          8
 
 /* identification */
 #define QEPC_MAGIC              0x000   /* RO */
@@ -77,8 +78,17 @@
 #define  QEPC_ERR_CONFIG        5   /* START refused: header/BAR/MSI invalid */
 #define  QEPC_ERR_DMA           6   /* DMA register written while busy */
 #define  QEPC_ERR_INBOUND       7   /* BAR subrange map invalid or entries in use */
+#define  QEPC_ERR_FUNC          8   /* function number out of range */
 
 #define QEPC_INBOUND_COUNT      0x024   /* RO inbound translation entries */
+
+/*
+ * Functions: FUNC_SEL selects the function whose registers the per-function
+ * blocks show (STATUS, HDR_*, MSI_*, MSIX_*, IRQ_RAISE, BAR[n], the inbound
+ * entries); the rest is the controller's.  Reset: function 0.
+ */
+#define QEPC_FUNC_SEL           0x028   /* RW function number */
+#define QEPC_NUM_FUNCS          0x02c   /* RO functions offered, 1..8 */
 
 /* the function's header as written by the EPF (taken at START) */
 #define QEPC_HDR_ID             0x030   /* [15:0] vendor, [31:16] device */
@@ -145,8 +155,10 @@
 #define QEPC_WIN_SIZE_HI        0x0c
 #define QEPC_WIN_PCI_LO         0x10    /* host PCI address */
 #define QEPC_WIN_PCI_HI         0x14
-#define QEPC_WIN_CTRL           0x18    /* bit0 ENABLE */
+#define QEPC_WIN_CTRL           0x18    /* bit0 ENABLE, [10:8] function */
 #define  QEPC_WIN_ENABLE        (1u << 0)
+#define  QEPC_WIN_FUNC(f)       ((f) << 8)   /* whose link carries it */
+#define  QEPC_WIN_FUNC_OF(v)    (((v) >> 8) & 0x7)
 
 /* DMA engine */
 #define QEPC_NUM_DMA            4
@@ -165,6 +177,8 @@
 #define  QEPC_DMA_SRC_HOST      (1u << 0)   /* SRC is a host PCI address */
 #define  QEPC_DMA_DST_HOST      (1u << 1)   /* DST is a host PCI address */
 #define  QEPC_DMA_IRQ_EN        (1u << 2)   /* raise QEPC_IRQ_DMA(n) at the end */
+#define  QEPC_DMA_FUNC(f)       ((f) << 8)  /* [10:8] the function that masters */
+#define  QEPC_DMA_FUNC_OF(v)    (((v) >> 8) & 0x7)
 #define  QEPC_DMA_ABORT         (1u << 30)  /* WO: stop a busy channel */
 #define  QEPC_DMA_GO            (1u << 31)  /* WO: start the transfer */
 #define QEPC_DMA_STATUS         0x18    /* RO */

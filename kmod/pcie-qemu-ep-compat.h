@@ -218,10 +218,12 @@ static u64 qep_align(struct pci_epc *epc, u64 pci_addr, size_t *size,
  * The embedded doorbell as a controller auxiliary resource, where the
  * framework has them.  qep_doorbell() (the driver's) says where the
  * doorbell register is, its interrupt and the value to write; it fails
- * when the controller has none.
+ * when the controller has none.  Every function has the one doorbell (the
+ * framework marks an embedded doorbell's interrupt shared).
  */
 static int qep_doorbell(struct pci_epc *epc, phys_addr_t *addr, int *irq,
 			u32 *data);
+static bool qep_epc_bad_func(struct pci_epc *epc, u8 func_no, u8 vfunc_no);
 
 #ifdef QEP_HAVE_AUX_RES
 static inline int qep_aux_count(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
@@ -230,7 +232,7 @@ static inline int qep_aux_count(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	u32 data;
 	int irq;
 
-	if (func_no || vfunc_no)
+	if (qep_epc_bad_func(epc, func_no, vfunc_no))
 		return -EINVAL;
 	return qep_doorbell(epc, &addr, &irq, &data) ? 0 : 1;
 }
@@ -242,7 +244,7 @@ static inline int qep_aux_get(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	u32 data;
 	int irq;
 
-	if (func_no || vfunc_no || num < 1 ||
+	if (qep_epc_bad_func(epc, func_no, vfunc_no) || num < 1 ||
 	    qep_doorbell(epc, &addr, &irq, &data))
 		return -EINVAL;
 	res[0] = (struct pci_epc_aux_resource) {

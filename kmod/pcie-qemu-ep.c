@@ -13,11 +13,17 @@
  * so the host sees the old mapping or the new one.  With MSI-X the device
  * has a doorbell vector, offered as the embedded doorbell resource.
  *
+ * The device may offer several functions (max_functions): each has its own
+ * header, BARs, inbound entries and interrupts, reached by selecting the
+ * function in FUNC_SEL first, so every such sequence runs under qep->lock.
+ * Windows name the function whose link carries them.
+ *
  * The device's DMA channels are offered as a dmaengine device whose dev is
  * the controller's PCI device, so that EPF drivers find them as private
  * channels: DMA_SLAVE with DEV_TO_MEM/MEM_TO_DEV (remote = host PCI address)
  * and DMA_MEMCPY between guest addresses (a side inside the outbound window
- * reaches the host through the window).
+ * reaches the host through the window).  The dmaengine API names no
+ * function: transfers are mastered by function 0.
  */
 
 #include <linux/bitfield.h>
@@ -90,17 +96,23 @@ struct qep {
 	u32 win_align;
 	unsigned int num_windows;
 
-	/* serialises register sequences, the window and inbound tables */
+	/*
+	 * serialises register sequences (FUNC_SEL and the function's
+	 * registers), the window and inbound tables
+	 */
 	struct mutex lock;
+	unsigned int num_funcs;
 	DECLARE_BITMAP(win_used, QEPC_NUM_WINDOWS);
 	phys_addr_t win_addr[QEPC_NUM_WINDOWS];
 	unsigned int num_inbound;
-	DECLARE_BITMAP(ib_used, QEPC_MAX_INBOUND);
-	u8 bar_sub_first[QEPC_NUM_BARS];	/* entries each BAR uses */
-	u8 bar_sub_count[QEPC_NUM_BARS];
+	struct qep_func_state {
+		DECLARE_BITMAP(ib_used, QEPC_MAX_INBOUND);
+		u8 bar_sub_first[QEPC_NUM_BARS];	/* entries each BAR uses */
+		u8 bar_sub_count[QEPC_NUM_BARS];
+	} fn[QEPC_MAX_FUNCS];
 	int doorbell_irq;		/* 0: no doorbell vector */
 
-	u32 host_status;		/* STATUS at the last event */
+	u32 host_status;		/* STATUS of all functions, ORed */
 	/*
 	 * Link and host events go to the EPF drivers from a work item, not
 	 * from the interrupt thread: an EPF's link-down handler may wait for
@@ -134,17 +146,36 @@ static void qep_write64(struct qep *qep, u32 reg, u64 val)
 	qep_writel(qep, reg + 4, upper_32_bits(val));
 }
 
+/* Show function @func_no's registers.  Lock held. */
+static void qep_select(struct qep *qep, u8 func_no)
+{
+	lockdep_assert_held(&qep->lock);
+	qep_writel(qep, QEPC_FUNC_SEL, func_no);
+}
+
+static bool qep_bad_func(struct qep *qep, u8 func_no, u8 vfunc_no)
+{
+	return func_no >= qep->num_funcs || vfunc_no;
+}
+
+static bool __maybe_unused qep_epc_bad_func(struct pci_epc *epc, u8 func_no,
+					    u8 vfunc_no)
+{
+	return qep_bad_func(epc_get_drvdata(epc), func_no, vfunc_no);
+}
+
 static int qep_write_header(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 			    struct pci_epf_header *hdr)
 {
 	struct qep *qep = epc_get_drvdata(epc);
 
-	if (func_no || vfunc_no)
+	if (qep_bad_func(qep, func_no, vfunc_no))
 		return -EINVAL;
 	if (hdr->interrupt_pin > PCI_INTERRUPT_INTD)
 		return -EINVAL;
 
 	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	qep_writel(qep, QEPC_HDR_ID, hdr->vendorid | (u32)hdr->deviceid << 16);
 	qep_writel(qep, QEPC_HDR_CLASS, hdr->revid | (u32)hdr->progif_code << 8 |
 		   (u32)hdr->subclass_code << 16 | (u32)hdr->baseclass_code << 24);
@@ -155,19 +186,20 @@ static int qep_write_header(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	return 0;
 }
 
-/* Free the inbound entries BAR @n uses.  Lock held. */
-static void qep_bar_release_entries(struct qep *qep, int n)
+/* Free the inbound entries BAR @n of function @f uses.  Lock held. */
+static void qep_bar_release_entries(struct qep_func_state *f, int n)
 {
-	bitmap_clear(qep->ib_used, qep->bar_sub_first[n], qep->bar_sub_count[n]);
-	qep->bar_sub_count[n] = 0;
+	bitmap_clear(f->ib_used, f->bar_sub_first[n], f->bar_sub_count[n]);
+	f->bar_sub_count[n] = 0;
 }
 
 /*
  * Program @epf_bar's subranges into free inbound entries and return the
  * SUBMAP value naming them.  Lock held.
  */
-static int qep_bar_stage_submap(struct qep *qep, struct pci_epf_bar *epf_bar,
-				unsigned int nsub, u32 *submap)
+static int qep_bar_stage_submap(struct qep *qep, struct qep_func_state *f,
+				struct pci_epf_bar *epf_bar, unsigned int nsub,
+				u32 *submap)
 {
 	unsigned long first;
 	u64 addr, size, sum = 0;
@@ -181,7 +213,7 @@ static int qep_bar_stage_submap(struct qep *qep, struct pci_epf_bar *epf_bar,
 	}
 	if (sum != epf_bar->size)
 		return -EINVAL;
-	first = bitmap_find_next_zero_area(qep->ib_used, qep->num_inbound, 0,
+	first = bitmap_find_next_zero_area(f->ib_used, qep->num_inbound, 0,
 					   nsub, 0);
 	if (first >= qep->num_inbound) {
 		dev_dbg(&qep->pdev->dev,
@@ -196,7 +228,7 @@ static int qep_bar_stage_submap(struct qep *qep, struct pci_epf_bar *epf_bar,
 		qep_write64(qep, base + QEPC_IB_ADDR_LO, addr);
 		qep_write64(qep, base + QEPC_IB_SIZE_LO, size);
 	}
-	bitmap_set(qep->ib_used, first, nsub);
+	bitmap_set(f->ib_used, first, nsub);
 	*submap = QEPC_SUBMAP((u32)first, nsub);
 	return 0;
 }
@@ -210,12 +242,15 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	u32 flags = epf_bar->flags & 0xf;
 	unsigned int nsub = qep_bar_num_submap(epf_bar);
 	u64 size = epf_bar->size;
+	struct qep_func_state *f;
 	u32 cur, submap = 0, err;
 	bool same;
 	int ret = 0;
 
-	if (func_no || vfunc_no || n < 0 || n >= QEPC_NUM_BARS)
+	if (qep_bad_func(qep, func_no, vfunc_no) || n < 0 ||
+	    n >= QEPC_NUM_BARS)
 		return -EINVAL;
+	f = &qep->fn[func_no];
 	if (!size || !is_power_of_2(size))
 		return -EINVAL;
 	/*
@@ -228,6 +263,7 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 		flags |= PCI_BASE_ADDRESS_MEM_TYPE_64;
 
 	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	cur = qep_readl(qep, base + QEPC_BAR_FLAGS);
 	same = (cur & QEPC_BAR_ENABLE) && (cur & 0xf) == flags &&
 	       qep_readl(qep, base + QEPC_BAR_SIZE_LO) == lower_32_bits(size) &&
@@ -238,7 +274,7 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 		goto out;
 	}
 	if (nsub) {
-		ret = qep_bar_stage_submap(qep, epf_bar, nsub, &submap);
+		ret = qep_bar_stage_submap(qep, f, epf_bar, nsub, &submap);
 		if (ret)
 			goto out;
 	} else {
@@ -247,7 +283,7 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	if (!same) {
 		/* a new layout: the BAR is cleared first */
 		qep_writel(qep, base + QEPC_BAR_FLAGS, 0);
-		qep_bar_release_entries(qep, n);
+		qep_bar_release_entries(f, n);
 		qep_write64(qep, base + QEPC_BAR_SIZE_LO, size);
 	}
 	qep_writel(qep, base + QEPC_BAR_SUBMAP, submap);
@@ -258,16 +294,16 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	if (err) {
 		/* refused: the BAR keeps its previous mapping, if any */
 		dev_err(&qep->pdev->dev,
-			"BAR%d refused: size %#llx flags %#x subranges %u (error %u)\n",
-			n, size, flags, nsub, err);
+			"function %u BAR%d refused: size %#llx flags %#x subranges %u (error %u)\n",
+			func_no, n, size, flags, nsub, err);
 		if (nsub)
-			bitmap_clear(qep->ib_used, QEPC_SUBMAP_FIRST(submap), nsub);
+			bitmap_clear(f->ib_used, QEPC_SUBMAP_FIRST(submap), nsub);
 		ret = -EINVAL;
 		goto out;
 	}
-	qep_bar_release_entries(qep, n);
-	qep->bar_sub_first[n] = QEPC_SUBMAP_FIRST(submap);
-	qep->bar_sub_count[n] = nsub;
+	qep_bar_release_entries(f, n);
+	f->bar_sub_first[n] = QEPC_SUBMAP_FIRST(submap);
+	f->bar_sub_count[n] = nsub;
 out:
 	mutex_unlock(&qep->lock);
 	return ret;
@@ -279,12 +315,14 @@ static void qep_clear_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	struct qep *qep = epc_get_drvdata(epc);
 	int n = epf_bar->barno;
 
-	if (func_no || vfunc_no || n < 0 || n >= QEPC_NUM_BARS)
+	if (qep_bad_func(qep, func_no, vfunc_no) || n < 0 ||
+	    n >= QEPC_NUM_BARS)
 		return;
 
 	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	qep_writel(qep, QEPC_BAR_BASE(n) + QEPC_BAR_FLAGS, 0);
-	qep_bar_release_entries(qep, n);
+	qep_bar_release_entries(&qep->fn[func_no], n);
 	mutex_unlock(&qep->lock);
 }
 
@@ -308,7 +346,7 @@ static int qep_map_addr(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	u32 base;
 	int ret = 0;
 
-	if (func_no || vfunc_no || !size)
+	if (qep_bad_func(qep, func_no, vfunc_no) || !size)
 		return -EINVAL;
 	if (addr < qep->win_base || addr - qep->win_base >= qep->win_size)
 		return -EINVAL;
@@ -334,7 +372,8 @@ static int qep_map_addr(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	qep_write64(qep, base + QEPC_WIN_SIZE_LO, wsize);
 	qep_write64(qep, base + QEPC_WIN_PCI_LO, pci_addr - delta);
 	qep_writel(qep, QEPC_ERROR, 0);
-	qep_writel(qep, base + QEPC_WIN_CTRL, QEPC_WIN_ENABLE);
+	qep_writel(qep, base + QEPC_WIN_CTRL,
+		   QEPC_WIN_ENABLE | QEPC_WIN_FUNC(func_no));
 	if (!(qep_readl(qep, base + QEPC_WIN_CTRL) & QEPC_WIN_ENABLE)) {
 		dev_err(&qep->pdev->dev, "window %u refused (error %u)\n", w,
 			qep_readl(qep, QEPC_ERROR));
@@ -372,11 +411,14 @@ static int qep_set_msi(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	int log2 = qep_msi_log2(interrupts);
 
 	/* at most 32 vectors */
-	if (func_no || vfunc_no || log2 < 0 || log2 > 5 ||
+	if (qep_bad_func(qep, func_no, vfunc_no) || log2 < 0 || log2 > 5 ||
 	    !(qep->features.msi_capable))
 		return -EINVAL;
 
+	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	qep_writel(qep, QEPC_MSI_CFG, QEPC_MSI_CFG_PRESENT | log2);
+	mutex_unlock(&qep->lock);
 	return 0;
 }
 
@@ -385,9 +427,12 @@ static int qep_get_msi(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	struct qep *qep = epc_get_drvdata(epc);
 	u32 ctrl;
 
-	if (func_no || vfunc_no)
+	if (qep_bad_func(qep, func_no, vfunc_no))
 		return -EINVAL;
+	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	ctrl = qep_readl(qep, QEPC_MSI_CTRL);
+	mutex_unlock(&qep->lock);
 	if (!(ctrl & PCI_MSI_FLAGS_ENABLE))
 		return -EINVAL;
 	return qep_msi_ret(FIELD_GET(PCI_MSI_FLAGS_QSIZE, ctrl));
@@ -399,13 +444,14 @@ static int qep_set_msix(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	struct qep *qep = epc_get_drvdata(epc);
 	u32 count = qep_msix_count(nr_irqs);
 
-	if (func_no || vfunc_no || !qep->features.msix_capable)
+	if (qep_bad_func(qep, func_no, vfunc_no) || !qep->features.msix_capable)
 		return -EINVAL;
 	if (!count || count > PCI_MSIX_FLAGS_QSIZE + 1 ||
 	    bir >= QEPC_NUM_BARS || offset & 7)
 		return -EINVAL;
 
 	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	qep_writel(qep, QEPC_MSIX_CFG, count);
 	qep_writel(qep, QEPC_MSIX_TABLE, offset | bir);
 	qep_writel(qep, QEPC_MSIX_PBA,
@@ -419,9 +465,12 @@ static int qep_get_msix(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	struct qep *qep = epc_get_drvdata(epc);
 	u32 ctrl;
 
-	if (func_no || vfunc_no)
+	if (qep_bad_func(qep, func_no, vfunc_no))
 		return -EINVAL;
+	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	ctrl = qep_readl(qep, QEPC_MSIX_CTRL);
+	mutex_unlock(&qep->lock);
 	if (!(ctrl & PCI_MSIX_FLAGS_ENABLE))
 		return -EINVAL;
 	return qep_msix_ret(ctrl & PCI_MSIX_FLAGS_QSIZE);
@@ -448,10 +497,11 @@ static int qep_raise_irq(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	struct qep *qep = epc_get_drvdata(epc);
 	int ret;
 
-	if (func_no || vfunc_no)
+	if (qep_bad_func(qep, func_no, vfunc_no))
 		return -EINVAL;
 
 	mutex_lock(&qep->lock);
+	qep_select(qep, func_no);
 	switch (type) {
 	case QEP_IRQ_INTX:
 		/* a pulse: asserted long enough for the host to see it */
@@ -508,7 +558,7 @@ qep_get_features(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 {
 	struct qep *qep = epc_get_drvdata(epc);
 
-	if (func_no || vfunc_no)
+	if (qep_bad_func(qep, func_no, vfunc_no))
 		return NULL;
 	return &qep->features;
 }
@@ -973,6 +1023,21 @@ static irqreturn_t qep_irq(int irq, void *data)
 	return IRQ_WAKE_THREAD;
 }
 
+/* STATUS of every function, ORed: a link up and a host that masters. */
+static u32 qep_status_all(struct qep *qep)
+{
+	u32 status = 0;
+	unsigned int i;
+
+	mutex_lock(&qep->lock);
+	for (i = 0; i < qep->num_funcs; i++) {
+		qep_select(qep, i);
+		status |= qep_readl(qep, QEPC_STATUS);
+	}
+	mutex_unlock(&qep->lock);
+	return status;
+}
+
 /* DMA completions here; link and host events in qep_event_work(). */
 static irqreturn_t qep_irq_thread(int irq, void *data)
 {
@@ -994,7 +1059,11 @@ static irqreturn_t qep_irq_thread(int irq, void *data)
 	return IRQ_HANDLED;
 }
 
-/* Link and host events reach the EPF drivers through the epc notifiers. */
+/*
+ * Link and host events reach the EPF drivers through the epc notifiers,
+ * which tell every function: the device raises LINK_UP and LINK_DOWN when
+ * any function's link changes.
+ */
 static void qep_event_work(struct work_struct *work)
 {
 	struct qep *qep = container_of(work, struct qep, ev_work);
@@ -1005,7 +1074,7 @@ static void qep_event_work(struct work_struct *work)
 	events = qep->ev_pending;
 	qep->ev_pending = 0;
 	spin_unlock_irq(&qep->ev_lock);
-	status = qep_readl(qep, QEPC_STATUS);
+	status = qep_status_all(qep);
 	was = qep->host_status;
 	qep->host_status = status;
 
@@ -1034,20 +1103,28 @@ static void qep_cancel_events(void *data)
 /* Put the device in its reset state: stopped, no BARs, no windows. */
 static void qep_hw_reset(struct qep *qep)
 {
+	unsigned int f;
 	int i;
 
+	mutex_lock(&qep->lock);
 	qep_writel(qep, QEPC_IRQ_ENABLE, 0);
 	qep_writel(qep, QEPC_CTRL, 0);
-	for (i = 0; i < QEPC_NUM_BARS; i++)
-		qep_writel(qep, QEPC_BAR_BASE(i) + QEPC_BAR_FLAGS, 0);
+	for (f = 0; f < qep->num_funcs; f++) {
+		qep_select(qep, f);
+		for (i = 0; i < QEPC_NUM_BARS; i++)
+			qep_writel(qep, QEPC_BAR_BASE(i) + QEPC_BAR_FLAGS, 0);
+		qep_writel(qep, QEPC_HDR_ID, 0);
+		qep_writel(qep, QEPC_MSI_CFG, 0);
+		qep_writel(qep, QEPC_MSIX_CFG, 0);
+	}
+	qep_select(qep, 0);
 	for (i = 0; i < QEPC_NUM_WINDOWS; i++)
 		qep_writel(qep, QEPC_WIN_BASE(i) + QEPC_WIN_CTRL, 0);
 	for (i = 0; i < QEPC_NUM_DMA; i++)
 		qep_writel(qep, QEPC_DMA_BASE(i) + QEPC_DMA_CTRL, QEPC_DMA_ABORT);
-	qep_writel(qep, QEPC_MSI_CFG, 0);
-	qep_writel(qep, QEPC_MSIX_CFG, 0);
 	qep_writel(qep, QEPC_IRQ_STATUS, QEPC_IRQ_ALL);
 	qep_writel(qep, QEPC_ERROR, 0);
+	mutex_unlock(&qep->lock);
 }
 
 static void qep_mem_exit(void *data)
@@ -1085,6 +1162,8 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 			qep_readl(qep, QEPC_MAGIC), qep_readl(qep, QEPC_VERSION));
 		return -ENODEV;
 	}
+	qep->num_funcs = clamp_t(u32, qep_readl(qep, QEPC_NUM_FUNCS), 1,
+				 QEPC_MAX_FUNCS);
 	caps = qep_readl(qep, QEPC_CAPS);
 	qep->num_windows = min_t(u32, QEPC_CAPS_WINDOWS(caps), QEPC_NUM_WINDOWS);
 	qep->win_align = qep_readl(qep, QEPC_WIN_ALIGN);
@@ -1120,7 +1199,7 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	qep->epc = devm_pci_epc_create(dev, &qep_epc_ops);
 	if (IS_ERR(qep->epc))
 		return dev_err_probe(dev, PTR_ERR(qep->epc), "creating the EPC\n");
-	qep->epc->max_functions = 1;
+	qep->epc->max_functions = qep->num_funcs;
 	epc_set_drvdata(qep->epc, qep);
 
 	ret = pci_epc_mem_init(qep->epc, qep->win_base, qep->win_size,
@@ -1152,7 +1231,7 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return ret;
 
 	pci_set_drvdata(pdev, qep);
-	qep->host_status = qep_readl(qep, QEPC_STATUS);
+	qep->host_status = qep_status_all(qep);
 	/* the doorbell, when there is one, has its own vector */
 	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_ALL & ~QEPC_IRQ_DOORBELL);
 
@@ -1165,8 +1244,9 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	qep_init_notify(qep->epc);
 	qep->init_notified = true;
-	dev_info(dev, "endpoint controller %s: %u windows in %pa bytes\n",
-		 dev_name(&qep->epc->dev), qep->num_windows, &qep->win_size);
+	dev_info(dev, "endpoint controller %s: %u function(s), %u windows in %pa bytes\n",
+		 dev_name(&qep->epc->dev), qep->num_funcs, qep->num_windows,
+		 &qep->win_size);
 	return 0;
 }
 

@@ -167,19 +167,22 @@ static int dma_write_step(EpcDma *d, EpcDmaChan *c)
      * its completion follows them, so done means they all landed.
      */
     if (!(c->step_last && c->posted)) {
-        ram = d->ops->host_ram(d->opaque, c->step_dst, c->step_len);
+        ram = d->ops->host_ram(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl),
+                               c->step_dst, c->step_len);
     }
     if (ram) {
         RCU_READ_LOCK_GUARD();
         memcpy(ram, c->buf, c->step_len);
     } else if (!c->step_last) {
-        err = d->ops->host_write(d->opaque, c->step_dst, c->buf, c->step_len,
+        err = d->ops->host_write(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl),
+                                 c->step_dst, c->buf, c->step_len,
                                  NULL, NULL);
         c->posted = true;
     } else {
         c->wait_gen = c->gen;
         c->waiting = true;
-        err = d->ops->host_write(d->opaque, c->step_dst, c->buf, c->step_len,
+        err = d->ops->host_write(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl),
+                                 c->step_dst, c->buf, c->step_len,
                                  dma_write_done, c);
         if (!err) {
             return -1;          /* resumes in dma_write_done */
@@ -241,7 +244,7 @@ static int dma_step(EpcDma *d, EpcDmaChan *c)
         }
         return dma_write_step(d, c);
     }
-    ram = d->ops->host_ram(d->opaque, src, len);
+    ram = d->ops->host_ram(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl), src, len);
     if (ram) {
         RCU_READ_LOCK_GUARD();
         memcpy(c->buf, ram, len);
@@ -249,7 +252,8 @@ static int dma_step(EpcDma *d, EpcDmaChan *c)
     }
     c->wait_gen = c->gen;
     c->waiting = true;
-    err = d->ops->host_read(d->opaque, src, c->buf, len, dma_read_done, c);
+    err = d->ops->host_read(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl), src, c->buf,
+                            len, dma_read_done, c);
     if (err) {
         c->waiting = false;
         return err;
@@ -372,7 +376,7 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
             return EPC_DMA_REFUSED;
         }
         c->ctrl = val & (QEPC_DMA_SRC_HOST | QEPC_DMA_DST_HOST |
-                         QEPC_DMA_IRQ_EN);
+                         QEPC_DMA_IRQ_EN | QEPC_DMA_FUNC(7));
         if (val & QEPC_DMA_GO) {
             dma_go(d, n);
         }

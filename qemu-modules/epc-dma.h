@@ -21,16 +21,20 @@
  */
 typedef void EpcDmaDone(void *opaque, int status);
 
-/* what the engine needs from the controller; QEPC_DMA_E_* or 0 */
+/*
+ * what the engine needs from the controller; QEPC_DMA_E_* or 0.  @fn is the
+ * function that masters the transfer (the channel's CTRL function field).
+ */
 typedef struct EpcDmaOps {
     /* the host's RAM at a host address, mapped here, or NULL */
-    void *(*host_ram)(void *opaque, uint64_t addr, uint32_t len);
+    void *(*host_ram)(void *opaque, unsigned fn, uint64_t addr, uint32_t len);
     /* start reading host memory; @done follows unless an error is returned */
-    int (*host_read)(void *opaque, uint64_t addr, void *buf, uint32_t len,
-                     EpcDmaDone *done, void *done_opaque);
+    int (*host_read)(void *opaque, unsigned fn, uint64_t addr, void *buf,
+                     uint32_t len, EpcDmaDone *done, void *done_opaque);
     /* write host memory: posted if @done is NULL, else @done follows */
-    int (*host_write)(void *opaque, uint64_t addr, const void *buf,
-                      uint32_t len, EpcDmaDone *done, void *done_opaque);
+    int (*host_write)(void *opaque, unsigned fn, uint64_t addr,
+                      const void *buf, uint32_t len, EpcDmaDone *done,
+                      void *done_opaque);
     /*
      * A guest-1 address inside the outbound window BAR: 1 with the host
      * address in *host and *len cut to the window's end, 0 if @addr is not in

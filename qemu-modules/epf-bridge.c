@@ -9,6 +9,13 @@
  * PCI DMA.  While the link is down the function reads as absent.
  *
  *   -device epf-bridge,socket=PATH[,timeout-ms=300][,reconnect-ms=500]
+ *                     [,function=K]
+ *
+ * Function K of a qemu-epc with functions=N is reached at PATH (K = 0) or
+ * PATH.K; K defaults to this device's own PCI function number, so
+ *   -device epf-bridge,socket=S,addr=04.0,multifunction=on
+ *   -device epf-bridge,socket=S,addr=04.1
+ * shows functions 0 and 1 of the controller as one multi-function device.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -47,6 +54,8 @@ struct EpfBridgeState {
 
     /* properties */
     char *socket;
+    int32_t function;        /* -1: PCI_FUNC of our address */
+    char *path;              /* what we connect to: socket or socket.K */
     uint32_t timeout_ms;
     uint32_t reconnect_ms;
     bool shmem;
@@ -245,7 +254,7 @@ static void bridge_link_down(EpfBridgeState *s)
     if (s->present) {
         s->present = false;
         bridge_set_intx(s, 0);
-        info_report("epf-bridge: %s: link down, function absent", s->socket);
+        info_report("epf-bridge: %s: link down, function absent", s->path);
     }
 }
 
@@ -278,7 +287,7 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
             bridge_set_layout(s, &m->u.link);
             s->present = true;
             info_report("epf-bridge: %s: link up, function present",
-                        s->socket);
+                        s->path);
         } else {
             bridge_link_down(s);
         }
@@ -319,7 +328,17 @@ static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
         }
         return val;
     }
-    return qep_link_read(&s->link, QEP_MSG_CFG_READ, addr, len, NULL);
+    val = qep_link_read(&s->link, QEP_MSG_CFG_READ, addr, len, NULL);
+    /*
+     * The multi-function bit of the header type is the slot's business:
+     * the host scans functions 1-7 only when function 0 has it.
+     */
+    if ((pdev->cap_present & QEMU_PCI_CAP_MULTIFUNCTION) &&
+        addr <= PCI_HEADER_TYPE && addr + len > PCI_HEADER_TYPE &&
+        val != UINT32_MAX) {
+        val |= PCI_HEADER_TYPE_MULTI_FUNCTION << (8 * (PCI_HEADER_TYPE - addr));
+    }
+    return val;
 }
 
 static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
@@ -351,7 +370,14 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
 static void bridge_realize(PCIDevice *pdev, Error **errp)
 {
     EpfBridgeState *s = EPF_BRIDGE(pdev);
+    int fn = s->function < 0 ? PCI_FUNC(pdev->devfn) : s->function;
 
+    if (s->function < -1 || fn >= QEPC_MAX_FUNCS) {
+        error_setg(errp, "function must be 0 to %d", QEPC_MAX_FUNCS - 1);
+        return;
+    }
+    s->path = fn && s->socket ? g_strdup_printf("%s.%d", s->socket, fn)
+                              : g_strdup(s->socket);
     for (int i = 0; i < QEP_NUM_BARS; i++) {
         s->bar[i].s = s;
         s->bar[i].n = i;
@@ -362,7 +388,7 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
     }
     s->link = (QepLink) {
         .name = TYPE_EPF_BRIDGE,
-        .path = s->socket,
+        .path = s->path,
         .server = false,
         .role = QEP_ROLE_HOST,
         .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
@@ -372,7 +398,10 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .ops = &bridge_link_ops,
         .opaque = s,
     };
-    qep_link_start(&s->link, errp);
+    if (qep_link_start(&s->link, errp) < 0) {
+        g_free(s->path);
+        s->path = NULL;
+    }
 }
 
 /*
@@ -392,7 +421,7 @@ static void bridge_reset(DeviceState *dev)
     if (!qep_link_has(&s->link, QEP_FEAT_RESET)) {
         warn_report("epf-bridge: %s: the endpoint does not take RESET; its "
                     "config space keeps what the host wrote before the reset",
-                    s->socket);
+                    s->path);
         return;
     }
     qep_link_send(&s->link, buf, qep_enc_reset(buf));
@@ -404,10 +433,13 @@ static void bridge_exit(PCIDevice *pdev)
 
     qep_link_stop(&s->link);
     bridge_bars_unmap(s);
+    g_free(s->path);
+    s->path = NULL;
 }
 
 static QepProperty bridge_properties[] = {
     DEFINE_PROP_STRING("socket", EpfBridgeState, socket),
+    DEFINE_PROP_INT32("function", EpfBridgeState, function, -1),
     DEFINE_PROP_UINT32("timeout-ms", EpfBridgeState, timeout_ms, 300),
     DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
     DEFINE_PROP_BOOL("shmem", EpfBridgeState, shmem, true),
@@ -416,6 +448,8 @@ static QepProperty bridge_properties[] = {
 
 static const char *const bridge_property_help[][2] = {
     { "socket", "Unix socket of the qemu-epc to connect to (required)" },
+    { "function", "the controller's function to show (0-7; default this "
+      "device's PCI function number): function K>0 is at SOCKET.K" },
     { "timeout-ms", "longest wait for a completion from the endpoint side" },
     { "reconnect-ms", "period of connection attempts while disconnected" },
     { "shmem", "offer and use shared guest RAM, so BARs and the endpoint's "

@@ -9,7 +9,12 @@
  *
  *   -device qemu-epc,socket=PATH[,window-size=64M][,timeout-ms=300]
  *                   [,inbound-windows=16][,barN=KIND][,dma-rate=0]
- *                   [,vendor-id=0x1234][,device-id=0xe9c0]
+ *                   [,vendor-id=0x1234][,device-id=0xe9c0][,functions=1]
+ *
+ * With functions=N each function has its own header, BARs, inbound entries,
+ * MSI/MSI-X, config space and link: function 0 listens on PATH, function K
+ * on PATH.K.  FUNC_SEL selects the function the per-function registers
+ * show; windows and DMA channels name the function whose link they use.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -39,16 +44,33 @@ OBJECT_DECLARE_SIMPLE_TYPE(QemuEpcState, QEMU_EPC)
 
 typedef struct EpcWindow {
     uint64_t offset, size, pci_addr;
-    uint32_t ctrl;
+    uint32_t ctrl;           /* ENABLE and the function */
     QepDirect direct;        /* mapped straight onto the host's shared RAM */
 } EpcWindow;
+
+/* one function of the controller: what guest 1 and its host see of it */
+typedef struct EpcFunc {
+    QemuEpcState *s;
+    unsigned n;
+    char *path;              /* socket: PATH for function 0, else PATH.n */
+    QepLink link;
+
+    /* guest-1 programming model */
+    uint32_t hdr_id, hdr_class, hdr_subsys, hdr_intpin;
+    uint32_t msi_cfg, msix_cfg, msix_table, msix_pba;
+    EpcBars bars;
+
+    /* the function as the host sees it, valid while the link is up */
+    bool link_up;
+    EpcCfgSpace cfg;
+    bool bar_mapped[QEPC_NUM_BARS];   /* the host may map it directly */
+} EpcFunc;
 
 struct QemuEpcState {
     PCIDevice parent_obj;
 
     MemoryRegion regs;
     MemoryRegion window;
-    QepLink link;
     EpcDma dma;
 
     /* properties */
@@ -59,19 +81,14 @@ struct QemuEpcState {
     uint32_t inbound_windows;
     char *bar_kind[QEPC_NUM_BARS];
     bool shmem;
+    uint32_t functions;
 
     /* guest-1 programming model */
     uint32_t ctrl, irq_status, irq_enable, error;
-    uint32_t hdr_id, hdr_class, hdr_subsys, hdr_intpin;
-    uint32_t msi_cfg, msix_cfg, msix_table, msix_pba;
+    uint32_t func_sel;
     uint32_t doorbell_data;
-    EpcBars bars;
     EpcWindow win[QEPC_NUM_WINDOWS];
-
-    /* the function as the host sees it, valid while the link is up */
-    bool link_up;
-    EpcCfgSpace cfg;
-    bool bar_mapped[QEPC_NUM_BARS];   /* the host may map it directly */
+    EpcFunc fn[QEPC_MAX_FUNCS];
 };
 
 #define WIN_ALIGN 0x1000
@@ -137,29 +154,29 @@ static void epc_doorbell(QemuEpcState *s, uint32_t val)
 
 /* ---- link state ---------------------------------------------------------- */
 
-static void epc_params(QemuEpcState *s, EpcCfgParams *p)
+static void epc_params(EpcFunc *f, EpcCfgParams *p)
 {
     memset(p, 0, sizeof(*p));
-    p->hdr.vendor_id = s->hdr_id;
-    p->hdr.device_id = s->hdr_id >> 16;
-    p->hdr.revision = s->hdr_class;
-    p->hdr.progif = s->hdr_class >> 8;
-    p->hdr.subclass = s->hdr_class >> 16;
-    p->hdr.baseclass = s->hdr_class >> 24;
-    p->hdr.subsys_vendor_id = s->hdr_subsys;
-    p->hdr.subsys_id = s->hdr_subsys >> 16;
-    p->hdr.intx_pin = s->hdr_intpin & 7;
+    p->hdr.vendor_id = f->hdr_id;
+    p->hdr.device_id = f->hdr_id >> 16;
+    p->hdr.revision = f->hdr_class;
+    p->hdr.progif = f->hdr_class >> 8;
+    p->hdr.subclass = f->hdr_class >> 16;
+    p->hdr.baseclass = f->hdr_class >> 24;
+    p->hdr.subsys_vendor_id = f->hdr_subsys;
+    p->hdr.subsys_id = f->hdr_subsys >> 16;
+    p->hdr.intx_pin = f->hdr_intpin & 7;
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
-        if (epc_bars_enabled(&s->bars, i)) {
-            p->bar[i].size = s->bars.bar[i].size;
-            p->bar[i].flags = s->bars.bar[i].flags & 0xf;
+        if (epc_bars_enabled(&f->bars, i)) {
+            p->bar[i].size = f->bars.bar[i].size;
+            p->bar[i].flags = f->bars.bar[i].flags & 0xf;
         }
     }
-    p->msi_log2 = s->msi_cfg & QEPC_MSI_CFG_PRESENT ? (int)(s->msi_cfg & 7)
+    p->msi_log2 = f->msi_cfg & QEPC_MSI_CFG_PRESENT ? (int)(f->msi_cfg & 7)
                                                     : -1;
-    p->msix_count = s->msix_cfg;
-    p->msix_table = s->msix_table;
-    p->msix_pba = s->msix_pba;
+    p->msix_count = f->msix_cfg;
+    p->msix_table = f->msix_table;
+    p->msix_pba = f->msix_pba;
 }
 
 /* ---- shared memory: direct windows and BAR pieces ------------------------ */
@@ -170,9 +187,9 @@ static bool page_aligned(uint64_t a, uint64_t b, uint64_t c)
 }
 
 /* Does the host let the function master (PCI_COMMAND bus master)? */
-static bool epc_host_bme(QemuEpcState *s)
+static bool epc_host_bme(EpcFunc *f)
 {
-    return s->link_up && (epc_cfg_command(&s->cfg) & PCI_COMMAND_MASTER);
+    return f->link_up && (epc_cfg_command(&f->cfg) & PCI_COMMAND_MASTER);
 }
 
 /*
@@ -183,11 +200,12 @@ static void epc_windows_update(QemuEpcState *s)
 {
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         EpcWindow *w = &s->win[i];
+        EpcFunc *f = &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)];
         void *host = NULL;
 
-        if ((w->ctrl & QEPC_WIN_ENABLE) && epc_host_bme(s) &&
+        if ((w->ctrl & QEPC_WIN_ENABLE) && epc_host_bme(f) &&
             page_aligned(w->offset, w->size, w->pci_addr)) {
-            host = qep_link_peer_ram(&s->link, w->pci_addr, w->size);
+            host = qep_link_peer_ram(&f->link, w->pci_addr, w->size);
         }
         if (host) {
             qep_direct_set(&w->direct, OBJECT(s), &s->window,
@@ -199,23 +217,23 @@ static void epc_windows_update(QemuEpcState *s)
 }
 
 /* The parts of BAR @n the host may map directly: guest-1 RAM we offered. */
-static int epc_bar_pieces(QemuEpcState *s, int n, struct qep_map_piece *p)
+static int epc_bar_pieces(EpcFunc *f, int n, struct qep_map_piece *p)
 {
-    const EpcBarMap *m = &s->bars.bar[n];
+    const EpcBarMap *m = &f->bars.bar[n];
     uint64_t off = 0;
     int k = 0;
 
-    if (!epc_bars_enabled(&s->bars, n) ||
+    if (!epc_bars_enabled(&f->bars, n) ||
         (m->flags & PCI_BASE_ADDRESS_SPACE_IO)) {
         return 0;
     }
     for (unsigned i = 0; i < MAX(m->sub_count, 1); i++) {
-        const EpcInbound *e = &s->bars.ib[m->sub_first + i];
+        const EpcInbound *e = &f->bars.ib[m->sub_first + i];
         uint64_t gpa = m->sub_count ? e->addr : m->addr;
         uint64_t size = m->sub_count ? e->size : m->size;
 
         if (page_aligned(off, size, gpa) &&
-            qep_link_own_ram(&s->link, gpa, size)) {
+            qep_link_own_ram(&f->link, gpa, size)) {
             p[k++] = (struct qep_map_piece) {
                 .offset = off, .size = size, .gpa = gpa,
             };
@@ -226,20 +244,20 @@ static int epc_bar_pieces(QemuEpcState *s, int n, struct qep_map_piece *p)
 }
 
 /* Tell the host which parts of BAR @n it may map directly (posted). */
-static void epc_bar_announce(QemuEpcState *s, int n)
+static void epc_bar_announce(EpcFunc *f, int n)
 {
     uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_map) +
                             QEP_MAP_MAX * sizeof(struct qep_map_piece))];
     struct qep_map_piece p[QEP_MAP_MAX];
     int k;
 
-    if (!s->link_up || !qep_link_has(&s->link, QEP_FEAT_SHMEM)) {
+    if (!f->link_up || !qep_link_has(&f->link, QEP_FEAT_SHMEM)) {
         return;
     }
-    k = epc_bar_pieces(s, n, p);
-    if (k || s->bar_mapped[n]) {
-        qep_link_send(&s->link, buf, qep_enc_map(buf, 0, n, k, p));
-        s->bar_mapped[n] = k > 0;
+    k = epc_bar_pieces(f, n, p);
+    if (k || f->bar_mapped[n]) {
+        qep_link_send(&f->link, buf, qep_enc_map(buf, 0, n, k, p));
+        f->bar_mapped[n] = k > 0;
     }
 }
 
@@ -249,7 +267,7 @@ static void epc_bar_announce(QemuEpcState *s, int n)
  * reaches memory the BAR no longer maps.  A host that does not confirm in
  * time is disconnected (and drops its mappings when it notices).
  */
-static void epc_bar_withdraw(QemuEpcState *s, int n)
+static void epc_bar_withdraw(EpcFunc *f, int n)
 {
     uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_map))];
     bool mapped = false;
@@ -257,58 +275,73 @@ static void epc_bar_withdraw(QemuEpcState *s, int n)
 
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
         if (n == QEP_MAP_ALL_BARS || n == i) {
-            mapped |= s->bar_mapped[i];
-            s->bar_mapped[i] = false;
+            mapped |= f->bar_mapped[i];
+            f->bar_mapped[i] = false;
         }
     }
-    if (!mapped || !qep_link_up(&s->link)) {
+    if (!mapped || !qep_link_up(&f->link)) {
         return;
     }
-    st = qep_link_request(&s->link, buf, qep_enc_map(buf, 1, n, 0, NULL),
+    st = qep_link_request(&f->link, buf, qep_enc_map(buf, 1, n, 0, NULL),
                           NULL, 0);
     if (st != QEP_CPL_SC) {
-        qep_link_disconnect(&s->link, "the host did not confirm dropping a "
+        qep_link_disconnect(&f->link, "the host did not confirm dropping a "
                             "direct BAR mapping");
     }
 }
 
-static void epc_send_link(QemuEpcState *s, bool up)
+static void epc_send_link(EpcFunc *f, bool up)
 {
     uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_link))];
     struct qep_link l = { .up = up };
 
     if (up) {
-        l.intx_pin = s->cfg.p.hdr.intx_pin;
-        memcpy(l.bar, s->cfg.p.bar, sizeof(l.bar));
+        l.intx_pin = f->cfg.p.hdr.intx_pin;
+        memcpy(l.bar, f->cfg.p.bar, sizeof(l.bar));
     }
-    qep_link_send(&s->link, buf, qep_enc_link(buf, &l));
+    qep_link_send(&f->link, buf, qep_enc_link(buf, &l));
 }
 
-/* Link is up when the EPF started it and a bridge is connected. */
-static void epc_link_update(QemuEpcState *s)
+/*
+ * Does START start function @f?  Function 0 always; another function when
+ * its header is set up (a vendor ID written).
+ */
+static bool epc_func_used(EpcFunc *f)
 {
-    bool up = (s->ctrl & QEPC_CTRL_START) && qep_link_up(&s->link);
+    return f->n == 0 || (f->hdr_id & 0xffff);
+}
 
-    if (up == s->link_up) {
+/*
+ * A function's link is up when the EPF started the controller, the function
+ * is used and its bridge is connected.  LINK_UP and LINK_DOWN are raised
+ * when any function's link changes; STATUS tells which.
+ */
+static void epc_link_update(EpcFunc *f)
+{
+    QemuEpcState *s = f->s;
+    bool up = (s->ctrl & QEPC_CTRL_START) && epc_func_used(f) &&
+              qep_link_up(&f->link);
+
+    if (up == f->link_up) {
         return;
     }
     if (up) {
         EpcCfgParams p;
 
-        s->link_up = true;
+        f->link_up = true;
         /* a fresh link: the host starts from reset state */
-        epc_params(s, &p);
-        epc_cfg_build(&s->cfg, &p);
-        epc_send_link(s, true);
+        epc_params(f, &p);
+        epc_cfg_build(&f->cfg, &p);
+        epc_send_link(f, true);
         for (int i = 0; i < QEPC_NUM_BARS; i++) {
-            epc_bar_announce(s, i);
+            epc_bar_announce(f, i);
         }
         epc_event(s, QEPC_IRQ_LINK_UP);
     } else {
-        epc_bar_withdraw(s, QEP_MAP_ALL_BARS);
-        s->link_up = false;
+        epc_bar_withdraw(f, QEP_MAP_ALL_BARS);
+        f->link_up = false;
         epc_windows_update(s);
-        epc_send_link(s, false);
+        epc_send_link(f, false);
         epc_event(s, QEPC_IRQ_LINK_DOWN);
     }
 }
@@ -319,23 +352,32 @@ static void epc_start(QemuEpcState *s, bool start)
     const char *why;
 
     if (start && !(s->ctrl & QEPC_CTRL_START)) {
-        epc_params(s, &p);
-        why = epc_cfg_check(&p);
-        if (why) {
-            epc_error(s, QEPC_ERR_CONFIG, "START refused: %s", why);
-            return;
+        for (unsigned i = 0; i < s->functions; i++) {
+            if (!epc_func_used(&s->fn[i])) {
+                continue;
+            }
+            epc_params(&s->fn[i], &p);
+            why = epc_cfg_check(&p);
+            if (why) {
+                epc_error(s, QEPC_ERR_CONFIG, "START refused: function %u: "
+                          "%s", i, why);
+                return;
+            }
         }
     }
     s->ctrl = start ? QEPC_CTRL_START : 0;
-    epc_link_update(s);
+    for (unsigned i = 0; i < s->functions; i++) {
+        epc_link_update(&s->fn[i]);
+    }
 }
 
 /* ---- interrupts to the host ---------------------------------------------- */
 
-static void epc_raise_msix(QemuEpcState *s, unsigned vec)
+static void epc_raise_msix(EpcFunc *f, unsigned vec)
 {
-    uint16_t ctrl = epc_cfg_msix_ctrl(&s->cfg);
-    unsigned bir = s->cfg.p.msix_table & 7;
+    QemuEpcState *s = f->s;
+    uint16_t ctrl = epc_cfg_msix_ctrl(&f->cfg);
+    unsigned bir = f->cfg.p.msix_table & 7;
     uint8_t entry[16];
     uint64_t addr, avail;
 
@@ -344,14 +386,14 @@ static void epc_raise_msix(QemuEpcState *s, unsigned vec)
                   "host", vec);
         return;
     }
-    if (vec >= s->cfg.p.msix_count) {
+    if (vec >= f->cfg.p.msix_count) {
         epc_error(s, QEPC_ERR_IRQ, "MSI-X vector %u over table size %u", vec,
-                  s->cfg.p.msix_count);
+                  f->cfg.p.msix_count);
         return;
     }
     /* the table lives in the EPF's BAR memory in guest 1 */
-    if (!epc_bars_translate(&s->bars, bir,
-                            (s->cfg.p.msix_table & ~7u) + 16ull * vec,
+    if (!epc_bars_translate(&f->bars, bir,
+                            (f->cfg.p.msix_table & ~7u) + 16ull * vec,
                             &addr, &avail) || avail < sizeof(entry) ||
         pci_dma_read(PCI_DEVICE(s), addr, entry, sizeof(entry))) {
         epc_error(s, QEPC_ERR_IRQ, "MSI-X %u: table entry at 0x%" PRIx64
@@ -362,16 +404,17 @@ static void epc_raise_msix(QemuEpcState *s, unsigned vec)
         epc_error(s, QEPC_ERR_IRQ, "MSI-X vector %u is masked", vec);
         return;
     }
-    qep_link_write(&s->link, QEP_MSG_MEM_WRITE, ldq_le_p(entry), 4,
+    qep_link_write(&f->link, QEP_MSG_MEM_WRITE, ldq_le_p(entry), 4,
                    ldl_le_p(entry + 8));
 }
 
-static void epc_raise(QemuEpcState *s, uint32_t val)
+static void epc_raise(EpcFunc *f, uint32_t val)
 {
+    QemuEpcState *s = f->s;
     unsigned kind = val & 0xf, vec = val >> 16;
     uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_intx))];
 
-    if (!s->link_up) {
+    if (!f->link_up) {
         epc_error(s, QEPC_ERR_LINK_DOWN, "interrupt %u/%u with link down",
                   kind, vec);
         return;
@@ -379,29 +422,29 @@ static void epc_raise(QemuEpcState *s, uint32_t val)
     switch (kind) {
     case QEPC_RAISE_INTX_ASSERT:
     case QEPC_RAISE_INTX_DEASSERT:
-        if (!s->cfg.p.hdr.intx_pin) {
+        if (!f->cfg.p.hdr.intx_pin) {
             epc_error(s, QEPC_ERR_IRQ, "INTx with no interrupt pin");
             return;
         }
-        qep_link_send(&s->link, buf,
-                      qep_enc_intx(buf, s->cfg.p.hdr.intx_pin - 1,
+        qep_link_send(&f->link, buf,
+                      qep_enc_intx(buf, f->cfg.p.hdr.intx_pin - 1,
                                    kind == QEPC_RAISE_INTX_ASSERT));
         break;
     case QEPC_RAISE_MSI:
         {
-        unsigned n = epc_cfg_msi_vectors(&s->cfg);
+        unsigned n = epc_cfg_msi_vectors(&f->cfg);
 
         if (vec >= n) {
             epc_error(s, QEPC_ERR_IRQ, "MSI vector %u, host enabled %u", vec,
                       n);
             return;
         }
-        qep_link_write(&s->link, QEP_MSG_MEM_WRITE, epc_cfg_msi_addr(&s->cfg),
-                       4, (epc_cfg_msi_data(&s->cfg) & ~(n - 1)) | vec);
+        qep_link_write(&f->link, QEP_MSG_MEM_WRITE, epc_cfg_msi_addr(&f->cfg),
+                       4, (epc_cfg_msi_data(&f->cfg) & ~(n - 1)) | vec);
         break;
     }
     case QEPC_RAISE_MSIX:
-        epc_raise_msix(s, vec);
+        epc_raise_msix(f, vec);
         break;
     default:
         epc_error(s, QEPC_ERR_IRQ, "unknown interrupt kind %u", kind);
@@ -411,13 +454,13 @@ static void epc_raise(QemuEpcState *s, uint32_t val)
 /* ---- BAR and window descriptors ------------------------------------------ */
 
 /* A BAR descriptor was committed: report a layout the host cannot see. */
-static void epc_bar_committed(QemuEpcState *s, int n)
+static void epc_bar_committed(EpcFunc *f, int n)
 {
-    const EpcBarMap *b = &s->bars.bar[n];
+    const EpcBarMap *b = &f->bars.bar[n];
 
-    if (s->link_up && (b->flags & QEPC_BAR_ENABLE) &&
-        (b->size != s->cfg.p.bar[n].size ||
-         (b->flags & 0xf) != s->cfg.p.bar[n].flags)) {
+    if (f->link_up && (b->flags & QEPC_BAR_ENABLE) &&
+        (b->size != f->cfg.p.bar[n].size ||
+         (b->flags & 0xf) != f->cfg.p.bar[n].flags)) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: BAR%d layout changed with "
                       "the link up: takes effect at the next start\n", n);
     }
@@ -435,50 +478,56 @@ static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
                   " size 0x%" PRIx64 " rejected", n, w->offset, w->size);
         ctrl &= ~QEPC_WIN_ENABLE;
     }
-    w->ctrl = ctrl & QEPC_WIN_ENABLE;
+    if (QEPC_WIN_FUNC_OF(ctrl) >= s->functions) {
+        epc_error(s, QEPC_ERR_FUNC, "window %d: function %u of %u refused",
+                  n, QEPC_WIN_FUNC_OF(ctrl), s->functions);
+        return;
+    }
+    w->ctrl = ctrl & (QEPC_WIN_ENABLE | QEPC_WIN_FUNC(7));
     epc_windows_update(s);
 }
 
 /* ---- BAR0 registers ------------------------------------------------------ */
 
-static uint32_t epc_status(QemuEpcState *s)
+static uint32_t epc_status(EpcFunc *f)
 {
     uint32_t st = 0;
     uint16_t cmd;
 
-    if (qep_link_up(&s->link)) {
+    if (qep_link_up(&f->link)) {
         st |= QEPC_STATUS_PEER;
     }
-    if (!s->link_up) {
+    if (!f->link_up) {
         return st;
     }
-    cmd = epc_cfg_command(&s->cfg);
+    cmd = epc_cfg_command(&f->cfg);
     st |= QEPC_STATUS_LINK_UP;
     st |= cmd & 0x1 ? QEPC_STATUS_IO_EN : 0;
     st |= cmd & 0x2 ? QEPC_STATUS_MEM_EN : 0;
     st |= cmd & 0x4 ? QEPC_STATUS_BME : 0;
     st |= cmd & 0x400 ? QEPC_STATUS_INTX_DIS : 0;
-    st |= epc_cfg_msi_enabled(&s->cfg) ? QEPC_STATUS_MSI_EN : 0;
-    st |= epc_cfg_msix_ctrl(&s->cfg) & 0x8000 ? QEPC_STATUS_MSIX_EN : 0;
-    st |= epc_cfg_msix_ctrl(&s->cfg) & 0x4000 ? QEPC_STATUS_MSIX_MASK : 0;
+    st |= epc_cfg_msi_enabled(&f->cfg) ? QEPC_STATUS_MSI_EN : 0;
+    st |= epc_cfg_msix_ctrl(&f->cfg) & 0x8000 ? QEPC_STATUS_MSIX_EN : 0;
+    st |= epc_cfg_msix_ctrl(&f->cfg) & 0x4000 ? QEPC_STATUS_MSIX_MASK : 0;
     return st;
 }
 
 static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
 {
     QemuEpcState *s = opaque;
+    EpcFunc *f = &s->fn[s->func_sel];
     uint32_t val;
 
     if (epc_dma_reg_read(&s->dma, addr, &val)) {
         return val;
     }
 
-    if (epc_bars_read(&s->bars, addr, &val)) {
+    if (epc_bars_read(&f->bars, addr, &val)) {
         return val;
     }
     if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS)) {
         int n = (addr - QEPC_BAR_BASE(0)) / 0x20;
-        uint64_t host = s->link_up ? epc_cfg_bar_addr(&s->cfg, n) : 0;
+        uint64_t host = f->link_up ? epc_cfg_bar_addr(&f->cfg, n) : 0;
 
         switch (addr & 0x1f) {
         case QEPC_BAR_HOST_LO:
@@ -524,7 +573,7 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
     case QEPC_CTRL:
         return s->ctrl;
     case QEPC_STATUS:
-        return epc_status(s);
+        return epc_status(f);
     case QEPC_IRQ_STATUS:
         return s->irq_status;
     case QEPC_IRQ_ENABLE:
@@ -532,37 +581,41 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
     case QEPC_ERROR:
         return s->error;
     case QEPC_INBOUND_COUNT:
-        return s->bars.n_ib;
+        return f->bars.n_ib;
+    case QEPC_FUNC_SEL:
+        return s->func_sel;
+    case QEPC_NUM_FUNCS:
+        return s->functions;
     case QEPC_DOORBELL:
         return 0;
     case QEPC_DOORBELL_DATA:
         return s->doorbell_data;
     case QEPC_HDR_ID:
-        return s->hdr_id;
+        return f->hdr_id;
     case QEPC_HDR_CLASS:
-        return s->hdr_class;
+        return f->hdr_class;
     case QEPC_HDR_SUBSYS:
-        return s->hdr_subsys;
+        return f->hdr_subsys;
     case QEPC_HDR_INTPIN:
-        return s->hdr_intpin;
+        return f->hdr_intpin;
     case QEPC_MSI_CFG:
-        return s->msi_cfg;
+        return f->msi_cfg;
     case QEPC_MSI_CTRL:
-        return s->link_up ? epc_cfg_msi_ctrl(&s->cfg) : 0;
+        return f->link_up ? epc_cfg_msi_ctrl(&f->cfg) : 0;
     case QEPC_MSI_ADDR_LO:
-        return s->link_up ? (uint32_t)epc_cfg_msi_addr(&s->cfg) : 0;
+        return f->link_up ? (uint32_t)epc_cfg_msi_addr(&f->cfg) : 0;
     case QEPC_MSI_ADDR_HI:
-        return s->link_up ? epc_cfg_msi_addr(&s->cfg) >> 32 : 0;
+        return f->link_up ? epc_cfg_msi_addr(&f->cfg) >> 32 : 0;
     case QEPC_MSI_DATA:
-        return s->link_up ? epc_cfg_msi_data(&s->cfg) : 0;
+        return f->link_up ? epc_cfg_msi_data(&f->cfg) : 0;
     case QEPC_MSIX_CFG:
-        return s->msix_cfg;
+        return f->msix_cfg;
     case QEPC_MSIX_TABLE:
-        return s->msix_table;
+        return f->msix_table;
     case QEPC_MSIX_PBA:
-        return s->msix_pba;
+        return f->msix_pba;
     case QEPC_MSIX_CTRL:
-        return s->link_up ? epc_cfg_msix_ctrl(&s->cfg) : 0;
+        return f->link_up ? epc_cfg_msix_ctrl(&f->cfg) : 0;
     }
     qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: read of unknown register "
                   "0x%" HWADDR_PRIx "\n", addr);
@@ -573,10 +626,19 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
                           unsigned size)
 {
     QemuEpcState *s = opaque;
+    EpcFunc *f = &s->fn[s->func_sel];
     uint32_t val = val64;
     const char *why;
     int err, bar;
 
+    if (addr >= QEPC_DMA_BASE(0) && addr < QEPC_DMA_BASE(QEPC_NUM_DMA) &&
+        (addr & 0x1f) == QEPC_DMA_CTRL &&
+        QEPC_DMA_FUNC_OF(val) >= s->functions) {
+        epc_error(s, QEPC_ERR_FUNC, "DMA channel %u: function %u of %u "
+                  "refused", epc_dma_chan_of(addr), QEPC_DMA_FUNC_OF(val),
+                  s->functions);
+        return;
+    }
     if (addr >= QEPC_DMA_CHANNELS && addr < QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         switch (epc_dma_reg_write(&s->dma, addr, val)) {
         case EPC_DMA_OK:
@@ -591,20 +653,21 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
         }
     }
     if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS) &&
-        (addr & 0x1f) == QEPC_BAR_FLAGS && s->link_up) {
+        (addr & 0x1f) == QEPC_BAR_FLAGS && f->link_up) {
         /* the host stops using the old mapping before it changes */
-        epc_bar_withdraw(s, (addr - QEPC_BAR_BASE(0)) / 0x20);
+        epc_bar_withdraw(f, (addr - QEPC_BAR_BASE(0)) / 0x20);
     }
-    err = epc_bars_write(&s->bars, addr, val, &why, &bar);
+    err = epc_bars_write(&f->bars, addr, val, &why, &bar);
     if (bar >= 0) {
-        epc_bar_announce(s, bar);      /* the new mapping, or the old one */
+        epc_bar_announce(f, bar);      /* the new mapping, or the old one */
     }
     if (err > 0) {
         if (bar >= 0) {
-            epc_error(s, err, "BAR%d: size 0x%" PRIx64 " flags 0x%x submap "
-                      "0x%x rejected: %s", bar, s->bars.staged[bar].size, val,
-                      QEPC_SUBMAP(s->bars.staged[bar].sub_first,
-                                  (uint32_t)s->bars.staged[bar].sub_count),
+            epc_error(s, err, "function %u BAR%d: size 0x%" PRIx64 " flags "
+                      "0x%x submap 0x%x rejected: %s", f->n, bar,
+                      f->bars.staged[bar].size, val,
+                      QEPC_SUBMAP(f->bars.staged[bar].sub_first,
+                                  (uint32_t)f->bars.staged[bar].sub_count),
                       why);
         } else {
             epc_error(s, err, "register 0x%" HWADDR_PRIx ": %s", addr, why);
@@ -613,7 +676,7 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
     }
     if (err == 0) {
         if (bar >= 0) {
-            epc_bar_committed(s, bar);
+            epc_bar_committed(f, bar);
         }
         return;
     }
@@ -667,32 +730,40 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
     case QEPC_ERROR:
         s->error = 0;
         return;
+    case QEPC_FUNC_SEL:
+        if (val >= s->functions) {
+            epc_error(s, QEPC_ERR_FUNC, "FUNC_SEL %u: the controller has %u "
+                      "function(s)", val, s->functions);
+            return;
+        }
+        s->func_sel = val;
+        return;
     case QEPC_HDR_ID:
-        s->hdr_id = val;
+        f->hdr_id = val;
         return;
     case QEPC_HDR_CLASS:
-        s->hdr_class = val;
+        f->hdr_class = val;
         return;
     case QEPC_HDR_SUBSYS:
-        s->hdr_subsys = val;
+        f->hdr_subsys = val;
         return;
     case QEPC_HDR_INTPIN:
-        s->hdr_intpin = val & 7;
+        f->hdr_intpin = val & 7;
         return;
     case QEPC_MSI_CFG:
-        s->msi_cfg = val & (QEPC_MSI_CFG_PRESENT | 7);
+        f->msi_cfg = val & (QEPC_MSI_CFG_PRESENT | 7);
         return;
     case QEPC_MSIX_CFG:
-        s->msix_cfg = val & 0xfff;
+        f->msix_cfg = val & 0xfff;
         return;
     case QEPC_MSIX_TABLE:
-        s->msix_table = val;
+        f->msix_table = val;
         return;
     case QEPC_MSIX_PBA:
-        s->msix_pba = val;
+        f->msix_pba = val;
         return;
     case QEPC_IRQ_RAISE:
-        epc_raise(s, val);
+        epc_raise(f, val);
         return;
     case QEPC_DOORBELL:
         epc_doorbell(s, val);
@@ -736,14 +807,15 @@ static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
 {
     QemuEpcState *s = opaque;
     EpcWindow *w = epc_window_find(s, off, size);
+    EpcFunc *f = w ? &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)] : NULL;
 
-    if (!w || !s->link_up) {
+    if (!w || !f->link_up) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window read at 0x%"
                       HWADDR_PRIx " %s\n", off,
                       w ? "with link down" : "outside any window");
         return UINT64_MAX;
     }
-    return qep_link_read(&s->link, QEP_MSG_MEM_READ, epc_window_host(w, off),
+    return qep_link_read(&f->link, QEP_MSG_MEM_READ, epc_window_host(w, off),
                          size, NULL);
 }
 
@@ -752,15 +824,16 @@ static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
 {
     QemuEpcState *s = opaque;
     EpcWindow *w = epc_window_find(s, off, size);
+    EpcFunc *f = w ? &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)] : NULL;
 
-    if (!w || !s->link_up) {
+    if (!w || !f->link_up) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window write at 0x%"
                       HWADDR_PRIx " %s\n", off,
                       w ? "with link down" : "outside any window");
         return;
     }
-    qep_link_wait_credit(&s->link);
-    qep_link_write(&s->link, QEP_MSG_MEM_WRITE, epc_window_host(w, off),
+    qep_link_wait_credit(&f->link);
+    qep_link_write(&f->link, QEP_MSG_MEM_WRITE, epc_window_host(w, off),
                    size, val);
 }
 
@@ -775,51 +848,56 @@ static const MemoryRegionOps epc_window_ops = {
 /* ---- the DMA engine's view of the link ---------------------------------- */
 
 /* Host RAM the function may reach directly: offered, bus mastering on. */
-static void *epc_dma_host_ram(void *opaque, uint64_t addr, uint32_t len)
+static void *epc_dma_host_ram(void *opaque, unsigned fn, uint64_t addr,
+                              uint32_t len)
 {
     QemuEpcState *s = opaque;
+    EpcFunc *f = &s->fn[fn];
 
-    return epc_host_bme(s) ? qep_link_peer_ram(&s->link, addr, len) : NULL;
+    return epc_host_bme(f) ? qep_link_peer_ram(&f->link, addr, len) : NULL;
 }
 
-static int epc_dma_host_read(void *opaque, uint64_t addr, void *buf,
-                             uint32_t len, EpcDmaDone *done, void *done_opaque)
+static int epc_dma_host_read(void *opaque, unsigned fn, uint64_t addr,
+                             void *buf, uint32_t len, EpcDmaDone *done,
+                             void *done_opaque)
 {
     QemuEpcState *s = opaque;
+    EpcFunc *f = &s->fn[fn];
     uint8_t msg[QEP_MSG_BUF(sizeof(struct qep_mem_req))];
 
-    if (!s->link_up) {
+    if (!f->link_up) {
         return QEPC_DMA_E_LINK;
     }
-    return qep_link_request_async(&s->link, msg,
+    return qep_link_request_async(&f->link, msg,
                                   qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0,
                                                    addr, len),
                                   buf, len, done, done_opaque) < 0
            ? QEPC_DMA_E_LINK : 0;
 }
 
-static int epc_dma_host_write(void *opaque, uint64_t addr, const void *buf,
-                              uint32_t len, EpcDmaDone *done,
+static int epc_dma_host_write(void *opaque, unsigned fn, uint64_t addr,
+                              const void *buf, uint32_t len, EpcDmaDone *done,
                               void *done_opaque)
 {
     QemuEpcState *s = opaque;
+    EpcFunc *f = &s->fn[fn];
     uint8_t msg[QEP_MSG_BUF(sizeof(struct qep_mem_req) + EPC_DMA_MPS)];
     size_t n;
 
-    if (!s->link_up) {
+    if (!f->link_up) {
         return QEPC_DMA_E_LINK;
     }
     /* the host drops posted writes of a function that may not master */
-    if (!(epc_cfg_command(&s->cfg) & PCI_COMMAND_MASTER)) {
+    if (!(epc_cfg_command(&f->cfg) & PCI_COMMAND_MASTER)) {
         return QEPC_DMA_E_HOST_UR;
     }
     if (!done) {
         n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 0, addr, len, buf);
-        return qep_link_send(&s->link, msg, n) < 0 ? QEPC_DMA_E_LINK : 0;
+        return qep_link_send(&f->link, msg, n) < 0 ? QEPC_DMA_E_LINK : 0;
     }
     /* non-posted (any tag marks it; the link assigns the real one) */
     n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 1, addr, len, buf);
-    return qep_link_request_async(&s->link, msg, n, NULL, 0, done,
+    return qep_link_request_async(&f->link, msg, n, NULL, 0, done,
                                   done_opaque) < 0 ? QEPC_DMA_E_LINK : 0;
 }
 
@@ -860,26 +938,27 @@ static const EpcDmaOps epc_dma_ops = {
 
 /* ---- requests from the host ---------------------------------------------- */
 
-static void epc_handle_cfg(QemuEpcState *s, const struct qep_msg *m)
+static void epc_handle_cfg(EpcFunc *f, const struct qep_msg *m)
 {
+    QemuEpcState *s = f->s;
     unsigned ev;
     uint8_t data[4];
 
-    if (!s->link_up) {
-        qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+    if (!f->link_up) {
+        qep_link_complete(&f->link, m, QEP_CPL_UR, NULL, 0);
         return;
     }
     if (m->hdr.type == QEP_MSG_CFG_READ) {
-        stl_le_p(data, epc_cfg_read(&s->cfg, m->u.cfg.offset, m->u.cfg.len));
-        qep_link_complete(&s->link, m, QEP_CPL_SC, data, m->u.cfg.len);
+        stl_le_p(data, epc_cfg_read(&f->cfg, m->u.cfg.offset, m->u.cfg.len));
+        qep_link_complete(&f->link, m, QEP_CPL_SC, data, m->u.cfg.len);
         return;
     }
-    ev = epc_cfg_write(&s->cfg, m->u.cfg.offset, m->u.cfg.len, m->u.cfg.data);
+    ev = epc_cfg_write(&f->cfg, m->u.cfg.offset, m->u.cfg.len, m->u.cfg.data);
     if (ev & EPC_CFG_EV_COMMAND) {
         /* bus mastering off: no direct window once the write completes */
         epc_windows_update(s);
     }
-    qep_link_complete(&s->link, m, QEP_CPL_SC, NULL, 0);
+    qep_link_complete(&f->link, m, QEP_CPL_SC, NULL, 0);
     if (ev & (EPC_CFG_EV_COMMAND | EPC_CFG_EV_MSI | EPC_CFG_EV_MSIX)) {
         epc_event(s, QEPC_IRQ_HOST_CFG);
     }
@@ -910,10 +989,11 @@ static MemTxResult epc_inbound_regs(QemuEpcState *s, uint64_t off, bool write,
 }
 
 /* Host access at offset @off of BAR @bar: guest-1 memory, piece by piece. */
-static MemTxResult epc_inbound_rw(QemuEpcState *s, int bar, uint64_t off,
+static MemTxResult epc_inbound_rw(EpcFunc *f, int bar, uint64_t off,
                                   bool write, const uint8_t *wdata,
                                   uint8_t *rdata, uint32_t len)
 {
+    QemuEpcState *s = f->s;
     PCIDevice *pdev = PCI_DEVICE(s);
     pcibus_t regs = pci_get_bar_addr(pdev, QEPC_REG_BAR);
 
@@ -922,7 +1002,7 @@ static MemTxResult epc_inbound_rw(QemuEpcState *s, int bar, uint64_t off,
         uint32_t n;
         MemTxResult r;
 
-        if (!epc_bars_translate(&s->bars, bar, off, &addr, &avail)) {
+        if (!epc_bars_translate(&f->bars, bar, off, &addr, &avail)) {
             return MEMTX_DECODE_ERROR;
         }
         n = MIN(len, avail);
@@ -946,13 +1026,13 @@ static MemTxResult epc_inbound_rw(QemuEpcState *s, int bar, uint64_t off,
     return MEMTX_OK;
 }
 
-static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
+static void epc_handle_mem(EpcFunc *f, const struct qep_msg *m)
 {
     bool io = m->hdr.type == QEP_MSG_IO_READ || m->hdr.type == QEP_MSG_IO_WRITE;
     bool write = m->data != NULL;
     uint8_t data[QEP_MAX_DATA];
     uint64_t off;
-    int bar = s->link_up ? epc_cfg_bar_match(&s->cfg, io, m->u.mem.addr,
+    int bar = f->link_up ? epc_cfg_bar_match(&f->cfg, io, m->u.mem.addr,
                                              m->u.mem.len, &off) : -1;
     MemTxResult r;
 
@@ -961,12 +1041,12 @@ static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
                       " hits no enabled BAR\n", qep_type_name(m->hdr.type),
                       m->u.mem.addr);
         if (qep_needs_completion(&m->hdr)) {
-            qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+            qep_link_complete(&f->link, m, QEP_CPL_UR, NULL, 0);
         }
         return;
     }
-    r = epc_inbound_rw(s, bar, off, write, m->data, data, m->u.mem.len);
-    qep_link_complete_mem(&s->link, m, r, data);
+    r = epc_inbound_rw(f, bar, off, write, m->data, data, m->u.mem.len);
+    qep_link_complete_mem(&f->link, m, r, data);
     if (r != MEMTX_OK && !qep_needs_completion(&m->hdr)) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host write to BAR%d offset "
                       "0x%" PRIx64 " failed: %s\n", bar, off,
@@ -981,40 +1061,40 @@ static void epc_handle_mem(QemuEpcState *s, const struct qep_msg *m)
  * the host's copy did.  What guest 1 set up (header, BAR sizes, inbound
  * mappings) stays.
  */
-static void epc_host_reset(QemuEpcState *s)
+static void epc_host_reset(EpcFunc *f)
 {
     EpcCfgParams p;
 
-    if (!s->link_up) {
+    if (!f->link_up) {
         return;
     }
-    epc_params(s, &p);
-    epc_cfg_build(&s->cfg, &p);
-    epc_windows_update(s);              /* bus mastering is off now */
-    epc_event(s, QEPC_IRQ_HOST_CFG);
+    epc_params(f, &p);
+    epc_cfg_build(&f->cfg, &p);
+    epc_windows_update(f->s);           /* bus mastering is off now */
+    epc_event(f->s, QEPC_IRQ_HOST_CFG);
 }
 
 static void epc_handle(void *opaque, const struct qep_msg *m)
 {
-    QemuEpcState *s = opaque;
+    EpcFunc *f = opaque;
 
     switch (m->hdr.type) {
     case QEP_MSG_CFG_READ:
     case QEP_MSG_CFG_WRITE:
-        epc_handle_cfg(s, m);
+        epc_handle_cfg(f, m);
         break;
     case QEP_MSG_MEM_READ:
     case QEP_MSG_MEM_WRITE:
     case QEP_MSG_IO_READ:
     case QEP_MSG_IO_WRITE:
-        epc_handle_mem(s, m);
+        epc_handle_mem(f, m);
         break;
     case QEP_MSG_RESET:
-        epc_host_reset(s);
+        epc_host_reset(f);
         break;
     default:
         /* INTX, LINK and MAP flow from the endpoint, never to it */
-        qep_link_disconnect(&s->link, "protocol error: host sent a message "
+        qep_link_disconnect(&f->link, "protocol error: host sent a message "
                             "only an endpoint may send");
     }
 }
@@ -1031,15 +1111,17 @@ static void epc_disconnected(void *opaque)
 
 static void epc_peer_ram_changed(void *opaque)
 {
-    epc_windows_update(opaque);
+    EpcFunc *f = opaque;
+
+    epc_windows_update(f->s);
 }
 
 static void epc_own_ram_changed(void *opaque)
 {
-    QemuEpcState *s = opaque;
+    EpcFunc *f = opaque;
 
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
-        epc_bar_announce(s, i);
+        epc_bar_announce(f, i);
     }
 }
 
@@ -1115,15 +1197,26 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
                    QEPC_MAX_INBOUND);
         return;
     }
-    s->bars.n_ib = s->inbound_windows;
+    if (!s->functions || s->functions > QEPC_MAX_FUNCS) {
+        error_setg(errp, "functions must be 1 to %d", QEPC_MAX_FUNCS);
+        return;
+    }
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
-        const char *why = epc_parse_bar_kind(s->bar_kind[i],
-                                             &s->bars.kind[i]);
+        uint32_t kind;
+        const char *why = epc_parse_bar_kind(s->bar_kind[i], &kind);
 
         if (why) {
             error_setg(errp, "bar%d=%s: %s", i, s->bar_kind[i], why);
             return;
         }
+        for (unsigned k = 0; k < QEPC_MAX_FUNCS; k++) {
+            s->fn[k].bars.kind[i] = kind;
+        }
+    }
+    for (unsigned k = 0; k < QEPC_MAX_FUNCS; k++) {
+        s->fn[k].s = s;
+        s->fn[k].n = k;
+        s->fn[k].bars.n_ib = s->inbound_windows;
     }
     pci_config_set_vendor_id(pdev->config, s->vendor_id);
     pci_config_set_device_id(pdev->config, s->device_id);
@@ -1155,21 +1248,34 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
     pci_register_bar(pdev, QEPC_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_TYPE_64, &s->window);
 
-    s->link = (QepLink) {
-        .name = TYPE_QEMU_EPC,
-        .path = s->socket,
-        .server = true,
-        .role = QEP_ROLE_ENDPOINT,
-        .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
-        .dma_as = pci_get_address_space(pdev),
-        .timeout_ms = s->timeout_ms,
-        .ops = &epc_link_ops,
-        .opaque = s,
-    };
-    if (qep_link_start(&s->link, errp) < 0) {
-        msix_uninit_exclusive_bar(pdev);
-        msi_uninit(pdev);
-        return;
+    for (unsigned k = 0; k < s->functions; k++) {
+        EpcFunc *f = &s->fn[k];
+
+        f->path = k && s->socket ? g_strdup_printf("%s.%u", s->socket, k)
+                    : g_strdup(s->socket);
+        f->link = (QepLink) {
+            .name = TYPE_QEMU_EPC,
+            .path = f->path,
+            .server = true,
+            .role = QEP_ROLE_ENDPOINT,
+            .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
+            .dma_as = pci_get_address_space(pdev),
+            .timeout_ms = s->timeout_ms,
+            .ops = &epc_link_ops,
+            .opaque = f,
+        };
+        if (qep_link_start(&f->link, errp) < 0) {
+            while (k--) {
+                qep_link_stop(&s->fn[k].link);
+            }
+            for (unsigned i = 0; i < s->functions; i++) {
+                g_free(s->fn[i].path);
+                s->fn[i].path = NULL;
+            }
+            msix_uninit_exclusive_bar(pdev);
+            msi_uninit(pdev);
+            return;
+        }
     }
     epc_dma_init(&s->dma, pdev, &epc_dma_ops, s);
 }
@@ -1179,7 +1285,11 @@ static void epc_exit(PCIDevice *pdev)
     QemuEpcState *s = QEMU_EPC(pdev);
 
     epc_dma_fini(&s->dma);
-    qep_link_stop(&s->link);
+    for (unsigned k = 0; k < s->functions; k++) {
+        qep_link_stop(&s->fn[k].link);
+        g_free(s->fn[k].path);
+        s->fn[k].path = NULL;
+    }
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         qep_direct_clear(&s->win[i].direct, &s->window);
     }
@@ -1194,10 +1304,15 @@ static void epc_reset(DeviceState *dev)
     epc_start(s, false);
     epc_dma_reset(&s->dma);
     s->irq_status = s->irq_enable = s->error = 0;
-    s->hdr_id = s->hdr_class = s->hdr_subsys = s->hdr_intpin = 0;
-    s->msi_cfg = s->msix_cfg = s->msix_table = s->msix_pba = 0;
+    s->func_sel = 0;
+    for (unsigned k = 0; k < QEPC_MAX_FUNCS; k++) {
+        EpcFunc *f = &s->fn[k];
+
+        f->hdr_id = f->hdr_class = f->hdr_subsys = f->hdr_intpin = 0;
+        f->msi_cfg = f->msix_cfg = f->msix_table = f->msix_pba = 0;
+        epc_bars_reset(&f->bars);
+    }
     s->doorbell_data = 0;
-    epc_bars_reset(&s->bars);
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         qep_direct_clear(&s->win[i].direct, &s->window);
     }
@@ -1213,6 +1328,7 @@ static QepProperty epc_properties[] = {
     DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
     DEFINE_PROP_UINT32("inbound-windows", QemuEpcState, inbound_windows, 16),
     DEFINE_PROP_BOOL("shmem", QemuEpcState, shmem, true),
+    DEFINE_PROP_UINT32("functions", QemuEpcState, functions, 1),
     DEFINE_PROP_STRING("bar0", QemuEpcState, bar_kind[0]),
     DEFINE_PROP_STRING("bar1", QemuEpcState, bar_kind[1]),
     DEFINE_PROP_STRING("bar2", QemuEpcState, bar_kind[2]),
@@ -1236,6 +1352,8 @@ static const char *const epc_property_help[][2] = {
       "(0-64)" },
     { "shmem", "offer and use shared guest RAM, so windows, BARs and DMA "
       "reach the other guest's memory without messages (on/off)" },
+    { "functions", "number of endpoint functions (1-8); function K>0 "
+      "listens on SOCKET.K" },
     { "bar0", "what function BAR0 may be: programmable, disabled, "
       "fixed-SIZE, 64bit, fixed-SIZE-64bit" },
     { "bar1", "what function BAR1 may be (see bar0)" },

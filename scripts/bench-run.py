@@ -11,7 +11,11 @@ read and write), the second with memcpy channels only (slave_dma=0:
 pcitest -d read, write and copy, the path pci-epf-test takes for copy).  On
 Linux 7.3: the kernel's own pci_endpoint kselftest, every case (doorbell and
 BAR subranges included).  --series runs one series only.  --bench runs 1 MiB
-read/write/copy with and without DMA instead and prints their times."""
+read/write/copy with and without DMA instead and prints their times.
+--functions N runs one pair per series whose controller has N functions,
+each a pci-epf-test of its own (other IDs, interrupt pins and, on 6.12,
+vector counts), and the pcitest cases (6.12) or the kselftest (7.3) against
+each function's device in guest 2."""
 import argparse
 import os
 import re
@@ -72,11 +76,33 @@ def parse_args(argv):
                    'on the shared path, through messages and with DMA, and the '
                    'BAR tests, each timed several times, beside baselines of the '
                    'same run (what `qemu-epc-bench bench` runs)')
+    p.add_argument('--functions', type=int, default=1, metavar='N',
+                   help='2 to 8: one pair per series instead of the default ones: '
+                   'qemu-epc with N functions, each a pci-epf-test with its own ID, '
+                   'class and interrupt pin (guest/epf-test.sh), guest 2 with N '
+                   'epf-bridges in one multi-function slot (04.0-04.N-1); on 6.12 '
+                   'the functions also differ in MSI/MSI-X counts (hence BAR0 size) '
+                   'and BAR, INTx, MSI, MSI-X, read/write/copy and DMA cases run '
+                   'against each /dev/pci-endpoint-test.K; on 7.3 the pci_endpoint '
+                   'kselftest runs against each function in turn; case names and '
+                   'summary groups carry fnK (default 1: the usual pairs). With '
+                   '--epf vntb (6.12, N = 2): function 1 is a pci-epf-test beside '
+                   'pci-epf-vntb, its pcitest cases run with the network up')
     p.add_argument('--runs', type=int, default=guests.BENCH_RUNS,
                    help='with --bench: runs of each row (default %d)' % guests.BENCH_RUNS)
     a = p.parse_args(argv)
     if a.runs < 1:
         p.error('--runs must be at least 1')
+    if not 1 <= a.functions <= 8:
+        p.error('--functions must be 1 to 8')
+    if a.functions > 1 and (a.bench or a.kernel or a.epf_script or a.host_script):
+        p.error('--functions runs the project\'s kernels with the default scripts; '
+                'not with --bench, --kernel, --epf-script or --host-script')
+    if a.epf == 'vntb' and a.functions > 1 and (a.functions != 2 or a.series != '6.12'):
+        p.error('--epf vntb --functions 2 (pci-epf-test beside pci-epf-vntb) runs on '
+                '--series 6.12 only, with two functions')
+    if a.epf == 'nvme' and a.functions > 1:
+        p.error('--epf nvme runs one function (nvmet-pci-epf); not with --functions')
     if a.bench and (a.host_script or a.kernel):
         p.error('--bench runs the project\'s own kernel and cases; not with '
                 '--host-script or --kernel')
@@ -143,11 +169,17 @@ class Phase:
         self.epf_smp = 1            # vCPUs of guest 1
         self.ctl = False            # a serial line between the guests
         self.kernel = self.initrd = self.rundir = None
+        self.functions = 1          # the controller's functions (run --functions)
+        self.function_setup = guests.FUNCTION_SETUP     # what each function offers
+        self.more_suites = {}       # more case lists of the image: {name: lines}
 
     def tag(self):
         return ' [%s]' % self.label if self.label else mode_tag(self.dma_mode)
 
     def case_name(self, what):
+        if self.kind == 'vntb' and what.startswith('-'):
+            # pcitest against the pci-epf-test beside vNTB (function 1)
+            return 'pcitest ' + what + ' [fn1 pci-epf-test beside vntb]'
         if self.kind == 'pcitest':
             return 'pcitest ' + what + self.tag()
         if self.kind == 'kselftest':
@@ -157,6 +189,8 @@ class Phase:
         return what
 
     def group(self, what):
+        if self.kind == 'vntb' and what.startswith('-'):
+            return 'fn1 ' + guests.case_group(what, self.dma_mode)
         if self.kind == 'pcitest':
             return guests.case_group(what, self.dma_mode)
         if self.kind == 'kselftest':
@@ -224,6 +258,8 @@ def run_host_suite(pair, res, ph, case_timeout):
             elif line.startswith('QEPC-BASE '):
                 what, size, secs = line.split()[1:4]
                 res.baselines.setdefault((what, int(size)), []).append(float(secs))
+            elif line.startswith('QEPC-FUNCTIONS '):
+                res.emit('# also FUNCTION ' + line[15:])
             elif line.startswith('QEPC-BOUND'):
                 # the first case's time starts when the host driver is bound
                 res.emit('# host driver: ' + line[11:])
@@ -316,14 +352,22 @@ def check_own_modules(a, mods):
                      % (path, vm[0] if vm else 'no kernel (not a module)', release))
 
 
-def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
+def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1):
     """The vNTB pair of a kernel series: guest/epf-vntb.sh in guest 1,
     guest/host-vntb.sh in guest 2; each ping and transfer `runs` times,
-    transfers of `mib` MiB."""
+    transfers of `mib` MiB.  functions=2: a pci-epf-test as function 1
+    beside it, its pcitest cases run with the network up (6.12)."""
     kdir = guests.kernel_dir(series)
     ph = Phase(series, 'vntb' + ('-' + label.split()[-1] if label else ''), 'slave', 'vntb',
                [], shmem=shmem, label=label)
     ph.planned = [ph.case_name(c) for c in guests.vntb_cases(mib)]
+    if functions > 1:
+        beside = [guests.beside_case(c) for c in guests.beside_cases()]
+        ph.suite = 'vntb-beside'
+        ph.suite_args = beside
+        ph.functions = functions
+        # after the transfers, before the link goes down and up
+        ph.planned[6:6] = [ph.case_name(c) for c in beside]
     if runs != 1 or mib != 64:
         ph.env = {'RUNS': runs, 'MIB': mib}
     ph.epf_script = os.path.join(guests.GUEST_DIR, 'epf-vntb.sh')
@@ -348,6 +392,13 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64):
     ph.kernel = os.path.join(kdir, 'bzImage')
     ph.mods = list(found.values()) + [guests.kmod_path(series)]
     ph.tools = (None, None, [])
+    if functions > 1:
+        test = initramfs.find_modules(os.path.join(kdir, 'modules'),
+                                      {'pci-epf-test', 'pci_endpoint_test'})
+        ph.mods += list(test.values())
+        ph.tools = (os.path.join(kdir, 'pcitest'), os.path.join(kdir, 'pcitest.sh'), [])
+        ph.extra.append(('usr/local/share/qemu-epc/host-beside.sh',
+                         os.path.join(guests.GUEST_DIR, 'host-beside.sh')))
     return [ph]
 
 
@@ -382,17 +433,24 @@ def nvme_phase(series, shmem=True, label=None, runs=1):
     return [ph]
 
 
-def series_phases(series, bench, epf='test'):
+def series_phases(series, bench, epf='test', functions=1):
     """The guest pairs of one of the project's kernel series."""
     if epf == 'vntb':
-        return vntb_phase(series)
+        return vntb_phase(series, functions=functions)
     if epf == 'nvme':
         return nvme_phase(series)
     kdir = guests.kernel_dir(series)
     more = []
     if series == '6.12':
         pcitest_sh = os.path.join(kdir, 'pcitest.sh')
-        if bench:
+        if functions > 1:
+            suite = 'functions%d' % functions
+            phases = [Phase(series, suite, 'slave', 'pcitest',
+                            guests.functions_suite(functions),
+                            label='%d functions' % functions)]
+            phases[0].suite_args = guests.functions_suite(functions)
+            phases[0].functions = functions
+        elif bench:
             suites = guests.bench_suites(bench)
             phases = [Phase(series, 'bench-shared', 'slave', 'pcitest',
                             suites['bench-shared'], label='shared'),
@@ -430,6 +488,26 @@ def series_phases(series, bench, epf='test'):
                 ('kselftest', 'slave', [c for c in cases if c != dma_copy]),
                 ('kselftest-memcpy', 'memcpy', [c for c in cases if '.dma.' in c])):
             if bench:
+                continue
+            if functions > 1:
+                # the slave pair's cases against each function in turn
+                if mode != 'slave':
+                    continue
+                # Linux 7.3 gives a doorbell to the first EPF of a
+                # controller only (pci_epf_alloc_doorbell(): "Doorbell
+                # doesn't support multiple EPF"): the others run without
+                # the doorbell case
+                others = [c for c in mine if not c.endswith('.DOORBELL_TEST')]
+                ph = Phase(series, 'kselftest-functions%d' % functions, mode, 'kselftest',
+                           [], label='%d functions' % functions)
+                ph.planned = [ph.case_name('fn%d %s' % (k, c))
+                              for k in range(functions) for c in (others if k else mine)]
+                ph.suite_args = ['-r ' + c for c in mine]
+                ph.more_suites = {'%s.fn%d' % (ph.suite, k): ['-r ' + c for c in others]
+                                  for k in range(1, functions)}
+                ph.functions = functions
+                ph.function_setup = guests.FUNCTION_SETUP_KSELFTEST
+                phases.append(ph)
                 continue
             ph = Phase(series, suite, mode, 'kselftest', [])
             ph.planned = [ph.case_name(c) for c in mine]
@@ -496,7 +574,7 @@ def main(argv):
                     sys.exit('run: --epf nvme needs --series 7.3 (nvmet-pci-epf is '
                              'in Linux from 6.14 on)')
                 continue
-            mine = series_phases(series, a.runs if a.bench else 0, a.epf)
+            mine = series_phases(series, a.runs if a.bench else 0, a.epf, a.functions)
             if a.host_script:
                 # the user's host script, once per kernel series, with the
                 # pair's default set-up (slave DMA channels, shared memory)
@@ -510,15 +588,19 @@ def main(argv):
     for n, ph in enumerate(phases):
         ph.rundir = rundir if n == 0 else os.path.join(rundir, ph.suite)
         os.makedirs(ph.rundir, exist_ok=True)
-        key = (ph.series, ph.kind if ph.kind in ('vntb', 'nvme') else '')
+        key = (ph.series, ph.kind if ph.kind in ('vntb', 'nvme') else '', ph.functions)
         if key not in images:
             pcitest, pcitest_sh, extra = ph.tools
             suites = dict(guests.SUITES)
             suites.update({p.suite: p.suite_args for p in phases
                            if p.series == ph.series and p.suite_args})
+            for p in phases:
+                if p.series == ph.series:
+                    suites.update(p.more_suites)
             images[key] = initramfs.build(
-                os.path.join(rundir, 'initramfs%s%s.cpio.gz'
-                             % (ph.series and '-' + ph.series, key[1] and '-' + key[1])),
+                os.path.join(rundir, 'initramfs%s%s%s.cpio.gz'
+                             % (ph.series and '-' + ph.series, key[1] and '-' + key[1],
+                                '-fn%d' % ph.functions if ph.functions > 1 else '')),
                 ph.mods, pcitest, pcitest_sh, ph.epf_script or epf_script,
                 ph.host_script, suites, list(extra) + ph.extra)
         ph.initrd = images[key]
@@ -592,12 +674,13 @@ def run_pair(a, res, ph):
     first = len(res.cases)
     # the MSI-X cases (2048 vectors) need many vCPUs in guest 2; the
     # suites without them boot faster with two
-    smp = a.host_smp if ph.suite in ('full', 'kselftest') or ph.kind == 'script' \
-        else min(a.host_smp, 2)
+    smp = a.host_smp if ph.suite in ('full', 'kselftest') or ph.kind == 'script' or \
+        (ph.functions > 1 and ph.kind != 'vntb') else min(a.host_smp, 2)
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
                        case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
-                       epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl)
+                       epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl,
+                       functions=ph.functions, function_setup=ph.function_setup)
     stopped = None
     came_up = False
     t0 = time.monotonic()

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Fuzz the socket handlers of qemu-epc or epf-bridge through the real code.
 
-usage: fuzz-device.py --target epc|bridge [--time S] [--seed N] [--build DIR]
+usage: fuzz-device.py --target epc|epc-fn1|bridge [--time S] [--seed N] [--build DIR]
 
 A QEMU under qtest runs the device (from DIR, normally the sanitizer build);
 this script is its peer: it connects, completes the HELLO, brings the link
@@ -18,7 +18,8 @@ checks that QEMU is alive, answers a qtest read of a register, and printed no
 sanitizer report.  A connection the device drops (it must, for a bad
 message) is re-established and counted.  A crash keeps the bytes sent on
 that connection in OUT/crash-TARGET-N.bin (OUT: the work directory, printed)
-and QEMU is restarted.
+and QEMU is restarted.  epc-fn1 is qemu-epc with functions=2, both functions
+started, the fuzzer on function 1's socket (function 0's unconnected).
 
 The last line is 'fuzz/TARGET: N executions, N crashes, N reconnects'; the
 exit status is 1 if anything crashed."""
@@ -38,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 
 ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-ap.add_argument('--target', choices=('epc', 'bridge'), required=True)
+ap.add_argument('--target', choices=('epc', 'epc-fn1', 'bridge'), required=True)
 ap.add_argument('--time', type=float, default=60, help='seconds (default 60)')
 ap.add_argument('--seed', type=int, default=1)
 ap.add_argument('--build', default=os.path.join(TOP, 'build-san'))
@@ -198,7 +199,7 @@ def m_valid(_, __):
     """A valid message with random fields (passes the validator, so it
     reaches the device's handler)."""
     tag = rng.randint(1, 0xffff)
-    base = BAR0_HOST if TARGET == 'epc' else HOST_RAM
+    base = HOST_RAM if TARGET == 'bridge' else BAR0_HOST
     k = rng.randrange(9)
     try:
         if k == 0:
@@ -407,6 +408,31 @@ class EpcTarget(Target):
         self.vm.reg(R.QEPC_STATUS)
 
 
+class EpcFn1Target(EpcTarget):
+    """qemu-epc with two functions, both set up and started; we are the
+    host of function 1 (socket link.sock.1), function 0 has none."""
+
+    def start_vm(self, name):
+        self.vm = EpcVm(self.sock, self.dir, name=name,
+                        props=',timeout-ms=100,functions=2', shared_ram=True)
+        self.vm.standard_function()
+        self.vm.set_reg(R.QEPC_FUNC_SEL, 1)
+        self.vm.standard_function()
+        self.vm.start()
+
+    def connect(self):
+        if self.peer:
+            self.peer.close()
+        self.peer = P.Peer(self.sock + '.1', P.ROLE_HOST, features=P.FEAT_SHMEM).connect()
+        self.peer.handshake()
+        self.sent = bytearray(P.hello(P.ROLE_HOST, P.FEAT_SHMEM))
+
+    def probe(self):
+        if self.vm.reg(R.QEPC_FUNC_SEL) != 1:
+            raise RuntimeError('FUNC_SEL changed under the fuzzer')
+        self.vm.reg(R.QEPC_STATUS)
+
+
 class BridgeTarget(Target):
     """epf-bridge connecting to us, the endpoint; the function is present
     and has bus mastering on, so memory requests reach guest memory."""
@@ -441,9 +467,10 @@ TARGET = args.target
 
 
 def main():
-    units = load_corpus(TARGET)
+    units = load_corpus('bridge' if TARGET == 'bridge' else 'epc')     # epc-fn1: epc's
     workdir = tempfile.mkdtemp(prefix='qemu-epc-fuzz-%s-' % TARGET)
-    t = (EpcTarget if TARGET == 'epc' else BridgeTarget)(workdir, TARGET)
+    t = {'epc': EpcTarget, 'epc-fn1': EpcFn1Target, 'bridge': BridgeTarget}[TARGET](
+        workdir, TARGET)
     t0 = time.monotonic()
     end = t0 + args.time
     execs = crashes = reconnects = restarts = 0

@@ -149,18 +149,26 @@ class BridgeVm(QTest):
     """Guest 2 with epf-bridge: plays the host's PCI core and driver."""
 
     def __init__(self, sock, workdir, name='bridge', props='', shared_ram=False,
-                 iommu=False):
+                 iommu=False, functions=1):
         """iommu: an intel-iommu in front of the bridge (DMA translation
-        off until the test turns it on)."""
-        super().__init__(name, (['intel-iommu'] if iommu else []) +
-                         ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)],
+        off until the test turns it on).  functions: that many bridges at
+        04.0 (multifunction=on), 04.1, ..., showing the controller's
+        functions 0, 1, ...; self.devfn picks the one the methods use."""
+        if functions == 1:
+            bridges = ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)]
+        else:
+            bridges = ['epf-bridge,socket=%s,addr=04.%d%s%s'
+                       % (sock, k, ',multifunction=on' if k == 0 else '', props)
+                       for k in range(functions)]
+        self.devfn = DEVFN
+        super().__init__(name, (['intel-iommu'] if iommu else []) + bridges,
                          workdir, extra=SHARED_RAM if shared_ram else ())
 
     def cfg(self, off, size=4):
-        return self.cfg_read(DEVFN, off, size)
+        return self.cfg_read(self.devfn, off, size)
 
     def set_cfg(self, off, val, size=4):
-        self.cfg_write(DEVFN, off, val, size)
+        self.cfg_write(self.devfn, off, val, size)
 
     def wait_present(self, timeout=10):
         return wait_until(lambda: self.cfg(0, 2) != 0xffff, timeout,
@@ -191,9 +199,9 @@ class BridgeVm(QTest):
             n += 2 if is64 else 1
         return sizes
 
-    def assign_bars(self, sizes):
-        """Place memory BARs naturally aligned from HOST_BAR_BASE, I/O at 0xc000."""
-        addr, io, placed = HOST_BAR_BASE, 0xc000, {}
+    def assign_bars(self, sizes, base=HOST_BAR_BASE, io=0xc000):
+        """Place memory BARs naturally aligned from base, I/O at io."""
+        addr, placed = base, {}
         for n, (size, flags) in sorted(sizes.items(), key=lambda x: -x[1][0]):
             if flags & 1:
                 self.set_cfg(0x10 + 4 * n, io)

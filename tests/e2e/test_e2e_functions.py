@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`qemu-epc-bench run --functions 2`. On Linux 6.12: qemu-epc with two
+functions, each a pci-epf-test of its own (other device ID, class,
+interrupt pin, MSI and MSI-X counts, hence another BAR0 size); guest 2 sees one multi-function device (00:04.0 and
+00:04.1), pci_endpoint_test binds both, and the BAR, INTx, MSI, MSI-X,
+read/write/copy and DMA cases pass against each function's device.  On
+Linux 7.3: the pci_endpoint kselftest passes against each function.  With
+--epf vntb: a pci-epf-test function beside pci-epf-vntb on one controller."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import e2e
+import guests
+
+
+class TwoFunctions(unittest.TestCase):
+    def test_6_12_two_pci_epf_test_functions_pass_pcitest_each(self):
+        rundir = e2e.test_rundir('functions')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '6.12', '--functions', '2', '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-5000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertIsNotNone(plan, tail)
+        cases = guests.functions_suite(2)
+        self.assertEqual(int(plan.group(1)), len(cases) + 2, tail)
+        oks = len(re.findall(r'^ok \d+ ', out, re.M))
+        self.assertEqual(oks, int(plan.group(1)), tail)
+        self.assertRegex(out, r'# Totals: pass:%d fail:0 ' % oks)
+        self.assertEqual(r.returncode, 0, tail)
+        # both functions, with their own IDs, each on its own device node
+        self.assertRegex(out, r'(?m)^# QEPC-FUNCTION 0000:00:04\.0 0x104c:0xb500$', tail)
+        self.assertRegex(out, r'(?m)^# also FUNCTION 0000:00:04\.1 0x104c:0xb501$', tail)
+        for k, dev in ((0, '0xb500'), (1, '0xb501')):
+            self.assertRegex(out, r'(?m)^# host driver: function %d: 0000:00:04\.%d 0x104c:%s '
+                             r'is /dev/pci-endpoint-test\.%d$' % (k, k, dev, k), tail)
+            for case in guests.function_cases(k):
+                self.assertRegex(out, r'(?m)^ok \d+ pcitest %s \[2 functions\]$'
+                                 % re.escape(case), tail)
+            # every group of the function in the summary, none failed
+            for group, n in (('BAR', 6), ('INTx', 1), ('MSI', 3), ('MSI-X', 3), ('read', 5),
+                             ('write', 5), ('copy', 5), ('read (DMA)', 5), ('write (DMA)', 5)):
+                self.assertRegex(out, r'(?m)^6\.12 +fn%d %s +%d +0 +0 '
+                                 % (k, re.escape(group), n), tail)
+        # guest 1: one controller with two functions, both pci-epf-test
+        # instances moved data with DMA
+        with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:
+            epf = f.read()
+        self.assertIn('2 function(s)', epf)
+        for k in (0, 1):
+            self.assertEqual(len(re.findall(r'pci_epf_test\.%d: \w+ => Size: \d+ B, DMA: YES' % k,
+                                            epf)), 10, epf[-3000:])
+        # guest 2: the slot is multi-function, function 1 found by rescan
+        with open(os.path.join(rundir, 'host-console.log'), errors='replace') as f:
+            host = f.read()
+        self.assertRegex(host, r'pci 0000:00:04\.0: \[104c:b500\] type 00 class 0xff0000')
+        self.assertRegex(host, r'pci 0000:00:04\.1: \[104c:b501\] type 00 class 0xff8000')
+        # BAR layouts differ: pci-epf-test sizes its register BAR to hold
+        # the MSI-X table, 2048 vectors (64 KiB) against 64 (2 KiB)
+        self.assertRegex(host, r'pci 0000:00:04\.0: BAR 0 \[mem 0x00000000-0x0000ffff\]')
+        self.assertRegex(host, r'pci 0000:00:04\.1: BAR 0 \[mem 0x00000000-0x000007ff\]')
+
+    def test_7_3_kselftest_against_each_function(self):
+        """On 7.3 the pci_endpoint kselftest runs unchanged against each
+        function's device; function 1 without the doorbell case, which
+        7.3 gives only the first EPF of a controller."""
+        rundir = e2e.test_rundir('functions-7.3')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '7.3', '--functions', '2', '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-5000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        self.assertEqual(r.returncode, 0, tail)
+        cases = [c for c in guests.kselftest_cases(os.path.join(guests.kernel_dir('7.3'),
+                                                                'pci_endpoint_test'))
+                 if c != 'pci_ep_data_transfer.dma.COPY_TEST']
+        for k in (0, 1):
+            self.assertRegex(out, r'(?m)^# host driver: function %d: 0000:00:04\.%d 0x104c:%s '
+                             % (k, k, ('0xb500', '0xb501')[k]), tail)
+            for c in cases:
+                if k and c.endswith('DOORBELL_TEST'):
+                    self.assertNotIn('fn1 ' + c, out)
+                    continue
+                self.assertRegex(out, r'(?m)^ok \d+ kselftest fn%d %s \[2 functions\]'
+                                 % (k, re.escape(c)), tail)
+        for k in (0, 1):
+            for group in ('BAR', 'INTx', 'MSI', 'MSI-X', 'read (DMA)', 'write (DMA)'):
+                self.assertRegex(out, r'(?m)^7\.3 +fn%d %s +\d+ +0 ' % (k, re.escape(group)),
+                                 tail)
+        self.assertRegex(out, r'(?m)^7\.3 +fn0 doorbell +1 +0 +0 ', tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertEqual(int(plan.group(1)), 2 * len(cases) - 1 + 2, tail)
+
+
+class VntbBesideTest(unittest.TestCase):
+    def test_6_12_pci_epf_test_beside_vntb(self):
+        """run --epf vntb --functions 2: pci-epf-vntb is function 0 and
+        gives the network, a pci-epf-test is function 1 of the same
+        controller; its pcitest cases pass with the network up, and the
+        network checks (link down and up included) pass as without it."""
+        rundir = e2e.test_rundir('vntb-beside')
+        try:
+            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
+                                '--series', '6.12', '--epf', 'vntb', '--functions', '2',
+                                '--rundir', rundir],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=20 * 60)
+        except subprocess.TimeoutExpired as e:
+            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
+                      % (rundir, e.output))
+        out = r.stdout
+        tail = out[-5000:]
+        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
+        self.assertEqual(r.returncode, 0, tail)
+        for case in guests.VNTB_CASES:
+            self.assertRegex(out, r'(?m)^ok \d+ %s$' % re.escape(case), tail)
+        beside = [guests.beside_case(c) for c in guests.beside_cases()]
+        self.assertEqual(len(beside), 39)
+        for case in beside:
+            self.assertRegex(out, r'(?m)^ok \d+ pcitest %s \[fn1 pci-epf-test beside vntb\]$'
+                             % re.escape(case), tail)
+        # in order: the transfers, function 1's cases, then link down and up
+        names = re.findall(r'(?m)^ok \d+ (.*)$', out)
+        self.assertLess(names.index(guests.VNTB_CASES[5]),
+                        names.index('pcitest -b 0 [fn1 pci-epf-test beside vntb]'))
+        self.assertLess(names.index('pcitest -d -w -s 1024001 [fn1 pci-epf-test beside vntb]'),
+                        names.index(guests.VNTB_CASES[6]))
+        self.assertRegex(out, r'(?m)^# QEPC-FUNCTION 0000:00:04\.0 0x1957:0x0809$', tail)
+        self.assertRegex(out, r'(?m)^# also FUNCTION 0000:00:04\.1 0x104c:0xb501$', tail)
+        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
+        self.assertEqual(int(plan.group(1)), len(guests.VNTB_CASES) + len(beside) + 2, tail)
+        self.assertRegex(out, r'# Totals: pass:%d fail:0 ' % int(plan.group(1)))
+
+
+if __name__ == '__main__':
+    unittest.main()
