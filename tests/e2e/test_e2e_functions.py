@@ -19,14 +19,7 @@ import guests
 class TwoFunctions(unittest.TestCase):
     def test_6_12_two_pci_epf_test_functions_pass_pcitest_each(self):
         rundir = e2e.test_rundir('functions')
-        try:
-            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--series', '6.12', '--functions', '2', '--rundir', rundir],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=20 * 60)
-        except subprocess.TimeoutExpired as e:
-            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
-                      % (rundir, e.output))
+        r = e2e.bench_run(self, ['--series', '6.12', '--functions', '2'], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
         self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
@@ -75,14 +68,7 @@ class TwoFunctions(unittest.TestCase):
         function's device; function 1 without the doorbell case, which
         7.3 gives only the first EPF of a controller."""
         rundir = e2e.test_rundir('functions-7.3')
-        try:
-            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--series', '7.3', '--functions', '2', '--rundir', rundir],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=20 * 60)
-        except subprocess.TimeoutExpired as e:
-            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
-                      % (rundir, e.output))
+        r = e2e.bench_run(self, ['--series', '7.3', '--functions', '2'], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
         self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
@@ -115,15 +101,7 @@ class VntbBesideTest(unittest.TestCase):
         controller; its pcitest cases pass with the network up, and the
         network checks (link down and up included) pass as without it."""
         rundir = e2e.test_rundir('vntb-beside')
-        try:
-            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--series', '6.12', '--epf', 'vntb', '--functions', '2',
-                                '--rundir', rundir],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=20 * 60)
-        except subprocess.TimeoutExpired as e:
-            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
-                      % (rundir, e.output))
+        r = e2e.bench_run(self, ['--series', '6.12', '--epf', 'vntb', '--functions', '2'], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
         self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)

@@ -19,14 +19,7 @@ import guests
 class KselftestSuite(unittest.TestCase):
     def test_run_series_7_3_passes_the_kselftest(self):
         rundir = e2e.test_rundir('kselftest')
-        try:
-            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--series', '7.3', '--rundir', rundir],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=30 * 60)
-        except subprocess.TimeoutExpired as e:
-            self.fail('bench-run.py did not finish in 30 min; logs in %s\n%s'
-                      % (rundir, e.output))
+        r = e2e.bench_run(self, ['--series', '7.3'], rundir, minutes=30)
         out = r.stdout
         tail = out[-4000:]
         self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)

@@ -19,14 +19,7 @@ import guests
 class NvmeDrive(unittest.TestCase):
     def test_nvme_drive_7_3(self):
         rundir = e2e.test_rundir('nvme-7.3')
-        try:
-            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--epf', 'nvme', '--series', '7.3', '--rundir', rundir],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=20 * 60)
-        except subprocess.TimeoutExpired as e:
-            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
-                      % (rundir, e.output))
+        r = e2e.bench_run(self, ['--epf', 'nvme', '--series', '7.3'], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
         self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)

@@ -18,14 +18,7 @@ import guests
 class VntbNetwork(unittest.TestCase):
     def run_vntb(self, series):
         rundir = e2e.test_rundir('vntb-' + series)
-        try:
-            r = subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py'),
-                                '--epf', 'vntb', '--series', series, '--rundir', rundir],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=20 * 60)
-        except subprocess.TimeoutExpired as e:
-            self.fail('bench-run.py did not finish in 20 min; logs in %s\n%s'
-                      % (rundir, e.output))
+        r = e2e.bench_run(self, ['--epf', 'vntb', '--series', series], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
         self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)

@@ -3,6 +3,8 @@
 directories kept under the build directory, guest 1 alone running a test
 script (tests/guest/), and the results such a script prints."""
 import os
+import subprocess
+import sys
 import time
 
 import guests
@@ -18,6 +20,19 @@ def test_rundir(prefix):
     build = os.environ.get('QEMU_EPC_BUILD', os.path.join(guests.TOP, 'build'))
     os.makedirs(os.path.join(build, 'test-runs'), exist_ok=True)
     return tempfile.mkdtemp(prefix=prefix + '-', dir=os.path.join(build, 'test-runs'))
+
+
+def bench_run(test, args, rundir, minutes=20):
+    """scripts/bench-run.py ARGS --rundir RUNDIR, its output collected; the
+    test fails (naming the logs) if it does not end within `minutes`."""
+    try:
+        return subprocess.run([sys.executable, os.path.join(guests.TOP, 'scripts', 'bench-run.py')] +
+                              list(args) + ['--rundir', rundir],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=minutes * 60)
+    except subprocess.TimeoutExpired as e:
+        test.fail('bench-run.py did not finish in %d min; logs in %s\n%s'
+                  % (minutes, rundir, e.output))
 
 
 def script_results(raw):
