@@ -11,20 +11,17 @@
 #   restart       stop the controller, start it again 2 s later; answers
 #                 "restarted" once started
 #   stop-now      the same, but stops at once (guest 2 has I/O in flight)
+#   dma-bytes     the bytes pcie-qemu-ep's DMA channels have moved so far
+#                 (their dmaengine statistics)
 set -e
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 MODEL=qemu-epc-nvme
 MIB=128
 NQN=nqn.2026-11.org.qemu-epc:nvme
 
-load() {
-	ko=$(find /lib/modules -name "$1.ko" | head -1)
-	[ -n "$ko" ] || { echo "QEPC-ERROR no $1.ko in the image"; exit 1; }
-	shift
-	insmod "$ko" "$@"
-}
-load brd rd_nr=1 rd_size=$((MIB * 1024))
-load nvmet
-load nvmet-pci-epf
+need brd rd_nr=1 rd_size=$((MIB * 1024))
+need nvmet
+need nvmet-pci-epf
 
 cd /sys/kernel/config/nvmet/subsystems
 mkdir $NQN
@@ -51,6 +48,16 @@ cd /sys/kernel/config/pci_ep
 ln -s functions/nvmet_pci_epf/nvme0 controllers/"$EPC"/
 echo 1 >controllers/"$EPC"/start
 
+# the bytes moved by the DMA channels of the controller's PCI device
+dma_bytes() {
+	pdev=$(basename "$(readlink -f /sys/class/pci_epc/"$EPC"/device)")
+	t=0
+	for ch in /sys/class/dma/dma*chan*; do
+		[ "$(basename "$(readlink -f "$ch/device")")" = "$pdev" ] || continue
+		t=$((t + $(cat "$ch/bytes_transferred")))
+	done
+	echo $t
+}
 # guest 2's requests on the serial line between the guests
 serve() {
 	start=/sys/kernel/config/pci_ep/controllers/$EPC/start
@@ -59,6 +66,7 @@ serve() {
 		case "$cmd" in
 		restart) sleep 1; echo 0 >"$start"; sleep 2; echo 1 >"$start" ;;
 		stop-now) echo 0 >"$start"; sleep 2; echo 1 >"$start" ;;
+		dma-bytes) dma_bytes >/dev/ttyS2; continue ;;
 		*) echo "unknown: $cmd" >/dev/ttyS2; continue ;;
 		esac
 		echo restarted >/dev/ttyS2

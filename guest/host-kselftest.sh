@@ -13,25 +13,48 @@
 # device node (made with mknod from the misc device's numbers; function 0's
 # node is put back at the end), and its case names get a "fnK " prefix.  A
 # list cases-SUITE.fnK, if there, is function K's instead of the suite's.
+# The plan comes first: the cases of the list(s).
 
-ko=$(find /lib/modules -name pci_endpoint_test.ko | head -1)
-[ -z "$ko" ] || insmod "$ko" || exit 1
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 n=${QEPC_FUNCTIONS:-1}
-t=0
-until [ -c /dev/pci-endpoint-test.$((n - 1)) ]; do
-	if [ $t -ge 100 ]; then
-		echo "QEPC-ERROR pci_endpoint_test did not bind to $QEPC_FUNCTION in 10s"
-		exit 1
-	fi
-	sleep 0.1
-	t=$((t + 1))
-done
-echo "QEPC-BOUND $(basename "$(readlink /sys/bus/pci/devices/"$QEPC_FUNCTION"/driver)")"
 # the suite's case list (qepc.suite=): kselftest options, one per line,
-# e.g. "-r pci_ep_basic.MSI_TEST"; without one every case runs
-list=/usr/local/share/qemu-epc/cases-${QEPC_SUITE:-kselftest}
+# e.g. "-r pci_ep_basic.MSI_TEST"; the plan is its cases (fnK NAME for
+# function K when there are several)
+list=$QEPC_SHARE/cases-${QEPC_SUITE:-kselftest}
+list_of() {
+	if [ "$n" -gt 1 ] && [ -f "$list.fn$1" ]; then
+		echo "$list.fn$1"
+	else
+		echo "$list"
+	fi
+}
+if [ ! -f "$list" ]; then
+	echo "QEPC-ERROR no case list $list in the image"
+	exit 1
+fi
+planf=$(mktemp)
+k=0
+while [ $k -lt "$n" ]; do
+	pre=
+	[ "$n" = 1 ] || pre="fn$k "
+	sed -n "s/^-r /QEPC-PLAN $pre/p" "$(list_of $k)"
+	k=$((k + 1))
+done >"$planf"
+cat "$planf"
+echo "QEPC-PLAN-END $(wc -l <"$planf")"
+rm -f "$planf"
+[ -z "${QEPC_PLAN_ONLY:-}" ] || exit 0
+
+load pci_endpoint_test || exit 1
+if ! wait_for 10 test -c /dev/pci-endpoint-test.$((n - 1)); then
+	echo "QEPC-ERROR pci_endpoint_test did not bind to $QEPC_FUNCTION in 10s"
+	exit 1
+fi
+echo "QEPC-BOUND $(basename "$(readlink /sys/bus/pci/devices/"$QEPC_FUNCTION"/driver)")"
+dev=/sys/bus/pci/devices/$QEPC_FUNCTION
+echo "QEPC-HOSTINFO cpus=$(nproc) possible=$(cat /sys/devices/system/cpu/possible) msix=$(msix_vectors)"
 # shellcheck disable=SC2046
-[ "$n" -gt 1 ] || exec /usr/local/bin/pci_endpoint_test $([ -f "$list" ] && cat "$list")
+[ "$n" -gt 1 ] || exec /usr/local/bin/pci_endpoint_test $(cat "$list")
 
 node=/dev/pci-endpoint-test.0
 rc=0
@@ -48,10 +71,8 @@ while [ $k -lt "$n" ]; do
 	echo "QEPC-BOUND function $k: $f $(cat /sys/bus/pci/devices/"$f"/vendor):$(cat /sys/bus/pci/devices/"$f"/device) is /dev/pci-endpoint-test.$k ($nums), the kselftest's device for its run"
 	rm -f $node
 	mknod $node c "${nums%:*}" "${nums#*:}"
-	mine=$list
-	[ -f "$list.fn$k" ] && mine=$list.fn$k
 	# shellcheck disable=SC2046
-	{ /usr/local/bin/pci_endpoint_test $([ -f "$mine" ] && cat "$mine"); echo $? >/tmp/ksft-rc; } 2>&1 |
+	{ /usr/local/bin/pci_endpoint_test $(cat "$(list_of $k)"); echo $? >/tmp/ksft-rc; } 2>&1 |
 		sed -e "s/^ok \([0-9]*\) /ok \1 fn$k /" -e "s/^not ok \([0-9]*\) /not ok \1 fn$k /"
 	[ "$(cat /tmp/ksft-rc)" = 0 ] || rc=1
 	k=$((k + 1))

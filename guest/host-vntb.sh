@@ -5,48 +5,50 @@
 # the function is present ($QEPC_FUNCTION): ntb_hw_epf, ntb_transport and
 # ntb_netdev give an interface to guest 1 (10.0.0.2 here, 10.0.0.1 there,
 # guest/vntb-agent.sh); then ping, TCP transfers with checksums, iperf3,
-# a link down and up.  One KTAP line per check; "QEPC-MEASURE what: value unit"
-# lines carry the figures.  Every wait is bounded.  $QEPC_RUNS (default 1):
-# how many times each ping and transfer runs (the bench repeats them);
-# $QEPC_MIB (default 64): MiB of each transfer.
+# a link down and up.  One KTAP line per check (guest/lib.sh); "QEPC-MEASURE
+# what: value unit" lines carry the figures.  Every wait is bounded.
+# $QEPC_RUNS (default 1): how many times each ping and transfer runs (the
+# bench repeats them); $QEPC_MIB (default 64): MiB of each transfer.
+# With host-beside.sh in the image (run --epf vntb --functions 2) the
+# pcitest cases of function 1 run after the transfers, with the network up.
+# $QEPC_MEASURE_ONLY (the bench's pair through messages): no link down and
+# up at the end.
 runs=${QEPC_RUNS:-1}
 mib=${QEPC_MIB:-64}
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
+beside=$QEPC_SHARE/host-beside.sh
+
+C_UP="vntb ntb_hw_epf bound, interface eth0 up"
+C_LINK="vntb link up: guest 1 answers"
+C_PING21="vntb ping guest 2 to guest 1, 100 packets"
+C_PING12="vntb ping guest 1 to guest 2, 100 packets"
+C_TCP21="vntb tcp $mib MiB guest 2 to guest 1, sha256 matches"
+C_TCP12="vntb tcp $mib MiB guest 1 to guest 2, sha256 matches"
+C_IPERF21="vntb iperf3 guest 2 to guest 1, 5 s"
+C_IPERF12="vntb iperf3 guest 1 to guest 2, 5 s"
+C_RESTART="vntb link down and up: function gone and back, ntb_hw_epf bound again"
+C_PINGAGAIN="vntb ping after link down and up, 100 packets"
+# (the cases of function 1 are pcitest invocations, host-beside.sh's plan)
+besides=
+[ ! -f "$beside" ] || besides=$(sh "$beside" --plan) || exit 1
+# shellcheck disable=SC2086
+IFS='
+'
+set -- "$C_UP" "$C_LINK" "$C_PING21" "$C_PING12" "$C_TCP21" "$C_TCP12" \
+	"$C_IPERF21" "$C_IPERF12" $besides
+unset IFS
+[ -n "${QEPC_MEASURE_ONLY:-}" ] || set -- "$@" "$C_RESTART" "$C_PINGAGAIN"
+plan "$@"
+
 fn=$QEPC_FUNCTION
 dev=/sys/bus/pci/devices/$fn
 peer=10.0.0.1
-n=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n $1"
-}
-notok() {
-	n=$((n + 1))
-	echo "not ok $n $1"
-}
-# load, tcp_tuning, stats
+# tcp_tuning, stats (guest 1's agent, as a library)
 set -- lib
-. /usr/local/share/qemu-epc/vntb-agent.sh
-now() { cut -d' ' -f1 /proc/uptime; }
-# wait_for SECONDS COMMAND...: poll every 0.1 s
-wait_for() {
-	t=0
-	lim=$(($1 * 10))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $t -lt $lim ] || return 1
-		sleep 0.1
-		t=$((t + 1))
-	done
-}
-vendor() { od -An -tx4 -N4 "$dev/config" 2>/dev/null | tr -d ' '; }
-absent() { [ "$(vendor)" = ffffffff ]; }
-present() { v=$(vendor) && [ -n "$v" ] && [ "$v" != ffffffff ]; }
+. "$QEPC_SHARE/vntb-agent.sh"
 # up: bind ntb_hw_epf, bring the transport's interface up
 up() {
-	load ntb
-	load ntb_hw_epf
-	load ntb_transport
-	load ntb_netdev
+	load ntb && load ntb_hw_epf && load ntb_transport && load ntb_netdev || return 1
 	wait_for 30 ip link show eth0 || return 1
 	tcp_tuning
 	ip addr add 10.0.0.2/24 dev eth0 && ip link set eth0 up
@@ -57,7 +59,7 @@ down() {
 	true
 }
 # ping_check COUNT WHAT COMMAND...: COMMAND (a ping of 100 packets) COUNT
-# times, none lost each time; one KTAP line, every run's round trip
+# times, none lost each time; one result, every run's round trip
 ping_check() {
 	count=$1
 	what=$2
@@ -76,7 +78,7 @@ ping_check() {
 		ok "$what"
 		echo "$all" | sed -n 's|.*min/avg/max = [0-9.]*/\([0-9.]*\)/.*|QEPC-MEASURE '"$what"', rtt avg: \1 ms|p'
 	else
-		notok "$what: run $((i + 1)): $(echo "$out" | tr '\n' ' ')"
+		notok "$what" "run $((i + 1)): $out"
 	fi
 }
 # send_once, fetch_once: one transfer each way, $t0 and $t1 around it; on a
@@ -98,75 +100,77 @@ fetch_once() {
 	why="$(wc -c </tmp/rx.bin) bytes, sha256 $got, guest 1 sent ${want:-?}"
 	return 1
 }
-# tcp_check WAY ONCE: ONCE $runs times; one KTAP line, every run's MB/s
+# tcp_check NAME WAY ONCE: ONCE $runs times; one result, every run's MB/s
 tcp_check() {
 	i=0
 	while [ $i -lt "$runs" ]; do
-		if ! $2; then
-			notok "vntb tcp $mib MiB $1, sha256 matches: run $((i + 1)): $why"
+		if ! $3; then
 			echo "# guest 2: $(stats)"
 			echo "# guest 1: $(ctl stats)"
+			notok "$1" "run $((i + 1)): $why"
 			return
 		fi
-		echo "QEPC-MEASURE vntb tcp $1: $(mbps "$t0" "$t1") MB/s"
+		echo "QEPC-MEASURE vntb tcp $2: $(mbps "$t0" "$t1") MB/s"
 		i=$((i + 1))
 	done
-	ok "vntb tcp $mib MiB $1, sha256 matches"
+	ok "$1"
 }
 mbps() {
 	awk -v a="$1" -v b="$2" -v m="$mib" \
 		'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.2f", m * 1.048576 / d }'
 }
 ctl() { echo "$*" | timeout 120 nc $peer 5004; }
-# iperf3_check WAY [-R]: iperf3 for 5 s, $runs times; one KTAP line, every
-# run's MB/s as the receiver counted it
+# iperf3_check NAME WAY [-R]: iperf3 for 5 s, $runs times; one result,
+# every run's MB/s as the receiver counted it
 iperf3_check() {
-	way=$1
-	shift
+	name=$1
+	way=$2
+	shift 2
 	i=0
 	while [ $i -lt "$runs" ]; do
 		out=$(timeout 60 iperf3 -c $peer -t 5 -f m "$@" 2>&1)
 		rate=$(echo "$out" | awk '/ receiver$/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec" && $i > 0) printf "%.2f\n", $i / 8 }')
 		if [ -z "$rate" ]; then
-			notok "vntb iperf3 $way, 5 s: run $((i + 1)): $(echo "$out" | tail -3 | tr '\n' ' ')"
+			notok "$name" "run $((i + 1)): $(echo "$out" | tail -3)"
 			return
 		fi
 		echo "QEPC-MEASURE vntb iperf3 $way: $rate MB/s"
 		i=$((i + 1))
 	done
-	ok "vntb iperf3 $way, 5 s"
+	ok "$name"
 }
 
 if up; then
-	ok "vntb ntb_hw_epf bound, interface eth0 up"
+	ok "$C_UP"
 else
-	notok "vntb ntb_hw_epf bound, interface eth0 up: $fn: $(dmesg | tail -5 | tr '\n' ' ')"
+	notok "$C_UP" "$fn: $(dmesg | tail -5)"
 fi
 ready() { [ "$(ctl ready)" = ready ]; }
 if ! wait_for 90 ping -c 1 -W 1 $peer; then
-	notok "vntb link up: guest 1 answers: no answer to ping in 90 s"
+	notok "$C_LINK" "no answer to ping in 90 s"
 elif ! wait_for 120 ready; then
-	notok "vntb link up: guest 1 answers: its servers are not ready after 120 s"
+	notok "$C_LINK" "its servers are not ready after 120 s"
 else
-	ok "vntb link up: guest 1 answers"
+	ok "$C_LINK"
 fi
-ping_check "$runs" "vntb ping guest 2 to guest 1, 100 packets" timeout 120 ping -A -c 100 -W 5 $peer
-ping_check "$runs" "vntb ping guest 1 to guest 2, 100 packets" ctl ping 10.0.0.2
+ping_check "$runs" "$C_PING21" timeout 120 ping -A -c 100 -W 5 $peer
+ping_check "$runs" "$C_PING12" ctl ping 10.0.0.2
 
 dd if=/dev/urandom of=/tmp/tx.bin bs=1M count="$mib" 2>/dev/null
 want=$(sha256sum /tmp/tx.bin | cut -d' ' -f1)
-tcp_check "guest 2 to guest 1" send_once
+tcp_check "$C_TCP21" "guest 2 to guest 1" send_once
 rm -f /tmp/tx.bin
 want=$(timeout 30 nc $peer 5003 </dev/null)
-tcp_check "guest 1 to guest 2" fetch_once
+tcp_check "$C_TCP12" "guest 1 to guest 2" fetch_once
 rm -f /tmp/rx.bin
-iperf3_check "guest 2 to guest 1"
-iperf3_check "guest 1 to guest 2" -R
+iperf3_check "$C_IPERF21" "guest 2 to guest 1"
+iperf3_check "$C_IPERF12" "guest 1 to guest 2" -R
 
 # run --epf vntb --functions 2: function 1 is a pci-epf-test on the same
 # controller; its pcitest cases run now, with the network up
-beside=/usr/local/share/qemu-epc/host-beside.sh
-[ ! -f $beside ] || sh $beside
+[ ! -f "$beside" ] || sh "$beside"
+
+[ -z "${QEPC_MEASURE_ONLY:-}" ] || exit 0
 
 # link down and up: guest 1 stops and starts the function; this side sees
 # it vanish and come back from reset, and enumerates it again
@@ -178,17 +182,15 @@ if [ "$answer" = restarting ] && wait_for 20 absent && wait_for 60 present; then
 	echo 1 >"$dev/remove"
 	echo 1 >/sys/bus/pci/rescan
 	if wait_for 10 test -e "$dev" && up; then
-		ok "vntb link down and up: function gone and back, ntb_hw_epf bound again"
+		ok "$C_RESTART"
 	else
-		notok "vntb link down and up: function gone and back, ntb_hw_epf bound again: rebind failed"
+		notok "$C_RESTART" "rebind failed"
 	fi
 else
-	notok "vntb link down and up: function gone and back, ntb_hw_epf bound again: answer '$answer', config space reads $(vendor)"
+	notok "$C_RESTART" "answer '$answer', config space reads $(vendor)"
 fi
 if wait_for 90 ping -c 1 -W 1 $peer; then
-	ping_check 1 "vntb ping after link down and up, 100 packets" \
-		timeout 120 ping -A -c 100 -W 5 $peer
+	ping_check 1 "$C_PINGAGAIN" timeout 120 ping -A -c 100 -W 5 $peer
 else
-	notok "vntb ping after link down and up, 100 packets: guest 1 does not answer in 90 s"
+	notok "$C_PINGAGAIN" "guest 1 does not answer in 90 s"
 fi
-

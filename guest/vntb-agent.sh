@@ -19,15 +19,10 @@
 #                           stats      guest 1's transport queue and TCP
 #                                      counters (for a failure report)
 # Lines for the harness start with "QEPC-".
-load() {
-	[ -d "/sys/module/$(echo "$1" | tr - _)" ] && return 0
-	ko=$(find /lib/modules -name "$1.ko" | head -1)
-	shift
-	[ -z "$ko" ] || insmod "$ko" "$@"
-}
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 CFS=/sys/kernel/config/pci_ep
-# load, tcp_tuning and stats serve guest 2 too: host-vntb.sh sources this
-# file with "lib" as its argument
+# tcp_tuning and stats serve guest 2 too: host-vntb.sh sources this file
+# with "lib" as its argument
 # tcp_tuning: ntb_netdev receives into buffers of its whole MTU (about
 # 64 KiB, 128 KiB of socket memory each, whatever the packet's length). With
 # the default 128 KiB receive buffer one such packet closes the TCP window,
@@ -52,17 +47,14 @@ stats() {
 
 case "$1" in
 serve)
-	load ntb_transport
-	load ntb_netdev
-	t=0
-	while ! ip link show eth0 >/dev/null 2>&1; do
-		if [ $t -ge 300 ]; then
-			echo "QEPC-ERROR no ntb_netdev interface in guest 1 after 30 s"
-			exit 1
-		fi
-		sleep 0.1
-		t=$((t + 1))
-	done
+	if ! load ntb_transport || ! load ntb_netdev; then
+		echo "QEPC-ERROR loading ntb_transport and ntb_netdev in guest 1 failed"
+		exit 1
+	fi
+	if ! wait_for 30 ip link show eth0; then
+		echo "QEPC-ERROR no ntb_netdev interface in guest 1 after 30 s"
+		exit 1
+	fi
 	tcp_tuning
 	ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up
 	nc -ll -p 5004 -e sh "$0" ctl &

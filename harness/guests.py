@@ -1,26 +1,26 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Two booted guests linked by qemu-epc and epf-bridge: the end-to-end
+"""Guest control: booted guests linked by qemu-epc and epf-bridge, the
 harness behind `qemu-epc-bench run` and the end-to-end tests.
 
 Guest 1 ("epf") runs the endpoint side, guest 2 ("host") the host side;
 both boot the same kernel and initramfs (guest/init picks the role
 from the command line).  Each guest writes kernel messages to ttyS0 and
 "QEPC-..." progress lines to ttyS1, both kept as files in the run
-directory.  Every wait has a timeout and names what it waited for."""
+directory.  Every wait has a timeout and names what it waited for.
+
+Each QEMU runs in a process group of its own, which stop() ends whatever
+the QEMU started, and dies with the harness process that started it
+(PR_SET_PDEATHSIG): a harness killed on a timeout leaves no guest
+running.  Where artefacts are: artefacts.py; which cases run: cases.py."""
+import ctypes
 import os
 import re
-import shutil
+import signal
 import subprocess
-import tempfile
 import time
 
-import initramfs
+from artefacts import LAUNCH, QEMU, TOP  # noqa: F401  (re-exported for tests)
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUEST_DIR = os.path.join(TOP, 'guest')
-# the tree's launcher, or another (tests/pkg: the installed one)
-LAUNCH = os.environ.get('QEMU_EPC_LAUNCH', os.path.join(TOP, 'qemu-epc-launch'))
-QEMU = os.environ.get('QEMU', 'qemu-system-x86_64')
 FUNCTION = '0000:00:04.0'       # where guest 2 gets the epf-bridge
 
 
@@ -28,276 +28,42 @@ class GuestError(Exception):
     pass
 
 
-SERIES = ('6.12', '7.3')      # the kernel series the bench boots
+_PR_SET_PDEATHSIG = 1
 
 
-def kernel_dir(series='6.12'):
-    """Build (or find cached) the project's guest kernel of a series;
-    returns its dir."""
-    r = subprocess.run([os.path.join(TOP, 'scripts', 'guest-kernel.sh'), '--series', series],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True)
-    if r.returncode:
-        raise GuestError('guest kernel build failed:\n' + r.stderr)
-    return r.stdout.strip().splitlines()[-1]
-
-
-def kmod_path(series='6.12'):
-    """pcie-qemu-ep built for a series' guest kernel: kmod/ itself for
-    6.12, a copy under BUILD/kmod-SERIES for the others."""
-    if series == '6.12':
-        return os.path.join(TOP, 'kmod', 'pcie-qemu-ep.ko')
-    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
-    return os.path.join(build, 'kmod-' + series, 'kmod', 'pcie-qemu-ep.ko')
-
-
-def iperf3_files():
-    """iperf3 and its libraries for a guest image: (path in the image,
-    file) pairs; setup unpacks bookworm's packages and names the root in
-    BUILD/iperf3-root."""
-    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+def _die_with_parent():
+    """In the child, before exec: SIGKILL when the parent goes."""
     try:
-        with open(os.path.join(build, 'iperf3-root')) as f:
-            root = f.read().strip()
-    except OSError:
-        raise GuestError('%s/iperf3-root missing: ./qemu-epc-bench setup fetches iperf3'
-                         % build)
-    return initramfs.program_files(os.path.join(root, 'usr', 'bin', 'iperf3'),
-                                   os.path.join(root, 'usr', 'lib', 'x86_64-linux-gnu'))
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
-def kselftest_cases(binary):
-    """The cases of a kselftest_harness binary, in the order it runs them
-    ("fixture.variant.test"), from its own -l listing: a table of fixture,
-    variant and test columns, one section per fixture."""
-    out = subprocess.run([binary, '-l'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         universal_newlines=True, timeout=60).stdout
-    lines = out.splitlines()
-    head = next((l for l in lines if 'FIXTURE' in l and 'VARIANT' in l), None)
-    if head is None:
-        raise GuestError('%s -l printed no table:\n%s' % (binary, out))
-    vcol, tcol = head.index('VARIANT'), head.index('TEST')
-    sections, cur = [], None
-    for l in lines:
-        if l is head or not l.strip():
+def spawn(args, **kw):
+    """A child in a process group of its own that dies with this process."""
+    return subprocess.Popen(args, start_new_session=True, preexec_fn=_die_with_parent, **kw)
+
+
+def stop_group(proc, timeout=10):
+    """End a child started by spawn() and everything in its group: SIGTERM,
+    then SIGKILL after timeout.  Returns its exit status."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
             continue
-        if l.startswith('---'):
-            cur = None
-            continue
-        fixture, variant, test = l[:vcol].strip(), l[vcol:tcol].strip(), l[tcol:].strip()
-        if fixture:
-            cur = (fixture, [], [])
-            sections.append(cur)
-        if cur is None:
-            continue
-        if variant:
-            cur[1].append(variant)
-        if test:
-            cur[2].append(test)
-    return ['.'.join(x for x in (f, v, t) if x)
-            for f, variants, tests in sections for v in (variants or ['']) for t in tests]
-
-
-def kselftest_group(case):
-    """Summary-table group of a pci_endpoint kselftest case ("fnK CASE":
-    of function K, run --functions)."""
-    fn = ''
-    if re.match(r'fn\d+ ', case):
-        fn, case = case.split(' ', 1)
-        fn += ' '
-    test = case.rsplit('.', 1)[-1]
-    dma = ' (DMA)' if '.dma.' in case else ''
-    return fn + {'BAR_TEST': 'BAR', 'CONSECUTIVE_BAR_TEST': 'BAR',
-            'BAR_SUBRANGE_TEST': 'BAR subrange', 'LEGACY_IRQ_TEST': 'INTx',
-            'MSI_TEST': 'MSI', 'MSIX_TEST': 'MSI-X', 'READ_TEST': 'read' + dma,
-            'WRITE_TEST': 'write' + dma, 'COPY_TEST': 'copy' + dma,
-            'DOORBELL_TEST': 'doorbell'}.get(test, 'other')
-
-
-# the checks of guest/host-vntb.sh, in order (run --epf vntb)
-VNTB_CASES = (
-    'vntb ntb_hw_epf bound, interface eth0 up',
-    'vntb link up: guest 1 answers',
-    'vntb ping guest 2 to guest 1, 100 packets',
-    'vntb ping guest 1 to guest 2, 100 packets',
-    'vntb tcp 64 MiB guest 2 to guest 1, sha256 matches',
-    'vntb tcp 64 MiB guest 1 to guest 2, sha256 matches',
-    'vntb iperf3 guest 2 to guest 1, 5 s',
-    'vntb iperf3 guest 1 to guest 2, 5 s',
-    'vntb link down and up: function gone and back, ntb_hw_epf bound again',
-    'vntb ping after link down and up, 100 packets',
-)
-# what `run --epf nvme` checks (guest/host-nvme.sh), in order
-NVME_CASES = (
-    'nvme controller and namespace: model and size as guest 1 set them',
-    'nvme more than one I/O queue, an MSI-X vector each',
-    'nvme 64 MiB pattern written and read back with O_DIRECT, byte-exact',
-    'nvme filesystem: made, mounted, a file tree copied, checksums after remount',
-    'nvme fio verify=crc32c sequential and random, 4 jobs, 0 errors',
-    'nvme link down and up while idle: controller reset, I/O works again',
-    'nvme link down during I/O: the I/O ends with errors, no hang',
-)
-
-
-def nvme_group(case):
-    """The summary row of an NVMe check."""
-    for word in ('fio', 'link down', 'filesystem'):
-        if word in case:
-            return 'nvme ' + word
-    return 'nvme I/O' if 'MiB' in case else 'nvme set-up'
-
-
-def fio_files():
-    """fio for a guest image (built static by setup, path in BUILD/fio)."""
-    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
+    # what the child left in its group goes too
     try:
-        with open(os.path.join(build, 'fio')) as f:
-            path = f.read().strip()
-    except OSError:
-        raise GuestError('%s/fio missing: ./qemu-epc-bench setup builds fio' % build)
-    return [('usr/bin/fio', path)]
-
-
-# the bench's vNTB transfers: MiB each way on the shared path, and through
-# messages (where each access is a socket round trip)
-VNTB_BENCH_MIB = {'shared': 64, 'messages': 1}
-
-
-def vntb_cases(mib=64):
-    return [c.replace('64 MiB', '%d MiB' % mib) for c in VNTB_CASES]
-
-
-def vntb_group(case):
-    """The summary row of a vNTB check."""
-    for word in ('ping', 'tcp', 'iperf3', 'link down'):
-        if word in case:
-            return 'vntb ' + word
-    return 'vntb set-up'
-
-
-def pcitest_cases(pcitest_sh):
-    """The pcitest invocations of pcitest.sh, in order, found by running
-    the script on this machine with a pcitest that only records them."""
-    tmp = tempfile.mkdtemp(prefix='qepc-dry-')
-    try:
-        fake = os.path.join(tmp, 'pcitest')
-        with open(fake, 'w') as f:
-            f.write('#!/bin/sh\necho "CASE $*"\n')
-        os.chmod(fake, 0o755)
-        out = subprocess.run(['sh', pcitest_sh], stdout=subprocess.PIPE,
-                             env=dict(os.environ, PATH=tmp + ':' + os.environ['PATH']),
-                             universal_newlines=True, timeout=60).stdout
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return [l[5:] for l in out.splitlines() if l.startswith('CASE ')]
-
-
-SIZES = (1, 1024, 1025, 1024000, 1024001)     # pcitest.sh's transfer sizes
-BENCH_SIZE = 1 << 20
-# the largest transfer pcitest makes: pci_endpoint_test allocates size +
-# its 4 KiB alignment with kmalloc, at most 4 MiB in the guest kernels
-BENCH_MAX = (4 << 20) - 4096
-BENCH_RUNS = 5
-
-
-def _dma(ops, sizes=SIZES):
-    return ['-d -%s -s %d' % (op, n) for op in ops for n in sizes]
-
-
-# What the default host script runs in guest 2 for qepc.suite=NAME, after
-# the kernel's pcitest.sh for "full".  pci-epf-test (6.12) moves data with
-# private slave channels for read and write, but copies with DMA only over
-# a memcpy channel: the "memcpy" suites run with the driver's
-# slave_dma=0, where it takes the memcpy path for all three.
-SUITES = {
-    'full': _dma('rw'),
-    'memcpy': ['-i 1'] + _dma('rwc'),
-}
-
-# run --functions N: what guest/epf-test.sh gives function K (pci-epf-test
-# configfs attributes), and the pcitest cases run against each function's
-# /dev/pci-endpoint-test.K.  Function 0 is the default one; the others get
-# another ID pci_endpoint_test knows (TI DRA72x, then DRA74x again with other
-# subsystem IDs), INTB/C/D, fewer MSI and MSI-X vectors and another class.
-FUNCTION_SETUP = [
-    # (device ID, MSI vectors, MSI-X vectors, interrupt pin)
-    (0xb500, 32, 2048, 1), (0xb501, 8, 64, 2), (0xb500, 4, 16, 3),
-    (0xb501, 2, 8, 4), (0xb500, 1, 4, 1), (0xb501, 1, 2, 2),
-    (0xb500, 1, 1, 3), (0xb501, 1, 1, 4),
-]
-
-
-# on 7.3 the pci_endpoint kselftest runs against each function unchanged: it
-# tests every MSI and MSI-X vector up to 32 and 2048 (and skips from the
-# first one a function lacks), so there every function offers all of them
-FUNCTION_SETUP_KSELFTEST = [(dev, 32, 2048, pin) for dev, _, _, pin in FUNCTION_SETUP]
-
-
-def function_cases(k):
-    """pcitest.sh's kinds of case against function k: every BAR, INTx, the
-    first, second and last MSI and MSI-X vector, read/write/copy of
-    pcitest.sh's sizes, and DMA read and write."""
-    _, msi, msix, _ = FUNCTION_SETUP[k]
-    d = '-D /dev/pci-endpoint-test.%d ' % k
-    return ([d + '-b %d' % b for b in range(6)] + [d + '-i 0', d + '-l', d + '-i 1'] +
-            [d + '-m %d' % v for v in sorted({1, 2, msi})] + [d + '-i 2'] +
-            [d + '-x %d' % v for v in sorted({1, 2, msix})] + [d + '-i 1'] +
-            [d + '-%s -s %d' % (op, n) for op in 'rwc' for n in SIZES] +
-            [d + '-d -%s -s %d' % (op, n) for op in 'rw' for n in SIZES])
-
-
-def functions_suite(n):
-    return [c for k in range(n) for c in function_cases(k)]
-
-
-def beside_cases():
-    """run --epf vntb --functions 2: the pcitest cases against function 1,
-    a pci-epf-test beside pci-epf-vntb (function 0), its only
-    /dev/pci-endpoint-test.  The controller's BARs 0, 2 and 4 are 64-bit
-    only for ntb_hw_epf, so pci-epf-test has those three."""
-    return [c for c in function_cases(1) if '-b ' not in c or
-            c.endswith(('-b 0', '-b 2', '-b 4'))]
-
-
-def beside_case(args):
-    """pcitest arguments of function_cases(1) as host-beside.sh runs them
-    (the one device: no -D)."""
-    return args.replace('-D /dev/pci-endpoint-test.1 ', '')
-
-
-def bench_suites(runs=BENCH_RUNS):
-    """The suites of `qemu-epc-bench bench`: each transfer `runs` times,
-    then the BAR tests as many times; on the shared path, through messages
-    (shmem off), and with DMA (copy over a memcpy channel).  "!" lines run
-    the memcpy baseline of each size in guest 2."""
-    sizes = (BENCH_SIZE, BENCH_MAX)
-    rep = range(runs)
-    bars = ['-b %d' % b for _ in rep for b in range(6)]
-    return {
-        'bench-shared': ['-i 1'] + ['!qepc-memcpy %d %d' % (n, runs) for n in sizes] +
-                        ['-%s -s %d' % (op, n) for n in sizes for op in 'rwc' for _ in rep] +
-                        ['-d -%s -s %d' % (op, n) for n in sizes for op in 'rw' for _ in rep] +
-                        bars,
-        'bench-memcpy': ['-i 1'] + ['-d -c -s %d' % n for n in sizes for _ in rep],
-        'bench-messages': ['-i 1'] + ['-%s -s %d' % (op, n) for n in sizes
-                                      for op in 'rwc' for _ in rep] + bars,
-    }
-
-
-def case_group(args, dma_mode='slave'):
-    """Summary-table group of a pcitest invocation."""
-    a = args.split()
-    dma = (' (DMA)' if dma_mode == 'slave' else ' (DMA memcpy)') if '-d' in a else ''
-    # a case against one function of several: its group is the function's
-    fn = ''
-    if '-D' in a and a.index('-D') + 1 < len(a):
-        fn = 'fn%s ' % a[a.index('-D') + 1].rsplit('.', 1)[-1]
-    for opt, name in (('-b', 'BAR'), ('-l', 'INTx'), ('-m', 'MSI'),
-                      ('-x', 'MSI-X'), ('-i', 'set IRQ type'),
-                      ('-r', 'read'), ('-w', 'write'), ('-c', 'copy')):
-        if opt in a:
-            return fn + name + dma
-    return fn + 'other'
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return proc.returncode
 
 
 class Guest:
@@ -329,8 +95,9 @@ class Guest:
         with open(self.qemu_log, 'w') as log:
             log.write(' '.join(args) + '\n')
             log.flush()
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = spawn(args, stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+        self.stopped_by_us = False
         self.pos = 0
         self.pending = ''
         self.unread = []     # lines read past the one wait_for returned
@@ -339,7 +106,8 @@ class Guest:
         return self.proc.poll() is None
 
     def new_lines(self):
-        """QEPC- and KTAP result lines written since the last call."""
+        """QEPC- lines, KTAP results and "# " diagnostics written since the
+        last call."""
         with open(self.results, 'rb') as f:
             f.seek(self.pos)
             data = f.read()
@@ -353,8 +121,8 @@ class Guest:
                 out.append(l[l.index('QEPC-'):])
             elif re.match(r'(not )?ok \d+ ', l):      # a host script's KTAP
                 out.append(l.strip())
-            elif l.startswith('# Totals: '):         # and its totals
-                out.append(l.strip())
+            elif l.startswith('# '):                 # and its diagnostics
+                out.append(l.rstrip())
         return out
 
     def wait_for(self, prefix, timeout, what):
@@ -381,13 +149,31 @@ class Guest:
             time.sleep(0.05)
 
     def stop(self, timeout=10):
+        """End the guest (SIGTERM: QEMU exits 0), and anything left in its
+        process group; returns QEMU's exit status."""
         if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            self.stopped_by_us = True
+        return stop_group(self.proc, timeout)
+
+    def exit_problem(self):
+        """Why QEMU's end was not clean, or None: an exit status other than
+        0 (a guest that powers off and a QEMU ended by stop() both exit 0),
+        e.g. an abort after the guest's last result."""
+        rc = self.proc.poll()
+        if rc is None or rc == 0:
+            return None
+        if rc == -signal.SIGKILL and self.stopped_by_us:
+            why = 'QEMU did not end on SIGTERM within its time and was killed'
+        elif rc < 0:
+            why = 'QEMU ended by signal %d (%s)' % (-rc, signal.Signals(-rc).name)
+        else:
+            why = 'QEMU exited with status %d' % rc
+        try:
+            with open(self.qemu_log, errors='replace') as f:
+                tail = ' '.join(f.read().splitlines()[-3:])
+        except OSError:
+            tail = ''
+        return '%s (%s: %s)' % (why, self.qemu_log, tail)
 
     def kernel_problems(self, expected=()):
         """Oops, BUG, WARNING or KASAN lines in the console, minus the
@@ -419,7 +205,7 @@ class Pair:
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
-                 epf_smp=1, ctl=False, functions=1, function_setup=FUNCTION_SETUP):
+                 epf_smp=1, ctl=False, functions=1, function_setup=None):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -484,6 +270,11 @@ class Pair:
     def stop(self):
         self.host.stop()
         self.epf.stop()
+
+    def exit_problems(self):
+        """[(who, why)] for each guest whose QEMU did not end cleanly."""
+        return [(who, g.exit_problem()) for who, g in (('epf', self.epf), ('host', self.host))
+                if g.exit_problem()]
 
     def kernel_problems(self):
         return ([('epf', p) for p in self.epf.kernel_problems(EPF_EXPECTED)] +

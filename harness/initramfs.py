@@ -8,9 +8,12 @@ import re
 import stat
 import subprocess
 
+from artefacts import GUEST_DIR, built
+
 BUSYBOX = '/bin/busybox'
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUEST_DIR = os.path.join(TOP, 'guest')
+# the scripts' library and the register map in shell form (made by meson
+# from qemu-epc-regs.h), in every image
+SHARE = 'usr/local/share/qemu-epc'
 
 
 class Cpio:
@@ -57,15 +60,6 @@ class Cpio:
         self.f.close()
 
 
-def built(name):
-    """A static guest program the build made (meson.build)."""
-    build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
-    path = os.path.join(build, name)
-    if not os.path.exists(path):
-        raise RuntimeError('%s missing: ./qemu-epc-bench setup builds it' % path)
-    return path
-
-
 def wrapper_path():
     """The static pcitest wrapper (pcitest bounded and timed)."""
     return built('pcitest-wrapper')
@@ -109,14 +103,14 @@ def find_modules(root, names):
 
 
 def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
-          suites=None, extra=()):
+          suites=None, extra=(), texts=None):
     """Write the image used by both guests (the role is on the kernel
     command line).  modules: list of .ko paths, put in /lib/modules;
     pcitest, pcitest_sh: the kernel's pcitest and pcitest.sh, or None
     (kernels from 6.14 on have the kselftest instead, given in extra);
     suites: {name: [pcitest arguments]}, the case lists the default host
     script runs for qepc.suite=name; extra: (path in the image, file)
-    pairs, executable."""
+    pairs, executable; texts: {path in the image: [lines]}."""
     if not os.path.exists(BUSYBOX):
         raise RuntimeError('%s missing: install busybox-static '
                            '(scripts/setup.sh does)' % BUSYBOX)
@@ -128,19 +122,23 @@ def build(out, modules, pcitest, pcitest_sh, epf_script, host_script,
     c.add_file('init', os.path.join(GUEST_DIR, 'init'), 0o755)
     c.add_file('etc/qemu-epc/epf.sh', epf_script, 0o755)
     c.add_file('etc/qemu-epc/host.sh', host_script, 0o755)
+    c.add_file(SHARE + '/lib.sh', os.path.join(GUEST_DIR, 'lib.sh'), 0o644)
+    c.add_file(SHARE + '/regs.sh', built('regs.sh'), 0o644)
     if pcitest:
         c.add_file('usr/local/bin/pcitest', pcitest, 0o755)
         c.add_file('usr/local/libexec/qemu-epc/pcitest', wrapper_path(), 0o755)
         c.add_file('usr/local/bin/qepc-memcpy', built('qepc-memcpy'), 0o755)
     if pcitest_sh:
-        c.add_file('usr/local/share/qemu-epc/pcitest.sh', pcitest_sh, 0o755)
+        c.add_file(SHARE + '/pcitest.sh', pcitest_sh, 0o755)
     for name, cases in (suites or {}).items():
-        c.add_bytes('usr/local/share/qemu-epc/cases-' + name,
+        c.add_bytes(SHARE + '/cases-' + name,
                     ''.join(a + '\n' for a in cases).encode())
     for ko in modules:
         c.add_file('lib/modules/' + os.path.basename(ko), ko, 0o644)
     for dest, src in extra:
         c.add_file(dest, src, 0o755)
+    for dest, lines in (texts or {}).items():
+        c.add_bytes(dest, ''.join(l + '\n' for l in lines).encode())
     c.close()
     return out
 

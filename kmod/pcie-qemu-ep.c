@@ -633,6 +633,22 @@ static void qep_dma_start_next(struct qep_dma_chan *qc)
 	qep_dma_start_seg(qc);
 }
 
+/*
+ * A transfer completed: count it in the channel's dmaengine statistics
+ * (/sys/class/dma/dmaXchanY/memcpy_count and bytes_transferred), so that
+ * one can tell that an EPF driver's data went through these channels.
+ */
+static void qep_dma_account(struct qep_dma_chan *qc, struct qep_dma_desc *desc)
+{
+	unsigned long bytes = 0;
+	unsigned int i;
+
+	for (i = 0; i < desc->nsegs; i++)
+		bytes += desc->segs[i].len;
+	this_cpu_inc(qc->chan.local->memcpy_count);
+	this_cpu_add(qc->chan.local->bytes_transferred, bytes);
+}
+
 /* The channel raised its interrupt: a segment ended. */
 static void qep_dma_chan_irq(struct qep_dma_chan *qc)
 {
@@ -663,6 +679,8 @@ static void qep_dma_chan_irq(struct qep_dma_chan *qc)
 		dev_err_ratelimited(&qep->pdev->dev,
 				    "DMA channel %u: transfer failed, error %u\n",
 				    qc->idx, QEPC_DMA_ERR(st));
+	} else {
+		qep_dma_account(qc, desc);
 	}
 	qc->chan.completed_cookie = desc->tx.cookie;
 	qep_dma_start_next(qc);

@@ -2,117 +2,149 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Run the qemu-epc tests and end with one line 'N passed, N failed'.
 
-usage: run.py BUILD_DIR [SELECTION ...] [-k PATTERN]
+usage: run.py BUILD_DIR [SELECTION ...] [-k PATTERN] [--list] [--serial]
 
-SELECTION: a suite (unit device sanitize fuzz kmod versions pkg e2e;
-default: all of them), or one file of a suite (device/test_epc.py), or a test in it
-(device/test_epc.py:EpcTest.test_msi).  -k PATTERN keeps the cases whose
-name contains PATTERN.  Every case is a line "ok NAME" or "not ok NAME:
+SELECTION: a suite (harness unit device sanitize fuzz kmod versions pkg
+e2e; default: all of them), or one file of a suite (device/test_epc.py),
+or a test in it (device/test_epc.py:EpcTest.test_msi).  -k PATTERN keeps
+the cases whose name contains PATTERN.  --list prints every case name
+without running anything.  Every case is a line "ok NAME" or "not ok NAME:
 why" (a failing subtest is a case of its own; a skip is not a pass); a
 suite that cannot run, or that runs fewer cases than it is known to have
 (a renamed file would drop its tests silently), is a "not ok" line too.
 
-sanitize and fuzz use the sanitizer build BUILD_DIR-san (scripts/setup.sh
-makes it; $QEMU_EPC_SAN_BUILD overrides); fuzz runs each target for
-$QEMU_EPC_FUZZ_TIME seconds (default 60).
+Each suite runs in a process of its own, with the environment it needs
+(sanitize and fuzz use the sanitizer build BUILD_DIR-san, versions the
+modules built for Debian 12's QEMU 7.2 on that QEMU), and reports its
+cases to this process on a pipe of their own; what a suite prints besides
+becomes "# " lines.  The suites that drive QEMUs under qtest (and barely
+use the CPU) run side by side, the ones that boot guests or compile one
+after the other (--serial: all one after the other).
 
+fuzz replays each target's corpus and then mutates for $QEMU_EPC_FUZZ_TIME
+seconds (default 10; `qemu-epc-bench fuzz --time N` runs the long run).
 versions builds the modules against each QEMU version (tests/versions),
 then runs the device suite on Debian 12's QEMU 7.2 with the 7.2 build
 (cases named versions/qemu-7.2/device/...).  pkg builds the Debian
 packages, installs them on this machine, uses them and purges them
 (tests/pkg; root or sudo)."""
 import argparse
+import json
 import os
 import re
+import selectors
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ALL = ['unit', 'device', 'sanitize', 'fuzz', 'kmod', 'versions', 'pkg', 'e2e']
+ALL = ['harness', 'unit', 'device', 'sanitize', 'fuzz', 'kmod', 'versions', 'pkg', 'e2e']
 UNIT = ('test-proto', 'test-cfgspace', 'test-bars')
 # the fewest cases each whole suite has; fewer means cases went missing
-MINIMUM = {'unit': 20, 'device': 109, 'sanitize': 109, 'fuzz': 4, 'kmod': 9, 'e2e': 17,
-           'versions': 5, 'versions/qemu-7.2': 109, 'pkg': 8}
-
-ap = argparse.ArgumentParser(usage='run.py BUILD_DIR [SELECTION ...] [-k PATTERN]',
-                             description=__doc__.split('\n\n')[0])
-ap.add_argument('build')
-ap.add_argument('selection', nargs='*')
-ap.add_argument('-k', dest='pattern', action='append', default=[],
-                help='only cases whose name contains PATTERN (repeatable: any of them)')
-args = ap.parse_args()
-BUILD = os.path.abspath(args.build)
-SAN_BUILD = os.path.abspath(os.environ.get('QEMU_EPC_SAN_BUILD', BUILD + '-san'))
-FUZZ_TIME = float(os.environ.get('QEMU_EPC_FUZZ_TIME', '60'))
+MINIMUM = {'harness': 44, 'unit': 20, 'device': 109, 'sanitize': 109, 'fuzz': 4, 'kmod': 9,
+           'e2e': 16, 'versions': 5, 'versions/qemu-7.2': 109, 'pkg': 9}
+# suites that run side by side: QEMUs under qtest, waiting more than working
+LIGHT = ('harness', 'unit', 'device', 'sanitize', 'versions')
+# the rest, one after the other, after those
+HEAVY = ('fuzz', 'kmod', 'pkg', 'e2e')
 
 
-class Tally:
-    def __init__(self):
-        self.passed = self.failed = 0
+class Config:
+    """What a run of the tests works with, from the command line and the
+    environment."""
+
+    def __init__(self, argv):
+        ap = argparse.ArgumentParser(
+            usage='run.py BUILD_DIR [SELECTION ...] [-k PATTERN] [--list] [--serial]',
+            description=__doc__.split('\n\n')[0])
+        ap.add_argument('build')
+        ap.add_argument('selection', nargs='*')
+        ap.add_argument('-k', dest='pattern', action='append', default=[],
+                        help='only cases whose name contains PATTERN (repeatable: any of them)')
+        ap.add_argument('--list', action='store_true',
+                        help='print every case name, run nothing')
+        ap.add_argument('--serial', action='store_true',
+                        help='every suite after the other')
+        ap.add_argument('--child', help=argparse.SUPPRESS)
+        ap.add_argument('--only', action='append', default=[], help=argparse.SUPPRESS)
+        a = ap.parse_intermixed_args(argv)
+        self.build = os.path.abspath(a.build)
+        self.san_build = os.path.abspath(os.environ.get('QEMU_EPC_SAN_BUILD',
+                                                        self.build + '-san'))
+        self.fuzz_time = float(os.environ.get('QEMU_EPC_FUZZ_TIME', '10'))
+        self.patterns = a.pattern
+        self.list_only = a.list
+        self.serial = a.serial
+        self.child = a.child
+        self.only = [tuple(o.split(':', 1)) if ':' in o else (o, '') for o in a.only]
+        self.selection = a.selection
+
+    def wanted(self, name):
+        return not self.patterns or any(p in name for p in self.patterns)
+
+    def plan(self):
+        """[(suite, [(file, test name)] or [] for all of it)]."""
+        out = []
+        for sel in self.selection or ALL:
+            suite, _, rest = sel.partition('/')
+            if suite not in ALL:
+                sys.exit('run.py: unknown suite or path %r (suites: %s)' % (sel, ' '.join(ALL)))
+            only = []
+            if rest:
+                if suite in ('unit', 'fuzz'):
+                    sys.exit('run.py: %s takes -k PATTERN, not a path' % suite)
+                f, _, name = rest.partition(':')
+                d = 'device' if suite == 'sanitize' else suite
+                if not os.path.isfile(os.path.join(TOP, 'tests', d, f)):
+                    sys.exit('run.py: no file tests/%s/%s' % (d, f))
+                only = [(f, name)]
+            out.append((suite, only))
+        return out
+
+
+# ---- inside a suite's process ----------------------------------------------
+
+class Reporter:
+    """A suite's cases, written to the parent as JSON lines on the result
+    pipe (QEPC_RESULT_FD); without one (run by hand), as the lines
+    themselves."""
+
+    def __init__(self, suite):
+        self.suite = suite
+        fd = os.environ.get('QEPC_RESULT_FD')
+        self.pipe = os.fdopen(int(fd), 'w', buffering=1) if fd else None
+        self.ran = 0
+
+    def _send(self, status, name, why='', extra=''):
+        self.ran += 1
+        if self.pipe:
+            self.pipe.write(json.dumps({'s': status, 'n': name, 'w': why, 'x': extra}) + '\n')
+        elif status == 'ok':
+            print('ok %s%s' % (name, extra), flush=True)
+        else:
+            print('not ok %s: %s' % (name, why), flush=True)
 
     def ok(self, name, extra=''):
-        self.passed += 1
-        print('ok %s%s' % (name, extra), flush=True)
+        self._send('ok', name, extra=extra)
 
     def bad(self, name, why):
-        self.failed += 1
-        print('not ok %s: %s' % (name, why), flush=True)
+        self._send('fail', name, why)
 
-
-T = Tally()
-
-
-def wanted(name):
-    return not args.pattern or any(p in name for p in args.pattern)
-
-
-def check_minimum(suite, ran, whole):
-    if whole and ran < MINIMUM[suite]:
-        T.bad(suite, 'ran %d cases, it has at least %d: cases went missing'
-              % (ran, MINIMUM[suite]))
-
-
-def unit(whole):
-    """libcheck suites: one line per case from CK_VERBOSE output."""
-    ran = 0
-    for t in UNIT:
-        exe = os.path.join(BUILD, 'tests', t)
-        if not os.access(exe, os.X_OK):
-            T.bad('unit/' + t, '%s is not built (./qemu-epc-bench setup)' % exe)
-            continue
-        try:
-            p = subprocess.run([exe], capture_output=True, text=True, timeout=120)
-        except subprocess.TimeoutExpired:
-            T.bad('unit/' + t, 'timed out after 120 s')
-            continue
-        cases = re.findall(r'^[^:\n]+:\d+:([PFE]):[^:]*:([^:]+):\d+:?\s*(.*)$', p.stdout, re.M)
-        if not cases:
-            T.bad('unit/' + t, 'no test results (exit %d)\n%s' % (p.returncode,
-                                                                 p.stdout + p.stderr))
-            continue
-        for res, name, msg in cases:
-            full = 'unit/%s/%s' % (t, name)
-            if not wanted(full):
-                continue
-            ran += 1
-            if res == 'P':
-                T.ok(full)
-            else:
-                T.bad(full, msg)
-        if p.returncode and all(r == 'P' for r, _, _ in cases):
-            T.bad('unit/' + t, 'exit %d with every case passed' % p.returncode)
-    check_minimum('unit', ran, whole)
+    def listed(self, name):
+        self._send('list', name)
 
 
 class Result(unittest.TestResult):
-    """Each test, and each failing subtest, as one line of the tally."""
-    suite = 'device'
+    """Each test, and each failing subtest, as one case."""
+
+    def __init__(self, rep, label):
+        super().__init__()
+        self.rep = rep
+        self.label = label
 
     def startTest(self, test):
         self._t0 = time.monotonic()
@@ -120,7 +152,7 @@ class Result(unittest.TestResult):
         super().startTest(test)
 
     def _name(self, test):
-        return '%s/%s' % (self.suite, test.id().split('.', 1)[1])
+        return '%s/%s' % (self.label, test.id().split('.', 1)[1])
 
     def _time(self):
         return ' (%.1f s)' % (time.monotonic() - self._t0)
@@ -128,33 +160,42 @@ class Result(unittest.TestResult):
     def addSuccess(self, test):
         super().addSuccess(test)
         if not self._sub_failed:
-            T.ok(self._name(test), self._time())
+            self.rep.ok(self._name(test), self._time())
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        T.bad(self._name(test), self._time()[1:] + '\n' + self._exc_info_to_string(err, test))
+        self.rep.bad(self._name(test), self._time()[1:] + '\n' +
+                     self._exc_info_to_string(err, test))
 
     def addError(self, test, err):
         super().addError(test, err)
-        T.bad(self._name(test), self._time()[1:] + '\n' + self._exc_info_to_string(err, test))
+        self.rep.bad(self._name(test), self._time()[1:] + '\n' +
+                     self._exc_info_to_string(err, test))
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        T.bad(self._name(test), 'skipped: %s; a skip is not a pass' % reason)
+        self.rep.bad(self._name(test), 'skipped: %s; a skip is not a pass' % reason)
 
     def addSubTest(self, test, subtest, err):
         super().addSubTest(test, subtest, err)
         if err is not None:
             self._sub_failed = True
-            T.bad('%s %s' % (self._name(test), subtest._subDescription()),
-                  '\n' + self._exc_info_to_string(err, test))
+            self.rep.bad('%s %s' % (self._name(test), subtest._subDescription()),
+                         '\n' + self._exc_info_to_string(err, test))
 
 
-def tests_of(suite_dir, only):
-    """The tests of a suite directory; only: [] or [(file, name)]."""
+def iter_tests(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from iter_tests(t)
+        else:
+            yield t
+
+
+def load_tests(cfg, suite_dir, only):
     loader = unittest.TestLoader()
-    if args.pattern:
-        loader.testNamePatterns = ['*%s*' % p for p in args.pattern]
+    if cfg.patterns:
+        loader.testNamePatterns = ['*%s*' % p for p in cfg.patterns]
     if not only:
         return loader.discover(suite_dir, top_level_dir=suite_dir)
     found = unittest.TestSuite()
@@ -164,201 +205,363 @@ def tests_of(suite_dir, only):
     return found
 
 
-def python_suite(name, build=None, label=None, only=()):
-    """unittest modules in tests/NAME (device, kmod, e2e), the devices'
-    modules taken from build."""
-    build = build or BUILD
+def python_suite(cfg, rep, name, label, only):
+    """unittest modules in tests/NAME, run (or listed) in this process."""
     d = os.path.join(TOP, 'tests', name)
     sys.path[:0] = [os.path.join(TOP, 'harness'), os.path.join(TOP, 'tests', 'lib'), d]
-    os.environ['QEMU_EPC_BUILD'] = build
-    os.environ['QEMU_EPC_MODULE_DIR'] = build
-    Result.suite = label or name
     import warnings
     warnings.simplefilter('ignore', ResourceWarning)
     try:
-        suite = tests_of(d, only)
+        suite = load_tests(cfg, d, only)
     except Exception:
-        T.bad(label or name, 'its tests do not load:\n' + traceback.format_exc())
+        rep.bad(label, 'its tests do not load:\n' + traceback.format_exc())
         return
     # (a module that fails to import runs as a failing case of its own)
-    res = Result()
-    suite.run(res)
-    check_minimum(label or name, res.testsRun, not only and not args.pattern)
+    if cfg.list_only:
+        for t in iter_tests(suite):
+            rep.listed('%s/%s' % (label, t.id().split('.', 1)[1]))
+        return
+    suite.run(Result(rep, label))
 
 
-def san_build_ok(suite):
+def unit_cases():
+    """(program, case) of the libcheck suites, from their sources."""
+    for t in UNIT:
+        with open(os.path.join(TOP, 'tests', 'unit', t + '.c')) as f:
+            for c in re.findall(r'tcase_add_(?:loop_)?test\(\w+, (\w+)', f.read()):
+                yield t, c
+
+
+def unit(cfg, rep):
+    """libcheck suites: one case per test from CK_VERBOSE output."""
+    if cfg.list_only:
+        for t, c in unit_cases():
+            if cfg.wanted('unit/%s/%s' % (t, c)):
+                rep.listed('unit/%s/%s' % (t, c))
+        return
+    for t in UNIT:
+        exe = os.path.join(cfg.build, 'tests', t)
+        if not os.access(exe, os.X_OK):
+            rep.bad('unit/' + t, '%s is not built (./qemu-epc-bench setup)' % exe)
+            continue
+        try:
+            p = subprocess.run([exe], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            rep.bad('unit/' + t, 'timed out after 120 s')
+            continue
+        found = re.findall(r'^[^:\n]+:\d+:([PFE]):[^:]*:([^:]+):\d+:?\s*(.*)$', p.stdout, re.M)
+        if not found:
+            rep.bad('unit/' + t, 'no test results (exit %d)\n%s' % (p.returncode,
+                                                                   p.stdout + p.stderr))
+            continue
+        for res, name, msg in found:
+            full = 'unit/%s/%s' % (t, name)
+            if not cfg.wanted(full):
+                continue
+            if res == 'P':
+                rep.ok(full)
+            else:
+                rep.bad(full, msg)
+        if p.returncode and all(r == 'P' for r, _, _ in found):
+            rep.bad('unit/' + t, 'exit %d with every case passed' % p.returncode)
+
+
+def san_build_ok(cfg, rep, suite):
     """The sanitizer build exists and is one (not a skip: a failure)."""
-    if os.path.isfile(os.path.join(SAN_BUILD, 'qemu-epc-preload')) and \
-            os.path.isfile(os.path.join(SAN_BUILD, 'hw-misc-qemu-epc.so')):
+    if os.path.isfile(os.path.join(cfg.san_build, 'qemu-epc-preload')) and \
+            os.path.isfile(os.path.join(cfg.san_build, 'hw-misc-qemu-epc.so')):
         return True
-    T.bad(suite, 'no sanitizer build in %s (meson setup %s -Dsanitize=true, made by '
-          'scripts/setup.sh)' % (SAN_BUILD, SAN_BUILD))
+    rep.bad(suite, 'no sanitizer build in %s (meson setup %s -Dsanitize=true, made by '
+            'scripts/setup.sh)' % (cfg.san_build, cfg.san_build))
     return False
 
 
-def sanitize(whole, only=()):
-    """The device suite again, against the ASan/UBSan build; a sanitizer
-    report in any QEMU's output fails the test (tests/device/base.py)."""
-    if san_build_ok('sanitize'):
-        t0 = time.monotonic()
-        python_suite('device', SAN_BUILD, 'sanitize', only)
-        print('# sanitize: %.0f s' % (time.monotonic() - t0))
+FUZZ_TARGETS = ('proto', 'epc', 'epc-fn1', 'bridge')
 
 
-def fuzz(whole):
-    """libFuzzer on proto/, then the device fuzz driver on each device."""
-    if not san_build_ok('fuzz'):
+def fuzz(cfg, rep):
+    """libFuzzer on proto/, then the device fuzz driver on each device:
+    each replays its corpus, then mutates for cfg.fuzz_time seconds."""
+    if cfg.list_only:
+        for t in FUZZ_TARGETS:
+            if cfg.wanted('fuzz/' + t):
+                rep.listed('fuzz/' + t)
         return
-    t0 = time.monotonic()
-    limit = FUZZ_TIME
-    ran = 0
-    exe = os.path.join(SAN_BUILD, 'tests', 'fuzz', 'fuzz-proto')
-    if wanted('fuzz/proto'):
-        ran += 1
+    if not san_build_ok(cfg, rep, 'fuzz'):
+        return
+    limit = cfg.fuzz_time
+    exe = os.path.join(cfg.san_build, 'tests', 'fuzz', 'fuzz-proto')
+    if cfg.wanted('fuzz/proto'):
         if not os.access(exe, os.X_OK):
-            T.bad('fuzz/proto', '%s not built (needs clang-14 and libclang-rt-14-dev)' % exe)
+            rep.bad('fuzz/proto', '%s not built (needs clang-14 and libclang-rt-14-dev)' % exe)
         else:
-            fuzz_proto(exe, limit)
-    for target in ('epc', 'epc-fn1', 'bridge'):
-        if not wanted('fuzz/' + target):
+            fuzz_proto(rep, exe, limit)
+    for target in FUZZ_TARGETS[1:]:
+        if not cfg.wanted('fuzz/' + target):
             continue
-        ran += 1
         cmd = [sys.executable, os.path.join(TOP, 'tests', 'fuzz', 'fuzz-device.py'),
-               '--target', target, '--time', str(limit), '--build', SAN_BUILD]
+               '--target', target, '--time', str(limit), '--build', cfg.san_build]
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 120)
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 300)
         except subprocess.TimeoutExpired:
-            T.bad('fuzz/' + target, 'the fuzz driver did not end %d s after its %d s'
-                  % (120, limit))
+            rep.bad('fuzz/' + target, 'the fuzz driver did not end %d s after its %d s'
+                    % (300, limit))
             continue
-        last = re.search(r'^fuzz/%s: (\d+) executions, (\d+) crashes, (\d+) reconnects, (\d+) s$'
-                         % target, p.stdout, re.M)
+        last = re.search(r'^fuzz/%s: (\d+) executions, (\d+) crashes, (\d+) reconnects, '
+                         r'(\d+) corpus inputs replayed, (\d+) s$' % target, p.stdout, re.M)
         if p.returncode == 0 and last and last.group(2) == '0' and int(last.group(1)) > 0:
-            T.ok('fuzz/%s' % target, ': %s executions, 0 crashes, %s reconnects (%s s)'
-                 % last.group(1, 3, 4))
+            rep.ok('fuzz/%s' % target, ': %s executions (%s from the corpus), 0 crashes, '
+                   '%s reconnects (%s s)' % last.group(1, 4, 3, 5))
         else:
-            T.bad('fuzz/' + target, 'exit %d\n%s%s' % (p.returncode, p.stdout[-6000:],
-                                                        p.stderr[-3000:]))
-    check_minimum('fuzz', ran, whole)
-    print('# fuzz: %.0f s' % (time.monotonic() - t0))
+            rep.bad('fuzz/' + target, 'exit %d\n%s%s' % (p.returncode, p.stdout[-6000:],
+                                                         p.stderr[-3000:]))
 
 
-def fuzz_proto(exe, limit):
+def fuzz_proto(rep, exe, limit):
+    """The corpus replayed (every seed once), then libFuzzer mutating."""
     work = tempfile.mkdtemp(prefix='qemu-epc-fuzz-proto-')
     os.mkdir(os.path.join(work, 'corpus'))
+    corpus = os.path.join(TOP, 'tests', 'fuzz', 'corpus-proto')
     try:
         p = subprocess.run([exe, '-max_total_time=%d' % max(1, int(limit)), '-seed=1',
                             '-artifact_prefix=%s/' % work, '-print_final_stats=1',
-                            os.path.join(work, 'corpus'),
-                            os.path.join(TOP, 'tests', 'fuzz', 'corpus-proto')],
+                            os.path.join(work, 'corpus'), corpus],
                            capture_output=True, text=True, timeout=limit + 120)
     except subprocess.TimeoutExpired:
-        T.bad('fuzz/proto', 'libFuzzer did not stop %d s after -max_total_time=%d'
-              % (120, limit))
+        rep.bad('fuzz/proto', 'libFuzzer did not stop %d s after -max_total_time=%d'
+                % (120, limit))
         return
     out = p.stderr
     runs = re.search(r'^Done (\d+) runs in (\d+) second', out, re.M)
+    seeds = len(os.listdir(corpus))
+    read = re.search(r'INITED .* corp: (\d+)/', out)
     arts = [f for f in os.listdir(work) if f.startswith(('crash-', 'leak-', 'timeout-', 'oom-'))]
     if p.returncode == 0 and runs and not arts:
-        T.ok('fuzz/proto', ': %s executions, 0 crashes (%s s)' % runs.groups())
+        rep.ok('fuzz/proto', ': %s executions, %d corpus inputs replayed first, 0 crashes '
+               '(%s s)' % (runs.group(1), seeds, runs.group(2)))
         shutil.rmtree(work, ignore_errors=True)
     else:
-        T.bad('fuzz/proto', 'exit %d, %s executions, %d crashes (inputs kept in %s)\n%s'
-              % (p.returncode, runs.group(1) if runs else '?', max(1, len(arts)), work,
-                 '\n'.join(out.splitlines()[-40:])))
+        rep.bad('fuzz/proto', 'exit %d, %s executions, %d crashes (inputs kept in %s)%s\n%s'
+                % (p.returncode, runs.group(1) if runs else '?', max(1, len(arts)), work,
+                   '' if read else ' (no corpus read)', '\n'.join(out.splitlines()[-40:])))
 
 
-def versions(whole, only=()):
-    """The builds against each QEMU version, then the device suite on
+def versions(cfg, rep, only):
+    """The builds against each QEMU version; then the device suite on
     Debian 12's QEMU 7.2 (its binary unpacked by scripts/qemu-tree.sh) with
-    the modules built for it, in a run.py of its own (the QEMU binary is
-    fixed when the harness is imported)."""
-    t0 = time.monotonic()
-    python_suite('versions', only=only)
+    the modules built for it, in a process whose environment names that
+    QEMU (the harness takes the QEMU binary from it when imported)."""
+    python_suite(cfg, rep, 'versions', 'versions', only)
     if only:
         return
     label = 'versions/qemu-7.2'
-    build72 = os.path.join(BUILD, 'qemu-7.2')
+    build72 = os.path.join(cfg.build, 'qemu-7.2')
+    env = child_env(cfg, 'device', build72)
     try:
-        with open(os.path.join(BUILD, 'qemu-tree-bookworm')) as f:
+        with open(os.path.join(cfg.build, 'qemu-tree-bookworm')) as f:
             tree = f.read().strip()
+        env.update(QEMU=os.path.join(tree, 'root', 'usr', 'bin', 'qemu-system-x86_64'),
+                   QEMU_EPC_QTEST_DIR=os.path.join(tree, 'modules'))
     except OSError as e:
-        T.bad(label, 'no QEMU 7.2 tree recorded (%s): run ./qemu-epc-bench setup' % e)
+        if not cfg.list_only:
+            rep.bad(label, 'no QEMU 7.2 tree recorded (%s): run ./qemu-epc-bench setup' % e)
+            return
+    if not cfg.list_only and not os.path.isfile(os.path.join(build72, 'hw-misc-qemu-epc.so')):
+        rep.bad(label, 'the modules for 7.2 are not built in %s (the case '
+                'test_builds_against_qemu_7_2_of_debian_12 builds them)' % build72)
         return
-    if not os.path.isfile(os.path.join(build72, 'hw-misc-qemu-epc.so')):
-        T.bad(label, 'the modules for 7.2 are not built in %s (the case '
-              'test_builds_against_qemu_7_2_of_debian_12 builds them)' % build72)
-        return
-    env = dict(os.environ, QEMU=os.path.join(tree, 'root', 'usr', 'bin', 'qemu-system-x86_64'),
-               QEMU_EPC_QTEST_DIR=os.path.join(tree, 'modules'))
-    env.pop('QEMU_EPC_MODULE_DIR', None)
-    cmd = [sys.executable, os.path.abspath(__file__), build72, 'device']
-    for p in args.pattern:
-        cmd += ['-k', p]
-    limit = 1800
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env=env)
-    timer = threading.Timer(limit, p.kill)
-    timer.start()
-    ran, summary = 0, None
-    try:
-        for line in p.stdout:
-            if line.startswith('ok '):
-                ran += 1
-                T.ok('%s/%s' % (label, line[3:].rstrip('\n')))
-            elif line.startswith('not ok '):
-                ran += 1
-                T.failed += 1
-                print('not ok %s/%s' % (label, line[7:]), end='', flush=True)
-            elif re.match(r'^\d+ passed, \d+ failed$', line):
-                summary = line.strip()
+    n = relay_child(cfg, 'device', [], env, rep, prefix='versions/qemu-7.2/', limit=1800)
+    if not cfg.list_only and not cfg.patterns and n < MINIMUM[label]:
+        rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
+                % (n, MINIMUM[label]))
+
+
+def run_child(cfg):
+    """This process is one suite's (--child SUITE)."""
+    suite = cfg.child
+    rep = Reporter(suite)
+    label = os.environ.get('QEPC_SUITE_LABEL', suite)
+    if suite == 'unit':
+        unit(cfg, rep)
+    elif suite == 'fuzz':
+        fuzz(cfg, rep)
+    elif suite == 'versions':
+        versions(cfg, rep, cfg.only)
+    else:
+        if suite == 'sanitize' and not cfg.list_only and not san_build_ok(cfg, rep, suite):
+            return 0
+        python_suite(cfg, rep, 'device' if suite == 'sanitize' else suite, label, cfg.only)
+    whole = not cfg.only and not cfg.patterns
+    if whole and not cfg.list_only and rep.ran < MINIMUM[label]:
+        rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
+                % (rep.ran, MINIMUM[label]))
+    return 0
+
+
+# ---- the parent ------------------------------------------------------------
+
+def child_env(cfg, suite, build=None):
+    """The environment of a suite's process."""
+    env = dict(os.environ)
+    b = build or (cfg.san_build if suite in ('sanitize', 'fuzz') else cfg.build)
+    env['QEMU_EPC_MODULE_DIR'] = b
+    env['QEMU_EPC_BUILD'] = cfg.build if suite in ('sanitize', 'fuzz') else b
+    env['QEPC_SUITE_LABEL'] = suite
+    env.setdefault('QEMU_EPC_FUZZ_TIME', str(cfg.fuzz_time))
+    return env
+
+
+class Child:
+    """One suite's process: its text output and its result pipe."""
+
+    def __init__(self, cfg, suite, only, env, prefix=''):
+        self.suite = suite
+        self.prefix = prefix
+        r, w = os.pipe()
+        env = dict(env, QEPC_RESULT_FD=str(w))
+        cmd = [sys.executable, os.path.abspath(__file__), env.get('QEMU_EPC_BUILD', cfg.build),
+               '--child', suite]
+        for f, name in only:
+            cmd += ['--only', '%s:%s' % (f, name) if name else f]
+        for p in cfg.patterns:
+            cmd += ['-k', p]
+        if cfg.list_only:
+            cmd.append('--list')
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, pass_fds=(w,), env=env,
+                                     start_new_session=True)
+        os.close(w)
+        self.results = os.fdopen(r, 'r')
+        self.t0 = time.monotonic()
+        self.ran = 0
+        self.open = 2
+
+
+def relay_child(cfg, suite, only, env, rep, prefix='', limit=None):
+    """Run one suite's process to its end, its results passed on to rep
+    (named with prefix); returns how many it reported."""
+    c = Child(cfg, suite, only, env, prefix)
+    sel = selectors.DefaultSelector()
+    sel.register(c.proc.stdout, selectors.EVENT_READ, 'text')
+    sel.register(c.results, selectors.EVENT_READ, 'results')
+    while c.open:
+        if limit and time.monotonic() - c.t0 > limit:
+            os.killpg(c.proc.pid, 9)
+            rep.bad(prefix + suite, 'killed after %d s' % limit)
+            break
+        for key, _ in sel.select(timeout=5):
+            line = key.fileobj.readline()
+            if not line:
+                sel.unregister(key.fileobj)
+                c.open -= 1
+                continue
+            if key.data == 'text':
+                if line.strip():
+                    print('# ' + line.rstrip('\n'), flush=True)
+                continue
+            r = json.loads(line)
+            c.ran += 1
+            if r['s'] == 'ok':
+                rep.ok(prefix + r['n'], r['x'])
+            elif r['s'] == 'list':
+                rep.listed(prefix + r['n'])
             else:
-                print(line, end='', flush=True)
-        p.wait()
-    finally:
-        timer.cancel()
-    if summary is None:
-        T.bad(label, 'the device suite on QEMU 7.2 ended without its summary '
-              '(exit %s%s)' % (p.returncode, ', killed after %d s' % limit
-                               if p.returncode == -9 else ''))
-    check_minimum(label, ran, whole)
-    print('# versions: %.0f s' % (time.monotonic() - t0))
+                rep.bad(prefix + r['n'], r['w'])
+    c.proc.wait()
+    return c.ran
 
 
-def plan():
-    """[(suite, [(file, test name)] or [] for all of it)] from the selection."""
-    out = []
-    for sel in args.selection or ALL:
-        suite, _, rest = sel.partition('/')
-        if suite not in ALL:
-            sys.exit('run.py: unknown suite or path %r (suites: %s)' % (sel, ' '.join(ALL)))
-        only = []
-        if rest:
-            if suite in ('unit', 'fuzz'):
-                sys.exit('run.py: %s takes -k PATTERN, not a path' % suite)
-            f, _, name = rest.partition(':')
-            d = 'device' if suite == 'sanitize' else suite
-            if not os.path.isfile(os.path.join(TOP, 'tests', d, f)):
-                sys.exit('run.py: no file tests/%s/%s' % (d, f))
-            only = [(f, name)]
-        out.append((suite, only))
-    return out
+class Tally:
+    """The parent's count, and the lines it prints."""
+
+    def __init__(self):
+        self.passed = self.failed = self.n_listed = 0
+
+    def ok(self, name, extra=''):
+        self.passed += 1
+        print('ok %s%s' % (name, extra), flush=True)
+
+    def bad(self, name, why):
+        self.failed += 1
+        # the reason's own lines indented: only result lines start a line
+        print('not ok %s: %s' % (name, why.rstrip('\n').replace('\n', '\n    ')), flush=True)
+
+    def listed(self, name):
+        self.n_listed += 1
+        print(name, flush=True)
 
 
-for suite, only in plan():
-    whole = not only and not args.pattern
-    try:
-        if suite == 'unit':
-            unit(whole)
-        elif suite == 'sanitize':
-            sanitize(whole, only)
-        elif suite == 'fuzz':
-            fuzz(whole)
-        elif suite == 'versions':
-            versions(whole, only)
-        else:
-            python_suite(suite, only=only)
-    except Exception:
-        T.bad(suite, 'the suite broke:\n' + traceback.format_exc())
-print('%d passed, %d failed' % (T.passed, T.failed))
-sys.exit(1 if T.failed or not T.passed else 0)
+def run_suites(cfg, plan):
+    """The selected suites: the light ones side by side (unless serial),
+    then the heavy ones in turn.  Returns the tally."""
+    T = rep = Tally()
+    light = [(s, o) for s, o in plan if s in LIGHT and not cfg.serial and not cfg.list_only]
+    rest = [(s, o) for s, o in plan if (s, o) not in light]
+    if len(light) > 1:
+        run_parallel(cfg, light, rep)
+    else:
+        rest = light + rest
+    for suite, only in rest:
+        t0 = time.monotonic()
+        try:
+            relay_child(cfg, suite, only, child_env(cfg, suite), rep)
+        except Exception:
+            T.bad(suite, 'the suite broke:\n' + traceback.format_exc())
+        if not cfg.list_only:
+            print('# %s: %.0f s' % (suite, time.monotonic() - t0), flush=True)
+    return T
+
+
+def run_parallel(cfg, plan, rep):
+    """Suites side by side, each in its process; results as they come."""
+    sel = selectors.DefaultSelector()
+    kids = []
+    for suite, only in plan:
+        c = Child(cfg, suite, only, child_env(cfg, suite))
+        sel.register(c.proc.stdout, selectors.EVENT_READ, (c, 'text'))
+        sel.register(c.results, selectors.EVENT_READ, (c, 'results'))
+        kids.append(c)
+    left = len(kids)
+    while left:
+        for key, _ in sel.select(timeout=5):
+            c, kind = key.data
+            line = key.fileobj.readline()
+            if not line:
+                sel.unregister(key.fileobj)
+                c.open -= 1
+                if not c.open:
+                    c.proc.wait()
+                    left -= 1
+                    print('# %s: %.0f s' % (c.suite, time.monotonic() - c.t0), flush=True)
+                    if c.proc.returncode and not c.ran:
+                        rep.bad(c.suite, 'its process exited %d and reported nothing'
+                                % c.proc.returncode)
+                continue
+            if kind == 'text':
+                if line.strip():
+                    print('# [%s] %s' % (c.suite, line.rstrip('\n')), flush=True)
+                continue
+            r = json.loads(line)
+            c.ran += 1
+            if r['s'] == 'ok':
+                rep.ok(r['n'], r['x'])
+            else:
+                rep.bad(r['n'], r['w'])
+
+
+def main(argv):
+    cfg = Config(argv)
+    if cfg.child:
+        return run_child(cfg)
+    t0 = time.monotonic()
+    T = run_suites(cfg, cfg.plan())
+    if cfg.list_only:
+        print('# %d cases' % T.n_listed)
+        return 1 if T.failed else 0
+    print('# all: %.0f s' % (time.monotonic() - t0))
+    print('%d passed, %d failed' % (T.passed, T.failed))
+    return 1 if T.failed or not T.passed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -209,6 +209,13 @@ class IommuTest(DeviceTest):
         wait_until(lambda: br.readl(self.VTD + 0x1c) & (1 << 31), 5, 'translation on')
         wait_until(lambda: epc.readq(EPC_WINDOW + 0x100000) == 0xffffffffffffffff, 10,
                    'the window to stop reaching guest 2 RAM')
+        # the refusal is the IOMMU's, answered over a link that is up: not
+        # all-ones from a link that went down
+        self.assertEqual(epc.status() & (R.QEPC_STATUS_PEER | R.QEPC_STATUS_LINK_UP | R.QEPC_STATUS_BME),
+                         R.QEPC_STATUS_PEER | R.QEPC_STATUS_LINK_UP | R.QEPC_STATUS_BME)
+        self.assertEqual(br.cfg(0), 0xb500104c)
+        self.assertIn('shared memory on', br.read_log())
+        self.assertNotIn('disconnecting', br.read_log() + epc.read_log())
 
 
 class NoShmemTest(WiredDeviceTest):

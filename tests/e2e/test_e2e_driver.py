@@ -6,6 +6,7 @@ import os
 import time
 import unittest
 
+import artefacts
 import e2e
 import guests
 import initramfs
@@ -15,12 +16,13 @@ class DriverLifecycle(unittest.TestCase):
     def test_unbind_rebind_unload_reload(self):
         rundir = e2e.test_rundir('driver')
         try:
-            g, raw = e2e.driver_cycle_guest(guests.kernel_dir(), guests.kmod_path(), rundir,
-                                               300, 'the driver cycle script in guest 1')
+            g, raw = e2e.driver_cycle_guest(artefacts.kernel_dir(), artefacts.kmod_path(),
+                                            rundir, 300, 'the driver cycle script in guest 1')
         except guests.GuestError as e:
             self.fail(str(e))
-        _, wrong = e2e.script_results(raw)
+        plan, _, wrong = e2e.script_results(raw)
         self.assertIsNone(wrong, 'log in %s' % rundir)
+        self.assertEqual(len(plan), 8, plan)
         self.assertEqual(g.kernel_problems(guests.EPF_EXPECTED), [],
                          'kernel log: %s' % g.console)
 
@@ -31,35 +33,36 @@ DMA_LOOP = ['-i 1'] + ['-d -r -s 4000000'] * 200
 
 class DmaInFlight(unittest.TestCase):
     def test_unbind_with_dma_in_flight(self):
-        kdir = guests.kernel_dir()
+        kdir = artefacts.kernel_dir()
         rundir = e2e.test_rundir('dma-unbind')
         mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
                                            {'pci-epf-test', 'pci_endpoint_test'}).values())
         initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
-                                 mods + [guests.kmod_path()],
+                                 mods + [artefacts.kmod_path()],
                                  os.path.join(kdir, 'pcitest'),
                                  os.path.join(kdir, 'pcitest.sh'),
                                  os.path.join(e2e.TEST_GUEST_DIR, 'dma-unbind.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'),
+                                 os.path.join(artefacts.GUEST_DIR, 'host-pcitest.sh'),
                                  suites={'dma-loop': DMA_LOOP},
                                  extra=[('etc/qemu-epc/epf-test.sh',
-                                         os.path.join(guests.GUEST_DIR, 'epf-test.sh'))])
+                                         os.path.join(artefacts.GUEST_DIR, 'epf-test.sh'))])
         # a 16 MB/s engine: each transfer is busy for a quarter second
         pair = guests.Pair(rundir, os.path.join(kdir, 'bzImage'), initrd, host_smp=2,
                            suite='dma-loop', epc_props=',dma-rate=16000000')
         try:
             pair.bring_up()
-            pair.epf.wait_for('TEST done', 600,
+            pair.epf.wait_for('DONE', 600,
                               'guest 1 to see a busy DMA channel, unbind and reload')
             time.sleep(0.2)
         except guests.GuestError as e:
             self.fail(str(e))
         finally:
             pair.stop()
+        self.assertEqual(pair.exit_problems(), [])
         with open(pair.epf.results, errors='replace') as f:
-            lines, wrong = e2e.script_results(f.read().splitlines())
+            plan, _, wrong = e2e.script_results(f.read().splitlines())
         self.assertIsNone(wrong, 'log in %s' % rundir)
-        self.assertEqual(len(lines) - 1, 6, lines)
+        self.assertEqual(len(plan), 7, plan)
         # pci-epf-test got the completion of the transfer that was in
         # flight, and the kernel said nothing
         with open(pair.epf.console, errors='replace') as f:

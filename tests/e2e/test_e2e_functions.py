@@ -8,12 +8,12 @@ Linux 7.3: the pci_endpoint kselftest passes against each function.  With
 --epf vntb: a pci-epf-test function beside pci-epf-vntb on one controller."""
 import os
 import re
-import subprocess
-import sys
 import unittest
 
+import artefacts
+import cases
 import e2e
-import guests
+import phases as P
 
 
 class TwoFunctions(unittest.TestCase):
@@ -22,22 +22,15 @@ class TwoFunctions(unittest.TestCase):
         r = e2e.bench_run(self, ['--series', '6.12', '--functions', '2'], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
-        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
-        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
-        self.assertIsNotNone(plan, tail)
-        cases = guests.functions_suite(2)
-        self.assertEqual(int(plan.group(1)), len(cases) + 2, tail)
-        oks = len(re.findall(r'^ok \d+ ', out, re.M))
-        self.assertEqual(oks, int(plan.group(1)), tail)
-        self.assertRegex(out, r'# Totals: pass:%d fail:0 ' % oks)
-        self.assertEqual(r.returncode, 0, tail)
+        e2e.check_run(self, r, ['pcitest %s [2 functions]' % c
+                                for c in cases.functions_suite(2)])
         # both functions, with their own IDs, each on its own device node
         self.assertRegex(out, r'(?m)^# QEPC-FUNCTION 0000:00:04\.0 0x104c:0xb500$', tail)
         self.assertRegex(out, r'(?m)^# also FUNCTION 0000:00:04\.1 0x104c:0xb501$', tail)
         for k, dev in ((0, '0xb500'), (1, '0xb501')):
             self.assertRegex(out, r'(?m)^# host driver: function %d: 0000:00:04\.%d 0x104c:%s '
                              r'is /dev/pci-endpoint-test\.%d$' % (k, k, dev, k), tail)
-            for case in guests.function_cases(k):
+            for case in cases.function_cases(k):
                 self.assertRegex(out, r'(?m)^ok \d+ pcitest %s \[2 functions\]$'
                                  % re.escape(case), tail)
             # every group of the function in the summary, none failed
@@ -71,27 +64,32 @@ class TwoFunctions(unittest.TestCase):
         r = e2e.bench_run(self, ['--series', '7.3', '--functions', '2'], rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
-        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
-        self.assertEqual(r.returncode, 0, tail)
-        cases = [c for c in guests.kselftest_cases(os.path.join(guests.kernel_dir('7.3'),
-                                                                'pci_endpoint_test'))
-                 if c != 'pci_ep_data_transfer.dma.COPY_TEST']
+        all_cases = [c for c in cases.kselftest_cases(
+            os.path.join(artefacts.kernel_dir('7.3'), 'pci_endpoint_test'))
+                     if c != 'pci_ep_data_transfer.dma.COPY_TEST']
+        expected = ['kselftest fn%d %s [2 functions]' % (k, c) for k in (0, 1)
+                    for c in all_cases if not (k and c.endswith('DOORBELL_TEST'))]
+        # the kselftest's own skip of BAR0's subrange test, once per
+        # function: anything else skipped (a function that lost its
+        # vectors skips the MSI or MSI-X cases) fails
+        skips = [('kselftest fn%d pci_ep_bar.BAR0.BAR_SUBRANGE_TEST [2 functions]' % k,
+                  'BAR is test register space') for k in (0, 1)]
+        e2e.check_run(self, r, expected, skips)
+        self.assertNotIn('kselftest fn1 pcie_ep_doorbell.DOORBELL_TEST', out)
         for k in (0, 1):
             self.assertRegex(out, r'(?m)^# host driver: function %d: 0000:00:04\.%d 0x104c:%s '
                              % (k, k, ('0xb500', '0xb501')[k]), tail)
-            for c in cases:
-                if k and c.endswith('DOORBELL_TEST'):
-                    self.assertNotIn('fn1 ' + c, out)
-                    continue
-                self.assertRegex(out, r'(?m)^ok \d+ kselftest fn%d %s \[2 functions\]'
-                                 % (k, re.escape(c)), tail)
-        for k in (0, 1):
-            for group in ('BAR', 'INTx', 'MSI', 'MSI-X', 'read (DMA)', 'write (DMA)'):
-                self.assertRegex(out, r'(?m)^7\.3 +fn%d %s +\d+ +0 ' % (k, re.escape(group)),
+            # every group of the function, none failed or skipped
+            for group in ('INTx', 'MSI', 'MSI-X', 'read (DMA)', 'write (DMA)'):
+                self.assertRegex(out, r'(?m)^7\.3 +fn%d %s +1 +0 +0 ' % (k, re.escape(group)),
                                  tail)
+            self.assertRegex(out, r'(?m)^7\.3 +fn%d BAR +7 +0 +0 ' % k, tail)
+            self.assertRegex(out, r'(?m)^7\.3 +fn%d BAR subrange +5 +0 +1 ' % k, tail)
         self.assertRegex(out, r'(?m)^7\.3 +fn0 doorbell +1 +0 +0 ', tail)
-        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
-        self.assertEqual(int(plan.group(1)), 2 * len(cases) - 1 + 2, tail)
+        # each function's run of the kselftest, in its own words
+        ksft = re.findall(r'^# kselftest reports: Totals: pass:(\d+) fail:(\d+) xfail:0 '
+                          r'xpass:0 skip:(\d+) error:0$', out, re.M)
+        self.assertEqual([tuple(map(int, t)) for t in ksft], [(21, 0, 1), (20, 0, 1)], tail)
 
 
 class VntbBesideTest(unittest.TestCase):
@@ -101,32 +99,28 @@ class VntbBesideTest(unittest.TestCase):
         controller; its pcitest cases pass with the network up, and the
         network checks (link down and up included) pass as without it."""
         rundir = e2e.test_rundir('vntb-beside')
-        r = e2e.bench_run(self, ['--series', '6.12', '--epf', 'vntb', '--functions', '2'], rundir, minutes=20)
+        r = e2e.bench_run(self, ['--series', '6.12', '--epf', 'vntb', '--functions', '2'],
+                          rundir, minutes=20)
         out = r.stdout
         tail = out[-5000:]
-        self.assertEqual([l for l in out.splitlines() if l.startswith('not ok')], [], tail)
-        self.assertEqual(r.returncode, 0, tail)
-        for case in guests.VNTB_CASES:
-            self.assertRegex(out, r'(?m)^ok \d+ %s$' % re.escape(case), tail)
-        beside = [guests.beside_case(c) for c in guests.beside_cases()]
+        ph = P.vntb_phase('6.12', functions=2)
+        names = [n for _, n, _ in e2e.check_run(self, r, ph.planned)]
+        beside = cases.beside_cases()
         self.assertEqual(len(beside), 39)
+        plain = P.vntb_phase('6.12').planned
         for case in beside:
-            self.assertRegex(out, r'(?m)^ok \d+ pcitest %s \[fn1 pci-epf-test beside vntb\]$'
-                             % re.escape(case), tail)
+            self.assertIn('pcitest %s [fn1 pci-epf-test beside vntb]' % case, names)
         # in order: the transfers (TCP, then iperf3), function 1's cases,
         # then link down and up
-        names = re.findall(r'(?m)^ok \d+ (.*)$', out)
-        last_transfer = [c for c in guests.VNTB_CASES if c.startswith('vntb iperf3')][-1]
-        link_down = next(c for c in guests.VNTB_CASES if c.startswith('vntb link down'))
-        self.assertLess(names.index(last_transfer),
-                        names.index('pcitest -b 0 [fn1 pci-epf-test beside vntb]'))
-        self.assertLess(names.index('pcitest -d -w -s 1024001 [fn1 pci-epf-test beside vntb]'),
-                        names.index(link_down))
+        last_transfer = [c for c in plain if c.startswith('vntb iperf3')][-1]
+        link_down = next(c for c in plain if c.startswith('vntb link down'))
+        self.assertEqual(names.index('pcitest -b 0 [fn1 pci-epf-test beside vntb]'),
+                         names.index(last_transfer) + 1)
+        self.assertEqual(names.index(link_down),
+                         names.index('pcitest -d -w -s 1024001 [fn1 pci-epf-test beside vntb]')
+                         + 1)
         self.assertRegex(out, r'(?m)^# QEPC-FUNCTION 0000:00:04\.0 0x1957:0x0809$', tail)
         self.assertRegex(out, r'(?m)^# also FUNCTION 0000:00:04\.1 0x104c:0xb501$', tail)
-        plan = re.search(r'^1\.\.(\d+)$', out, re.M)
-        self.assertEqual(int(plan.group(1)), len(guests.VNTB_CASES) + len(beside) + 2, tail)
-        self.assertRegex(out, r'# Totals: pass:%d fail:0 ' % int(plan.group(1)))
 
 
 if __name__ == '__main__':

@@ -8,18 +8,15 @@ import shutil
 import subprocess
 import unittest
 
+import artefacts
 import e2e
-import guests
 
 HOST_SCRIPT = r'''#!/bin/sh
 # a few pcitest cases through this run's own link
-insmod "$(find /lib/modules -name pci_endpoint_test.ko | head -1)"
-t=0
-while ! [ -c /dev/pci-endpoint-test.0 ] && [ $t -lt 100 ]; do
-	sleep 0.1
-	t=$((t + 1))
-done
-n=0
+. /usr/local/share/qemu-epc/lib.sh
+load pci_endpoint_test
+wait_for 10 test -c /dev/pci-endpoint-test.0
+plan "pcitest -b 0" "pcitest -r -s 65536" "pcitest -w -s 65536"
 for args in "-b 0" "-r -s 65536" "-w -s 65536"; do
 	n=$((n + 1))
 	# shellcheck disable=SC2086
@@ -38,25 +35,24 @@ class SideBySide(unittest.TestCase):
         host = os.path.join(tmp, 'host.sh')
         with open(host, 'w') as f:
             f.write(HOST_SCRIPT)
-        cmd = [os.path.join(guests.TOP, 'qemu-epc-bench'), 'run', '--series', '6.12',
+        cmd = [os.path.join(artefacts.TOP, 'qemu-epc-bench'), 'run', '--series', '6.12',
                '--host-script', host, '--host-smp', '2']
         # both started together, with the default run directory
-        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        procs = [e2e.guests.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   universal_newlines=True) for _ in range(2)]
         outs = []
-        for p in procs:
-            try:
+        try:
+            for p in procs:
                 outs.append(p.communicate(timeout=1200)[0])
-            except subprocess.TimeoutExpired:
-                for q in procs:
-                    q.kill()
-                self.fail('a run did not end within 20 min')
+        except subprocess.TimeoutExpired:
+            self.fail('a run did not end within 20 min')
+        finally:
+            for p in procs:
+                e2e.guests.stop_group(p, 5)
         dirs = []
         for n, (p, out) in enumerate(zip(procs, outs)):
-            self.assertEqual(len(re.findall(r'(?m)^ok \d+ pcitest ', out)), 3,
-                             'run %d:\n%s' % (n, out))
-            self.assertRegex(out, r'# Totals: pass:\d+ fail:0 ', 'run %d:\n%s' % (n, out))
-            self.assertEqual(p.returncode, 0, 'run %d:\n%s' % (n, out))
+            e2e.check_run(self, e2e.Run(out, p.returncode, ''),
+                          ['pcitest -b 0', 'pcitest -r -s 65536', 'pcitest -w -s 65536'])
             m = re.search(r'(?m)^logs: (\S+)$', out)
             self.assertTrue(m, out)
             dirs.append(m.group(1))

@@ -12,6 +12,7 @@ import threading
 import time
 import unittest
 
+import artefacts
 import e2e
 import guests
 import initramfs
@@ -40,11 +41,11 @@ def slow_host(p, stop):
 
 class VcpuKeepsRunning(unittest.TestCase):
     def test_second_vcpu_runs_while_first_waits_for_the_peer(self):
-        kdir = guests.kernel_dir()
+        kdir = artefacts.kernel_dir()
         rundir = e2e.test_rundir('vcpu')
         initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'), [], None, None,
                                  os.path.join(e2e.TEST_GUEST_DIR, 'vcpu-wait.sh'),
-                                 os.path.join(guests.GUEST_DIR, 'host-pcitest.sh'))
+                                 os.path.join(artefacts.GUEST_DIR, 'host-pcitest.sh'))
         sock = os.path.join(rundir, 'epc.sock')
         g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
                          'console=ttyS0 panic=-1 qepc.role=script',
@@ -60,6 +61,7 @@ class VcpuKeepsRunning(unittest.TestCase):
         finally:
             stop.set()
             g.stop()
+        self.assertIsNone(g.exit_problem())
         f = line.split()
         reads, beats, gap, wrong = float(f[2]), int(f[4]), float(f[6]), int(f[8])
         values = [int(v, 16) for v in f[10:]]

@@ -21,7 +21,9 @@ that connection in OUT/crash-TARGET-N.bin (OUT: the work directory, printed)
 and QEMU is restarted.  epc-fn1 is qemu-epc with functions=2, both functions
 started, the fuzzer on function 1's socket (function 0's unconnected).
 
-The last line is 'fuzz/TARGET: N executions, N crashes, N reconnects'; the
+Every corpus input is sent once as it is before the mutations start.
+The last line is 'fuzz/TARGET: N executions, N crashes, N reconnects, N
+corpus inputs replayed, N s'; the
 exit status is 1 if anything crashed."""
 import argparse
 import os
@@ -382,10 +384,11 @@ class Target:
         self.connect()
 
     def stop(self):
+        """End QEMU; why its end was not clean (an abort, a sanitizer's
+        exit status), or None."""
         if self.peer:
             self.peer.close()
-        if self.vm:
-            self.vm.quit()
+        return self.vm.quit() if self.vm else None
 
 
 class EpcTarget(Target):
@@ -474,10 +477,14 @@ def main():
     t0 = time.monotonic()
     end = t0 + args.time
     execs = crashes = reconnects = restarts = 0
+    # first every corpus input once as it is (the regression cases: crash
+    # inputs are kept in the corpus), then mutated sequences until the time
+    # is up
+    replay = [[(u, None)] for u in units]
     try:
         t.restart(restarts)
-        while time.monotonic() < end:
-            seq = sequence(units)
+        while replay or time.monotonic() < end:
+            seq = replay.pop(0) if replay else sequence(units)
             dropped = False
             try:
                 t.send(seq)
@@ -506,14 +513,17 @@ def main():
                 reconnects += 1
                 t.connect()
     finally:
-        t.stop()
+        end_why = t.stop()
+    if end_why:
+        crashes += 1
+        print('fuzz/%s: at the end: %s' % (TARGET, end_why), flush=True)
     secs = time.monotonic() - t0
     if not crashes:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
         print('fuzz/%s: crash inputs and QEMU logs kept in %s' % (TARGET, workdir))
-    print('fuzz/%s: %d executions, %d crashes, %d reconnects, %.0f s'
-          % (TARGET, execs, crashes, reconnects, secs), flush=True)
+    print('fuzz/%s: %d executions, %d crashes, %d reconnects, %d corpus inputs replayed, %.0f s'
+          % (TARGET, execs, crashes, reconnects, len(units), secs), flush=True)
     return 1 if crashes else 0
 
 

@@ -5,71 +5,72 @@
 # bound as usual, then, while guest 2 loops DMA reads (the engine slowed by
 # qemu-epc's dma-rate), wait until one of the controller's DMA channels is
 # busy and unbind pcie-qemu-ep right then; unload, reload, bind pci-epf-test
-# again.
-# Prints "QEPC-TEST ok|not ok <what>" lines on ttyS1, then "QEPC-TEST done N".
+# again.  Prints its plan and KTAP results on ttyS1 (guest/lib.sh), then
+# "QEPC-DONE".
 sh /etc/qemu-epc/epf-test.sh || exit 1
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
+. "$QEPC_SHARE/regs.sh"
 
-out=/dev/ttyS1
 DRV=/sys/bus/pci/drivers/pcie-qemu-ep
 DEV=$(ls $DRV | grep '^0000:' | head -1)
-# BAR0, the register block (docs/qemu-epc.md: DMA channel n at 0x640 + 0x20 n,
-# STATUS at +0x18, state in bits 3:0, 1 = busy)
 BAR0=$(($(cut -d' ' -f1 /sys/bus/pci/devices/"$DEV"/resource | head -1)))
 WAIT_BUSY=${WAIT_BUSY:-600}
+C_BUSY="a DMA channel turned busy within ${WAIT_BUSY}s"
+C_UNBIND="unbind with a channel busy"
+C_NONE="no controller left after the unbind"
+C_DONE="the busy channel finished its transfer during the unbind"
+C_RMMOD="rmmod pcie_qemu_ep after the unbind"
+C_INSMOD="insmod: the controller probes again"
+C_AGAIN="pci-epf-test binds and starts on the reloaded controller"
 
-status() { devmem $((BAR0 + 0x640 + 0x20 * $1 + 0x18)) 32; }
+state() { echo $(($(devmem $((BAR0 + $(QEPC_DMA_BASE "$1") + QEPC_DMA_STATUS)) 32) & 0xf)); }
 uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 epcs() { ls /sys/class/pci_epc 2>/dev/null | wc -l; }
-report() {
-	if [ "$1" = 0 ]; then
-		echo "QEPC-TEST ok $2" >$out
-	else
-		echo "QEPC-TEST not ok $2" >$out
-	fi
-	n=$((n + 1))
-}
 
 watch_and_unbind() {
-	n=0
+	plan "$C_BUSY" "$C_UNBIND" "$C_NONE" "$C_DONE" "$C_RMMOD" "$C_INSMOD" "$C_AGAIN"
 	end=$(($(uptime_ms) + WAIT_BUSY * 1000))
 	busy=
 	while [ -z "$busy" ] && [ "$(uptime_ms)" -lt $end ]; do
-		for c in 0 1 2 3; do
-			if [ $(($(status $c) & 0xf)) = 1 ]; then
+		c=0
+		while [ $c -lt $QEPC_NUM_DMA ]; do
+			if [ "$(state $c)" = $QEPC_DMA_BUSY ]; then
 				busy=$c
 				break
 			fi
+			c=$((c + 1))
 		done
 	done
 	if [ -z "$busy" ]; then
-		report 1 "a DMA channel turned busy within ${WAIT_BUSY}s (no transfer seen)"
-		echo "QEPC-TEST done $n" >$out
+		notok "$C_BUSY" "no transfer seen"
+		echo "QEPC-DONE $n"
 		return
 	fi
+	ok "$C_BUSY"
 	t0=$(uptime_ms)
 	echo "$DEV" >$DRV/unbind
 	rc=$?
 	t1=$(uptime_ms)
-	st=$(status "$busy")
-	report $rc "unbind with channel $busy busy took $((t1 - t0)) ms (channel status now $st)"
-	[ "$(epcs)" = 0 ]
-	report $? "no controller left after the unbind"
+	st=$(state "$busy")
+	echo "# channel $busy was busy; the unbind took $((t1 - t0)) ms, the channel's state is now $st"
+	[ $rc = 0 ] && ok "$C_UNBIND" || notok "$C_UNBIND" "unbind failed"
+	check "$C_NONE" test "$(epcs)" = 0
 	# pcie-qemu-ep lets an issued transfer end before the EPF driver's
-	# deinit releases the channel: done (2), not aborted or still busy
-	[ $((st & 0xf)) = 2 ]
-	report $? "channel $busy finished its transfer during the unbind"
-	rmmod pcie_qemu_ep
-	report $? "rmmod pcie_qemu_ep after the unbind"
-	ko=$(find /lib/modules -name pcie-qemu-ep.ko | head -1)
-	insmod "$ko" && [ "$(epcs)" = 1 ]
-	report $? "insmod: the controller probes again"
-	EPC=$(ls /sys/class/pci_epc | head -1)
-	cd /sys/kernel/config/pci_ep &&
-		mkdir functions/pci_epf_test/again &&
-		ln -s functions/pci_epf_test/again controllers/"$EPC"/ &&
-		echo 1 >controllers/"$EPC"/start
-	report $? "pci-epf-test binds and starts on the reloaded controller"
-	echo "QEPC-TEST done $n" >$out
+	# deinit releases the channel: done, not aborted or still busy
+	check "$C_DONE" test "$st" = $QEPC_DMA_DONE
+	check "$C_RMMOD" rmmod pcie_qemu_ep
+	one_epc() { [ "$(epcs)" = 1 ]; }
+	reload() { need pcie-qemu-ep && wait_for 5 one_epc; }
+	check "$C_INSMOD" reload
+	again() {
+		EPC=$(ls /sys/class/pci_epc | head -1)
+		cd /sys/kernel/config/pci_ep &&
+			mkdir functions/pci_epf_test/again &&
+			ln -s functions/pci_epf_test/again controllers/"$EPC"/ &&
+			echo 1 >controllers/"$EPC"/start
+	}
+	check "$C_AGAIN" again
+	echo "QEPC-DONE $n"
 }
 
-watch_and_unbind </dev/null >/tmp/dma-unbind.log 2>&1 &
+watch_and_unbind </dev/null >/dev/ttyS1 2>&1 &

@@ -3,42 +3,44 @@
 #
 # Guest-1 script of tests/e2e/test_e2e_driver.py: unbind/rebind and
 # unload/reload pcie-qemu-ep, with and without pci-epf-test bound to it.
-# Prints "QEPC-TEST ok|not ok <what>" lines on ttyS1.
+# Prints its plan and one KTAP result per check on ttyS1 (guest/lib.sh),
+# then "QEPC-DONE".
 # The endpoint core's configfs entry of a controller holds a reference on
 # the controller driver's module, so unloading means unbinding first.
 CYCLES=${CYCLES:-100}
-out=/dev/ttyS1
-n=0
-check() {
-	what=$1
-	shift
-	n=$((n + 1))
-	if "$@" >/tmp/check.log 2>&1; then
-		echo "QEPC-TEST ok $what" >$out
-	else
-		echo "QEPC-TEST not ok $what: $(tr '\n' ' ' </tmp/check.log)" >$out
-	fi
-}
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
+exec >/dev/ttyS1 2>&1
+# A kernel with kmemleak (guest/kernel-debug.config) gets a scan once the
+# cycle is over; other kernels have no debugfs
+KML=/sys/kernel/debug/kmemleak
+[ -d /sys/kernel/debug ] && ! [ -e $KML ] && mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+C_SCAN=
+[ ! -e $KML ] || C_SCAN="kmemleak scanned twice after the cycle"
+set -- "controller registered at boot" "unbind and rebind the controller" \
+	"rmmod refused while the controller is registered" \
+	"unbind, rmmod, insmod (probe again) $CYCLES times" \
+	"pci-epf-test bound and started" \
+	"EPF stopped and unlinked, then unbind, rmmod and insmod" \
+	"pci-epf-test binds again to the reloaded controller" \
+	"unbind and rebind with pci-epf-test bound and started"
+[ -z "$C_SCAN" ] || set -- "$@" "$C_SCAN"
+plan "$@"
 epcs() { ls /sys/class/pci_epc 2>/dev/null | wc -l; }
+epcs_are() { [ "$(epcs)" = "$1" ]; }
 # wait up to 5 s for N controllers
 want_epcs() {
-	i=0
-	while [ "$(epcs)" != "$1" ]; do
-		[ $i -lt 50 ] || { echo "$(epcs) controllers, expected $1"; return 1; }
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 5 epcs_are "$1" || { echo "$(epcs) controllers, expected $1"; return 1; }
 }
 ko() { find /lib/modules -name "$1.ko" | head -1; }
 DRV=/sys/bus/pci/drivers/pcie-qemu-ep
 DEV=$(basename "$(readlink "$DRV"/0000:* | head -1)")
 [ -n "$DEV" ] || DEV=$(ls "$DRV" | grep '^0000:' | head -1)
 
-check "controller $EPC registered at boot" want_epcs 1
+check "controller registered at boot" want_epcs 1
 unbind_bind() {
 	echo "$DEV" >$DRV/unbind && want_epcs 0 && echo "$DEV" >$DRV/bind && want_epcs 1
 }
-check "unbind and rebind $DEV" unbind_bind
+check "unbind and rebind the controller" unbind_bind
 bound_busy() { ! rmmod pcie_qemu_ep; }
 check "rmmod refused while the controller is registered" bound_busy
 reload() {
@@ -88,12 +90,9 @@ active_unbind() {
 }
 check "unbind and rebind with pci-epf-test bound and started" active_unbind
 
-# A kernel with kmemleak (guest/kernel-debug.config): scan once the
-# cycle is over and pass the report on as "QEPC-KMEMLEAK <line>" lines
-# for the test to judge.  Other kernels have no debugfs: nothing happens.
-KML=/sys/kernel/debug/kmemleak
-[ -d /sys/kernel/debug ] && ! [ -e $KML ] && mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-if [ -e $KML ]; then
+# the kmemleak scan: its report passed on as "QEPC-KMEMLEAK <line>" lines
+# for the test to judge
+if [ -n "$C_SCAN" ]; then
 	# kmemleak reports no object younger than 5 s, and recommends a
 	# second scan a little later: a pointer may have been in flight
 	# (a register, a list being moved) during the first
@@ -101,8 +100,8 @@ if [ -e $KML ]; then
 		sleep 6 && echo scan >$KML && sleep 6 && echo scan >$KML &&
 		cat $KML >/tmp/kmemleak.txt
 	}
-	check "kmemleak scanned twice after the cycle" scan
-	sed 's/^/QEPC-KMEMLEAK /' /tmp/kmemleak.txt >$out
-	echo "QEPC-KMEMLEAK-END $(grep -c '^unreferenced object' /tmp/kmemleak.txt) objects" >$out
+	check "$C_SCAN" scan
+	sed 's/^/QEPC-KMEMLEAK /' /tmp/kmemleak.txt
+	echo "QEPC-KMEMLEAK-END $(grep -c '^unreferenced object' /tmp/kmemleak.txt) objects"
 fi
-echo "QEPC-TEST done $n" >$out
+echo "QEPC-DONE $n"

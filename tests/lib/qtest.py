@@ -4,20 +4,20 @@
 Every wait has a timeout and says what it waited for."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 
-from guests import TOP, LAUNCH, QEMU  # noqa: F401  (harness/guests.py)
+from artefacts import TOP, LAUNCH, QEMU, build_dir  # noqa: F401  (harness/artefacts.py)
 
 
 def qtest_accel_dir():
     """Directory of accel-qtest-x86_64.so, built by scripts/setup.sh."""
     d = os.environ.get('QEMU_EPC_QTEST_DIR')
     if not d:
-        build = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
-        with open(os.path.join(build, 'qemu-tree')) as f:
+        with open(os.path.join(build_dir(), 'qemu-tree')) as f:
             d = os.path.join(f.read().strip(), 'modules')
     return d
 
@@ -64,6 +64,7 @@ class QTest:
         self.extra = list(extra)
         self.accel_dir = accel_dir or qtest_accel_dir()
         self.proc = None
+        self.signalled = False      # the test sent it a fatal signal
         self.launch()
 
     def launch(self):
@@ -208,20 +209,36 @@ class QTest:
     def kill(self, sig=9):
         if self.alive():
             self.proc.send_signal(sig)
+            if sig not in (signal.SIGSTOP, signal.SIGCONT):
+                self.signalled = True
         if sig == 9:
             self.proc.wait(10)
             self.sock.close()
 
     def quit(self):
+        """End QEMU (SIGTERM: it exits 0).  Returns why its end was not
+        clean, or None: an exit status other than 0 when the test did not
+        kill it, e.g. an abort or a sanitizer's exit after the last
+        assertion, or a QEMU that did not end on SIGTERM."""
+        why = None
         if self.alive():
             try:
                 self.sock.close()
             except OSError:
                 pass
+            self.proc.send_signal(signal.SIGCONT)   # a stopped QEMU takes SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        self.log.close()
+                why = '%s: QEMU did not end within 10 s of SIGTERM' % self.name
+        rc = self.proc.returncode if self.proc else 0
+        if not why and rc and not self.signalled:
+            why = '%s: QEMU %s; log: %s' % (
+                self.name, 'ended by signal %d' % -rc if rc < 0 else 'exited with status %d' % rc,
+                self.log_path)
+        if not self.log.closed:
+            self.log.close()
+        return why

@@ -116,7 +116,10 @@ class Packages(unittest.TestCase):
             return
         p = purge()
         if p is not None and p.returncode != 0:
-            print('# apt-get purge failed:\n' + p.stdout[-3000:], flush=True)
+            # reported as a failure of the class (tearDownClass), not a note
+            raise AssertionError('apt-get purge %s failed (exit %d): the machine keeps the '
+                                 'packages\n%s' % (' '.join(PACKAGES), p.returncode,
+                                                  p.stdout[-3000:]))
 
     def setUp(self):
         if self.error:
@@ -282,6 +285,27 @@ class Packages(unittest.TestCase):
             self.assertEqual(p.returncode, 77, p.stdout[-3000:])
             self.assertFalse(os.path.exists('/var/lib/dkms/pcie-qemu-ep/0.1/' + release))
         finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_08_a_lintian_that_fails_is_no_clean_report(self):
+        """package.sh takes lintian's exit status: lintian failing in itself
+        (exit 2, no report) fails the build of the packages."""
+        tmp = tempfile.mkdtemp(prefix='qemu-epc-pkg-')
+        report = os.path.join(DEBS, 'lintian.txt')
+        shutil.copy(report, os.path.join(tmp, 'lintian.txt'))
+        try:
+            fake = os.path.join(tmp, 'lintian')
+            with open(fake, 'w') as f:
+                f.write('#!/bin/sh\necho "internal error: cannot unpack" >&2\nexit 2\n')
+            os.chmod(fake, 0o755)
+            p = run([os.path.join(TOP, 'scripts', 'package.sh'), '--lintian-only'], 300,
+                    env=dict(os.environ, QEMU_EPC_BUILD=BUILD,
+                             PATH=tmp + ':' + os.environ['PATH']))
+            self.assertNotEqual(p.returncode, 0, p.stdout)
+            self.assertIn('lintian itself failed (exit 2)', p.stdout)
+            self.assertNotIn('lintian: 0 errors', p.stdout)
+        finally:
+            shutil.copy(os.path.join(tmp, 'lintian.txt'), report)
             shutil.rmtree(tmp, ignore_errors=True)
 
     def test_09_purge_leaves_nothing(self):

@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# What the guest scripts share, sourced by /init and every script of guest/
+# and tests/guest/ (". $QEPC_SHARE/lib.sh"; in the images QEPC_SHARE is
+# /usr/local/share/qemu-epc, where regs.sh, made from qemu-epc-regs.h, sits
+# beside it).
+#
+# Results are KTAP: a script first declares its cases with plan, then
+# reports each with ok or notok under the name it planned; diagnostics are
+# "# " lines before the result they explain.  The harness matches results to
+# the plan by name.  With QEPC_PLAN_ONLY set, plan prints the plan and ends
+# the script: the harness runs a script that way on the build machine to
+# learn its cases (harness/cases.py), so the names live in the script only.
+QEPC_SHARE=${QEPC_SHARE:-/usr/local/share/qemu-epc}
+n=${n:-0}
+
+# plan NAME...: the cases of this script, in order, before any result
+plan() {
+	for c in "$@"; do
+		echo "QEPC-PLAN $c"
+	done
+	echo "QEPC-PLAN-END $#"
+	[ -z "${QEPC_PLAN_ONLY:-}" ] || exit 0
+}
+
+# ok NAME, notok NAME [WHY]: one result
+ok() {
+	n=$((n + 1))
+	echo "ok $n $1"
+}
+notok() {
+	n=$((n + 1))
+	[ -z "${2:-}" ] || echo "# $1: $(echo "$2" | tr '\n' ' ' | sed 's/ *$//')"
+	echo "not ok $n $1"
+}
+
+# check NAME COMMAND...: ok if COMMAND succeeds, else notok with its output
+check() {
+	what=$1
+	shift
+	if "$@" >/tmp/qepc-check.log 2>&1; then
+		ok "$what"
+	else
+		notok "$what" "$(tr '\n' ' ' </tmp/qepc-check.log)"
+	fi
+}
+
+# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds;
+# fails when the time is up
+wait_for() {
+	_t=0
+	_lim=$(($1 * 10))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $_t -lt $_lim ] || return 1
+		sleep 0.1
+		_t=$((_t + 1))
+	done
+}
+
+# load NAME [PARAM=VALUE...]: insmod NAME.ko from the image unless it is
+# loaded already; nothing to do for a driver the image does not carry (built
+# in); fails, saying why, when insmod does
+load() {
+	_name=$1
+	shift
+	[ -d "/sys/module/$(echo "$_name" | tr - _)" ] && return 0
+	_ko=$(find /lib/modules -name "$_name.ko" 2>/dev/null | head -1)
+	[ -n "$_ko" ] || return 0
+	insmod "$_ko" "$@" || { echo "insmod $_name $* failed" >&2; return 1; }
+}
+
+# need NAME: like load, but the image must carry the module
+need() {
+	[ -n "$(find /lib/modules -name "$1.ko" 2>/dev/null | head -1)" ] ||
+		[ -d "/sys/module/$(echo "$1" | tr - _)" ] ||
+		{ echo "no $1.ko in the image" >&2; return 1; }
+	load "$@"
+}
+
+# the function $dev (a /sys/bus/pci/devices entry) in config space:
+# vendor (its first dword), absent (all-ones) or present
+vendor() { od -An -tx4 -N4 "$dev/config" 2>/dev/null | tr -d ' '; }
+absent() { [ "$(vendor)" = ffffffff ]; }
+present() { _v=$(vendor) && [ -n "$_v" ] && [ "$_v" != ffffffff ]; }
+
+# now: seconds since boot
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# cfg8 OFFSET, cfg16 OFFSET: config space of $dev
+cfg8() { od -An -tu1 -j "$1" -N1 "$dev/config" | tr -d ' '; }
+cfg16() { od -An -tu2 -j "$1" -N2 "$dev/config" | tr -d ' '; }
+# msix_vectors: the MSI-X table size $dev offers (0 without MSI-X)
+msix_vectors() {
+	_p=$(cfg8 52)
+	while [ -n "$_p" ] && [ "$_p" != 0 ]; do
+		if [ "$(cfg8 "$_p")" = 17 ]; then
+			echo $((($(cfg16 $((_p + 2))) & 2047) + 1))
+			return
+		fi
+		_p=$(cfg8 $((_p + 1)))
+	done
+	echo 0
+}

@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What `qemu-epc-bench run` prints after the KTAP stream: the summary table
+(one row per series and group), and for the bench its tables of figures.
+A bench table whose row has no figure (a failed run, a missing
+measurement) says "failed" there and makes the bench fail."""
+import re
+
+from cases import BENCH_MAX, BENCH_SIZE, VNTB_BENCH_MIB
+
+
+def summary(res, out, rundir, elapsed):
+    rows = []
+    stats = {}
+    for name, series, group, status, secs, _ in res.cases:
+        key = (series, group)
+        if key not in stats:
+            rows.append(key)
+            stats[key] = {'ok': 0, 'fail': 0, 'skip': 0, 'secs': 0.0}
+        stats[key][status] += 1
+        stats[key]['secs'] += secs
+    out.write('\n%-7s %-22s %6s %6s %6s %9s\n' % ('series', 'group', 'pass', 'fail',
+                                                 'skip', 'time (s)'))
+    # series in the order they ran, each one's kernel-log checks last
+    order = []
+    for series, _ in rows:
+        if series not in order:
+            order.append(series)
+    rows.sort(key=lambda k: (order.index(k[0]), k[1] == 'kernel logs'))
+    for key in rows:
+        s = stats[key]
+        out.write('%-7s %-22s %6d %6d %6d %9.1f\n' % (key[0] or '-', key[1], s['ok'],
+                                                     s['fail'], s['skip'], s['secs']))
+    out.write('%-7s %-22s %6d %6d %6d %9.1f\n' % ('', 'total', res.count('ok'),
+                                                 res.count('fail'), res.count('skip'),
+                                                 elapsed))
+    out.write('logs: %s\n' % rundir)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+BENCH_CASE = re.compile(r'pcitest (-d )?-([rwcb]) (?:-s )?(\d+) \[(.*)\]$')
+PATHS = {('shared', False): 'shared, no DMA', ('messages', False): 'messages, no DMA',
+         ('shared', True): 'DMA, slave channel',
+         ('shared, memcpy DMA', True): 'DMA, memcpy channel'}
+# the rows the bench has: every op and size on each path
+BENCH_ROWS = [(op, n, path) for op in 'rwc' for n in (BENCH_SIZE, BENCH_MAX)
+              for path in ('shared, no DMA', 'messages, no DMA',
+                           'DMA, memcpy channel' if op == 'c' else 'DMA, slave channel')]
+
+
+def bench_table(res, rtt, out, runs):
+    """Every transfer of the bench pairs: min and median of its runs, MB/s,
+    against the memcpy baseline of the same run; the BAR tests' time; the
+    shared path against DMA; then the vNTB and NVMe tables.  A row with a
+    failed or missing run has no figures, and no ratio is computed from it.
+    Returns whether every row of every table has its figures."""
+    rows, bars = {}, {}
+    for name, _, _, status, secs, _ in res.cases:
+        m = BENCH_CASE.match(name)
+        if not m:
+            continue
+        dma, op, n, label = bool(m.group(1)), m.group(2), int(m.group(3)), m.group(4)
+        if op == 'b':
+            sets = bars.setdefault(label, [])
+            if n == 0:
+                sets.append([])
+            if sets:
+                sets[-1].append(secs if status == 'ok' else None)
+            continue
+        rows.setdefault((op, n, PATHS.get((label, dma), label)), []).append(
+            secs if status == 'ok' else None)
+
+    def stats(xs):
+        return None if not xs or None in xs or len(xs) < runs else (min(xs), median(xs))
+
+    complete = True
+    ops = {'r': 'read', 'w': 'write', 'c': 'copy'}
+    out.write('\npcitest transfers in guest 2, %d runs each (monotonic clock; '
+              'MB = 10^6 bytes; x memcpy: median time over guest 2\'s memcpy of '
+              'the same size)\n' % runs)
+    out.write('%-6s %8s %-20s %9s %10s %9s %10s\n' % ('op', 'bytes', 'path', 'min (s)',
+                                                    'median (s)', 'MB/s', 'x memcpy'))
+    table = {}
+    for (op, n, path) in BENCH_ROWS + sorted(set(rows) - set(BENCH_ROWS)):
+        st = stats(rows.get((op, n, path)))
+        if not st:
+            out.write('%-6s %8d %-20s   failed\n' % (ops[op], n, path))
+            complete = False
+            continue
+        table[(op, n, path)] = st[1]
+        base = res.baselines.get(('memcpy', n))
+        x = '%10.1f' % (st[1] / median(base)) if base and median(base) > 0 else '%10s' % '-'
+        out.write('%-6s %8d %-20s %9.4f %10.4f %9.1f %s\n'
+                  % (ops[op], n, path, st[0], st[1], n / st[1] / 1e6, x))
+    out.write('\nBAR tests (pcitest -b 0..5, six in a row), %d runs\n' % runs)
+    out.write('%-20s %9s %10s\n' % ('path', 'min (s)', 'median (s)'))
+    for label in ('messages', 'shared'):
+        st = stats([sum(r) if len(r) == 6 and None not in r else None
+                    for r in bars.get(label, [])])
+        if not st:
+            complete = False
+        out.write('%-20s %s\n' % (label, '%9.3f %10.3f' % st if st else '  failed'))
+    complete &= vntb_table(res, out, runs)
+    complete &= nvme_table(res, out, runs)
+    base = ', '.join('%d B %.6f s (%.0f MB/s)' % (n, median(v), n / median(v) / 1e6)
+                     for (w, n), v in sorted(res.baselines.items()) if w == 'memcpy')
+    if not base or not rtt:
+        complete = False
+    out.write('\nbaselines of this run: memcpy in guest 2 (median of %d): %s; '
+              'Unix socket round trip, 32 bytes: %s\n'
+              % (runs, base or 'none measured',
+                 'median %.1f us, min %.1f us' % rtt if rtt else 'not measured'))
+    for n in (BENCH_SIZE, BENCH_MAX):
+        sp = []
+        for op in 'rwc':
+            a, b = table.get((op, n, 'messages, no DMA')), table.get((op, n, 'shared, no DMA'))
+            sp.append('%s %s' % (ops[op], '%.1fx' % (a / b) if a and b else 'failed'))
+        out.write('shared path speed-up over messages, %d B, median: %s\n' % (n, ', '.join(sp)))
+    vals = []
+    for op in 'rwc':
+        dma = table.get((op, BENCH_SIZE, 'DMA, memcpy channel' if op == 'c'
+                         else 'DMA, slave channel'))
+        shared = table.get((op, BENCH_SIZE, 'shared, no DMA'))
+        vals.append('%.3f' % (shared / dma) if shared and dma else 'failed')
+    out.write('shared/DMA time ratio, 1 MiB, median: read %s write %s copy %s\n' % tuple(vals))
+    return complete and 'failed' not in vals
+
+
+def _figures(res, prefix):
+    """{(path, what): [values]} of the bench pairs labelled PREFIX PATH,
+    and the paths one of whose checks failed."""
+    figs, bad = {}, set()
+    for label, what, value in res.measures:
+        if label and label.startswith(prefix + ' '):
+            try:
+                figs.setdefault((label.split()[-1], what), []).append(float(value.split()[0]))
+            except (ValueError, IndexError):
+                bad.add(label.split()[-1])
+    for _, _, group, status, _, _ in res.cases:
+        if group.startswith(prefix + ' ') and status != 'ok':
+            bad.add(group.rsplit('(', 1)[-1].rstrip(')'))
+    return figs, bad
+
+
+NVME_JOBS = (('seq read 1M', 'MB/s'), ('seq write 1M', 'MB/s'),
+             ('rand read 4k', 'IOPS'), ('rand write 4k', 'IOPS'))
+
+
+def nvme_table(res, out, runs):
+    """The NVMe pairs of the bench: fio's sequential MB/s and 4 KiB IOPS on
+    the drive per path, beside the same jobs on a ramdisk of guest 2; min
+    and median of the runs; a path whose checks failed has no figures.
+    Returns whether every row has its figures."""
+    figs, bad = _figures(res, 'nvme')
+    complete = True
+    out.write('\nNVMe drive (nvmet-pci-epf over a ramdisk of guest 1, nvme in guest 2, '
+              'Linux 7.3), fio, 2 jobs, psync, O_DIRECT, 4 s each, %d runs; ramdisk: '
+              'the same jobs on a ramdisk of guest 2\n' % runs)
+    out.write('%-9s %-22s %12s %12s %5s %10s\n'
+              % ('path', 'what', 'min', 'median', 'unit', 'x ramdisk'))
+    for path in ('shared', 'messages'):
+        for what, unit in NVME_JOBS:
+            xs = figs.get((path, 'nvme fio %s, drive' % what))
+            ram = figs.get((path, 'nvme fio %s, ramdisk' % what))
+            if path in bad or not xs or len(xs) < runs or not ram or len(ram) < runs:
+                out.write('%-9s %-22s   failed\n' % (path, what))
+                complete = False
+                continue
+            out.write('%-9s %-22s %12.2f %12.2f %5s %10.3f\n'
+                      % (path, what, min(xs), median(xs), unit, median(xs) / median(ram)))
+    return complete
+
+
+VNTB_ROWS = (('tcp guest 2 to guest 1', 'vntb tcp guest 2 to guest 1', 'MB/s'),
+             ('tcp guest 1 to guest 2', 'vntb tcp guest 1 to guest 2', 'MB/s'),
+             ('iperf3 guest 2 to guest 1', 'vntb iperf3 guest 2 to guest 1', 'MB/s'),
+             ('iperf3 guest 1 to guest 2', 'vntb iperf3 guest 1 to guest 2', 'MB/s'),
+             ('ping guest 2 to guest 1', 'vntb ping guest 2 to guest 1, 100 packets, rtt avg',
+              'ms'),
+             ('ping guest 1 to guest 2', 'vntb ping guest 1 to guest 2, 100 packets, rtt avg',
+              'ms'))
+
+
+def vntb_table(res, out, runs):
+    """The vNTB pairs of the bench: TCP throughput each way and ping round
+    trips, min and median of the runs, per path; a path with a failed check
+    has no figures.  Returns whether every row has its figures."""
+    figs, bad = _figures(res, 'vntb')
+    complete = True
+    out.write('\nvNTB network (ntb_netdev over pci-epf-vntb, Linux 6.12), %d runs each; '
+              'TCP: %s; iperf3: 5 s; ping: average round trip of 100\n'
+              % (runs, ', '.join('%d MiB %s' % (m, p) for p, m in VNTB_BENCH_MIB.items())))
+    out.write('%-9s %-24s %10s %10s %5s\n' % ('path', 'what', 'min', 'median', 'unit'))
+    med = {}
+    for path in VNTB_BENCH_MIB:
+        for name, what, unit in VNTB_ROWS:
+            xs = figs.get((path, what))
+            if path in bad or not xs or len(xs) < runs:
+                out.write('%-9s %-24s   failed\n' % (path, name))
+                complete = False
+                continue
+            med[(path, name)] = median(xs)
+            out.write('%-9s %-24s %10.2f %10.2f %5s\n' % (path, name, min(xs), median(xs), unit))
+    sp = []
+    for name, _, unit in VNTB_ROWS:
+        a, b = med.get(('shared', name)), med.get(('messages', name))
+        if a and b:
+            sp.append('%s %.1fx' % (name, a / b if unit == 'MB/s' else b / a))
+        else:
+            sp.append('%s failed' % name)
+    out.write('vNTB shared path over messages, median: %s\n' % ', '.join(sp))
+    return complete

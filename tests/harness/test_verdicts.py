@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The verdicts of `run` from what guest 2 prints (harness/results.py), fed
+line by line without guests: a "not ok" is a failure whatever follows it,
+results are matched to the plan by name, a case that printed nothing is
+named, a host side that passed nothing fails, and the last line says how
+many cases passed, failed and were skipped."""
+import io
+import unittest
+
+import phases as P
+import results as R
+
+
+def phase(kind='script', planned=None, series='', dma='slave', label=None):
+    ph = P.Phase(series, 'full', dma, kind, label=label)
+    ph.planned = planned
+    return ph
+
+
+def feed(ph, lines, done=True):
+    res = R.Results(io.StringIO())
+    run = R.HostRun(res, ph)
+    stop = None
+    for i, l in enumerate(lines):
+        r = run.feed(l, float(i))
+        if r and r[0] == 'error':
+            stop = r[1]
+            break
+    if done and not stop:
+        run.feed('QEPC-HOST-DONE rc=0', 99.0)
+    run.finish(stop)
+    return res
+
+
+def statuses(res):
+    return [(c[0], c[3]) for c in res.cases]
+
+
+class NotOkIsAFailure(unittest.TestCase):
+    def test_not_ok_with_skip_directive_fails(self):
+        res = feed(phase(), ['ok 1 a', 'not ok 2 x # SKIP y'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('x', 'fail')])
+        self.assertIn('a "not ok" is a failure', res.cases[1][5])
+        good, line = res.verdict()
+        self.assertFalse(good)
+        self.assertTrue(line.startswith('qemu-epc-bench: FAIL: 1 passed, 1 failed, 0 skipped'),
+                        line)
+
+    def test_not_ok_with_todo_directive_fails(self):
+        res = feed(phase(), ['ok 1 a', 'not ok 2 x # TODO later'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('x', 'fail')])
+
+    def test_printed_back_as_not_ok(self):
+        res = feed(phase(), ['ok 1 a', 'not ok 2 x # SKIP y'])
+        text = res.out.getvalue()
+        self.assertRegex(text, r'(?m)^not ok 2 x # SKIP y; a "not ok" is a failure')
+        self.assertNotRegex(text, r'(?m)^ok 2 x')
+
+    def test_ok_with_skip_is_a_skip(self):
+        res = feed(phase(), ['ok 1 a', 'ok 2 x # SKIP not here'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('x', 'skip')])
+        good, line = res.verdict()
+        self.assertTrue(good)
+        self.assertEqual(line, 'qemu-epc-bench: PASS: 1 passed, 0 failed, 1 skipped')
+
+    def test_only_skips_is_not_a_pass(self):
+        res = feed(phase(), ['ok 1 x # SKIP y'])
+        names = statuses(res)
+        self.assertIn(('x', 'skip'), names)
+        self.assertIn(('host side passed at least one case', 'fail'), names)
+        good, line = res.verdict()
+        self.assertFalse(good)
+        self.assertIn('FAIL', line)
+
+    def test_nothing_passed_is_said(self):
+        res = R.Results(io.StringIO())
+        res.add('x', '', 'g', True, 0, skip='y')
+        good, line = res.verdict()
+        self.assertFalse(good)
+        self.assertEqual(line, 'qemu-epc-bench: FAIL: 0 passed, 0 failed, 1 skipped: '
+                         'nothing passed')
+
+    def test_no_result_at_all_fails(self):
+        res = feed(phase(), [])
+        self.assertEqual(statuses(res), [('host side printed test results', 'fail')])
+
+
+class MatchedByName(unittest.TestCase):
+    def ph(self):
+        return phase('vntb', ['a', 'b', 'c'])
+
+    def test_results_in_another_order_pass(self):
+        res = feed(self.ph(), ['QEPC-PLAN a', 'QEPC-PLAN b', 'QEPC-PLAN c', 'QEPC-PLAN-END 3',
+                               'ok 1 c', 'ok 2 a', 'ok 3 b'])
+        self.assertEqual(sorted(statuses(res)), [('a', 'ok'), ('b', 'ok'), ('c', 'ok')])
+
+    def test_a_missing_case_is_named(self):
+        res = feed(self.ph(), ['QEPC-PLAN a', 'QEPC-PLAN b', 'QEPC-PLAN c', 'QEPC-PLAN-END 3',
+                               'ok 1 a', 'ok 2 c'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('c', 'ok'), ('b', 'fail')])
+        self.assertIn('no result printed', res.cases[2][5])
+
+    def test_an_unplanned_result_is_an_error(self):
+        res = feed(self.ph(), ['QEPC-PLAN a', 'QEPC-PLAN b', 'QEPC-PLAN c', 'QEPC-PLAN-END 3',
+                               'ok 1 a', 'ok 2 b', 'ok 3 c', 'ok 4 d'])
+        self.assertIn(('d', 'fail'), statuses(res))
+        self.assertIn('unplanned', [c for c in res.cases if c[0] == 'd'][0][5])
+
+    def test_a_name_planned_once_takes_one_result(self):
+        res = feed(self.ph(), ['ok 1 a', 'ok 2 a', 'ok 3 b', 'ok 4 c'])
+        self.assertEqual([s for n, s in statuses(res) if n == 'a'], ['ok', 'fail'])
+
+    def test_a_guest_plan_other_than_the_harness_plan_fails(self):
+        res = feed(self.ph(), ['QEPC-PLAN a', 'QEPC-PLAN b', 'QEPC-PLAN-END 2',
+                               'ok 1 a', 'ok 2 b'])
+        bad = [c for c in res.cases if c[3] == 'fail']
+        self.assertEqual([c[0] for c in bad],
+                         ["guest 2's plan is the one the harness expected", 'c'])
+
+    def test_a_user_script_is_held_to_its_own_plan(self):
+        res = feed(phase(), ['QEPC-PLAN x', 'QEPC-PLAN y', 'QEPC-PLAN-END 2', 'ok 1 x'])
+        self.assertEqual(statuses(res), [('x', 'ok'), ('y', 'fail')])
+
+    def test_a_stopped_pair_names_what_did_not_run(self):
+        res = feed(self.ph(), ['ok 1 a', 'QEPC-ERROR the guest gave up'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('b', 'fail'), ('c', 'fail')])
+        self.assertEqual(res.cases[1][5], 'not run: the guest gave up')
+
+    def test_pcitest_cases_by_name_with_repeats(self):
+        ph = phase('pcitest', None, '6.12')
+        ph.set_plan(['-i 1', '-r -s 1', '-i 1'])
+        res = feed(ph, ['QEPC-CASE 0|0.1|-i 1|SET IRQ TYPE TO MSI:\t\tOKAY',
+                        'QEPC-CASE 0|0.1|-i 1|OKAY'])
+        self.assertEqual(statuses(res), [('pcitest -i 1', 'ok'), ('pcitest -i 1', 'ok'),
+                                         ('pcitest -r -s 1', 'fail')])
+
+    def test_next_planned_names_the_case_waited_for(self):
+        ph = self.ph()
+        res = R.Results(io.StringIO())
+        run = R.HostRun(res, ph)
+        run.feed('ok 1 a', 1.0)
+        self.assertEqual(run.next_planned(), 'b')
+
+
+class MsixExplained(unittest.TestCase):
+    def test_said_once_with_the_numbers_and_the_rest_not_run(self):
+        ph = phase('pcitest', None, '')
+        ph.set_plan(['-b 0', '-i 2', '-x 1', '-x 2'])
+        res = feed(ph, ['QEPC-HOSTINFO cpus=4 possible=0-3 msix=2048',
+                        'QEPC-CASE 0|0.2|-b 0|BAR0:\t\tOKAY',
+                        'QEPC-CASE 1|0.2|-i 2|SET IRQ TYPE TO MSI-X:\t\tNOT OKAY',
+                        'QEPC-CASE 126|0|-x 1|not run: setting the IRQ type to MSI-X '
+                        'failed (pcitest -i 2)',
+                        'QEPC-CASE 126|0|-x 2|not run: setting the IRQ type to MSI-X '
+                        'failed (pcitest -i 2)'])
+        text = res.out.getvalue()
+        said = [l for l in text.splitlines() if l.startswith('# ') and 'MSI-X' in l]
+        self.assertEqual(len(said), 1, text)
+        self.assertIn('2048 MSI-X vectors', said[0])
+        self.assertIn('uses 4 CPUs (possible: 0-3)', said[0])
+        self.assertIn('at least 11 CPUs', said[0])
+        self.assertEqual([s for _, s in statuses(res)], ['ok'] + ['fail'] * 3)
+        self.assertTrue(res.cases[2][5].startswith('not run: setting the IRQ type'))
+
+
+if __name__ == '__main__':
+    unittest.main()
