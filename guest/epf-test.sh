@@ -11,11 +11,8 @@
 # vector counts and interrupt pin, subsystem ID k and class ff80, bound
 # after function 0 (configfs links in order give functions 0, 1, ...).
 set -e
-
-load() {
-	ko=$(find /lib/modules -name "$1.ko" | head -1)
-	[ -z "$ko" ] || insmod "$ko"
-}
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
+# (built in, in a user's own kernel, it needs no loading)
 load pci-epf-test
 
 cd /sys/kernel/config/pci_ep

@@ -7,13 +7,9 @@
 # link started; then guest 1's side of the network (vntb-agent.sh) in the
 # background, reporting on ttyS1.
 set -e
-
-load() {
-	ko=$(find /lib/modules -name "$1.ko" | head -1)
-	[ -z "$ko" ] || insmod "$ko"
-}
-load ntb
-load pci-epf-vntb
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
+need ntb
+need pci-epf-vntb
 
 cd /sys/kernel/config/pci_ep
 mkdir functions/pci_epf_vntb/func1

@@ -73,21 +73,27 @@ class Results:
 X86_VECTORS_PER_CPU = 200
 
 
+def quoted(args):
+    return args if ' test' in args else '"pcitest %s"' % args
+
+
 def msix_explanation(info, args):
     """Why guest 2 could not set up MSI-X, from its QEPC-HOSTINFO line
-    ({'cpus':, 'possible':, 'msix':})."""
+    ({'cpus':, 'possible':, 'msix':}); args: what failed (pcitest's
+    arguments, or a description)."""
     try:
         want = int(info.get('msix', '0'))
         cpus = int(info.get('cpus', '0'))
     except ValueError:
         want = cpus = 0
     if not want or not cpus:
-        return ('"pcitest %s" failed: guest 2 could not set up MSI-X (its kernel gave no '
-                'figures to explain it)' % args)
+        return ('%s failed: guest 2 could not set up MSI-X (its kernel gave no '
+                'figures to explain it)' % quoted(args))
     need = -(-want // X86_VECTORS_PER_CPU)
-    why = ('"pcitest %s" failed: the function offers %d MSI-X vectors, and guest 2\'s '
+    why = ('%s failed: the function offers %d MSI-X vectors, and guest 2\'s '
            'kernel uses %d CPUs (possible: %s); x86 has about %d vectors per CPU for '
-           'devices' % (args, want, cpus, info.get('possible', '?'), X86_VECTORS_PER_CPU))
+           'devices' % (quoted(args), want, cpus, info.get('possible', '?'),
+                        X86_VECTORS_PER_CPU))
     if cpus < need:
         why += (', so %d vectors need at least %d CPUs: give guest 2 more (--host-smp; '
                 'a kernel built with NR_CPUS >= %d)' % (want, need, need))
@@ -157,6 +163,14 @@ class HostRun:
         self.res.add(name, self.ph.series, self.ph.group(group_of or name), ok, secs,
                      detail, skip)
 
+    def short_of_cpus(self):
+        """Does guest 2 have too few CPUs for the function's MSI-X vectors?"""
+        try:
+            want, cpus = int(self.hostinfo['msix']), int(self.hostinfo['cpus'])
+        except (KeyError, ValueError):
+            return False
+        return cpus * X86_VECTORS_PER_CPU < want
+
     def next_planned(self):
         """The first planned case without a result yet (for messages)."""
         left = collections.Counter(self.remaining)
@@ -204,6 +218,9 @@ class HostRun:
             detail = ''
             if not ok:
                 detail = '; '.join(self.diag[-3:])
+                if m.group(2).endswith('MSIX_TEST') and self.short_of_cpus():
+                    why = msix_explanation(self.hostinfo, 'the kselftest\'s MSI-X test')
+                    detail += '; ' + why.replace('; the MSI-X cases after it are not run', '')
                 if m.group(3):
                     detail = ('%s %s; a "not ok" is a failure whatever its directive%s'
                               % (m.group(3), m.group(4) or '', '; ' + detail if detail else ''))

@@ -17,9 +17,10 @@
 #                                         out-of-tree modules (e.g.
 #                                         linux-source-6.1, for the driver's
 #                                         compile check)
-#   guest-kernel.sh --variant debug       the guest kernel with
+#   guest-kernel.sh --variant debug       the 6.12 guest kernel with
 #                                         guest/kernel-debug.config on
-#                                         top (KASAN, kmemleak), cached in a
+#                                         top (KASAN, kmemleak) instead of
+#                                         kernel-net.config, cached in a
 #                                         directory of its own, and
 #                                         pcie-qemu-ep built against it in
 #                                         BUILD/kmod-debug/kmod (BUILD is
@@ -49,16 +50,21 @@ while [ $# -gt 0 ]; do
 	*) printf 'guest-kernel: error: unknown argument %s\n' "$1" >&2; exit 2 ;;
 	esac
 done
-FRAG=$TOP/guest/kernel.config
-FRAGS=("$FRAG")
+# the kernels the bench boots: guest/kernel.config, the network and NTB
+# (kernel-net.config) and the series' own; the debug variant: kernel.config
+# and kernel-debug.config only (its tests cycle the driver, no network)
+FRAGS=("$TOP/guest/kernel.config")
 case "$SERIES" in
 6.12) ;;
-7.3) FRAGS+=("$TOP/guest/kernel-7.3.config") ;;
+7.3) ;;
 *) printf 'guest-kernel: error: unknown series %s (known: 6.12, 7.3)\n' "$SERIES" >&2; exit 2 ;;
 esac
 [ -n "${PKG:-}" ] || PKG=linux-source-$SERIES
 case "$VARIANT" in
-'') ;;
+'')
+	FRAGS+=("$TOP/guest/kernel-net.config")
+	[ "$SERIES" = 6.12 ] || FRAGS+=("$TOP/guest/kernel-$SERIES.config")
+	;;
 debug) FRAGS+=("$TOP/guest/kernel-debug.config") ;;
 *) printf 'guest-kernel: error: unknown variant %s (known: debug)\n' "$VARIANT" >&2; exit 1 ;;
 esac
@@ -87,13 +93,14 @@ fi
 # bump RECIPE when the steps below change what ends up in the directory
 RECIPE=1
 [ "$SERIES" = 6.12 ] || RECIPE="$RECIPE $SERIES"
+# keyed by the fragments' options (their comments do not matter), the
+# source package's version and this recipe
+options() { grep -hE '^(CONFIG_|# CONFIG_.* is not set)' "${FRAGS[@]}"; }
 if [ -z "$VARIANT" ]; then
-	# keyed by the series' fragments (the 6.12 key is that of kernel.config)
-	key=$( (cat "${FRAGS[@]}"; echo "$RECIPE $pkgver $PREPARE") | sha256sum | cut -c1-12)
+	key=$( (options; echo "$RECIPE $pkgver $PREPARE") | sha256sum | cut -c1-12)
 	dir=$CACHE/kernel-${pkgver//[:~]/_}-$key
 else
-	# keyed by both fragments
-	key=$( (cat "${FRAGS[@]}"; echo "$RECIPE $pkgver $VARIANT") | sha256sum | cut -c1-12)
+	key=$( (options; echo "$RECIPE $pkgver $VARIANT") | sha256sum | cut -c1-12)
 	dir=$CACHE/kernel-$VARIANT-${pkgver//[:~]/_}-$key
 fi
 [ -z "$PREPARE" ] || dir=$CACHE/tree-${pkgver//[:~]/_}-$key

@@ -14,6 +14,11 @@
 # guests.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
+#   setup.sh                    everything
+#   setup.sh --stage base       all but the guest kernels and the driver
+#   setup.sh --stage kernels    the guest kernels and the driver, after base
+# (`qemu-epc-bench test` builds the kernels while the suites that need none
+# run).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -313,7 +318,25 @@ build_fio() {
 	echo "$dir/fio" >"$BUILD/fio"
 }
 
-mkdir -p "$CACHE"
+# step NAME COMMAND...: run a step and say how long it took
+step() {
+	local t0=$SECONDS
+	"$@"
+	log "$1: $((SECONDS - t0)) s"
+}
+
+stage=all
+case "${1:-}" in
+'') ;;
+--stage) stage=${2:-}; [ $# = 2 ] || die "usage: setup.sh [--stage base|kernels]" ;;
+*) die "usage: setup.sh [--stage base|kernels]" ;;
+esac
+case "$stage" in
+all | base | kernels) ;;
+*) die "unknown stage '$stage' (base: packages, QEMU headers, builds; kernels: the guest kernels and the driver)" ;;
+esac
+
+mkdir -p "$CACHE" "$BUILD"
 # one set-up at a time on a machine: runs started side by side wait here
 # instead of building into the same directories at once
 exec 9>"$CACHE/setup.lock"
@@ -321,12 +344,19 @@ if ! flock -n 9; then
 	log "another set-up is running (lock $CACHE/setup.lock): waiting up to 60 min"
 	flock -w 3600 9 || die "waited 60 min for $CACHE/setup.lock; another set-up still holds it"
 fi
-install_packages
-build_qemu_headers
-build_project "$BUILD" false
-build_project "$SAN_BUILD" true
-version_trees
-build_guest
-fetch_iperf3
-build_fio
-log "ready: modules in $BUILD, QEMU tree $QEMU_TREE"
+t_all=$SECONDS
+if [ "$stage" != kernels ]; then
+	step install_packages
+	step build_qemu_headers
+	step build_project "$BUILD" false
+	step build_project "$SAN_BUILD" true
+	step version_trees
+	step fetch_iperf3
+	step build_fio
+else
+	# the kernels need the packages; the QEMU tree is named for the log
+	QEMU_TREE=$(cat "$BUILD/qemu-tree" 2>/dev/null) ||
+		die "no $BUILD/qemu-tree: run setup.sh --stage base first"
+fi
+[ "$stage" = base ] || step build_guest
+log "ready ($stage, $((SECONDS - t_all)) s): modules in $BUILD, QEMU tree $QEMU_TREE"

@@ -3,6 +3,7 @@
 """Run the qemu-epc tests and end with one line 'N passed, N failed'.
 
 usage: run.py BUILD_DIR [SELECTION ...] [-k PATTERN] [--list] [--serial]
+              [--setup-kernels CMD]
 
 SELECTION: a suite (harness unit device sanitize fuzz kmod versions pkg
 e2e; default: all of them), or one file of a suite (device/test_epc.py),
@@ -19,7 +20,9 @@ modules built for Debian 12's QEMU 7.2 on that QEMU), and reports its
 cases to this process on a pipe of their own; what a suite prints besides
 becomes "# " lines.  The suites that drive QEMUs under qtest (and barely
 use the CPU) run side by side, the ones that boot guests or compile one
-after the other (--serial: all one after the other).
+after the other (--serial: all one after the other).  With
+--setup-kernels, the guest kernels are built at low priority while the
+suites that need none run (`qemu-epc-bench test` does that).
 
 fuzz replays each target's corpus and then mutates for $QEMU_EPC_FUZZ_TIME
 seconds (default 10; `qemu-epc-bench fuzz --time N` runs the long run).
@@ -45,12 +48,12 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = ['harness', 'unit', 'device', 'sanitize', 'fuzz', 'kmod', 'versions', 'pkg', 'e2e']
 UNIT = ('test-proto', 'test-cfgspace', 'test-bars')
 # the fewest cases each whole suite has; fewer means cases went missing
-MINIMUM = {'harness': 44, 'unit': 20, 'device': 109, 'sanitize': 109, 'fuzz': 4, 'kmod': 9,
+MINIMUM = {'harness': 45, 'unit': 20, 'device': 109, 'sanitize': 109, 'fuzz': 4, 'kmod': 9,
            'e2e': 16, 'versions': 5, 'versions/qemu-7.2': 109, 'pkg': 9}
 # suites that run side by side: QEMUs under qtest, waiting more than working
-LIGHT = ('harness', 'unit', 'device', 'sanitize', 'versions')
-# the rest, one after the other, after those
-HEAVY = ('fuzz', 'kmod', 'pkg', 'e2e')
+LIGHT = ('unit', 'device', 'sanitize', 'versions')
+# suites that need no guest kernel: they run while --setup-kernels builds them
+NO_KERNEL = LIGHT + ('fuzz',)
 
 
 class Config:
@@ -69,6 +72,10 @@ class Config:
                         help='print every case name, run nothing')
         ap.add_argument('--serial', action='store_true',
                         help='every suite after the other')
+        ap.add_argument('--setup-kernels', metavar='CMD',
+                        help='a command that builds the guest kernels (setup.sh --stage '
+                        'kernels): run at low priority while the suites that need no '
+                        'kernel run, and waited for before the others')
         ap.add_argument('--child', help=argparse.SUPPRESS)
         ap.add_argument('--only', action='append', default=[], help=argparse.SUPPRESS)
         a = ap.parse_intermixed_args(argv)
@@ -82,6 +89,7 @@ class Config:
         self.child = a.child
         self.only = [tuple(o.split(':', 1)) if ':' in o else (o, '') for o in a.only]
         self.selection = a.selection
+        self.setup_kernels = a.setup_kernels
 
     def wanted(self, name):
         return not self.patterns or any(p in name for p in self.patterns)
@@ -491,24 +499,75 @@ class Tally:
         print(name, flush=True)
 
 
+class KernelSetup:
+    """The guest kernels' set-up, built in the background at low priority
+    while the suites that need none run."""
+
+    LIMIT = 3600
+
+    def __init__(self, cfg):
+        self.log = os.path.join(cfg.build, 'setup-kernels.log')
+        self.t0 = time.monotonic()
+        print('# building the guest kernels meanwhile (%s), log in %s'
+              % (cfg.setup_kernels, self.log), flush=True)
+        with open(self.log, 'w') as f:
+            self.proc = subprocess.Popen(cfg.setup_kernels, shell=True, stdout=f,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=lambda: os.nice(19),
+                                         start_new_session=True)
+        self.failed = None
+
+    def wait(self):
+        """None once the kernels are ready, else why not."""
+        try:
+            rc = self.proc.wait(max(1, self.LIMIT - (time.monotonic() - self.t0)))
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+            return 'the guest kernels were not built within %d s (log %s)' % (self.LIMIT,
+                                                                            self.log)
+        print('# guest kernels: %.0f s after the start (exit %d)'
+              % (time.monotonic() - self.t0, rc), flush=True)
+        if rc:
+            with open(self.log, errors='replace') as f:
+                tail = ''.join(f.readlines()[-15:])
+            return 'setting up the guest kernels failed (exit %d, log %s):\n%s' % (
+                rc, self.log, tail)
+        return None
+
+
 def run_suites(cfg, plan):
-    """The selected suites: the light ones side by side (unless serial),
-    then the heavy ones in turn.  Returns the tally."""
+    """The selected suites: those that need no guest kernel first (the
+    light ones side by side unless serial) while the kernels build, then
+    the others in turn.  Returns the tally."""
     T = rep = Tally()
-    light = [(s, o) for s, o in plan if s in LIGHT and not cfg.serial and not cfg.list_only]
-    rest = [(s, o) for s, o in plan if (s, o) not in light]
+    if cfg.list_only:
+        for suite, only in plan:
+            relay_child(cfg, suite, only, child_env(cfg, suite), rep)
+        return T
+    kernels = None
+    if cfg.setup_kernels and any(s not in NO_KERNEL for s, _ in plan):
+        kernels = KernelSetup(cfg)
+    first = [(s, o) for s, o in plan if s in NO_KERNEL]
+    then = [(s, o) for s, o in plan if s not in NO_KERNEL]
+    light = [(s, o) for s, o in first if s in LIGHT and not cfg.serial]
     if len(light) > 1:
         run_parallel(cfg, light, rep)
-    else:
-        rest = light + rest
-    for suite, only in rest:
+        first = [x for x in first if x not in light]
+    for suite, only in first + [None] + then:
+        if suite is None:
+            why = kernels.wait() if kernels else None
+            if why:
+                for s, _ in then:
+                    T.bad(s, why)
+                break
+            continue
         t0 = time.monotonic()
         try:
             relay_child(cfg, suite, only, child_env(cfg, suite), rep)
         except Exception:
             T.bad(suite, 'the suite broke:\n' + traceback.format_exc())
-        if not cfg.list_only:
-            print('# %s: %.0f s' % (suite, time.monotonic() - t0), flush=True)
+        print('# %s: %.0f s' % (suite, time.monotonic() - t0), flush=True)
     return T
 
 

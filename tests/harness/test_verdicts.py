@@ -163,5 +163,17 @@ class MsixExplained(unittest.TestCase):
         self.assertTrue(res.cases[2][5].startswith('not run: setting the IRQ type'))
 
 
+    def test_the_kselftest_msix_failure_says_why(self):
+        ph = phase('kselftest', None, '')
+        ph.set_plan(['pci_ep_basic.MSI_TEST', 'pci_ep_basic.MSIX_TEST'])
+        res = feed(ph, ['QEPC-HOSTINFO cpus=4 possible=0-3 msix=2048',
+                        'ok 1 pci_ep_basic.MSI_TEST',
+                        '# pci_endpoint_test.c:140:MSIX_TEST:Expected 0 (0) == ret (-22)',
+                        'not ok 2 pci_ep_basic.MSIX_TEST'])
+        self.assertEqual([s for _, s in statuses(res)], ['ok', 'fail'])
+        self.assertIn('MSIX_TEST:Expected', res.cases[1][5])
+        self.assertIn('uses 4 CPUs (possible: 0-3)', res.cases[1][5])
+
+
 if __name__ == '__main__':
     unittest.main()
