@@ -257,7 +257,7 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
     ph.extra += artefacts.iperf3_files()
     ph.mods = _need_modules(kdir, series, {'ntb', 'ntb_hw_epf', 'ntb_transport',
                                            'ntb_netdev', 'ntb_perf', 'pci-epf-vntb'},
-                            'guest/kernel.config')
+                            'guest/kernel-pair.config')
     ph.mods.append(artefacts.kmod_path(series))
     if functions > 1:
         beside = cases.beside_cases()
@@ -265,7 +265,7 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
         ph.suite_args = beside
         ph.functions = functions
         ph.mods += _need_modules(kdir, series, {'pci-epf-test', 'pci_endpoint_test'},
-                                 'guest/kernel.config')
+                                 'guest/kernel-pair.config')
         ph.pcitest = os.path.join(kdir, 'pcitest')
         ph.extra.append(('usr/local/share/qemu-epc/host-beside.sh',
                          os.path.join(GUEST_DIR, 'host-beside.sh')))

@@ -20,7 +20,7 @@
 #   guest-kernel.sh --variant debug       the 6.12 guest kernel with
 #                                         guest/kernel-debug.config on
 #                                         top (KASAN, kmemleak) instead of
-#                                         kernel-net.config, cached in a
+#                                         kernel-pair.config, cached in a
 #                                         directory of its own, and
 #                                         pcie-qemu-ep built against it in
 #                                         BUILD/kmod-debug/kmod (BUILD is
@@ -50,9 +50,9 @@ while [ $# -gt 0 ]; do
 	*) printf 'guest-kernel: error: unknown argument %s\n' "$1" >&2; exit 2 ;;
 	esac
 done
-# the kernels the bench boots: guest/kernel.config, the network and NTB
-# (kernel-net.config) and the series' own; the debug variant: kernel.config
-# and kernel-debug.config only (its tests cycle the driver, no network)
+# the kernels the bench boots: guest/kernel.config, what the guest pairs
+# need (kernel-pair.config) and the series' own; the debug variant: kernel.config
+# and kernel-debug.config only (guest 1 alone: no ACPI, IOMMU or network)
 FRAGS=("$TOP/guest/kernel.config")
 case "$SERIES" in
 6.12) ;;
@@ -62,7 +62,7 @@ esac
 [ -n "${PKG:-}" ] || PKG=linux-source-$SERIES
 case "$VARIANT" in
 '')
-	FRAGS+=("$TOP/guest/kernel-net.config")
+	FRAGS+=("$TOP/guest/kernel-pair.config")
 	[ "$SERIES" = 6.12 ] || FRAGS+=("$TOP/guest/kernel-$SERIES.config")
 	;;
 debug) FRAGS+=("$TOP/guest/kernel-debug.config") ;;
