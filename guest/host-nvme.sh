@@ -9,10 +9,13 @@
 # ramdisk of guest 2 (the ceiling without the link).  Link down and up,
 # and the byte count of pcie-qemu-ep's DMA channels, are asked of guest 1 on
 # the pair's serial line (ttyS2).  Every wait is bounded.  $QEPC_RUNS
-# (default 1): how many times each measured job runs.  $QEPC_MEASURE_ONLY
+# (default 1): how many times each measured job runs, $QEPC_SECONDS
+# (default 4) for how long.  $QEPC_MEASURE_ONLY
 # (the bench's pair through messages): the drive found and fio's figures,
 # none of the other checks.
 runs=${QEPC_RUNS:-1}
+# seconds each measured fio job runs
+secs=${QEPC_SECONDS:-4}
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 MODEL=qemu-epc-nvme
 BYTES=$((128 * 1024 * 1024))
@@ -191,7 +194,7 @@ measure() {
 	while [ $i -lt "$runs" ]; do
 		line=$(timeout 120 fio --minimal --group_reporting --name=m --filename="$target" \
 			--direct=1 --ioengine=psync --rw="$rw" --bs="$bs" --size=32m --offset=64m \
-			--numjobs=2 --offset_increment=32m --time_based --runtime=4 2>/dev/null | tail -1)
+			--numjobs=2 --offset_increment=32m --time_based --runtime="$secs" 2>/dev/null | tail -1)
 		case $rw in
 		*read) f=7 ;;
 		*) f=48 ;;

@@ -8,13 +8,15 @@
 # a link down and up.  One KTAP line per check (guest/lib.sh); "QEPC-MEASURE
 # what: value unit" lines carry the figures.  Every wait is bounded.
 # $QEPC_RUNS (default 1): how many times each ping and transfer runs (the
-# bench repeats them); $QEPC_MIB (default 64): MiB of each transfer.
+# bench repeats them); $QEPC_MIB (default 64): MiB of each transfer;
+# $QEPC_SECONDS (default 5): how long each iperf3 runs.
 # With host-beside.sh in the image (run --epf vntb --functions 2) the
 # pcitest cases of function 1 run after the transfers, with the network up.
 # $QEPC_MEASURE_ONLY (the bench's pair through messages): no link down and
 # up at the end.
 runs=${QEPC_RUNS:-1}
 mib=${QEPC_MIB:-64}
+secs=${QEPC_SECONDS:-5}
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 beside=$QEPC_SHARE/host-beside.sh
 
@@ -24,8 +26,8 @@ C_PING21="vntb ping guest 2 to guest 1, 100 packets"
 C_PING12="vntb ping guest 1 to guest 2, 100 packets"
 C_TCP21="vntb tcp $mib MiB guest 2 to guest 1, sha256 matches"
 C_TCP12="vntb tcp $mib MiB guest 1 to guest 2, sha256 matches"
-C_IPERF21="vntb iperf3 guest 2 to guest 1, 5 s"
-C_IPERF12="vntb iperf3 guest 1 to guest 2, 5 s"
+C_IPERF21="vntb iperf3 guest 2 to guest 1, $secs s"
+C_IPERF12="vntb iperf3 guest 1 to guest 2, $secs s"
 C_RESTART="vntb link down and up: function gone and back, ntb_hw_epf bound again"
 C_PINGAGAIN="vntb ping after link down and up, 100 packets"
 # (the cases of function 1 are pcitest invocations, host-beside.sh's plan)
@@ -120,7 +122,7 @@ mbps() {
 		'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.2f", m * 1.048576 / d }'
 }
 ctl() { echo "$*" | timeout 120 nc $peer 5004; }
-# iperf3_check NAME WAY [-R]: iperf3 for 5 s, $runs times; one result,
+# iperf3_check NAME WAY [-R]: iperf3 for $secs s, $runs times; one result,
 # every run's MB/s as the receiver counted it
 iperf3_check() {
 	name=$1
@@ -128,7 +130,7 @@ iperf3_check() {
 	shift 2
 	i=0
 	while [ $i -lt "$runs" ]; do
-		out=$(timeout 60 iperf3 -c $peer -t 5 -f m "$@" 2>&1)
+		out=$(timeout $((secs + 60)) iperf3 -c $peer -t "$secs" -f m "$@" 2>&1)
 		rate=$(echo "$out" | awk '/ receiver$/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec" && $i > 0) printf "%.2f\n", $i / 8 }')
 		if [ -z "$rate" ]; then
 			notok "$name" "run $((i + 1)): $(echo "$out" | tail -3)"

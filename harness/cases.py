@@ -86,12 +86,14 @@ def beside_cases():
             if '-b ' not in c or c.endswith(('-b 0', '-b 2', '-b 4'))]
 
 
-def bench_suites(runs=BENCH_RUNS):
-    """The suites of `qemu-epc-bench bench`: each transfer `runs` times,
-    then the BAR tests as many times; on the shared path, through messages
-    (shmem off), and with DMA (copy over a memcpy channel).  "!" lines run
-    the memcpy baseline of each size in guest 2."""
-    sizes = (BENCH_SIZE, BENCH_MAX)
+BENCH_SIZES = (BENCH_SIZE, BENCH_MAX)
+
+
+def bench_suites(runs=BENCH_RUNS, sizes=BENCH_SIZES):
+    """The suites of `qemu-epc-bench bench`: each transfer of each size
+    `runs` times, then the BAR tests as many times; on the shared path,
+    through messages (shmem off), and with DMA (copy over a memcpy
+    channel).  "!" lines run the memcpy baseline of each size in guest 2."""
     rep = range(runs)
     bars = ['-b %d' % b for _ in rep for b in range(6)]
     return {
@@ -186,11 +188,11 @@ def kselftest_plan(suite, lists, functions=1):
                        {'SUITE': suite, 'FUNCTIONS': functions}, files)
 
 
-def vntb_plan(mib=64, beside=None, suite='vntb', measure_only=False):
+def vntb_plan(mib=64, beside=None, suite='vntb', measure_only=False, seconds=5):
     """The checks of guest/host-vntb.sh, and with beside (pcitest cases of
     a pci-epf-test beside vNTB) those too, where it runs them; measure_only:
-    the bench's figures only."""
-    env = {'MIB': mib, 'SUITE': suite}
+    the bench's figures only; seconds: of each iperf3."""
+    env = {'MIB': mib, 'SUITE': suite, 'SECONDS': seconds}
     if measure_only:
         env['MEASURE_ONLY'] = 1
     files = {}

@@ -122,10 +122,26 @@ def _test_modules(kdir, series):
     return mods
 
 
-def pcitest_phases(series, pcitest, pcitest_sh, bench=0, functions=1):
+class BenchSpec:
+    """What the bench runs: each row `runs` times, pcitest transfers of
+    `sizes` bytes, iperf3 and fio jobs for `seconds` (None: their default
+    5 and 4 s), vNTB TCP transfers of `mib` MiB on the shared path."""
+
+    def __init__(self, runs=cases.BENCH_RUNS, sizes=cases.BENCH_SIZES, seconds=None,
+                 mib=None):
+        self.runs = runs
+        self.sizes = tuple(sizes)
+        self.seconds = seconds
+        self.mib = dict(cases.VNTB_BENCH_MIB)
+        if mib:
+            self.mib['shared'] = mib
+
+
+def pcitest_phases(series, pcitest, pcitest_sh, bench=None, functions=1):
     """The pairs of a kernel with pcitest.sh: the kernel's pcitest.sh and
     the DMA cases over slave channels, then the memcpy-channel pair; or
-    the functions pair; or the bench's pcitest pairs (bench: runs)."""
+    the functions pair; or the bench's pcitest pairs (bench: a
+    BenchSpec)."""
     if functions > 1:
         suite = 'functions%d' % functions
         ph = Phase(series, suite, 'slave', 'pcitest', label='%d functions' % functions)
@@ -134,7 +150,7 @@ def pcitest_phases(series, pcitest, pcitest_sh, bench=0, functions=1):
         ph.msix = True
         phases = [ph]
     elif bench:
-        suites = cases.bench_suites(bench)
+        suites = cases.bench_suites(bench.runs, bench.sizes)
         phases = [Phase(series, 'bench-shared', 'slave', 'pcitest', label='shared'),
                   Phase(series, 'bench-memcpy', 'memcpy', 'pcitest',
                         label='shared, memcpy DMA'),
@@ -196,9 +212,9 @@ def kselftest_phases(series, binary, functions=1):
     return phases
 
 
-def series_phases(series, bench=0, epf='test', functions=1):
-    """The guest pairs of one of the project's kernel series (bench: the
-    bench's pairs, each row that many times)."""
+def series_phases(series, bench=None, epf='test', functions=1):
+    """The guest pairs of one of the project's kernel series (bench: a
+    BenchSpec, the bench's pairs)."""
     if epf == 'vntb':
         return [vntb_phase(series, functions=functions)]
     if epf == 'nvme':
@@ -213,11 +229,13 @@ def series_phases(series, bench=0, epf='test', functions=1):
             # vNTB pair of the test suite too) and through messages
             # (measures only)
             more = [vntb_phase(series, shmem=path == 'shared', label='vntb ' + path,
-                               runs=bench, mib=mib, measure_only=path != 'shared')
-                    for path, mib in cases.VNTB_BENCH_MIB.items()]
+                               runs=bench.runs, mib=mib, measure_only=path != 'shared',
+                               seconds=bench.seconds)
+                    for path, mib in bench.mib.items()]
             # the NVMe drive (a 7.3 pair) on both paths, likewise
             more += [nvme_phase('7.3', shmem=path == 'shared', label='nvme ' + path,
-                                runs=bench, measure_only=path != 'shared')
+                                runs=bench.runs, measure_only=path != 'shared',
+                                seconds=bench.seconds)
                      for path in ('shared', 'messages')]
     else:
         if bench:
@@ -242,12 +260,14 @@ def _need_modules(kdir, series, names, fragment):
 
 
 def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
-               measure_only=False):
+               measure_only=False, seconds=None):
     """The vNTB pair of a kernel series: guest/epf-vntb.sh in guest 1,
     guest/host-vntb.sh in guest 2; each ping and transfer `runs` times,
-    transfers of `mib` MiB.  functions=2: a pci-epf-test as function 1
-    beside it, its pcitest cases run with the network up (6.12).
-    measure_only: the figures, without the link down and up."""
+    transfers of `mib` MiB, iperf3 for `seconds` (default 5).
+    functions=2: a pci-epf-test as function 1 beside it, its pcitest cases
+    run with the network up (6.12).  measure_only: the figures, without the
+    link down and up."""
+    seconds = seconds or 5
     kdir = artefacts.kernel_dir(series)
     ph = Phase(series, 'vntb' + ('-' + label.split()[-1] if label else ''), 'slave', 'vntb',
                shmem=shmem, label=label)
@@ -269,7 +289,7 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
         ph.pcitest = os.path.join(kdir, 'pcitest')
         ph.extra.append(('usr/local/share/qemu-epc/host-beside.sh',
                          os.path.join(GUEST_DIR, 'host-beside.sh')))
-    ph.env = {'RUNS': runs, 'MIB': mib}
+    ph.env = {'RUNS': runs, 'MIB': mib, 'SECONDS': seconds}
     if measure_only:
         ph.env['MEASURE_ONLY'] = 1
     ph.epf_script = os.path.join(GUEST_DIR, 'epf-vntb.sh')
@@ -278,20 +298,23 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
     ph.epc_props = ',bar0=64bit,bar2=64bit,bar4=64bit'
     ph.host_script = os.path.join(GUEST_DIR, 'host-vntb.sh')
     ph.kernel = os.path.join(kdir, 'bzImage')
-    ph.set_plan(cases.vntb_plan(mib, beside, ph.suite, measure_only))
+    ph.set_plan(cases.vntb_plan(mib, beside, ph.suite, measure_only, seconds))
     return ph
 
 
-def nvme_phase(series, shmem=True, label=None, runs=1, measure_only=False):
+def nvme_phase(series, shmem=True, label=None, runs=1, measure_only=False, seconds=None):
     """The NVMe pair (7.3): guest/epf-nvme.sh in guest 1 (two vCPUs:
     nvmet gives a controller an I/O queue per CPU), guest/host-nvme.sh in
     guest 2; the guests coordinate link down and up over the pair's serial
-    line, not through the device; fio's measured jobs `runs` times.
-    measure_only: the drive found and fio's figures, no other check."""
+    line, not through the device; fio's measured jobs `runs` times, for
+    `seconds` each (default 4).  measure_only: the drive found and fio's
+    figures, no other check."""
     kdir = artefacts.kernel_dir(series)
     ph = Phase(series, 'nvme' + ('-' + label.split()[-1] if label else ''), 'slave', 'nvme',
                shmem=shmem, label=label)
     ph.env = {'RUNS': runs}
+    if seconds:
+        ph.env['SECONDS'] = seconds
     if measure_only:
         ph.env['MEASURE_ONLY'] = 1
     ph.epf_script = os.path.join(GUEST_DIR, 'epf-nvme.sh')

@@ -5,7 +5,7 @@ A bench table whose row has no figure (a failed run, a missing
 measurement) says "failed" there and makes the bench fail."""
 import re
 
-from cases import BENCH_MAX, BENCH_SIZE, VNTB_BENCH_MIB
+from cases import BENCH_SIZES, VNTB_BENCH_MIB
 
 
 def summary(res, out, rundir, elapsed):
@@ -46,13 +46,17 @@ BENCH_CASE = re.compile(r'pcitest (-d )?-([rwcb]) (?:-s )?(\d+) \[(.*)\]$')
 PATHS = {('shared', False): 'shared, no DMA', ('messages', False): 'messages, no DMA',
          ('shared', True): 'DMA, slave channel',
          ('shared, memcpy DMA', True): 'DMA, memcpy channel'}
-# the rows the bench has: every op and size on each path
-BENCH_ROWS = [(op, n, path) for op in 'rwc' for n in (BENCH_SIZE, BENCH_MAX)
-              for path in ('shared, no DMA', 'messages, no DMA',
-                           'DMA, memcpy channel' if op == 'c' else 'DMA, slave channel')]
+def bench_rows(sizes=BENCH_SIZES):
+    """The rows the bench has: every op and size on each path."""
+    return [(op, n, path) for op in 'rwc' for n in sizes
+            for path in ('shared, no DMA', 'messages, no DMA',
+                         'DMA, memcpy channel' if op == 'c' else 'DMA, slave channel')]
 
 
-def bench_table(res, rtt, out, runs):
+BENCH_ROWS = bench_rows()
+
+
+def bench_table(res, rtt, out, runs, sizes=BENCH_SIZES):
     """Every transfer of the bench pairs: min and median of its runs, MB/s,
     against the memcpy baseline of the same run; the BAR tests' time; the
     shared path against DMA; then the vNTB and NVMe tables.  A row with a
@@ -85,7 +89,8 @@ def bench_table(res, rtt, out, runs):
     out.write('%-6s %8s %-20s %9s %10s %9s %10s\n' % ('op', 'bytes', 'path', 'min (s)',
                                                     'median (s)', 'MB/s', 'x memcpy'))
     table = {}
-    for (op, n, path) in BENCH_ROWS + sorted(set(rows) - set(BENCH_ROWS)):
+    want = bench_rows(sizes)
+    for (op, n, path) in want + sorted(set(rows) - set(want)):
         st = stats(rows.get((op, n, path)))
         if not st:
             out.write('%-6s %8d %-20s   failed\n' % (ops[op], n, path))
@@ -114,7 +119,7 @@ def bench_table(res, rtt, out, runs):
               'Unix socket round trip, 32 bytes: %s\n'
               % (runs, base or 'none measured',
                  'median %.1f us, min %.1f us' % rtt if rtt else 'not measured'))
-    for n in (BENCH_SIZE, BENCH_MAX):
+    for n in sizes:
         sp = []
         for op in 'rwc':
             a, b = table.get((op, n, 'messages, no DMA')), table.get((op, n, 'shared, no DMA'))
@@ -122,12 +127,17 @@ def bench_table(res, rtt, out, runs):
         out.write('shared path speed-up over messages, %d B, median: %s\n' % (n, ', '.join(sp)))
     vals = []
     for op in 'rwc':
-        dma = table.get((op, BENCH_SIZE, 'DMA, memcpy channel' if op == 'c'
+        dma = table.get((op, sizes[0], 'DMA, memcpy channel' if op == 'c'
                          else 'DMA, slave channel'))
-        shared = table.get((op, BENCH_SIZE, 'shared, no DMA'))
+        shared = table.get((op, sizes[0], 'shared, no DMA'))
         vals.append('%.3f' % (shared / dma) if shared and dma else 'failed')
-    out.write('shared/DMA time ratio, 1 MiB, median: read %s write %s copy %s\n' % tuple(vals))
+    out.write('shared/DMA time ratio, %s, median: read %s write %s copy %s\n'
+              % ((size_name(sizes[0]),) + tuple(vals)))
     return complete and 'failed' not in vals
+
+
+def size_name(n):
+    return '%d MiB' % (n >> 20) if n % (1 << 20) == 0 else '%d B' % n
 
 
 def _figures(res, prefix):
@@ -158,7 +168,7 @@ def nvme_table(res, out, runs):
     figs, bad = _figures(res, 'nvme')
     complete = True
     out.write('\nNVMe drive (nvmet-pci-epf over a ramdisk of guest 1, nvme in guest 2, '
-              'Linux 7.3), fio, 2 jobs, psync, O_DIRECT, 4 s each, %d runs; ramdisk: '
+              'Linux 7.3), fio, 2 jobs, psync, O_DIRECT, %d runs; ramdisk: '
               'the same jobs on a ramdisk of guest 2\n' % runs)
     out.write('%-9s %-22s %12s %12s %5s %10s\n'
               % ('path', 'what', 'min', 'median', 'unit', 'x ramdisk'))
@@ -192,8 +202,8 @@ def vntb_table(res, out, runs):
     figs, bad = _figures(res, 'vntb')
     complete = True
     out.write('\nvNTB network (ntb_netdev over pci-epf-vntb, Linux 6.12), %d runs each; '
-              'TCP: %s; iperf3: 5 s; ping: average round trip of 100\n'
-              % (runs, ', '.join('%d MiB %s' % (m, p) for p, m in VNTB_BENCH_MIB.items())))
+              'TCP: a file each way, checksummed (its size is in the case names); '
+              'iperf3; ping: average round trip of 100\n' % runs)
     out.write('%-9s %-24s %10s %10s %5s\n' % ('path', 'what', 'min', 'median', 'unit'))
     med = {}
     for path in VNTB_BENCH_MIB:

@@ -101,9 +101,27 @@ def parse_args(argv):
                    'pci-epf-vntb, its pcitest cases run with the network up')
     p.add_argument('--runs', type=int, default=cases.BENCH_RUNS,
                    help='with --bench: runs of each row (default %d)' % cases.BENCH_RUNS)
+    p.add_argument('--sizes', default=','.join(map(str, cases.BENCH_SIZES)),
+                   help='with --bench: bytes of the pcitest transfers, comma-separated '
+                   '(default %s; at most %d)' % (','.join(map(str, cases.BENCH_SIZES)),
+                                                 cases.BENCH_MAX))
+    p.add_argument('--seconds', type=int,
+                   help='with --bench: seconds of each iperf3 and fio job (default 5 '
+                   'and 4)')
+    p.add_argument('--mib', type=int,
+                   help='with --bench: MiB of each vNTB TCP transfer on the shared path '
+                   '(default %d; 1 through messages)' % cases.VNTB_BENCH_MIB['shared'])
     a = p.parse_args(argv)
     if a.runs < 1:
         p.error('--runs must be at least 1')
+    try:
+        a.sizes = tuple(int(x) for x in a.sizes.split(','))
+    except ValueError:
+        p.error('--sizes takes byte counts separated by commas')
+    if not a.sizes or any(not 1 <= n <= cases.BENCH_MAX for n in a.sizes):
+        p.error('--sizes: each from 1 to %d' % cases.BENCH_MAX)
+    if (a.seconds is not None and a.seconds < 1) or (a.mib is not None and a.mib < 1):
+        p.error('--seconds and --mib must be at least 1')
     if not 1 <= a.functions <= 8:
         p.error('--functions must be 1 to 8')
     if a.functions > 1 and (a.bench or a.kernel or a.epf_script or a.host_script):
@@ -181,7 +199,8 @@ def project_phases(a):
                 sys.exit('run: --epf nvme needs --series 7.3 (nvmet-pci-epf is '
                          'in Linux from 6.14 on)')
             continue
-        mine = P.series_phases(series, a.runs if a.bench else 0, a.epf, a.functions)
+        bench = P.BenchSpec(a.runs, a.sizes, a.seconds, a.mib) if a.bench else None
+        mine = P.series_phases(series, bench, a.epf, a.functions)
         if a.host_script:
             # the user's host script, once per kernel series, with the
             # pair's default set-up (slave DMA channels, shared memory)
@@ -275,7 +294,7 @@ def main(argv):
              % (res.count('ok'), res.count('fail'), res.count('skip')))
     out = sys.stdout
     report.summary(res, out, rundir, time.monotonic() - t0)
-    if a.bench and not report.bench_table(res, rtt, out, a.runs):
+    if a.bench and not report.bench_table(res, rtt, out, a.runs, a.sizes):
         out.write('bench: a row has no figures (a failed or missing run): see "failed" above\n')
         stopped_any = True
     good, line = res.verdict(stopped_any)

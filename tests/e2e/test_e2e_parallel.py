@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Two `./qemu-epc-bench run` side by side on one machine, as CI farms run
-benches: each has its own run directory, socket and guests, and both pass.
+"""`./qemu-epc-bench run` side by side on one machine, as CI farms run
+benches: four runs started together, each with its own run directory,
+socket and guests.  Two pass.  The other two show that a verdict is never
+softer than its results: a host side that prints "not ok ... # SKIP" fails
+its run, and one that only skips fails it too, saying that nothing passed.
 Nothing of a run lives at a fixed path."""
 import os
 import re
@@ -11,52 +14,75 @@ import unittest
 import artefacts
 import e2e
 
-HOST_SCRIPT = r'''#!/bin/sh
+PASSING = r'''#!/bin/sh
 # a few pcitest cases through this run's own link
 . /usr/local/share/qemu-epc/lib.sh
 load pci_endpoint_test
 wait_for 10 test -c /dev/pci-endpoint-test.0
 plan "pcitest -b 0" "pcitest -r -s 65536" "pcitest -w -s 65536"
 for args in "-b 0" "-r -s 65536" "-w -s 65536"; do
-	n=$((n + 1))
 	# shellcheck disable=SC2086
 	if out=$(/usr/local/bin/pcitest $args 2>&1) && echo "$out" | grep -q OKAY; then
-		echo "ok $n pcitest $args"
+		ok "pcitest $args"
 	else
-		echo "not ok $n pcitest $args: $out"
+		notok "pcitest $args" "$out"
 	fi
 done
 '''
+SCRIPTS = {
+    'pass-1': PASSING,
+    'pass-2': PASSING,
+    'not-ok-skip': '#!/bin/sh\necho "not ok 1 x # SKIP y"\n',
+    'only-skip': '#!/bin/sh\necho "ok 1 x # SKIP y"\n',
+}
 
 
 class SideBySide(unittest.TestCase):
-    def test_two_runs_at_once(self):
+    def test_four_runs_at_once_each_with_its_verdict(self):
         tmp = e2e.test_rundir('parallel')
-        host = os.path.join(tmp, 'host.sh')
-        with open(host, 'w') as f:
-            f.write(HOST_SCRIPT)
-        cmd = [os.path.join(artefacts.TOP, 'qemu-epc-bench'), 'run', '--series', '6.12',
-               '--host-script', host, '--host-smp', '2']
-        # both started together, with the default run directory
-        procs = [e2e.guests.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  universal_newlines=True) for _ in range(2)]
-        outs = []
+        procs = {}
+        for what, text in SCRIPTS.items():
+            host = os.path.join(tmp, what + '.sh')
+            with open(host, 'w') as f:
+                f.write(text)
+            # all started together, with the default run directory
+            procs[what] = e2e.guests.spawn(
+                [os.path.join(artefacts.TOP, 'qemu-epc-bench'), 'run', '--series', '6.12',
+                 '--host-script', host, '--host-smp', '1'],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        outs = {}
         try:
-            for p in procs:
-                outs.append(p.communicate(timeout=1200)[0])
+            for what, p in procs.items():
+                outs[what] = p.communicate(timeout=1200)[0]
         except subprocess.TimeoutExpired:
             self.fail('a run did not end within 20 min')
         finally:
-            for p in procs:
+            for p in procs.values():
                 e2e.guests.stop_group(p, 5)
         dirs = []
-        for n, (p, out) in enumerate(zip(procs, outs)):
-            e2e.check_run(self, e2e.Run(out, p.returncode, ''),
+        for what in ('pass-1', 'pass-2'):
+            out = outs[what]
+            e2e.check_run(self, e2e.Run(out, procs[what].returncode, ''),
                           ['pcitest -b 0', 'pcitest -r -s 65536', 'pcitest -w -s 65536'])
+        out = outs['not-ok-skip']
+        self.assertNotEqual(procs['not-ok-skip'].returncode, 0, out)
+        self.assertRegex(out, r'(?m)^not ok 1 x # SKIP y; a "not ok" is a failure')
+        self.assertRegex(out, r'(?m)^# Totals: pass:2 fail:1 xfail:0 xpass:0 skip:0 error:0$')
+        self.assertRegex(out.rstrip().splitlines()[-1],
+                         r'^qemu-epc-bench: FAIL: 2 passed, 1 failed, 0 skipped \(failed: x\)$')
+        out = outs['only-skip']
+        self.assertNotEqual(procs['only-skip'].returncode, 0, out)
+        self.assertRegex(out, r'(?m)^ok 1 x # SKIP y$')
+        self.assertRegex(out, r'(?m)^not ok 2 host side passed at least one case # nothing '
+                         r'passed: 1 skipped$')
+        self.assertRegex(out.rstrip().splitlines()[-1],
+                         r'^qemu-epc-bench: FAIL: 2 passed, 1 failed, 1 skipped \(failed: '
+                         r'host side passed at least one case\)$')
+        for out in outs.values():
             m = re.search(r'(?m)^logs: (\S+)$', out)
             self.assertTrue(m, out)
             dirs.append(m.group(1))
-        self.assertNotEqual(dirs[0], dirs[1], 'both runs used one run directory')
+        self.assertEqual(len(set(dirs)), 4, 'runs shared a run directory: %s' % dirs)
         for d in dirs + [tmp]:
             shutil.rmtree(d, ignore_errors=True)
 

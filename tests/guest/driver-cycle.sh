@@ -7,7 +7,7 @@
 # then "QEPC-DONE".
 # The endpoint core's configfs entry of a controller holds a reference on
 # the controller driver's module, so unloading means unbinding first.
-CYCLES=${CYCLES:-100}
+CYCLES=${QEPC_CYCLES:-100}
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 exec >/dev/ttyS1 2>&1
 # A kernel with kmemleak (guest/kernel-debug.config) gets a scan once the

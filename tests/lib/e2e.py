@@ -143,12 +143,13 @@ def script_results(raw):
 
 
 def driver_cycle_guest(kdir, ko, rundir, timeout, what, script='driver-cycle.sh',
-                       more=()):
+                       more=(), env=None):
     """Guest 1 alone (qemu-epc, no peer) on the kernel in kdir with the
     driver ko (and the modules `more`), running a script of tests/guest/
-    (default driver-cycle.sh) to its end.  Returns the stopped Guest and
-    its ttyS1 lines; GuestError if it did not finish or its QEMU did not
-    end cleanly."""
+    (default driver-cycle.sh) to its end, with env ({NAME: value}) as
+    QEPC_NAME in its environment.  Returns the stopped Guest and its ttyS1
+    lines; GuestError if it did not finish or its QEMU did not end
+    cleanly."""
     mods = list(initramfs.find_modules(os.path.join(kdir, 'modules'),
                                        {'pci-epf-test'}).values())
     initrd = initramfs.build(os.path.join(rundir, 'initramfs.cpio.gz'),
@@ -156,8 +157,9 @@ def driver_cycle_guest(kdir, ko, rundir, timeout, what, script='driver-cycle.sh'
                              os.path.join(kdir, 'pcitest'), os.path.join(kdir, 'pcitest.sh'),
                              os.path.join(TEST_GUEST_DIR, script),
                              os.path.join(artefacts.GUEST_DIR, 'host-pcitest.sh'))
-    g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd,
-                     'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=%d' % timeout,
+    append = 'console=ttyS0 panic=-1 qepc.role=epf qepc.wait=%d' % timeout
+    append += ''.join(' qepc.env.%s=%s' % kv for kv in sorted((env or {}).items()))
+    g = guests.Guest('epf', rundir, os.path.join(kdir, 'bzImage'), initrd, append,
                      ['-device', 'qemu-epc,socket=' + os.path.join(rundir, 'epc.sock')])
     try:
         g.wait_for('EPF-READY', timeout, what)
