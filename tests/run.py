@@ -437,7 +437,8 @@ class Child:
             cmd.append('--list')
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, pass_fds=(w,), env=env,
-                                     start_new_session=True)
+                                     start_new_session=True, universal_newlines=True,
+                                     errors='replace')
         os.close(w)
         self.results = os.fdopen(r, 'r')
         self.t0 = time.monotonic()
@@ -554,14 +555,15 @@ def run_suites(cfg, plan):
     if len(light) > 1:
         run_parallel(cfg, light, rep)
         first = [x for x in first if x not in light]
-    for suite, only in first + [None] + then:
-        if suite is None:
+    for item in first + [None] + then:
+        if item is None:
             why = kernels.wait() if kernels else None
             if why:
                 for s, _ in then:
                     T.bad(s, why)
                 break
             continue
+        suite, only = item
         t0 = time.monotonic()
         try:
             relay_child(cfg, suite, only, child_env(cfg, suite), rep)
