@@ -18,7 +18,7 @@
 #define QEPC_REGS_SIZE          0x1000
 
 #define QEPC_MAGIC_VALUE        0x43504551  /* "QEPC" */
-#define QEPC_REGS_VERSION       3   /* 3: functions (FUNC_SEL) */
+#define QEPC_REGS_VERSION       4   /* 3: functions (FUNC_SEL); 4: UNMAPPING */
 
 #define QEPC_NUM_BARS           6
 #define QEPC_NUM_WINDOWS        16
@@ -52,6 +52,12 @@
 #define  QEPC_STATUS_MSIX_MASK  (1u << 6)
 #define  QEPC_STATUS_INTX_DIS   (1u << 7)
 #define  QEPC_STATUS_IO_EN      (1u << 8)
+/*
+ * the host still has a direct mapping of a BAR that a FLAGS write or a
+ * STOP took away: accesses through it may still reach the old memory until
+ * this clears (a driver waits for it after such a write)
+ */
+#define  QEPC_STATUS_UNMAPPING  (1u << 9)
 
 /* interrupts to guest 1 */
 #define QEPC_IRQ_STATUS         0x018   /* RW1C */

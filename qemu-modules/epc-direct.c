@@ -11,20 +11,22 @@
 
 void qep_direct_set(QepDirect *d, Object *owner, MemoryRegion *parent,
                     const char *name, uint64_t offset, uint64_t size,
-                    void *host)
+                    MemoryRegion *ram, uint64_t ram_offset)
 {
-    if (d->mr && d->offset == offset && d->size == size && d->host == host) {
+    if (d->mr && d->offset == offset && d->size == size && d->ram == ram &&
+        d->ram_offset == ram_offset) {
         return;
     }
     memory_region_transaction_begin();
     qep_direct_clear(d, parent);
     d->mr = g_new0(MemoryRegion, 1);
-    memory_region_init_ram_ptr(d->mr, owner, name, size, host);
+    memory_region_init_alias(d->mr, owner, name, ram, ram_offset, size);
     memory_region_add_subregion_overlap(parent, offset, d->mr, 1);
     memory_region_transaction_commit();
     d->offset = offset;
     d->size = size;
-    d->host = host;
+    d->ram = ram;
+    d->ram_offset = ram_offset;
 }
 
 typedef struct DirectFree {
@@ -40,12 +42,12 @@ static void direct_free(DirectFree *f)
     g_free(f);
 }
 
-void qep_direct_clear(QepDirect *d, MemoryRegion *parent)
+bool qep_direct_clear(QepDirect *d, MemoryRegion *parent)
 {
     DirectFree *f;
 
     if (!d->mr) {
-        return;
+        return false;
     }
     memory_region_del_subregion(parent, d->mr);
     /*
@@ -56,5 +58,6 @@ void qep_direct_clear(QepDirect *d, MemoryRegion *parent)
     f->mr = d->mr;
     call_rcu(f, direct_free, rcu);
     d->mr = NULL;
-    d->host = NULL;
+    d->ram = NULL;
+    return true;
 }

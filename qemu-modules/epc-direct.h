@@ -14,23 +14,26 @@
 typedef struct QepDirect {
     MemoryRegion *mr;        /* NULL: not mapped */
     uint64_t offset, size;   /* in the parent region */
-    void *host;
+    MemoryRegion *ram;       /* what it aliases, from ram_offset on */
+    uint64_t ram_offset;
 } QepDirect;
 
 /*
- * Map @size bytes at @host over @parent at @offset (above the parent's own
- * I/O callbacks), replacing what @d mapped before; nothing changes if it
- * maps exactly that already.
+ * Map @size bytes of @ram (the peer's RAM region, epc-link.c) from
+ * @ram_offset over @parent at @offset (above the parent's own I/O
+ * callbacks), as an alias, replacing what @d mapped before; nothing
+ * changes if it maps exactly that already.
  */
 void qep_direct_set(QepDirect *d, Object *owner, MemoryRegion *parent,
                     const char *name, uint64_t offset, uint64_t size,
-                    void *host);
+                    MemoryRegion *ram, uint64_t ram_offset);
 
 /*
- * Remove the mapping.  Once this returns, accesses through @parent go to
- * its I/O callbacks again; the memory behind @host must stay mapped until
- * an RCU grace period has passed (epc-link.c unmaps peer RAM that way).
+ * Remove the mapping; returns whether there was one.  New accesses through
+ * @parent go to its I/O callbacks again; a vCPU that took the old memory
+ * map may still use it until qep_after_unmap() says otherwise, and the
+ * alias itself goes after an RCU grace period.
  */
-void qep_direct_clear(QepDirect *d, MemoryRegion *parent);
+bool qep_direct_clear(QepDirect *d, MemoryRegion *parent);
 
 #endif /* EPC_DIRECT_H */

@@ -23,6 +23,7 @@
 
 #include "epc-dma.h"
 #include "qemu-epc-proto.h"
+#include QEP_TRACE_H
 
 /* bytes one channel moves per bottom-half run before the others go */
 #define DMA_SLICE (64 * 1024)
@@ -41,6 +42,7 @@ static void dma_end(EpcDma *d, unsigned n, uint32_t state, uint32_t err)
 {
     EpcDmaChan *c = &d->ch[n];
 
+    trace_qemu_epc_dma_end(n, state, err);
     c->status = state | err << 8;
     if (err && err != QEPC_DMA_E_ABORTED) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: DMA channel %u failed after "
@@ -129,36 +131,45 @@ static void dma_step_done(EpcDma *d, EpcDmaChan *c)
     }
 }
 
-static void dma_write_done(void *opaque, int st)
+static void dma_write_done(void *opaque, int st, const void *data,
+                           uint32_t len)
 {
     EpcDmaChan *c = opaque;
     EpcDma *d = c->d;
     int err = dma_host_status(st);
 
-    if (!c->waiting || c->wait_gen != c->gen) {
-        return;                 /* aborted or restarted meanwhile */
-    }
+    assert(c->waiting);
     c->waiting = false;
+    c->req = 0;
+    trace_qemu_epc_dma_host_done(c - d->ch, st);
     if (err) {
         dma_end(d, c - d->ch, QEPC_DMA_FAILED, err);
     } else {
+        c->stepping = false;
         dma_step_done(d, c);
     }
     dma_schedule(d);
 }
 
-/* Write the step's data (in the channel's buffer) to its destination. */
+/*
+ * Write the step's data (in the channel's buffer) to its destination: 0
+ * when done, -1 when it waits (a completion, or the link's credit), or
+ * QEPC_DMA_E_*.
+ */
 static int dma_write_step(EpcDma *d, EpcDmaChan *c)
 {
+    unsigned fn = QEPC_DMA_FUNC_OF(c->ctrl);
     void *ram = NULL;
     int err = 0;
 
+    c->stepping = true;
     if (!c->step_dst_host) {
         if (!dma_ram(d, c->step_dst, c->step_len, true) ||
             pci_dma_write(d->pdev, c->step_dst, c->buf,
                           c->step_len) != MEMTX_OK) {
             return QEPC_DMA_E_LOCAL;
         }
+        c->stepping = false;
         dma_step_done(d, c);
         return 0;
     }
@@ -167,45 +178,48 @@ static int dma_write_step(EpcDma *d, EpcDmaChan *c)
      * its completion follows them, so done means they all landed.
      */
     if (!(c->step_last && c->posted)) {
-        ram = d->ops->host_ram(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl),
-                               c->step_dst, c->step_len);
+        ram = d->ops->host_ram(d->opaque, fn, c->step_dst, c->step_len);
     }
     if (ram) {
         RCU_READ_LOCK_GUARD();
         memcpy(ram, c->buf, c->step_len);
     } else if (!c->step_last) {
-        err = d->ops->host_write(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl),
-                                 c->step_dst, c->buf, c->step_len,
-                                 NULL, NULL);
+        /* posted: as a vCPU's, within the link's credit */
+        if (!d->ops->host_credit(d->opaque, fn, d->bh)) {
+            return -1;          /* resumes when the bottom half runs again */
+        }
+        err = d->ops->host_write(d->opaque, fn, c->step_dst, c->buf,
+                                 c->step_len, NULL, NULL, NULL);
         c->posted = true;
     } else {
-        c->wait_gen = c->gen;
         c->waiting = true;
-        err = d->ops->host_write(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl),
-                                 c->step_dst, c->buf, c->step_len,
-                                 dma_write_done, c);
+        err = d->ops->host_write(d->opaque, fn, c->step_dst, c->buf,
+                                 c->step_len, dma_write_done, c, &c->req);
         if (!err) {
             return -1;          /* resumes in dma_write_done */
         }
         c->waiting = false;
     }
     if (!err) {
+        c->stepping = false;
         dma_step_done(d, c);
     }
     return err;
 }
 
-static void dma_read_done(void *opaque, int st)
+static void dma_read_done(void *opaque, int st, const void *data, uint32_t len)
 {
     EpcDmaChan *c = opaque;
     EpcDma *d = c->d;
     int err = dma_host_status(st);
 
-    if (!c->waiting || c->wait_gen != c->gen) {
-        return;
-    }
+    assert(c->waiting);
     c->waiting = false;
+    c->req = 0;
+    trace_qemu_epc_dma_host_done(c - d->ch, st);
     if (!err) {
+        /* the link checked that a successful read carries all its data */
+        memcpy(c->buf, data, MIN(len, c->step_len));
         err = dma_write_step(d, c);
     }
     if (err > 0) {
@@ -216,7 +230,8 @@ static void dma_read_done(void *opaque, int st)
 
 /*
  * Move the next piece of channel @c: 0 when done with it, -1 when it waits
- * for the host (a completion resumes it), or QEPC_DMA_E_*.
+ * for the host (a completion or the link's credit resumes it), or
+ * QEPC_DMA_E_*.
  */
 static int dma_step(EpcDma *d, EpcDmaChan *c)
 {
@@ -226,6 +241,9 @@ static int dma_step(EpcDma *d, EpcDmaChan *c)
     void *ram;
     int err;
 
+    if (c->stepping) {
+        return dma_write_step(d, c);    /* the data is in buf already */
+    }
     err = dma_side(d, c->src + c->done, c->ctrl & QEPC_DMA_SRC_HOST, &len,
                    &src, &src_host);
     if (!err) {
@@ -237,6 +255,7 @@ static int dma_step(EpcDma *d, EpcDmaChan *c)
     }
     c->step_len = len;
     c->step_last = c->done + len == c->len;
+    trace_qemu_epc_dma_step(c - d->ch, src, c->step_dst, len);
     if (!src_host) {
         if (!dma_ram(d, src, len, false) ||
             pci_dma_read(d->pdev, src, c->buf, len) != MEMTX_OK) {
@@ -250,15 +269,25 @@ static int dma_step(EpcDma *d, EpcDmaChan *c)
         memcpy(c->buf, ram, len);
         return dma_write_step(d, c);
     }
-    c->wait_gen = c->gen;
     c->waiting = true;
-    err = d->ops->host_read(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl), src, c->buf,
-                            len, dma_read_done, c);
+    err = d->ops->host_read(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl), src, len,
+                            dma_read_done, c, &c->req);
     if (err) {
         c->waiting = false;
         return err;
     }
     return -1;                  /* resumes in dma_read_done */
+}
+
+/* Forget the request channel @c waits for, if any. */
+static void dma_cancel(EpcDma *d, EpcDmaChan *c)
+{
+    if (c->waiting) {
+        d->ops->host_cancel(d->opaque, QEPC_DMA_FUNC_OF(c->ctrl), c->req);
+        c->waiting = false;
+        c->req = 0;
+    }
+    c->stepping = false;
 }
 
 /* Each channel in turn moves up to DMA_SLICE bytes, or until it waits. */
@@ -278,11 +307,19 @@ static void dma_run(void *opaque)
 
             if (err > 0) {
                 dma_end(d, n, QEPC_DMA_FAILED, err);
+            } else if (err < 0 && !c->waiting) {
+                break;          /* no credit: the link reschedules us */
             }
         }
-        more |= QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY && !c->waiting;
     }
     d->next = (d->next + 1) % QEPC_NUM_DMA;
+    for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
+        EpcDmaChan *c = &d->ch[i];
+
+        /* a channel that only ran out of its slice goes on */
+        more |= QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY && !c->waiting &&
+                !c->stepping;
+    }
     if (more) {
         dma_schedule(d);        /* after the pace timer, if it runs */
     }
@@ -293,14 +330,14 @@ static void dma_go(EpcDma *d, unsigned n)
     EpcDmaChan *c = &d->ch[n];
 
     c->done = 0;
-    c->gen++;
-    c->waiting = false;
+    dma_cancel(d, c);
     c->posted = false;
     if (!c->len || c->len > EPC_DMA_MAX_LEN ||
         c->src + c->len - 1 < c->src || c->dst + c->len - 1 < c->dst) {
         dma_end(d, n, QEPC_DMA_FAILED, QEPC_DMA_E_LEN);
         return;
     }
+    trace_qemu_epc_dma_go(n, c->src, c->dst, c->len, c->ctrl);
     c->status = QEPC_DMA_BUSY;
     dma_schedule(d);
 }
@@ -367,8 +404,7 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
     busy = QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY;
     if ((addr & 0x1f) == QEPC_DMA_CTRL) {
         if (busy && (val & QEPC_DMA_ABORT)) {
-            c->gen++;           /* a completion still to come is stale */
-            c->waiting = false;
+            dma_cancel(d, c);   /* a completion still to come is dropped */
             dma_end(d, n, QEPC_DMA_FAILED, QEPC_DMA_E_ABORTED);
             return EPC_DMA_OK;
         }
@@ -435,11 +471,10 @@ void epc_dma_reset(EpcDma *d)
     }
     for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
         EpcDmaChan *c = &d->ch[i];
-        uint32_t gen = c->gen + 1;   /* completions still to come are stale */
 
+        dma_cancel(d, c);       /* completions still to come are dropped */
         memset(c, 0, sizeof(*c));
         c->d = d;
-        c->gen = gen;
     }
     d->next = 0;
     d->paced = 0;

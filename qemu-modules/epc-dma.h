@@ -4,8 +4,10 @@
  * host PCI addresses, programmed through BAR0 (docs/qemu-epc.md, "DMA
  * engine").  Transfers run in a bottom half, one bounded slice at a time,
  * so guest-1 vCPUs are never held for the length of a transfer; a channel
- * that waits for the host's completion yields until it arrives, so the
- * main loop never waits either.
+ * that waits for the host's completion, or for the link's credit to post a
+ * write, yields until it comes, so the main loop never waits either.  An
+ * abort or a reset cancels the request a channel waits for: its completion
+ * can no longer reach the channel.
  */
 #ifndef QEMU_EPC_DMA_H
 #define QEMU_EPC_DMA_H
@@ -16,10 +18,13 @@
 #include "qemu-epc-regs.h"
 
 /*
- * The end of a host request: its completion status (enum qep_cpl_status),
- * or -1 when the link went down or the host did not answer in time.
+ * The end of a host request (main loop, BQL held): its completion status
+ * (enum qep_cpl_status), or -1 when the link went down or the host did not
+ * answer in time; a read's data (in a buffer valid during the call) with
+ * QEP_CPL_SC.
  */
-typedef void EpcDmaDone(void *opaque, int status);
+typedef void EpcDmaDone(void *opaque, int status, const void *data,
+                        uint32_t len);
 
 /*
  * what the engine needs from the controller; QEPC_DMA_E_* or 0.  @fn is the
@@ -28,13 +33,23 @@ typedef void EpcDmaDone(void *opaque, int status);
 typedef struct EpcDmaOps {
     /* the host's RAM at a host address, mapped here, or NULL */
     void *(*host_ram)(void *opaque, unsigned fn, uint64_t addr, uint32_t len);
-    /* start reading host memory; @done follows unless an error is returned */
-    int (*host_read)(void *opaque, unsigned fn, uint64_t addr, void *buf,
-                     uint32_t len, EpcDmaDone *done, void *done_opaque);
+    /*
+     * start reading host memory; @done follows unless an error is
+     * returned; *handle names the request for cancel
+     */
+    int (*host_read)(void *opaque, unsigned fn, uint64_t addr, uint32_t len,
+                     EpcDmaDone *done, void *done_opaque, uint32_t *handle);
     /* write host memory: posted if @done is NULL, else @done follows */
     int (*host_write)(void *opaque, unsigned fn, uint64_t addr,
                       const void *buf, uint32_t len, EpcDmaDone *done,
-                      void *done_opaque);
+                      void *done_opaque, uint32_t *handle);
+    /*
+     * may a posted write go now (the link's credit)?  If not, @resume is
+     * scheduled once it may
+     */
+    bool (*host_credit)(void *opaque, unsigned fn, QEMUBH *resume);
+    /* forget a request: its @done will not run */
+    void (*host_cancel)(void *opaque, unsigned fn, uint32_t handle);
     /*
      * A guest-1 address inside the outbound window BAR: 1 with the host
      * address in *host and *len cut to the window's end, 0 if @addr is not in
@@ -55,9 +70,9 @@ typedef struct EpcDmaChan {
     uint32_t done;           /* bytes completed */
     /* the step waiting for the host, if any */
     EpcDma *d;
-    uint32_t gen;            /* new with each start, abort and reset */
-    uint32_t wait_gen;       /* gen of the outstanding request */
-    bool waiting;
+    bool waiting;            /* for the completion of req */
+    uint32_t req;            /* the outstanding request's handle */
+    bool stepping;           /* the step's data is in buf, to be written */
     bool posted;             /* a write of this transfer went out posted */
     uint64_t step_dst;
     uint32_t step_len;

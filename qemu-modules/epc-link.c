@@ -1,23 +1,21 @@
 /*
- * qemu-epc link layer, shared by qemu-epc and epf-bridge.
+ * qemu-epc link layer, shared by qemu-epc and epf-bridge (see epc-link.h).
  *
- * Threads (docs/protocol.md, "Threads and ordering"), per connection:
- * - a receive thread reads and checks each message; it hands a completion
- *   straight to the thread that waits for it, and handles everything else
- *   itself, in arrival order, with the BQL taken for the time of the
- *   handler.  Messages are handled in the order they came, so a completion
- *   never passes a posted request that came before it;
- * - a send thread writes what the socket did not take at once, so that no
- *   sender ever waits for the peer (a sender writes directly while nothing
- *   is queued);
- * - a thread that waits for a completion (a vCPU, or the main loop under
- *   qtest) does so without the BQL: the other vCPUs, the main loop and the
- *   receive thread run meanwhile, so two sides that wait on each other
- *   both progress.  Every wait is bounded by timeout_ms.
- * The threads hold references to their connection (QepConn), not to the
- * device: once the connection is dead (set with the BQL held) they touch
- * nothing else and end.  Connection set-up, HELLO deadlines, shared RAM and
- * disconnection take the BQL.
+ * Who runs what (docs/protocol.md, "Threads and ordering"):
+ * - the I/O thread (an IOThread, one per process) reads each connection,
+ *   checks every message, completes replies into the link's own buffers
+ *   and queues every other message, in arrival order, for the main loop;
+ *   it writes what the socket did not take at once, and watches a peer
+ *   that stops reading.  It runs no device code and never takes the BQL.
+ * - the main loop runs each connection's queue in a bottom half with the
+ *   BQL held: the peer's requests and messages (QepLinkOps), the releases
+ *   of completions that arrived behind them (so a completion never passes
+ *   a posted request that came before it) and the callbacks of
+ *   asynchronous requests.  It also accepts and connects.
+ * - a requester (a vCPU, or the main loop) waits for its completion
+ *   without the BQL; the main loop runs the connections' queues meanwhile.
+ * Everything a connection shares between these threads is under its lock;
+ * the link's own fields (QepLink) are the main loop's, under the BQL.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -30,14 +28,16 @@
 #include "qemu/cutils.h"
 #include "qemu/rcu.h"
 #include "qemu/sockets.h"
-#include <poll.h>
+#include "block/aio.h"
+#include "chardev/char-socket.h"
+#include "hw/core/cpu.h"
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "epc-link.h"
+#include QEP_TRACE_H
 
 #define TX_MAX        (64 * 1024 * 1024)  /* queued bytes: a peer in trouble */
 /*
@@ -54,8 +54,11 @@
 #define ASYNC_TIMEOUT_FACTOR 10
 /* a request that failed without a completion */
 #define NO_STATUS     UINT16_MAX
-/* how long a waiter looks for its completion before it sleeps */
-#define SPIN_NS       (150 * 1000)
+/* how often the I/O thread looks at a send queue that does not move */
+#define TX_CHECK_MS   50
+/* how deep the main loop serves queues while it waits (see link_wait_main) */
+#define MAX_SERVE_DEPTH 8
+#define RX_BUF        (256 * 1024)
 
 /* bytes the socket did not take yet */
 typedef struct QepTxMsg {
@@ -65,32 +68,94 @@ typedef struct QepTxMsg {
     uint8_t buf[];
 } QepTxMsg;
 
+/* what the I/O thread queued for the main loop */
+typedef struct QepInMsg {
+    QSIMPLEQ_ENTRY(QepInMsg) next;
+    int slot;                /* >= 0: release that request's completion */
+    uint16_t tag;            /* ... if it still has this tag */
+    int fd;                  /* a descriptor that came with the message */
+    size_t len;
+    uint8_t buf[];           /* the message as it came */
+} QepInMsg;
+
+typedef struct QepPending {
+    uint16_t tag;            /* 0: slot free */
+    uint16_t req_type;
+    uint32_t handle;         /* asynchronous requests: their handle */
+    bool arrived;            /* its completion is in data/status */
+    bool done;               /* ... and may be taken by the requester */
+    uint16_t status;
+    uint32_t len;            /* bytes of data a successful completion carries */
+    QepLinkDone *cb;         /* asynchronous: called in the main loop */
+    void *cb_opaque;
+    int64_t deadline_ms;
+    uint8_t data[QEP_MAX_DATA];
+} QepPending;
+
+/* what the I/O thread has read and not decoded yet */
+typedef struct RxBuf {
+    uint8_t *buf;
+    size_t head, tail;
+    int fd;                  /* a descriptor, and the read that brought it */
+    size_t fd_start, fd_end;
+} RxBuf;
+
 struct QepConn {
-    int refs;                /* atomic: the link, its threads, waiters */
-    QepLink *link;           /* read only with the BQL, while !dead */
-    QIOChannelSocket *ioc;
-    int fd;
+    int refs;                /* atomic: the link, the I/O thread, waiters */
+    QepLink *link;           /* main loop only, while !dead */
+    QIOChannel *ioc;
+    CharBackend *chr;        /* the chardev the connection belongs to */
     uint32_t timeout_ms;
-    QemuThread rx_thread, tx_thread;
+    QEMUBH *bh;              /* main loop: runs inq */
+    QEMUTimer *tx_timer;     /* I/O thread: a send queue that does not move */
+    RxBuf rx;                /* I/O thread only */
 
     QemuMutex lock;          /* everything below */
     QemuCond cond;           /* a completion arrived, or the end */
-    QemuCond tx_cond;        /* something to send, or the end */
     QemuCond tx_room;        /* the queue fell to TX_CREDIT, or the end */
-    bool dead;               /* disconnected: threads end, waiters fail */
+    bool dead;               /* disconnected: the threads let go of it */
     bool up;                 /* HELLO exchanged */
     bool stalled;            /* a completion timed out; peer silent since */
+    bool reading;            /* the I/O thread has the read handler set */
+    bool writing;            /* ... and the write handler */
+    const char *io_error;    /* why the I/O thread stopped, for the main loop */
+    char io_error_buf[160];
     uint64_t negotiated;
     uint16_t next_tag;
     QepPending pend[QEP_LINK_MAX_PENDING];
     QSIMPLEQ_HEAD(, QepTxMsg) txq;
     size_t txq_bytes;
+    int64_t tx_progress_ms;
+    int tx_unread;           /* bytes in the socket at the last look */
+    GSList *resume;          /* QEMUBH * to schedule once there is room */
+    QSIMPLEQ_HEAD(, QepInMsg) inq;
 };
+
+/*
+ * The connections' common ground: the I/O thread, every started link (for
+ * the main loop's waits) and what wakes a waiting main loop.
+ */
+static IOThread *link_iothread;
+static int link_iothread_users;
+static QTAILQ_HEAD(, QepLink) link_all = QTAILQ_HEAD_INITIALIZER(link_all);
+static QemuMutex wait_lock;
+static QemuCond wait_cond;
+static unsigned wait_epoch;
+static int serve_depth;      /* main loop: queues being served while waiting */
+/* asynchronous requests that failed, callbacks still to run (main loop) */
+static uint32_t next_handle = 1;
 
 static void link_shm_peer_drop(QepLink *l, uint64_t gpa, uint64_t size);
 static void link_shm_offer_all(QepLink *l);
-static int link_write(QepLink *l, const void *buf, size_t len, int *fds,
+static int conn_write(QepConn *c, const void *buf, size_t len, int *fds,
                       size_t nfds);
+static void conn_io_stop(QepConn *c);
+
+static void __attribute__((constructor)) link_init_globals(void)
+{
+    qemu_mutex_init(&wait_lock);
+    qemu_cond_init(&wait_cond);
+}
 
 /* Report once per distinct message, so a retrying client does not flood. */
 static void link_report(QepLink *l, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -102,8 +167,9 @@ static void link_report(QepLink *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    trace_qep_link_error(buf);
     if (strcmp(buf, l->last_error)) {
-        error_report("%s: %s: %s", l->name, l->path, buf);
+        error_report("%s: %s: %s", l->name, l->path ? l->path : "chardev", buf);
         pstrcpy(l->last_error, sizeof(l->last_error), buf);
     }
 }
@@ -111,6 +177,20 @@ static void link_report(QepLink *l, const char *fmt, ...)
 static int64_t now_ms(void)
 {
     return qemu_clock_get_ns(QEMU_CLOCK_REALTIME) / SCALE_MS;
+}
+
+static AioContext *io_ctx(void)
+{
+    return iothread_get_aio_context(link_iothread);
+}
+
+/* A waiting main loop looks at the queues again. */
+static void wake_main(void)
+{
+    qemu_mutex_lock(&wait_lock);
+    wait_epoch++;
+    qemu_cond_broadcast(&wait_cond);
+    qemu_mutex_unlock(&wait_lock);
 }
 
 /* ---- connections --------------------------------------------------------- */
@@ -124,6 +204,7 @@ static QepConn *conn_ref(QepConn *c)
 static void conn_unref(QepConn *c)
 {
     QepTxMsg *t;
+    QepInMsg *m;
 
     if (qatomic_fetch_dec(&c->refs) != 1) {
         return;
@@ -135,9 +216,21 @@ static void conn_unref(QepConn *c)
         }
         g_free(t);
     }
-    object_unref(OBJECT(c->ioc));      /* closes the socket */
+    while ((m = QSIMPLEQ_FIRST(&c->inq))) {
+        QSIMPLEQ_REMOVE_HEAD(&c->inq, next);
+        if (m->fd >= 0) {
+            close(m->fd);
+        }
+        g_free(m);
+    }
+    if (c->rx.fd >= 0) {
+        close(c->rx.fd);
+    }
+    g_free(c->rx.buf);
+    g_slist_free(c->resume);
+    qemu_bh_delete(c->bh);
+    object_unref(OBJECT(c->ioc));
     qemu_cond_destroy(&c->tx_room);
-    qemu_cond_destroy(&c->tx_cond);
     qemu_cond_destroy(&c->cond);
     qemu_mutex_destroy(&c->lock);
     g_free(c);
@@ -155,32 +248,39 @@ bool qep_link_has(QepLink *l, uint64_t feature)
 
 /* ---- sending ------------------------------------------------------------- */
 
+static void conn_writable(void *opaque);
+static void conn_readable(void *opaque);
+
+/* The I/O thread's handlers of the connection's channel.  Lock held. */
+static void conn_set_handlers(QepConn *c)
+{
+    qio_channel_set_aio_fd_handler(c->ioc, io_ctx(),
+                                   c->reading ? conn_readable : NULL,
+                                   io_ctx(),
+                                   c->writing ? conn_writable : NULL, c);
+}
+
 /*
  * Send one whole message and its descriptors: directly while nothing is
- * queued, else (or for what the socket does not take) through the send
- * thread.  Never waits.  BQL held.  Returns 0, or -1 when not connected.
+ * queued, else (or for what the socket does not take) through the I/O
+ * thread.  Never waits.  Any thread.  0, or -1 when the connection is gone.
  */
-static int link_write(QepLink *l, const void *buf, size_t len, int *fds,
+static int conn_write(QepConn *c, const void *buf, size_t len, int *fds,
                       size_t nfds)
 {
-    QepConn *c = l->conn;
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     ssize_t n = 0;
     QepTxMsg *t;
 
-    if (!c) {
-        return -1;
-    }
     qemu_mutex_lock(&c->lock);
     if (c->dead) {
         qemu_mutex_unlock(&c->lock);
         return -1;
     }
     if (QSIMPLEQ_EMPTY(&c->txq)) {
-        n = qio_channel_writev_full(QIO_CHANNEL(c->ioc), &iov, 1, fds, nfds,
-                                    0, NULL);
+        n = qio_channel_writev_full(c->ioc, &iov, 1, fds, nfds, 0, NULL);
         if (n < 0 && n != QIO_CHANNEL_ERR_BLOCK) {
-            /* the receive thread sees the broken socket and ends it */
+            /* the I/O thread sees the broken socket and ends it */
             qemu_mutex_unlock(&c->lock);
             return -1;
         }
@@ -192,124 +292,147 @@ static int link_write(QepLink *l, const void *buf, size_t len, int *fds,
         t->len = len - n;
         t->done = 0;
         memcpy(t->buf, (const uint8_t *)buf + n, len - n);
+        if (QSIMPLEQ_EMPTY(&c->txq)) {
+            c->tx_progress_ms = now_ms();
+            c->tx_unread = -1;
+        }
         QSIMPLEQ_INSERT_TAIL(&c->txq, t, next);
         c->txq_bytes += t->len;
-        qemu_cond_broadcast(&c->tx_cond);
+        if (!c->writing) {
+            c->writing = true;
+            conn_set_handlers(c);
+            timer_mod(c->tx_timer, now_ms() + TX_CHECK_MS);
+        }
     }
     qemu_mutex_unlock(&c->lock);
     return 0;
 }
 
-/*
- * The send thread: writes the queue as the socket takes it.  A queue that
- * does not move for timeout_ms, or grows past TX_MAX, means a peer that
- * does not read: the connection ends.
- */
-static void *link_tx_thread(void *opaque)
+/* The I/O thread hands an ending to the main loop.  Lock held. */
+static void conn_fail_locked(QepConn *c, const char *why)
+{
+    if (!c->io_error) {
+        c->io_error = why;
+    }
+    c->reading = c->writing = false;
+    conn_set_handlers(c);
+    qemu_bh_schedule(c->bh);
+    wake_main();
+}
+
+/* Resume the senders waiting for credit.  Lock held. */
+static void conn_room_locked(QepConn *c)
+{
+    qemu_cond_broadcast(&c->tx_room);
+    for (GSList *e = c->resume; e; e = e->next) {
+        qemu_bh_schedule(e->data);
+    }
+    g_slist_free(c->resume);
+    c->resume = NULL;
+}
+
+/* I/O thread: the socket takes more. */
+static void conn_writable(void *opaque)
 {
     QepConn *c = opaque;
-    const char *why = NULL;
-    int last_unread = -1;
-    int64_t progress_ms = now_ms();
 
     qemu_mutex_lock(&c->lock);
-    while (!c->dead && !why) {
+    while (!c->dead && !c->io_error) {
         QepTxMsg *t = QSIMPLEQ_FIRST(&c->txq);
-        struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
         struct iovec iov;
+        size_t before = c->txq_bytes;
         ssize_t n;
 
         if (!t) {
-            qemu_cond_wait(&c->tx_cond, &c->lock);
-            continue;
+            c->writing = false;
+            conn_set_handlers(c);
+            timer_del(c->tx_timer);
+            break;
         }
         if (c->txq_bytes > TX_MAX) {
-            why = "peer does not read its socket (send queue full)";
+            conn_fail_locked(c, "peer does not read its socket (send queue full)");
             break;
         }
         iov.iov_base = t->buf + t->done;
         iov.iov_len = t->len - t->done;
-        n = qio_channel_writev_full(QIO_CHANNEL(c->ioc), &iov, 1,
+        n = qio_channel_writev_full(c->ioc, &iov, 1,
                                     t->fd >= 0 ? &t->fd : NULL,
                                     t->fd >= 0 ? 1 : 0, 0, NULL);
-        if (n > 0) {
-            if (t->fd >= 0) {
-                close(t->fd);
-                t->fd = -1;
-            }
-            t->done += n;
-            if (c->txq_bytes > TX_CREDIT && c->txq_bytes - n <= TX_CREDIT) {
-                qemu_cond_broadcast(&c->tx_room);
-            }
-            c->txq_bytes -= n;
-            progress_ms = now_ms();
-            if (t->done == t->len) {
-                QSIMPLEQ_REMOVE_HEAD(&c->txq, next);
-                g_free(t);
-            }
-            continue;
-        }
-        if (n != QIO_CHANNEL_ERR_BLOCK) {
-            why = "send failed";
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
             break;
         }
-        qemu_mutex_unlock(&c->lock);
-        n = poll(&pfd, 1, 50);
-        qemu_mutex_lock(&c->lock);
-        /*
-         * The socket says writable only once most of it is free: judge the
-         * peer by whether it reads at all, not by that.
-         */
-        if (n == 0 && !c->dead) {
-            int unread = -1;
-            int64_t now = now_ms();
-
-            ioctl(c->fd, SIOCOUTQ, &unread);
-            if (unread != last_unread) {
-                last_unread = unread;
-                progress_ms = now;
-            } else if (now - progress_ms >= c->timeout_ms) {
-                why = "peer does not read its socket";
-            }
+        if (n < 0) {
+            conn_fail_locked(c, "send failed");
+            break;
+        }
+        if (t->fd >= 0) {
+            close(t->fd);
+            t->fd = -1;
+        }
+        t->done += n;
+        c->txq_bytes -= n;
+        c->tx_progress_ms = now_ms();
+        if (t->done == t->len) {
+            QSIMPLEQ_REMOVE_HEAD(&c->txq, next);
+            g_free(t);
+        }
+        if (before > TX_CREDIT && c->txq_bytes <= TX_CREDIT) {
+            conn_room_locked(c);
         }
     }
     qemu_mutex_unlock(&c->lock);
-    if (why) {
-        bql_lock();
-        if (!c->dead) {
-            c->link->n_timeouts++;
-            qep_link_disconnect(c->link, why);
-        }
-        bql_unlock();
-    }
-    conn_unref(c);
-    return NULL;
 }
 
 /*
- * A posted write waits for credit: while more than TX_CREDIT bytes are
- * queued, its sender (a vCPU, or the main loop) waits without the BQL until
- * the send thread has written them, at most timeout_ms (then the send
- * thread judges the peer).  As on PCIe, a requester that runs out of
- * credits stalls instead of piling writes up in front of the completions
- * the peer waits for.  The receive thread never waits: it is what lets the
- * peer's queue drain.
+ * I/O thread, every TX_CHECK_MS while something is queued: a queue that
+ * does not move for timeout_ms means a peer that does not read.  The socket
+ * says writable only once most of it is free: judge the peer by whether it
+ * reads at all, not by that.
  */
-void qep_link_wait_credit(QepLink *l)
+static void conn_tx_check(void *opaque)
+{
+    QepConn *c = opaque;
+    int unread = -1;
+    int64_t now = now_ms();
+
+    qemu_mutex_lock(&c->lock);
+    if (!c->dead && !c->io_error && !QSIMPLEQ_EMPTY(&c->txq)) {
+        QIOChannelSocket *sioc = QIO_CHANNEL_SOCKET(c->ioc);
+
+        ioctl(sioc->fd, SIOCOUTQ, &unread);
+        if (unread != c->tx_unread) {
+            c->tx_unread = unread;
+            c->tx_progress_ms = now;
+        } else if (now - c->tx_progress_ms >= c->timeout_ms) {
+            conn_fail_locked(c, "peer does not read its socket");
+        }
+        if (!c->io_error) {
+            timer_mod(c->tx_timer, now + TX_CHECK_MS);
+        }
+    }
+    qemu_mutex_unlock(&c->lock);
+}
+
+bool qep_link_credit(QepLink *l, QEMUBH *resume)
 {
     QepConn *c = l->conn;
-    bool drop_bql;
+    bool room;
     int64_t deadline;
 
-    if (!c || qemu_thread_is_self(&c->rx_thread) ||
-        qatomic_read(&c->txq_bytes) <= TX_CREDIT) {
-        return;
+    if (!c || qatomic_read(&c->txq_bytes) <= TX_CREDIT) {
+        return true;        /* (without a connection the write goes nowhere) */
+    }
+    if (resume) {
+        qemu_mutex_lock(&c->lock);
+        room = c->dead || c->txq_bytes <= TX_CREDIT;
+        if (!room && !g_slist_find(c->resume, resume)) {
+            c->resume = g_slist_prepend(c->resume, resume);
+        }
+        qemu_mutex_unlock(&c->lock);
+        return room;
     }
     conn_ref(c);
-    drop_bql = bql_locked();
-    if (drop_bql) {
-        bql_unlock();
-    }
+    bql_unlock();
     qemu_mutex_lock(&c->lock);
     deadline = now_ms() + c->timeout_ms;
     while (!c->dead && c->txq_bytes > TX_CREDIT) {
@@ -320,11 +443,14 @@ void qep_link_wait_credit(QepLink *l)
         }
         qemu_cond_timedwait(&c->tx_room, &c->lock, left);
     }
+    room = c->dead || c->txq_bytes <= TX_CREDIT;
     qemu_mutex_unlock(&c->lock);
-    if (drop_bql) {
-        bql_lock();
-    }
+    bql_lock();
     conn_unref(c);
+    if (!room) {
+        trace_qep_link_credit_timeout();
+    }
+    return room;
 }
 
 int qep_link_send(QepLink *l, void *msg, size_t len)
@@ -332,10 +458,12 @@ int qep_link_send(QepLink *l, void *msg, size_t len)
     if (!qep_link_up(l)) {
         return -1;
     }
-    return link_write(l, msg, len, NULL, 0);
+    trace_qep_link_send(qep_type_name(((struct qep_hdr *)msg)->type),
+                        ((struct qep_hdr *)msg)->tag, len);
+    return conn_write(l->conn, msg, len, NULL, 0);
 }
 
-void qep_link_complete(QepLink *l, const struct qep_msg *req,
+void qep_link_complete(QepLink *l, const struct qep_hdr *req,
                        enum qep_cpl_status status, const void *data,
                        uint32_t len)
 {
@@ -345,7 +473,7 @@ void qep_link_complete(QepLink *l, const struct qep_msg *req,
     if (status != QEP_CPL_SC) {
         len = 0;
     }
-    n = qep_enc_cpl(buf, req->hdr.tag, req->hdr.type, status, data, len);
+    n = qep_enc_cpl(buf, req->tag, req->type, status, data, len);
     qep_link_send(l, buf, n);
 }
 
@@ -355,7 +483,7 @@ void qep_link_complete_mem(QepLink *l, const struct qep_msg *req,
     bool read = req->data == NULL;
 
     if (qep_needs_completion(&req->hdr)) {
-        qep_link_complete(l, req, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
+        qep_link_complete(l, &req->hdr, r == MEMTX_OK ? QEP_CPL_SC : QEP_CPL_CA,
                           data, read ? req->u.mem.len : 0);
     }
 }
@@ -400,17 +528,31 @@ static QepPending *link_alloc_pending(QepConn *c)
                 }
             }
         } while (!p->tag);
-        p->done = false;
+        p->arrived = p->done = false;
         p->status = NO_STATUS;
         p->cb = NULL;
+        p->handle = 0;
         return p;
     }
     return NULL;
 }
 
+/* The length a successful completion of @type with @len asked must carry. */
+static uint32_t cpl_data_len(uint16_t type, uint32_t len)
+{
+    switch (type) {
+    case QEP_MSG_CFG_READ:
+    case QEP_MSG_MEM_READ:
+    case QEP_MSG_IO_READ:
+        return len;
+    default:
+        return 0;
+    }
+}
+
 /* A slot for the request @msg, its tag set in it; NULL if it cannot go. */
 static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
-                                void *data, uint32_t len)
+                                uint32_t len)
 {
     struct qep_hdr h;
     QepPending *p;
@@ -421,8 +563,7 @@ static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
     if (p) {
         qep_set_tag(msg, p->tag);
         p->req_type = h.type;
-        p->data = data;
-        p->len = len;
+        p->len = cpl_data_len(h.type, len);
         p->deadline_ms = now_ms() + c->timeout_ms;
     }
     qemu_mutex_unlock(&c->lock);
@@ -430,19 +571,68 @@ static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
 }
 
 /*
- * A request went unanswered: later ones fail at once while the peer is
- * silent.  Lock held.
+ * Run the connections' queues from a main loop that waits: what arrives
+ * for the main loop is what a completion it waits for may depend on.
+ * Returns whether it ran anything.  BQL held.
  */
-static void link_timed_out(QepConn *c, QepPending *p)
-{
-    c->stalled = true;
-    if (!c->dead) {
-        QepLink *l = c->link;
+static bool link_serve_all(void);
 
-        l->n_timeouts++;
-        link_report(l, "peer did not complete %s (tag %u) within %u ms; "
-                    "reads return all-ones until it answers",
-                    qep_type_name(p->req_type), p->tag, c->timeout_ms);
+/*
+ * The main loop waits for @p: it serves the queues while nothing else is
+ * to be done, and sleeps (without the BQL) until something arrives.
+ */
+static void link_wait_main(QepConn *c, QepPending *p)
+{
+    serve_depth++;
+    for (;;) {
+        unsigned epoch;
+        int64_t left;
+        bool done;
+
+        qemu_mutex_lock(&wait_lock);
+        epoch = wait_epoch;
+        qemu_mutex_unlock(&wait_lock);
+        if (serve_depth <= MAX_SERVE_DEPTH) {
+            link_serve_all();
+        }
+        qemu_mutex_lock(&c->lock);
+        done = p->done || c->dead;
+        left = p->deadline_ms - now_ms();
+        qemu_mutex_unlock(&c->lock);
+        if (done || left <= 0) {
+            break;
+        }
+        bql_unlock();
+        qemu_mutex_lock(&wait_lock);
+        if (wait_epoch == epoch) {
+            qemu_cond_timedwait(&wait_cond, &wait_lock, left);
+        }
+        qemu_mutex_unlock(&wait_lock);
+        bql_lock();
+    }
+    serve_depth--;
+}
+
+/* A vCPU (any thread but the main loop's) waits for @p without the BQL. */
+static void link_wait_vcpu(QepConn *c, QepPending *p)
+{
+    bool drop_bql = bql_locked();
+
+    if (drop_bql) {
+        bql_unlock();
+    }
+    qemu_mutex_lock(&c->lock);
+    while (!p->done && !c->dead) {
+        int64_t left = p->deadline_ms - now_ms();
+
+        if (left <= 0) {
+            break;
+        }
+        qemu_cond_timedwait(&c->cond, &c->lock, left);
+    }
+    qemu_mutex_unlock(&c->lock);
+    if (drop_bql) {
+        bql_lock();
     }
 }
 
@@ -450,53 +640,53 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
                      void *data, uint32_t len)
 {
     QepConn *c = l->conn;
-    bool drop_bql = bql_locked();
     QepPending *p;
+    bool timed_out;
+    uint16_t type, tag;
     int ret;
 
-    if (!c || qemu_thread_is_self(&c->rx_thread)) {
-        return -1;                      /* a handler cannot wait on itself */
+    if (!c) {
+        return -1;
     }
-    p = link_prepare(c, msg, msg_len, data, len);
+    p = link_prepare(c, msg, msg_len, len);
     if (!p) {
         return -1;
     }
+    type = p->req_type;
+    tag = p->tag;
+    trace_qep_link_request(qep_type_name(type), tag);
     conn_ref(c);
-    if (link_write(l, msg, msg_len, NULL, 0) < 0) {
+    if (conn_write(c, msg, msg_len, NULL, 0) < 0) {
         qemu_mutex_lock(&c->lock);
         p->tag = 0;
         qemu_mutex_unlock(&c->lock);
         conn_unref(c);
         return -1;
     }
-    if (drop_bql) {
-        bql_unlock();
-    }
-    /*
-     * A peer that answers at once does so within tens of microseconds:
-     * look for the answer a little while before sleeping, which spares a
-     * thread wake-up on each access of the message path.
-     */
-    for (int64_t end = get_clock() + SPIN_NS;
-         !qatomic_read(&p->done) && get_clock() < end;) {
-        cpu_relax();
+    if (current_cpu) {
+        link_wait_vcpu(c, p);
+    } else {
+        link_wait_main(c, p);
     }
     qemu_mutex_lock(&c->lock);
-    while (!p->done) {
-        int64_t left = p->deadline_ms - now_ms();
-
-        if (left <= 0) {
-            link_timed_out(c, p);
-            break;
-        }
-        qemu_cond_timedwait(&c->cond, &c->lock, left);
+    timed_out = !p->done && !c->dead;
+    if (timed_out) {
+        c->stalled = true;      /* later requests fail at once meanwhile */
     }
     ret = p->done && p->status != NO_STATUS ? p->status : -1;
+    if (ret == QEP_CPL_SC && data) {
+        memcpy(data, p->data, MIN(len, p->len));
+    }
     p->tag = 0;
     qemu_mutex_unlock(&c->lock);
-    if (drop_bql) {
-        bql_lock();
+    /* back with the BQL: the link's own fields are ours again */
+    if (timed_out && l->conn == c) {
+        l->n_timeouts++;
+        link_report(l, "peer did not complete %s (tag %u) within %u ms; "
+                    "reads return all-ones until it answers",
+                    qep_type_name(type), tag, c->timeout_ms);
     }
+    trace_qep_link_done(qep_type_name(type), tag, ret);
     conn_unref(c);
     return ret;
 }
@@ -537,131 +727,175 @@ int qep_link_write(QepLink *l, enum qep_msg_type type, uint64_t addr,
     return qep_link_request(l, buf, n, NULL, 0);
 }
 
-int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
-                           void *data, uint32_t len, QepLinkDone *done,
-                           void *opaque)
+uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
+                                uint32_t len, QepLinkDone *done, void *opaque)
 {
     QepConn *c = l->conn;
-    QepPending *p = c ? link_prepare(c, msg, msg_len, data, len) : NULL;
+    QepPending *p = c ? link_prepare(c, msg, msg_len, len) : NULL;
+    uint32_t handle;
 
     if (!p) {
-        return -1;
+        return 0;
     }
+    qemu_mutex_lock(&c->lock);
+    handle = next_handle++ ? : next_handle++;
+    p->handle = handle;
     p->cb = done;
     p->cb_opaque = opaque;
     p->deadline_ms += (int64_t)c->timeout_ms * (ASYNC_TIMEOUT_FACTOR - 1);
-    if (link_write(l, msg, msg_len, NULL, 0) < 0) {
+    qemu_mutex_unlock(&c->lock);
+    trace_qep_link_request(qep_type_name(p->req_type), p->tag);
+    if (conn_write(c, msg, msg_len, NULL, 0) < 0) {
         qemu_mutex_lock(&c->lock);
         p->tag = 0;
         qemu_mutex_unlock(&c->lock);
-        return -1;
+        return 0;
     }
     if (!timer_pending(l->timer) ||
         timer_expire_time_ns(l->timer) / SCALE_MS > p->deadline_ms) {
         timer_mod(l->timer, p->deadline_ms);
     }
-    return 0;
+    return handle;
 }
 
-static QepPending *link_find_pending(QepConn *c, uint16_t tag)
+/* asynchronous requests failed by a disconnection, their callbacks due */
+typedef struct Orphan {
+    QepLink *l;
+    uint32_t handle;
+    QepLinkDone *cb;
+    void *opaque;
+} Orphan;
+
+static GArray *orphans;      /* of Orphan, main loop */
+
+void qep_link_cancel(QepLink *l, uint32_t handle)
 {
-    for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
-        if (c->pend[i].tag == tag && !c->pend[i].done) {
-            return &c->pend[i];
+    QepConn *c = l->conn;
+
+    if (!handle) {
+        return;
+    }
+    if (c) {
+        qemu_mutex_lock(&c->lock);
+        for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
+            QepPending *p = &c->pend[i];
+
+            if (p->tag && p->handle == handle) {
+                /* a completion still to come finds no request: dropped */
+                p->tag = 0;
+                trace_qep_link_cancel(handle);
+            }
+        }
+        qemu_mutex_unlock(&c->lock);
+    }
+    for (guint i = 0; orphans && i < orphans->len; i++) {
+        Orphan *o = &g_array_index(orphans, Orphan, i);
+
+        if (o->l == l && o->handle == handle) {
+            o->cb = NULL;
         }
     }
-    return NULL;
+}
+
+static void link_run_orphans(void *unused)
+{
+    while (orphans && orphans->len) {
+        Orphan o = g_array_index(orphans, Orphan, 0);
+
+        g_array_remove_index(orphans, 0);
+        if (o.cb) {
+            o.cb(o.opaque, -1, NULL, 0);
+        }
+    }
 }
 
 /*
- * Complete the request @m answers.  Lock held; an asynchronous request's
- * callback is copied to @cb (its slot freed), to be called with the BQL.
- * False if no request waits for it.
+ * Fail the asynchronous requests of @c (all, or those past their deadline):
+ * their callbacks run from a bottom half, unless cancelled first.  Lock
+ * held.  Returns how many.
  */
-static bool link_complete_locked(QepConn *c, const struct qep_msg *m,
-                                 QepPending *cb)
-{
-    QepPending *p = link_find_pending(c, m->hdr.tag);
-
-    if (!p) {
-        return false;
-    }
-    if (m->u.cpl.req_type != p->req_type ||
-        (m->data_len && m->data_len != p->len)) {
-        p->status = QEP_CPL_CA;
-    } else {
-        p->status = m->u.cpl.status;
-        if (m->data_len) {
-            memcpy(p->data, m->data, m->data_len);
-        }
-    }
-    p->done = true;
-    if (p->cb) {
-        *cb = *p;
-        p->tag = 0;
-    }
-    qemu_cond_broadcast(&c->cond);
-    return true;
-}
-
-/*
- * Fail outstanding requests (all, or the asynchronous ones past their
- * deadline); asynchronous ones are returned in @cbs.  Lock held.
- */
-static int link_fail_pending(QepConn *c, QepPending *cbs, bool expired_only)
+static int link_fail_async(QepLink *l, QepConn *c, bool expired_only)
 {
     int64_t now = now_ms();
     int n = 0;
 
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
         QepPending *p = &c->pend[i];
+        Orphan o;
 
-        if (!p->tag || p->done ||
-            (expired_only && (!p->cb || p->deadline_ms > now))) {
+        if (!p->tag || !p->cb || (expired_only && p->deadline_ms > now)) {
             continue;
         }
-        if (expired_only) {
-            link_timed_out(c, p);
+        o = (Orphan) { l, p->handle, p->cb, p->cb_opaque };
+        if (!orphans) {
+            orphans = g_array_new(false, false, sizeof(Orphan));
         }
-        p->done = true;
-        p->status = NO_STATUS;
-        if (p->cb) {
-            cbs[n++] = *p;
-            p->tag = 0;
-        }
+        g_array_append_val(orphans, o);
+        p->tag = 0;
+        n++;
     }
-    qemu_cond_broadcast(&c->cond);
+    if (n) {
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), link_run_orphans, NULL);
+    }
     return n;
 }
 
-static void link_run_callbacks(QepPending *cbs, int n)
+/*
+ * A completion came in (I/O thread): into its request's buffer.  It may be
+ * taken at once if nothing the peer sent before it waits for the main loop;
+ * else, and for asynchronous requests, the main loop releases it in order.
+ * Returns NULL, or why the completion is a protocol error.  Lock held.
+ */
+static const char *link_complete_locked(QepConn *c, const struct qep_msg *m,
+                                        bool *queue, int *slot)
 {
-    for (int i = 0; i < n; i++) {
-        cbs[i].cb(cbs[i].cb_opaque,
-                  cbs[i].status == NO_STATUS ? -1 : cbs[i].status);
+    QepPending *p = NULL;
+
+    *queue = false;
+    for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
+        if (c->pend[i].tag == m->hdr.tag && !c->pend[i].arrived) {
+            p = &c->pend[i];
+            *slot = i;
+        }
     }
+    if (!p) {
+        *queue = true;          /* the main loop reports it, in order */
+        *slot = -1;
+        return NULL;
+    }
+    if (m->u.cpl.req_type != p->req_type) {
+        return "protocol error: a completion of another type than its request";
+    }
+    if (m->u.cpl.status == QEP_CPL_SC && m->data_len != p->len) {
+        return "protocol error: a successful completion without the data its "
+               "request asked for";
+    }
+    if (m->u.cpl.status != QEP_CPL_SC && m->data_len) {
+        return "protocol error: data in an unsuccessful completion";
+    }
+    p->status = m->u.cpl.status;
+    memcpy(p->data, m->data, m->data_len);
+    p->arrived = true;
+    if (!p->cb && QSIMPLEQ_EMPTY(&c->inq)) {
+        p->done = true;
+        qemu_cond_broadcast(&c->cond);
+        wake_main();
+    } else {
+        *queue = true;
+    }
+    return NULL;
 }
 
-/* ---- receiving (the receive thread) -------------------------------------- */
-
-#define RX_BUF (256 * 1024)
-
-/* What the receive thread has read and not handled yet. */
-typedef struct RxBuf {
-    uint8_t *buf;
-    size_t head, tail;
-    int fd;                  /* a descriptor, and the read that brought it */
-    size_t fd_start, fd_end;
-} RxBuf;
+/* ---- receiving (the I/O thread) ------------------------------------------ */
 
 /*
- * Read what the socket has (waiting for something if nothing is buffered).
- * A read that brings a descriptor ends with the write it came with (the
- * kernel does not read past it), and the sender puts a descriptor on the
- * first byte of its FDS message: the descriptor belongs to the last
- * message that starts within that read.
+ * Read what the socket has.  A read that brings a descriptor ends with the
+ * write it came with (the kernel does not read past it), and the sender
+ * puts a descriptor on the first byte of its FDS message: the descriptor
+ * belongs to the last message that starts within that read.  Returns the
+ * bytes read, 0 if none now, -1 (and *why) at the end.
  */
-static int rx_fill(QepConn *c, RxBuf *r, const char **why)
+static ssize_t rx_fill(QepConn *c, RxBuf *r, const char **why)
 {
     struct iovec iov;
     int *f = NULL;
@@ -679,14 +913,9 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
     }
     iov.iov_base = r->buf + r->tail;
     iov.iov_len = RX_BUF - r->tail;
-    for (;;) {
-        n = qio_channel_readv_full(QIO_CHANNEL(c->ioc), &iov, 1, &f, &nf, 0,
-                                   NULL);
-        if (n != QIO_CHANNEL_ERR_BLOCK) {
-            break;
-        }
-        /* a shutdown by qep_link_disconnect() ends this wait */
-        poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, -1);
+    n = qio_channel_readv_full(c->ioc, &iov, 1, &f, &nf, 0, NULL);
+    if (n == QIO_CHANNEL_ERR_BLOCK) {
+        return 0;
     }
     for (size_t i = 0; i < nf; i++) {
         if (i == 0 && r->fd < 0 && n > 0) {
@@ -706,17 +935,14 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
         return -1;
     }
     r->tail += n;
-    return 0;
+    return n;
 }
-
-static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd);
 
 /*
  * The next whole message in @r, decoded, and the descriptor that belongs
  * to it; 0 if more bytes are needed, -1 (and *why) if it is invalid.
  */
-static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, char *why_buf,
-                   size_t why_len, const char **why)
+static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, const char **why)
 {
     int n = qep_msg_decode(r->buf + r->head, r->tail - r->head, m);
 
@@ -724,9 +950,7 @@ static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, char *why_buf,
         return 0;
     }
     if (n < 0) {
-        snprintf(why_buf, why_len, "protocol error: %s (type %u, size %u)",
-                 qep_strerror(n), m->hdr.type, m->hdr.size);
-        *why = why_buf;
+        *why = qep_strerror(n);
         return -1;
     }
     *fd = -1;
@@ -735,15 +959,13 @@ static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, char *why_buf,
         *fd = r->fd;
         r->fd = -1;
     } else if (r->fd >= 0 && r->head >= r->fd_end) {
-        *why = "protocol error: a descriptor without its message";
+        *why = "a descriptor without its message";
         return -1;
     }
     if ((*fd >= 0) != (m->hdr.type == QEP_MSG_FDS &&
                        m->u.fds.kind == QEP_FD_GUEST_RAM)) {
-        *why = *fd >= 0 ? "protocol error: a descriptor with a message that "
-                          "carries none"
-                        : "protocol error: FDS GUEST_RAM without its "
-                          "descriptor";
+        *why = *fd >= 0 ? "a descriptor with a message that carries none"
+                        : "FDS GUEST_RAM without its descriptor";
         if (*fd >= 0) {
             close(*fd);
         }
@@ -753,73 +975,167 @@ static int rx_next(RxBuf *r, struct qep_msg *m, int *fd, char *why_buf,
     return n;
 }
 
-/*
- * The receive thread: handles each message in the order it came.  The BQL
- * is taken once for all the messages one read brought, not per message,
- * so that a flood of posted writes does not pay a lock hand-over each.
- */
-static void *link_rx_thread(void *opaque)
+/* Queue a message (or a completion's release) for the main loop.  Lock held. */
+static void conn_queue_locked(QepConn *c, const void *buf, size_t len, int fd,
+                              int slot, uint16_t tag)
 {
-    QepConn *c = opaque;
-    RxBuf r = { .buf = g_malloc(RX_BUF), .fd = -1 };
-    char why_buf[160];
-    const char *why = NULL;
+    QepInMsg *m = g_malloc(sizeof(*m) + len);
 
-    while (!why && rx_fill(c, &r, &why) == 0) {
-        bool locked = false;
-        struct qep_msg m;
-        int fd, n;
-
-        while ((n = rx_next(&r, &m, &fd, why_buf, sizeof(why_buf), &why)) > 0) {
-            QepPending cb = { 0 };
-
-            qemu_mutex_lock(&c->lock);
-            c->stalled = false;
-            if (m.hdr.type == QEP_MSG_COMPLETION && c->up &&
-                link_complete_locked(c, &m, &cb)) {
-                /* to its waiter; everything received before it is handled */
-                qemu_mutex_unlock(&c->lock);
-                if (!cb.cb) {
-                    continue;
-                }
-            } else {
-                qemu_mutex_unlock(&c->lock);
-            }
-            if (!locked) {
-                bql_lock();
-                locked = true;
-            }
-            if (c->dead) {
-                if (fd >= 0) {
-                    close(fd);
-                }
-            } else if (cb.cb) {
-                link_run_callbacks(&cb, 1);
-            } else {
-                link_dispatch(c->link, &m, fd);
-            }
-        }
-        if (locked) {
-            bql_unlock();
-        }
-    }
-    if (r.fd >= 0) {
-        close(r.fd);
-    }
-    g_free(r.buf);
-    bql_lock();
-    if (!c->dead) {
-        if (strstr(why, "protocol error")) {
-            c->link->n_proto_errors++;
-        }
-        qep_link_disconnect(c->link, why);
-    }
-    bql_unlock();
-    conn_unref(c);
-    return NULL;
+    m->slot = slot;
+    m->tag = tag;
+    m->fd = fd;
+    m->len = len;
+    memcpy(m->buf, buf, len);
+    QSIMPLEQ_INSERT_TAIL(&c->inq, m, next);
 }
 
-/* ---- handling (receive thread, BQL held) --------------------------------- */
+/* I/O thread: the socket has something.  Everything it has is taken in. */
+static void conn_readable(void *opaque)
+{
+    QepConn *c = opaque;
+    const char *why = NULL;
+    bool queued = false, bad_msg = false;
+    struct qep_msg m;
+
+    while (!why && rx_fill(c, &c->rx, &why) > 0) {
+        int fd, n;
+
+        while ((n = rx_next(&c->rx, &m, &fd, &why)) > 0) {
+            const uint8_t *raw = c->rx.buf + c->rx.head - n;
+            bool queue = true;
+            int slot = -1;
+
+            trace_qep_link_recv(qep_type_name(m.hdr.type), m.hdr.tag, n);
+            qemu_mutex_lock(&c->lock);
+            c->stalled = false;
+            if (m.hdr.type == QEP_MSG_COMPLETION && c->up) {
+                why = link_complete_locked(c, &m, &queue, &slot);
+            }
+            if (!why && queue) {
+                conn_queue_locked(c, raw, n, fd, slot, m.hdr.tag);
+                queued = true;
+            }
+            qemu_mutex_unlock(&c->lock);
+            if (why) {
+                break;
+            }
+        }
+        bad_msg = n < 0;
+    }
+    qemu_mutex_lock(&c->lock);
+    if (why) {
+        if (bad_msg) {
+            snprintf(c->io_error_buf, sizeof(c->io_error_buf), "protocol error: "
+                     "%s (type %u, size %u)", why, m.hdr.type, m.hdr.size);
+            why = c->io_error_buf;
+        }
+        conn_fail_locked(c, why);
+    } else if (queued) {
+        qemu_bh_schedule(c->bh);
+        wake_main();
+    }
+    qemu_mutex_unlock(&c->lock);
+}
+
+/* ---- the main loop's side of a connection -------------------------------- */
+
+static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd);
+
+/*
+ * Run @c's queue (main loop, BQL held): messages in arrival order, and
+ * the completions that came behind them.  Returns whether it ran anything.
+ */
+static bool conn_run_queue(QepConn *c)
+{
+    bool ran = false;
+
+    conn_ref(c);
+    for (;;) {
+        QepInMsg *in;
+        QepLinkDone *cb = NULL;
+        void *cb_opaque = NULL;
+        int status = -1;
+        uint32_t len = 0;
+        uint8_t *data = NULL;
+
+        qemu_mutex_lock(&c->lock);
+        in = QSIMPLEQ_FIRST(&c->inq);
+        if (in) {
+            QSIMPLEQ_REMOVE_HEAD(&c->inq, next);
+        }
+        if (in && in->slot >= 0) {
+            QepPending *p = &c->pend[in->slot];
+
+            if (p->tag == in->tag && p->arrived && !c->dead) {
+                if (p->cb) {
+                    cb = p->cb;
+                    cb_opaque = p->cb_opaque;
+                    status = p->status;
+                    len = p->status == QEP_CPL_SC ? p->len : 0;
+                    data = g_memdup2(p->data, len);
+                    p->tag = 0;
+                } else {
+                    p->done = true;
+                    qemu_cond_broadcast(&c->cond);
+                    wake_main();
+                }
+            }
+        }
+        qemu_mutex_unlock(&c->lock);
+        if (!in) {
+            break;
+        }
+        ran = true;
+        if (cb) {
+            cb(cb_opaque, status, data, len);
+            g_free(data);
+        } else if (in->slot < 0) {
+            struct qep_msg m;
+
+            if (c->dead || !c->link ||
+                qep_msg_decode(in->buf, in->len, &m) < 0) {
+                if (in->fd >= 0) {
+                    close(in->fd);
+                }
+            } else {
+                link_dispatch(c->link, &m, in->fd);
+            }
+        }
+        g_free(in);
+    }
+    if (c->io_error && !c->dead && c->link) {
+        QepLink *l = c->link;
+
+        if (strstr(c->io_error, "protocol error")) {
+            l->n_proto_errors++;
+        } else if (strstr(c->io_error, "does not read")) {
+            l->n_timeouts++;
+        }
+        qep_link_disconnect(l, c->io_error);
+    }
+    conn_unref(c);
+    return ran;
+}
+
+static void conn_bh(void *opaque)
+{
+    conn_run_queue(opaque);
+}
+
+static bool link_serve_all(void)
+{
+    bool ran = false;
+    QepLink *l;
+
+    QTAILQ_FOREACH(l, &link_all, next) {
+        if (l->conn) {
+            ran |= conn_run_queue(l->conn);
+        }
+    }
+    return ran;
+}
+
+/* ---- handling (main loop, BQL held) -------------------------------------- */
 
 static void link_hello(QepLink *l, const struct qep_msg *m)
 {
@@ -842,8 +1158,9 @@ static void link_hello(QepLink *l, const struct qep_msg *m)
     qatomic_set(&c->up, true);
     qemu_mutex_unlock(&c->lock);
     l->last_error[0] = 0;
-    info_report("%s: %s: connected, %s%s", l->name, l->path, why,
-                c->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
+    info_report("%s: %s: connected, %s%s", l->name, l->path ? l->path : "chardev",
+                why, c->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
+    trace_qep_link_up(c->negotiated);
     if (c->negotiated & QEP_FEAT_SHMEM) {
         link_shm_offer_all(l);
     }
@@ -865,7 +1182,9 @@ static void link_send_fds(QepLink *l, const QepRamRegion *r, bool gone)
     int fd = r->fd;
 
     if (qep_link_has(l, QEP_FEAT_SHMEM)) {
-        link_write(l, buf, qep_enc_fds(buf, &f), gone ? NULL : &fd,
+        trace_qep_link_fds(gone ? "RAM_GONE" : "GUEST_RAM", r->gpa,
+                           r->size);
+        conn_write(l->conn, buf, qep_enc_fds(buf, &f), gone ? NULL : &fd,
                    gone ? 0 : 1);
     }
 }
@@ -955,15 +1274,31 @@ void *qep_link_peer_ram(QepLink *l, uint64_t gpa, uint64_t size)
     return NULL;
 }
 
+MemoryRegion *qep_link_peer_mr(QepLink *l, uint64_t gpa, uint64_t size,
+                               uint64_t *offset)
+{
+    for (int i = 0; i < l->n_peer; i++) {
+        const QepRamRegion *r = &l->peer[i];
+
+        if (gpa >= r->gpa && size <= r->size &&
+            gpa - r->gpa <= r->size - size) {
+            *offset = gpa - r->gpa;
+            return r->mr;
+        }
+    }
+    return NULL;
+}
+
 typedef struct PeerUnmap {
     struct rcu_head rcu;
-    void *host;
-    size_t size;
+    MemoryRegion *mr;
 } PeerUnmap;
 
+/* RCU callbacks run with the BQL held */
 static void peer_unmap(PeerUnmap *u)
 {
-    munmap(u->host, u->size);
+    object_unparent(OBJECT(u->mr));
+    g_free(u->mr);
     g_free(u);
 }
 
@@ -995,25 +1330,30 @@ static void link_shm_peer_drop(QepLink *l, uint64_t gpa, uint64_t size)
     for (int i = 0; i < n; i++) {
         PeerUnmap *u = g_new0(PeerUnmap, 1);
 
-        u->host = gone[i].host;
-        u->size = gone[i].size;
+        u->mr = gone[i].mr;
         call_rcu(u, peer_unmap, rcu);
     }
 }
 
-/* A peer region (FDS GUEST_RAM): check it, map it, offer it to the device. */
+/*
+ * A peer region (FDS GUEST_RAM): check it, map it as a RAM region of the
+ * device's (QEMU maps the descriptor), offer it to the device.
+ */
 static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
 {
     uint64_t page = qemu_real_host_page_size();
+    Error *err = NULL;
+    g_autofree char *name = NULL;
+    MemoryRegion *mr;
     struct stat st;
     const char *why = NULL;
-    void *host;
 
     if (l->n_peer == QEP_LINK_MAX_REGIONS) {
         why = "too many regions";
-    } else if ((f->gpa | f->size | f->offset) & (page - 1)) {
+    } else if ((f->gpa | f->size | f->offset) & (page - 1) || !f->size) {
         why = "region not page-aligned";
     } else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+               f->offset + f->size < f->offset ||
                f->offset + f->size > (uint64_t)st.st_size) {
         why = "the descriptor is not a file that holds the region";
     }
@@ -1033,20 +1373,29 @@ static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
     if (!(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK)) {
         warn_report("%s: %s: the peer's RAM at 0x%" PRIx64 " is not sealed "
                     "against shrinking: a peer that truncates it can crash "
-                    "this QEMU", l->name, l->path, f->gpa);
+                    "this QEMU", l->name, l->path ? l->path : "chardev", f->gpa);
     }
 #endif
-    host = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                f->offset);
+    mr = g_new0(MemoryRegion, 1);
+    name = g_strdup_printf("%s-peer-ram-%" PRIx64, l->name, f->gpa);
+    /* (newer QEMUs also return whether it worked: err says it for all) */
+    memory_region_init_ram_from_fd(mr, l->owner, name, f->size, RAM_SHARED, fd,
+                                   f->offset, &err);
     close(fd);
-    if (host == MAP_FAILED) {
+    if (err) {
         link_report(l, "cannot map the peer's RAM at 0x%" PRIx64 " (%s); "
-                    "accesses to it use messages", f->gpa, strerror(errno));
+                    "accesses to it use messages", f->gpa,
+                    error_get_pretty(err));
+        error_free(err);
+        object_unparent(OBJECT(mr));
+        g_free(mr);
         return;
     }
     l->peer[l->n_peer++] = (QepRamRegion) {
-        .gpa = f->gpa, .size = f->size, .host = host, .fd = -1,
+        .gpa = f->gpa, .size = f->size, .mr = mr,
+        .host = memory_region_get_ram_ptr(mr), .fd = -1,
     };
+    trace_qep_link_peer_ram(f->gpa, f->size);
     if (l->ops->peer_ram_changed) {
         l->ops->peer_ram_changed(l->opaque);
     }
@@ -1070,8 +1419,7 @@ static void link_handle_fds(QepLink *l, const struct qep_msg *m, int fd)
     }
 }
 
-
-/* One message other than a completion that has a waiter; @fd is ours. */
+/* One message from the queue; @fd is ours. */
 static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd)
 {
     if (m->hdr.type == QEP_MSG_HELLO) {
@@ -1080,13 +1428,15 @@ static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd)
         l->n_proto_errors++;
         qep_link_disconnect(l, "protocol error: message before HELLO");
     } else if (m->hdr.type == QEP_MSG_COMPLETION) {
-        /* the answer to a request we gave up waiting for */
+        /* the answer to a request we gave up waiting for, or cancelled */
+        trace_qep_link_drop_completion(m->hdr.tag);
         link_report(l, "dropping completion with unknown tag %u",
                     m->hdr.tag);
     } else if (m->hdr.type == QEP_MSG_FDS) {
         link_handle_fds(l, m, fd);
         return;
     } else {
+        trace_qep_link_handle(qep_type_name(m->hdr.type), m->hdr.tag);
         l->ops->handle(l->opaque, m);
     }
     if (fd >= 0) {
@@ -1101,12 +1451,30 @@ static void link_arm_timer(QepLink *l, uint32_t ms)
     timer_mod(l->timer, now_ms() + ms);
 }
 
+/* I/O thread: the last reference it held goes, after any handler ran. */
+static void conn_io_release(void *opaque)
+{
+    QepConn *c = opaque;
+
+    timer_free(c->tx_timer);
+    c->tx_timer = NULL;
+    conn_unref(c);
+}
+
+/* The I/O thread lets go of @c. */
+static void conn_io_stop(QepConn *c)
+{
+    qemu_mutex_lock(&c->lock);
+    c->reading = c->writing = false;
+    conn_set_handlers(c);
+    qemu_mutex_unlock(&c->lock);
+    aio_bh_schedule_oneshot(io_ctx(), conn_io_release, c);
+}
+
 void qep_link_disconnect(QepLink *l, const char *why)
 {
-    QepPending cbs[QEP_LINK_MAX_PENDING];
     QepConn *c = l->conn;
     bool was_up;
-    int n;
 
     if (!c) {
         return;
@@ -1114,22 +1482,28 @@ void qep_link_disconnect(QepLink *l, const char *why)
     if (why) {
         link_report(l, "disconnecting: %s", why);
     }
+    trace_qep_link_down(why ? why : "stopped");
     qemu_mutex_lock(&c->lock);
     was_up = c->up;
     c->dead = true;
     qatomic_set(&c->up, false);
-    n = link_fail_pending(c, cbs, false);
-    qemu_cond_broadcast(&c->tx_cond);
-    qemu_cond_broadcast(&c->tx_room);
+    link_fail_async(l, c, false);
+    qemu_cond_broadcast(&c->cond);
+    conn_room_locked(c);
     qemu_mutex_unlock(&c->lock);
-    /* wakes the receive and send threads; they end and drop their refs */
-    qio_channel_shutdown(QIO_CHANNEL(c->ioc), QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    wake_main();
+    c->link = NULL;
     l->conn = NULL;
+    /* wakes a peer that waits on us; the chardev sees its connection end */
+    qio_channel_shutdown(c->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    if (c->chr) {
+        qemu_chr_fe_disconnect(c->chr);
+    }
+    conn_io_stop(c);
     conn_unref(c);
     timer_del(l->timer);
-    link_run_callbacks(cbs, n);
     link_shm_peer_drop(l, 0, UINT64_MAX);
-    if (!l->server) {
+    if (!l->server && !l->chr) {
         link_arm_timer(l, l->reconnect_ms);
     }
     if (was_up && l->ops->disconnected) {
@@ -1137,36 +1511,49 @@ void qep_link_disconnect(QepLink *l, const char *why)
     }
 }
 
-static void link_connected_fd(QepLink *l, int fd)
+static void link_connected(QepLink *l, QIOChannel *ioc, CharBackend *chr)
 {
     uint8_t hello[QEP_MSG_BUF(sizeof(struct qep_hello))];
-    QIOChannelSocket *ioc = qio_channel_socket_new_fd(fd, NULL);
     QepConn *c;
 
-    if (!ioc) {
+    qio_channel_set_blocking(ioc, false, NULL);
+    c = g_new0(QepConn, 1);
+    c->refs = 2;                        /* the link and the I/O thread */
+    c->link = l;
+    c->ioc = ioc;
+    c->chr = chr;
+    c->timeout_ms = l->timeout_ms;
+    c->next_tag = 1;
+    c->rx.buf = g_malloc(RX_BUF);
+    c->rx.fd = -1;
+    c->bh = qemu_bh_new(conn_bh, c);
+    c->tx_timer = aio_timer_new(io_ctx(), QEMU_CLOCK_REALTIME, SCALE_MS,
+                                conn_tx_check, c);
+    qemu_mutex_init(&c->lock);
+    qemu_cond_init(&c->cond);
+    qemu_cond_init(&c->tx_room);
+    QSIMPLEQ_INIT(&c->txq);
+    QSIMPLEQ_INIT(&c->inq);
+    l->conn = c;
+    l->generation++;
+    trace_qep_link_connect();
+    conn_write(c, hello, qep_enc_hello(hello, l->role, l->features), NULL, 0);
+    qemu_mutex_lock(&c->lock);
+    c->reading = true;
+    conn_set_handlers(c);
+    qemu_mutex_unlock(&c->lock);
+    link_arm_timer(l, HELLO_WAIT_MS);   /* the peer must answer */
+}
+
+static void link_connected_fd(QepLink *l, int fd)
+{
+    QIOChannelSocket *sioc = qio_channel_socket_new_fd(fd, NULL);
+
+    if (!sioc) {
         close(fd);
         return;
     }
-    qio_channel_set_blocking(QIO_CHANNEL(ioc), false, NULL);
-    c = g_new0(QepConn, 1);
-    c->refs = 3;                        /* the link and two threads */
-    c->link = l;
-    c->ioc = ioc;
-    c->fd = fd;
-    c->timeout_ms = l->timeout_ms;
-    c->next_tag = 1;
-    qemu_mutex_init(&c->lock);
-    qemu_cond_init(&c->cond);
-    qemu_cond_init(&c->tx_cond);
-    qemu_cond_init(&c->tx_room);
-    QSIMPLEQ_INIT(&c->txq);
-    l->conn = c;
-    qemu_thread_create(&c->rx_thread, "qep-link-rx", link_rx_thread, c,
-                       QEMU_THREAD_DETACHED);
-    qemu_thread_create(&c->tx_thread, "qep-link-tx", link_tx_thread, c,
-                       QEMU_THREAD_DETACHED);
-    link_write(l, hello, qep_enc_hello(hello, l->role, l->features), NULL, 0);
-    link_arm_timer(l, HELLO_WAIT_MS);   /* the peer must answer */
+    link_connected(l, QIO_CHANNEL(sioc), NULL);
 }
 
 static void link_try_connect(QepLink *l)
@@ -1210,13 +1597,12 @@ static void link_accept(void *opaque)
 static void link_timer(void *opaque)
 {
     QepLink *l = opaque;
-    QepPending cbs[QEP_LINK_MAX_PENDING];
     QepConn *c = l->conn;
     int64_t next = INT64_MAX;
     int n;
 
     if (!c) {
-        if (!l->server) {
+        if (!l->server && !l->chr) {
             link_try_connect(l);
         }
         return;
@@ -1226,17 +1612,52 @@ static void link_timer(void *opaque)
         return;
     }
     qemu_mutex_lock(&c->lock);
-    n = link_fail_pending(c, cbs, true);
+    n = link_fail_async(l, c, true);
+    if (n) {
+        c->stalled = true;
+    }
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
         if (c->pend[i].tag && c->pend[i].cb) {
             next = MIN(next, c->pend[i].deadline_ms);
         }
     }
     qemu_mutex_unlock(&c->lock);
+    if (n) {
+        l->n_timeouts += n;
+        link_report(l, "peer did not complete %d request(s) of the DMA engine "
+                    "within %u ms", n, c->timeout_ms * ASYNC_TIMEOUT_FACTOR);
+    }
     if (next != INT64_MAX) {
         timer_mod(l->timer, next);
     }
-    link_run_callbacks(cbs, n);
+}
+
+/* chardev=: each connection the chardev makes is the link's */
+static int link_chr_can_read(void *opaque)
+{
+    return 0;                   /* the link reads the channel itself */
+}
+
+static void link_chr_event(void *opaque, QEMUChrEvent event)
+{
+    QepLink *l = opaque;
+    Chardev *chr = qemu_chr_fe_get_driver(l->chr);
+
+    switch (event) {
+    case CHR_EVENT_OPENED:
+        if (l->conn) {
+            qep_link_disconnect(l, "the chardev made a new connection");
+        }
+        l->last_error[0] = 0;
+        link_connected(l, QIO_CHANNEL(object_ref(SOCKET_CHARDEV(chr)->sioc)),
+                       l->chr);
+        break;
+    case CHR_EVENT_CLOSED:
+        qep_link_disconnect(l, "peer closed the connection");
+        break;
+    default:
+        break;
+    }
 }
 
 /* QEMU exits without unrealizing devices: remove the socket file here. */
@@ -1281,25 +1702,14 @@ static int link_listen(QepLink *l, Error **errp)
         unlink(l->path);                      /* stale */
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        /*
-         * Owner-only from the start: 0600, or stricter if the user's umask
-         * says so.  Realize runs before the guest does, so no other thread
-         * creates files while the umask is narrowed.
-         */
-        mode_t old = umask(0177);
-        int r;
-
-        umask(old | 0177);
-        r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-        umask(old);
-        if (r < 0) {
-            error_setg_errno(errp, errno, "cannot listen on '%s'", l->path);
-            close(fd);
-            return -1;
-        }
-    }
-    if (fd < 0 || listen(fd, 2) < 0) {
+    /*
+     * Owner-only from the start: Linux gives the socket file the mode of
+     * the socket's inode, less the umask, so 0600 (or stricter if the
+     * user's umask says so) without touching the process's umask.
+     */
+    if (fd < 0 || fchmod(fd, 0600) < 0 ||
+        bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        listen(fd, 2) < 0) {
         error_setg_errno(errp, errno, "cannot listen on '%s'", l->path);
         if (fd >= 0) {
             close(fd);
@@ -1315,21 +1725,61 @@ static int link_listen(QepLink *l, Error **errp)
     return 0;
 }
 
-int qep_link_start(QepLink *l, Error **errp)
+/* The chardev= of a device: a connected-or-listening Unix socket chardev. */
+static int link_chr_check(QepLink *l, Error **errp)
 {
-    if (!l->path || !*l->path) {
-        error_setg(errp, "property 'socket' is required");
+    Chardev *chr = qemu_chr_fe_get_driver(l->chr);
+
+    if (!chr) {
+        error_setg(errp, "property 'chardev' names no character device");
         return -1;
     }
-    error_setg(&l->migration_blocker, "%s: the link on socket %s cannot be "
-               "migrated (the peer QEMU and the link state stay behind)",
-               l->name, l->path);
+    if (!object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET) ||
+        !qemu_chr_has_feature(chr, QEMU_CHAR_FEATURE_FD_PASS)) {
+        error_setg(errp, "chardev '%s' is not a Unix socket chardev (-chardev "
+                   "socket,path=...): the link needs one, to pass descriptors",
+                   chr->label);
+        return -1;
+    }
+    return 0;
+}
+
+int qep_link_start(QepLink *l, Error **errp)
+{
+    bool have_chr = l->chr && qemu_chr_fe_backend_connected(l->chr);
+
+    if ((!l->path || !*l->path) && !have_chr) {
+        error_setg(errp, "property 'socket' or 'chardev' is required");
+        return -1;
+    }
+    if (l->path && *l->path && have_chr) {
+        error_setg(errp, "properties 'socket' and 'chardev' exclude each other");
+        return -1;
+    }
+    if (have_chr && link_chr_check(l, errp) < 0) {
+        return -1;
+    }
+    if (!have_chr) {
+        l->chr = NULL;
+    }
+    error_setg(&l->migration_blocker, "%s: the link on %s cannot be migrated "
+               "(the peer QEMU and the link state stay behind)", l->name,
+               l->path ? l->path : "its chardev");
     if (migrate_add_blocker(&l->migration_blocker, errp) < 0) {
         return -1;
+    }
+    if (!link_iothread_users++) {
+        link_iothread = iothread_create("qemu-epc-link", errp);
+        if (!link_iothread) {
+            link_iothread_users = 0;
+            migrate_del_blocker(&l->migration_blocker);
+            return -1;
+        }
     }
     l->conn = NULL;
     l->listen_fd = -1;
     l->timer = timer_new_ms(QEMU_CLOCK_REALTIME, link_timer, l);
+    QTAILQ_INSERT_TAIL(&link_all, l, next);
     if ((l->features & QEP_FEAT_SHMEM) && l->dma_as) {
         l->listener = (MemoryListener) {
             .name = "qemu-epc-link",
@@ -1339,11 +1789,13 @@ int qep_link_start(QepLink *l, Error **errp)
         memory_listener_register(&l->listener, l->dma_as);
         l->listening = true;
     }
-    if (l->server && link_listen(l, errp) < 0) {
+    if (l->chr) {
+        qemu_chr_fe_set_handlers(l->chr, link_chr_can_read, NULL,
+                                 link_chr_event, NULL, l, NULL, true);
+    } else if (l->server && link_listen(l, errp) < 0) {
         qep_link_stop(l);
         return -1;
-    }
-    if (!l->server) {
+    } else if (!l->server) {
         link_try_connect(l);
     }
     return 0;
@@ -1355,6 +1807,10 @@ void qep_link_stop(QepLink *l)
     if (!l->timer) {
         return;
     }
+    if (l->chr) {
+        qemu_chr_fe_set_handlers(l->chr, NULL, NULL, NULL, NULL, NULL, NULL,
+                                 true);
+    }
     qep_link_disconnect(l, NULL);
     if (l->listening) {
         memory_listener_unregister(&l->listener);
@@ -1362,6 +1818,14 @@ void qep_link_stop(QepLink *l)
     }
     timer_free(l->timer);
     l->timer = NULL;
+    QTAILQ_REMOVE(&link_all, l, next);
+    for (guint i = 0; orphans && i < orphans->len; i++) {
+        Orphan *o = &g_array_index(orphans, Orphan, i);
+
+        if (o->l == l) {
+            o->cb = NULL;
+        }
+    }
     if (l->listen_fd >= 0) {
         qemu_set_fd_handler(l->listen_fd, NULL, NULL, NULL);
         close(l->listen_fd);
@@ -1372,4 +1836,60 @@ void qep_link_stop(QepLink *l)
         l->exit_notifier.notify = NULL;
     }
     link_exit(&l->exit_notifier, NULL);
+    /* the I/O thread stays: connections being released still use it */
+    link_iothread_users--;
+}
+
+/* ---- unmapping, coherently ----------------------------------------------- */
+
+typedef struct AfterUnmap {
+    struct rcu_head rcu;
+    void (*done)(void *opaque);
+    void *opaque;
+    int left;                /* vCPUs yet to take the new map, and this call */
+} AfterUnmap;
+
+static void after_unmap_done(void *opaque)
+{
+    AfterUnmap *a = opaque;
+
+    a->done(a->opaque);
+    g_free(a);
+}
+
+/* RCU thread: every reader that could hold the old map is gone */
+static void after_unmap_rcu(AfterUnmap *a)
+{
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), after_unmap_done, a);
+}
+
+static void after_unmap_put(AfterUnmap *a)
+{
+    if (qatomic_fetch_dec(&a->left) == 1) {
+        call_rcu(a, after_unmap_rcu, rcu);
+    }
+}
+
+/*
+ * Runs in each vCPU after the work the memory-map change queued for it
+ * (under TCG: taking the new map, flushing its TLB), in order.
+ */
+static void after_unmap_cpu(CPUState *cpu, run_on_cpu_data data)
+{
+    after_unmap_put(data.host_ptr);
+}
+
+void qep_after_unmap(void (*done)(void *opaque), void *opaque)
+{
+    AfterUnmap *a = g_new0(AfterUnmap, 1);
+    CPUState *cpu;
+
+    a->done = done;
+    a->opaque = opaque;
+    a->left = 1;
+    CPU_FOREACH(cpu) {
+        qatomic_inc(&a->left);
+        async_run_on_cpu(cpu, after_unmap_cpu, RUN_ON_CPU_HOST_PTR(a));
+    }
+    after_unmap_put(a);
 }

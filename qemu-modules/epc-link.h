@@ -1,9 +1,20 @@
 /*
  * qemu-epc link layer: one Unix stream socket between qemu-epc and
  * epf-bridge, the HELLO handshake, tags and completions, bounded waits, and
- * the shared guest RAM each side offers the other.  Shared by both devices;
- * the state machine is described in docs/protocol.md ("Connection life
- * cycle", "Threads and ordering").
+ * the shared guest RAM each side offers the other.  Shared by both devices.
+ *
+ * Contexts (docs/protocol.md, "Threads and ordering"):
+ * - the link's I/O runs in an IOThread of its own (one per QEMU process,
+ *   "qemu-epc link"): it reads and checks messages, completes replies into
+ *   buffers the link owns and queues everything else for the main loop.  It
+ *   never runs device code and never takes the BQL;
+ * - requests and messages from the peer are handled in the main loop, in a
+ *   bottom half, in the order they came, with the BQL held (QepLinkOps);
+ * - a requester waits for its completion without the BQL: a vCPU sleeps,
+ *   the main loop serves the links' queues meanwhile (so two sides that
+ *   wait on each other, or a request whose service needs another link,
+ *   both progress).  Every wait is bounded by timeout-ms.
+ * So device code runs only under the BQL, in the main loop or in a vCPU.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -14,6 +25,7 @@
 #include "qemu/notify.h"
 #include "qemu/queue.h"
 #include "qemu/thread.h"
+#include "chardev/char-fe.h"
 #include "io/channel-socket.h"
 #include "epc-qemu-compat.h"
 #include "qemu-epc-proto.h"
@@ -27,10 +39,9 @@ typedef struct QepLink QepLink;
 
 typedef struct QepLinkOps {
     /*
-     * A message from the peer other than HELLO, COMPLETION and FDS, in the
-     * link's receive thread with the BQL held.  A non-posted request must
-     * be answered with qep_link_complete().  The callbacks below run with
-     * the BQL held too, in that thread or another.
+     * A request or message from the peer other than HELLO, COMPLETION and
+     * FDS: main loop, BQL held, in arrival order.  A non-posted request is
+     * answered with qep_link_complete(), now or later (keep its header).
      */
     void (*handle)(void *opaque, const struct qep_msg *msg);
     void (*connected)(void *opaque);     /* HELLO exchanged */
@@ -48,47 +59,45 @@ typedef struct QepLinkOps {
 #define QEP_LINK_MAX_PENDING 64
 #define QEP_LINK_MAX_REGIONS 16
 
-/* the completion of an asynchronous request; status as qep_link_request() */
-typedef void QepLinkDone(void *opaque, int status);
-
-typedef struct QepPending {
-    uint16_t tag;            /* 0: slot free */
-    uint16_t req_type;
-    bool done;
-    uint16_t status;
-    uint8_t *data;           /* where read data goes */
-    uint32_t len;
-    QepLinkDone *cb;         /* asynchronous: called in the main loop */
-    void *cb_opaque;
-    int64_t deadline_ms;
-} QepPending;
+/*
+ * The end of an asynchronous request: main loop, BQL held.  @status is the
+ * completion status (enum qep_cpl_status), or -1 when the link went down or
+ * the peer did not answer in time; a read's data (@len bytes, in a buffer
+ * of the link that is valid during the call) only with QEP_CPL_SC.
+ */
+typedef void QepLinkDone(void *opaque, int status, const void *data,
+                         uint32_t len);
 
 /* a guest RAM range one side offers the other (FDS GUEST_RAM) */
 typedef struct QepRamRegion {
     uint64_t gpa, size;
     void *host;              /* peer regions: our mapping of it */
+    MemoryRegion *mr;        /* peer regions: that mapping, as QEMU's */
     int fd;                  /* own regions: the backing fd */
     uint64_t offset;         /* own regions: offset in the fd */
 } QepRamRegion;
 
-/* one connection; its threads hold references to it (epc-link.c) */
+/* one connection; the I/O thread and waiters hold references (epc-link.c) */
 typedef struct QepConn QepConn;
 
 struct QepLink {
     /* configuration */
     const char *name;        /* "qemu-epc" or "epf-bridge", for messages */
-    char *path;
+    char *path;              /* socket=, or NULL with a chardev */
+    CharBackend *chr;        /* chardev=: a socket chardev the user set up */
     bool server;
     enum qep_role role;
     uint64_t features;       /* offered */
     uint32_t timeout_ms;     /* completion wait */
     uint32_t reconnect_ms;   /* client retry period */
     AddressSpace *dma_as;    /* what the device reaches: its RAM is offered */
+    Object *owner;           /* the device, owner of the peer RAM regions */
     const QepLinkOps *ops;
     void *opaque;
 
     /* state, under the BQL */
     QepConn *conn;           /* NULL: not connected */
+    uint64_t generation;     /* counts connections */
     int listen_fd;
     bool bound;              /* we created path */
     Notifier exit_notifier;  /* removes path when QEMU exits */
@@ -98,19 +107,21 @@ struct QepLink {
     bool listening;
     QepRamRegion own[QEP_LINK_MAX_REGIONS];
     int n_own;
-    QepRamRegion peer[QEP_LINK_MAX_REGIONS];   /* unmapped after RCU */
+    QepRamRegion peer[QEP_LINK_MAX_REGIONS];
     int n_peer;
     char last_error[160];    /* suppresses repeated identical reports */
+    QTAILQ_ENTRY(QepLink) next;  /* every started link, for main-loop waits */
 
-    /* counters; not reported anywhere yet */
+    /* counters */
     uint64_t n_timeouts;
     uint64_t n_proto_errors;
 };
 
 /*
- * Start the link: a server binds and listens on l->path (replacing only a
- * stale socket), a client connects and keeps retrying every reconnect_ms.
- * Returns 0, or -1 with *errp set.
+ * Start the link: with a path, a server binds and listens on it (replacing
+ * only a stale socket), a client connects and keeps retrying every
+ * reconnect_ms; with a chardev, the link uses each connection the chardev
+ * makes.  Returns 0, or -1 with *errp set.
  */
 int qep_link_start(QepLink *l, Error **errp);
 void qep_link_stop(QepLink *l);
@@ -118,39 +129,55 @@ void qep_link_stop(QepLink *l);
 /* Is the connection up (HELLO exchanged)? */
 bool qep_link_up(QepLink *l);
 
+/*
+ * Which connection the link has: a completion decided later (after an
+ * unmap, say) goes only on the connection that asked for it.
+ */
+static inline uint64_t qep_link_generation(QepLink *l)
+{
+    return l->generation;
+}
+
 /* Is the connection up with @feature (QEP_FEAT_*) negotiated? */
 bool qep_link_has(QepLink *l, uint64_t feature);
 
 /*
- * Send a posted message (INTX, LINK, posted MEM_WRITE, MAP).  It never
- * waits: what the socket does not take at once is queued for the link's
- * send thread.  0, or -1 when not connected.  BQL held.
+ * Send a posted message (INTX, LINK, posted MEM_WRITE, MAP, RESET).  It
+ * never waits: what the socket does not take at once is queued for the I/O
+ * thread.  0, or -1 when not connected.  Any thread.
  */
 int qep_link_send(QepLink *l, void *msg, size_t len);
 
 /*
- * Send a non-posted request (tag assigned here) and wait for its completion.
- * Read data (at most @len bytes) is stored at @data.  Returns the completion
- * status (enum qep_cpl_status), or -1 when the link is down, the peer
- * vanished or did not answer within timeout_ms; the caller then answers its
- * guest with all-ones.  A vCPU thread waits without the BQL, so the other
- * vCPUs and the main loop run meanwhile; the main loop (qtest) waits serving
- * the peer's requests.
+ * Send a non-posted request (tag assigned here) and wait for its
+ * completion, at most timeout_ms.  Read data (@len bytes, exactly as many
+ * as a successful completion must carry) is copied to @data once the
+ * completion is in.  Returns the completion status (enum qep_cpl_status),
+ * or -1 when the link is down, the peer vanished or did not answer in time.
+ * A vCPU waits without the BQL; the main loop serves the links' queues
+ * while it waits.  Not for the link's I/O thread.
  */
 int qep_link_request(QepLink *l, void *msg, size_t msg_len,
                      void *data, uint32_t len);
 
 /*
- * The same without waiting: @done runs with the BQL held and the status
- * (also -1 when the link goes down or the deadline passes).  Returns 0, or
- * -1 if the request could not be sent (then @done is not called).
+ * The same without waiting: @done runs in the main loop with the BQL held
+ * (also with -1 when the link goes down or the deadline of 10 x timeout-ms
+ * passes), exactly once unless the request is cancelled first.  Returns a
+ * request handle (> 0) for qep_link_cancel(), or 0 if the request could not
+ * be sent (then @done is not called).  Main loop or vCPU, BQL held.
  */
-int qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
-                           void *data, uint32_t len, QepLinkDone *done,
-                           void *opaque);
+uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
+                                uint32_t len, QepLinkDone *done, void *opaque);
 
-/* Answer the non-posted request @req. */
-void qep_link_complete(QepLink *l, const struct qep_msg *req,
+/*
+ * Forget an asynchronous request: its @done will not run, and a
+ * completion that still arrives is dropped.  BQL held.
+ */
+void qep_link_cancel(QepLink *l, uint32_t handle);
+
+/* Answer the non-posted request whose header is @req (now or later). */
+void qep_link_complete(QepLink *l, const struct qep_hdr *req,
                        enum qep_cpl_status status, const void *data,
                        uint32_t len);
 
@@ -165,17 +192,18 @@ uint64_t qep_link_read(QepLink *l, enum qep_msg_type type, uint64_t addr,
                        unsigned size, int *status);
 
 /*
- * Before a posted write of a device's MMIO handler (bulk data: a window or
- * BAR access): while more than the link's credit is queued, wait without
- * the BQL until the send thread has written it, at most timeout_ms.  Does
- * nothing in the receive thread.  The handler's region must not rely on
- * QEMU's re-entrancy guard (other vCPUs enter meanwhile).
+ * Flow control of posted writes (PCIe's credits): may a posted write of
+ * @len bytes go now?  While more than the link's credit is queued a vCPU
+ * (@resume NULL) waits without the BQL until the I/O thread has written it
+ * out, at most timeout_ms; false then (the write is not sent: the peer does
+ * not read).  The main loop never waits: with @resume it gets false and
+ * @resume is scheduled once there is room again.  BQL held.
  */
-void qep_link_wait_credit(QepLink *l);
+bool qep_link_credit(QepLink *l, QEMUBH *resume);
 
 /*
  * Write @size (1..8) bytes of @val at @addr of the peer: MEM_WRITE is posted
- * and never waits (returns 0 or -1), IO_WRITE and CFG_WRITE wait for their
+ * (returns 0, or -1 when not sent), IO_WRITE and CFG_WRITE wait for their
  * completion (returns as qep_link_request()).
  */
 int qep_link_write(QepLink *l, enum qep_msg_type type, uint64_t addr,
@@ -199,7 +227,7 @@ void qep_link_complete_mem(QepLink *l, const struct qep_msg *req,
 MemTxResult qep_link_serve_dma(QepLink *l, PCIDevice *pdev,
                                const struct qep_msg *req, uint64_t addr);
 
-/* Drop the connection (the client side reconnects). */
+/* Drop the connection (the client side reconnects).  BQL held. */
 void qep_link_disconnect(QepLink *l, const char *why);
 
 /*
@@ -209,7 +237,22 @@ void qep_link_disconnect(QepLink *l, const char *why);
  */
 void *qep_link_peer_ram(QepLink *l, uint64_t gpa, uint64_t size);
 
+/*
+ * The same as QEMU's memory: the peer's RAM region that holds [gpa, gpa +
+ * size) and the offset of gpa in it, or NULL.  Valid as the pointer above.
+ */
+MemoryRegion *qep_link_peer_mr(QepLink *l, uint64_t gpa, uint64_t size,
+                               uint64_t *offset);
+
 /* Is [gpa, gpa + size) inside one region this side offers the peer? */
 bool qep_link_own_ram(QepLink *l, uint64_t gpa, uint64_t size);
+
+/*
+ * Run @done (main loop, BQL held) once no vCPU of this QEMU can still reach
+ * memory through a mapping removed before this call: after every vCPU has
+ * taken the new memory map (TCG flushes its TLBs then) and an RCU grace
+ * period.  For confirming to the peer that a mapping is gone.
+ */
+void qep_after_unmap(void (*done)(void *opaque), void *opaque);
 
 #endif /* QEMU_EPC_LINK_H */

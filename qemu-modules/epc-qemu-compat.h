@@ -31,9 +31,11 @@
 /* 10.0 renamed include/sysemu to include/system */
 #if QEP_QEMU_AT_LEAST(10, 0)
 #include "system/dma.h"
+#include "system/iothread.h"
 #include "system/system.h"
 #else
 #include "sysemu/dma.h"
+#include "sysemu/iothread.h"
 #include "sysemu/sysemu.h"
 #endif
 

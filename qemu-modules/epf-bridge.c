@@ -8,7 +8,8 @@
  * (outbound windows, MSI and MSI-X messages) are executed as this device's
  * PCI DMA.  While the link is down the function reads as absent.
  *
- *   -device epf-bridge,socket=PATH[,timeout-ms=300][,reconnect-ms=500]
+ *   -device epf-bridge,socket=PATH|chardev=ID[,timeout-ms=300]
+ *                     [,reconnect-ms=500]
  *                     [,function=K]
  *
  * Function K of a qemu-epc with functions=N is reached at PATH (K = 0) or
@@ -26,11 +27,13 @@
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qom/object.h"
+#include "hw/qdev-properties-system.h"
 
 #include "epc-link.h"
 #include "epc-direct.h"
 #include "epc-module.h"
 #include "qemu-epc-regs.h"
+#include QEP_TRACE_H
 
 #define TYPE_EPF_BRIDGE "epf-bridge"
 OBJECT_DECLARE_SIMPLE_TYPE(EpfBridgeState, EPF_BRIDGE)
@@ -54,12 +57,19 @@ struct EpfBridgeState {
 
     /* properties */
     char *socket;
+    CharBackend chr;         /* chardev=: instead of socket= */
     int32_t function;        /* -1: PCI_FUNC of our address */
     char *path;              /* what we connect to: socket or socket.K */
     uint32_t timeout_ms;
     uint32_t reconnect_ms;
     bool shmem;
 };
+
+/* where the link goes, for messages */
+static const char *bridge_where(EpfBridgeState *s)
+{
+    return s->path ? s->path : "chardev";
+}
 
 /* ---- BAR accesses from guest 2 ------------------------------------------- */
 
@@ -100,7 +110,12 @@ static void bridge_bar_write(void *opaque, hwaddr off, uint64_t val,
         return;
     }
     /* I/O writes are non-posted: qep_link_write() waits for those */
-    qep_link_wait_credit(&s->link);
+    if (!bar_is_io(b) && !qep_link_credit(&s->link, NULL)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: BAR%d write at 0x%"
+                      HWADDR_PRIx " dropped: the endpoint does not take "
+                      "writes in\n", b->n, off);
+        return;
+    }
     qep_link_write(&s->link,
                    bar_is_io(b) ? QEP_MSG_IO_WRITE : QEP_MSG_MEM_WRITE,
                    pci_get_bar_addr(PCI_DEVICE(s), b->n) + off, size, val);
@@ -121,43 +136,72 @@ static const MemoryRegionOps bridge_bar_ops = {
  * that RAM is one we mapped and the piece is whole pages inside the BAR;
  * the rest of the BAR goes through messages.
  */
-static void bridge_bar_apply(BridgeBar *b)
+static bool bridge_bar_apply(BridgeBar *b)
 {
     uint64_t page = qemu_real_host_page_size();
     uint64_t size = b->s->present ? memory_region_size(&b->mr) : 0;
 
+    bool removed = false;
+
     for (int i = 0; i < QEP_MAP_MAX; i++) {
         const struct qep_map_piece *p = &b->pieces[i];
-        void *host = NULL;
+        MemoryRegion *ram = NULL;
+        uint64_t off = 0;
 
         if (i < b->npieces && !((p->offset | p->size | p->gpa) & (page - 1)) &&
             p->offset < size && p->size <= size - p->offset) {
-            host = qep_link_peer_ram(&b->s->link, p->gpa, p->size);
+            ram = qep_link_peer_mr(&b->s->link, p->gpa, p->size, &off);
         }
-        if (host) {
+        if (ram) {
             qep_direct_set(&b->direct[i], OBJECT(b->s), &b->mr,
-                           "epf-bridge-direct-bar", p->offset, p->size, host);
+                           "epf-bridge-direct-bar", p->offset, p->size, ram,
+                           off);
         } else {
-            qep_direct_clear(&b->direct[i], &b->mr);
+            removed |= qep_direct_clear(&b->direct[i], &b->mr);
         }
     }
+    return removed;
 }
 
 /* Forget every BAR's pieces: nothing is mapped directly any more. */
-static void bridge_bars_unmap(EpfBridgeState *s)
+static bool bridge_bars_unmap(EpfBridgeState *s)
 {
+    bool removed = false;
+
     for (int i = 0; i < QEP_NUM_BARS; i++) {
         s->bar[i].npieces = 0;
-        bridge_bar_apply(&s->bar[i]);
+        removed |= bridge_bar_apply(&s->bar[i]);
     }
+    return removed;
+}
+
+/* a MAP whose completion waits until guest 2's vCPUs let go */
+typedef struct BridgeMapConfirm {
+    EpfBridgeState *s;
+    uint64_t generation;
+    struct qep_hdr req;
+} BridgeMapConfirm;
+
+static void bridge_map_confirm(void *opaque)
+{
+    BridgeMapConfirm *mc = opaque;
+    EpfBridgeState *s = mc->s;
+
+    if (qep_link_generation(&s->link) == mc->generation) {
+        trace_epf_bridge_map_confirmed(mc->req.tag);
+        qep_link_complete(&s->link, &mc->req, QEP_CPL_SC, NULL, 0);
+    }
+    g_free(mc);
 }
 
 static void bridge_handle_map(EpfBridgeState *s, const struct qep_msg *m)
 {
     int bar = m->u.map.bar;
+    bool removed;
 
+    trace_epf_bridge_map(bar, m->u.map.count);
     if (bar == QEP_MAP_ALL_BARS) {
-        bridge_bars_unmap(s);
+        removed = bridge_bars_unmap(s);
     } else {
         BridgeBar *b = &s->bar[bar];
 
@@ -165,11 +209,24 @@ static void bridge_handle_map(EpfBridgeState *s, const struct qep_msg *m)
         for (int i = 0; i < b->npieces; i++) {
             qep_map_piece(m, i, &b->pieces[i]);
         }
-        bridge_bar_apply(b);
+        removed = bridge_bar_apply(b);
     }
-    /* the old mapping is gone from every vCPU's view: confirm */
-    if (qep_needs_completion(&m->hdr)) {
-        qep_link_complete(&s->link, m, QEP_CPL_SC, NULL, 0);
+    if (!qep_needs_completion(&m->hdr)) {
+        return;
+    }
+    /*
+     * Confirm once the old mapping is gone from every vCPU's view: none
+     * of guest 2's vCPUs reaches the endpoint's old memory after that
+     */
+    if (removed) {
+        BridgeMapConfirm *mc = g_new0(BridgeMapConfirm, 1);
+
+        mc->s = s;
+        mc->generation = qep_link_generation(&s->link);
+        mc->req = m->hdr;
+        qep_after_unmap(bridge_map_confirm, mc);
+    } else {
+        qep_link_complete(&s->link, &m->hdr, QEP_CPL_SC, NULL, 0);
     }
 }
 
@@ -218,6 +275,24 @@ static void bridge_set_layout(EpfBridgeState *s, const struct qep_link *l)
 
 /* ---- requests from the endpoint ------------------------------------------ */
 
+/* The BAR of the function's own that [addr, addr + len) touches, or -1. */
+static int bridge_own_bar(EpfBridgeState *s, uint64_t addr, uint32_t len)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    for (int i = 0; i < QEP_NUM_BARS; i++) {
+        pcibus_t base = pci_get_bar_addr(pdev, i);
+        uint64_t size = pdev->io_regions[i].size;
+
+        if (size && base != PCI_BAR_UNMAPPED &&
+            !(pdev->io_regions[i].type & PCI_BASE_ADDRESS_SPACE_IO) &&
+            addr < base + size && base < addr + len) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
@@ -225,7 +300,7 @@ static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
     bool master = pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER;
 
     if (m->hdr.type != QEP_MSG_MEM_READ && !write) {
-        qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);  /* I/O */
+        qep_link_complete(&s->link, &m->hdr, QEP_CPL_UR, NULL, 0);  /* I/O */
         return;
     }
     if (!master || !s->present) {
@@ -233,10 +308,27 @@ static void bridge_handle_mem(EpfBridgeState *s, const struct qep_msg *m)
                       PRIx64 " with bus mastering disabled\n",
                       qep_type_name(m->hdr.type), m->u.mem.addr);
         if (qep_needs_completion(&m->hdr)) {
-            qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+            qep_link_complete(&s->link, &m->hdr, QEP_CPL_UR, NULL, 0);
         }
         return;
     }
+    if (bridge_own_bar(s, m->u.mem.addr, m->u.mem.len) >= 0) {
+        /*
+         * The function's own BAR: served, it would be a request to the
+         * endpoint again, which could come back here: a loop
+         */
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: endpoint %s at 0x%"
+                      PRIx64 " hits the function's own BAR%d: refused, it "
+                      "would loop back to the endpoint\n",
+                      qep_type_name(m->hdr.type), m->u.mem.addr,
+                      bridge_own_bar(s, m->u.mem.addr, m->u.mem.len));
+        if (qep_needs_completion(&m->hdr)) {
+            qep_link_complete(&s->link, &m->hdr, QEP_CPL_UR, NULL, 0);
+        }
+        return;
+    }
+    trace_epf_bridge_dma(qep_type_name(m->hdr.type), m->u.mem.addr,
+                         m->u.mem.len);
     qep_link_serve_dma(&s->link, pdev, m, m->u.mem.addr);
 }
 
@@ -254,7 +346,7 @@ static void bridge_link_down(EpfBridgeState *s)
     if (s->present) {
         s->present = false;
         bridge_set_intx(s, 0);
-        info_report("epf-bridge: %s: link down, function absent", s->path);
+        info_report("epf-bridge: %s: link down, function absent", bridge_where(s));
     }
 }
 
@@ -270,6 +362,7 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
         bridge_handle_mem(s, m);
         break;
     case QEP_MSG_INTX:
+        trace_epf_bridge_intx(m->u.intx.pin, m->u.intx.assert);
         if (s->present &&
             m->u.intx.pin + 1 == PCI_DEVICE(s)->config[PCI_INTERRUPT_PIN]) {
             bridge_set_intx(s, m->u.intx.assert);
@@ -282,19 +375,20 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
         bridge_handle_map(s, m);
         break;
     case QEP_MSG_LINK:
+        trace_epf_bridge_link(m->u.link.up);
         if (m->u.link.up) {
             bridge_set_intx(s, 0);
             bridge_set_layout(s, &m->u.link);
             s->present = true;
             info_report("epf-bridge: %s: link up, function present",
-                        s->path);
+                        bridge_where(s));
         } else {
             bridge_link_down(s);
         }
         break;
     default:
         if (qep_needs_completion(&m->hdr)) {
-            qep_link_complete(&s->link, m, QEP_CPL_UR, NULL, 0);
+            qep_link_complete(&s->link, &m->hdr, QEP_CPL_UR, NULL, 0);
         }
         qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: endpoint sent %s, which "
                       "only a host sends\n", qep_type_name(m->hdr.type));
@@ -389,6 +483,8 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
     s->link = (QepLink) {
         .name = TYPE_EPF_BRIDGE,
         .path = s->path,
+        .chr = &s->chr,
+        .owner = OBJECT(s),
         .server = false,
         .role = QEP_ROLE_HOST,
         .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
@@ -421,7 +517,7 @@ static void bridge_reset(DeviceState *dev)
     if (!qep_link_has(&s->link, QEP_FEAT_RESET)) {
         warn_report("epf-bridge: %s: the endpoint does not take RESET; its "
                     "config space keeps what the host wrote before the reset",
-                    s->path);
+                    bridge_where(s));
         return;
     }
     qep_link_send(&s->link, buf, qep_enc_reset(buf));
@@ -439,6 +535,7 @@ static void bridge_exit(PCIDevice *pdev)
 
 static QepProperty bridge_properties[] = {
     DEFINE_PROP_STRING("socket", EpfBridgeState, socket),
+    DEFINE_PROP_CHR("chardev", EpfBridgeState, chr),
     DEFINE_PROP_INT32("function", EpfBridgeState, function, -1),
     DEFINE_PROP_UINT32("timeout-ms", EpfBridgeState, timeout_ms, 300),
     DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
@@ -447,7 +544,11 @@ static QepProperty bridge_properties[] = {
 };
 
 static const char *const bridge_property_help[][2] = {
-    { "socket", "Unix socket of the qemu-epc to connect to (required)" },
+    { "socket", "Unix socket of the qemu-epc to connect to (this or "
+      "chardev= is required)" },
+    { "chardev", "a Unix socket chardev (-chardev socket,id=ID,path=P,"
+      "reconnect-ms=500) whose connections carry the link, instead of "
+      "socket=" },
     { "function", "the controller's function to show (0-7; default this "
       "device's PCI function number): function K>0 is at SOCKET.K" },
     { "timeout-ms", "longest wait for a completion from the endpoint side" },

@@ -7,7 +7,7 @@
  * register map is docs/qemu-epc.md and qemu-epc-regs.h; the DMA engine is
  * epc-dma.c.
  *
- *   -device qemu-epc,socket=PATH[,window-size=64M][,timeout-ms=300]
+ *   -device qemu-epc,socket=PATH|chardev=ID[,window-size=64M][,timeout-ms=300]
  *                   [,inbound-windows=16][,barN=KIND][,dma-rate=0]
  *                   [,vendor-id=0x1234][,device-id=0xe9c0][,functions=1]
  *
@@ -30,6 +30,7 @@
 #include "hw/pci/msi.h"
 #include "hw/pci/msix.h"
 #include "qom/object.h"
+#include "hw/qdev-properties-system.h"
 
 #include "epc-link.h"
 #include "epc-direct.h"
@@ -38,6 +39,7 @@
 #include "epc-dma.h"
 #include "epc-module.h"
 #include "qemu-epc-regs.h"
+#include QEP_TRACE_H
 
 #define TYPE_QEMU_EPC "qemu-epc"
 OBJECT_DECLARE_SIMPLE_TYPE(QemuEpcState, QEMU_EPC)
@@ -64,7 +66,14 @@ typedef struct EpcFunc {
     bool link_up;
     EpcCfgSpace cfg;
     bool bar_mapped[QEPC_NUM_BARS];   /* the host may map it directly */
+    /* withdrawals of direct mappings the host has not confirmed yet */
+    GSList *unmapping;                /* of EpcWithdraw */
 } EpcFunc;
+
+typedef struct EpcWithdraw {
+    EpcFunc *f;
+    uint32_t handle;
+} EpcWithdraw;
 
 struct QemuEpcState {
     PCIDevice parent_obj;
@@ -75,6 +84,7 @@ struct QemuEpcState {
 
     /* properties */
     char *socket;
+    CharBackend chr;         /* chardev=: instead of socket= (one function) */
     uint16_t vendor_id, device_id;
     uint64_t window_size;
     uint32_t timeout_ms;
@@ -115,6 +125,7 @@ static void epc_update_irq(QemuEpcState *s, uint32_t new_bits)
 
 static void epc_event(QemuEpcState *s, uint32_t bits)
 {
+    trace_qemu_epc_event(bits);
     s->irq_status |= bits;
     epc_update_irq(s, bits);
 }
@@ -127,10 +138,12 @@ static void epc_error(QemuEpcState *s, uint32_t code, const char *fmt, ...)
 
     s->error = code;
     va_start(ap, fmt);
-    if (qemu_loglevel_mask(LOG_GUEST_ERROR)) {
+    if (qemu_loglevel_mask(LOG_GUEST_ERROR) ||
+        trace_event_get_state_backends(TRACE_QEMU_EPC_ERROR)) {
         char *msg = g_strdup_vprintf(fmt, ap);
 
-        qemu_log("qemu-epc: %s\n", msg);
+        trace_qemu_epc_error(code, msg);
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: %s\n", msg);
         g_free(msg);
     }
     va_end(ap);
@@ -144,6 +157,7 @@ static void epc_doorbell(QemuEpcState *s, uint32_t val)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
 
+    trace_qemu_epc_doorbell(val);
     s->doorbell_data = val;
     if (msix_enabled(pdev)) {
         msix_notify(pdev, QEPC_VEC_DOORBELL);
@@ -195,25 +209,31 @@ static bool epc_host_bme(EpcFunc *f)
 /*
  * Map each enabled window straight onto the host's RAM where the host
  * offered it and lets the function master; the others use messages.
+ * Returns whether a direct window went away.
  */
-static void epc_windows_update(QemuEpcState *s)
+static bool epc_windows_update(QemuEpcState *s)
 {
+    bool removed = false;
+
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         EpcWindow *w = &s->win[i];
         EpcFunc *f = &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)];
-        void *host = NULL;
+        MemoryRegion *ram = NULL;
+        uint64_t off = 0;
 
         if ((w->ctrl & QEPC_WIN_ENABLE) && epc_host_bme(f) &&
             page_aligned(w->offset, w->size, w->pci_addr)) {
-            host = qep_link_peer_ram(&f->link, w->pci_addr, w->size);
+            ram = qep_link_peer_mr(&f->link, w->pci_addr, w->size, &off);
         }
-        if (host) {
+        if (ram) {
             qep_direct_set(&w->direct, OBJECT(s), &s->window,
-                           "qemu-epc-direct-window", w->offset, w->size, host);
+                           "qemu-epc-direct-window", w->offset, w->size, ram,
+                           off);
         } else {
-            qep_direct_clear(&w->direct, &s->window);
+            removed |= qep_direct_clear(&w->direct, &s->window);
         }
     }
+    return removed;
 }
 
 /* The parts of BAR @n the host may map directly: guest-1 RAM we offered. */
@@ -256,35 +276,89 @@ static void epc_bar_announce(EpcFunc *f, int n)
     }
     k = epc_bar_pieces(f, n, p);
     if (k || f->bar_mapped[n]) {
+        trace_qemu_epc_map(f->n, n, k);
         qep_link_send(&f->link, buf, qep_enc_map(buf, 0, n, k, p));
         f->bar_mapped[n] = k > 0;
     }
 }
 
+static void epc_withdraw_done(void *opaque, int status, const void *data,
+                              uint32_t len);
+
+/* withdrawals a function may have outstanding before FLAGS writes wait */
+#define EPC_MAX_UNMAPPING 16
+
 /*
- * Take BAR @n's (or every BAR's) direct mapping from the host, and wait
- * until it confirms, before the mapping changes here: no host access then
- * reaches memory the BAR no longer maps.  A host that does not confirm in
- * time is disconnected (and drops its mappings when it notices).
+ * Take BAR @n's (or every BAR's) direct mapping from the host: a MAP
+ * without pieces, non-posted.  Until the host confirms (once none of its
+ * vCPUs can reach the old mapping any more), STATUS says UNMAPPING; the
+ * driver waits for that before it uses the memory otherwise.  A host that
+ * does not confirm is disconnected (and drops its mappings when it
+ * notices).  Never waits.  False if it could not ask now (too many
+ * outstanding): the BAR must not change then.
  */
-static void epc_bar_withdraw(EpcFunc *f, int n)
+static bool epc_bar_withdraw(EpcFunc *f, int n)
 {
     uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_map))];
     bool mapped = false;
-    int st;
+    EpcWithdraw *w;
 
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
         if (n == QEP_MAP_ALL_BARS || n == i) {
             mapped |= f->bar_mapped[i];
-            f->bar_mapped[i] = false;
         }
     }
     if (!mapped || !qep_link_up(&f->link)) {
-        return;
+        return true;
     }
-    st = qep_link_request(&f->link, buf, qep_enc_map(buf, 1, n, 0, NULL),
-                          NULL, 0);
-    if (st != QEP_CPL_SC) {
+    if (g_slist_length(f->unmapping) >= EPC_MAX_UNMAPPING) {
+        return false;
+    }
+    for (int i = 0; i < QEPC_NUM_BARS; i++) {
+        if (n == QEP_MAP_ALL_BARS || n == i) {
+            f->bar_mapped[i] = false;
+        }
+    }
+    trace_qemu_epc_map_withdraw(f->n, n);
+    w = g_new0(EpcWithdraw, 1);
+    w->f = f;
+    w->handle = qep_link_request_async(&f->link, buf,
+                                       qep_enc_map(buf, 1, n, 0, NULL), 0,
+                                       epc_withdraw_done, w);
+    if (!w->handle) {
+        /* no connection to ask on: the host's mapping goes with it */
+        g_free(w);
+        qep_link_disconnect(&f->link, "cannot ask the host to drop a direct "
+                            "BAR mapping");
+        return true;
+    }
+    f->unmapping = g_slist_append(f->unmapping, w);
+    return true;
+}
+
+/* Forget the withdrawals still outstanding (a reset, or the end). */
+static void epc_withdraw_forget(EpcFunc *f)
+{
+    for (GSList *e = f->unmapping; e; e = e->next) {
+        EpcWithdraw *w = e->data;
+
+        qep_link_cancel(&f->link, w->handle);
+        g_free(w);
+    }
+    g_slist_free(f->unmapping);
+    f->unmapping = NULL;
+}
+
+static void epc_withdraw_done(void *opaque, int status, const void *data,
+                              uint32_t len)
+{
+    EpcWithdraw *w = opaque;
+    EpcFunc *f = w->f;
+
+    f->unmapping = g_slist_remove(f->unmapping, w);
+    g_free(w);
+    trace_qemu_epc_map_withdrawn(f->n, status);
+    if (status != QEP_CPL_SC && qep_link_up(&f->link)) {
         qep_link_disconnect(&f->link, "the host did not confirm dropping a "
                             "direct BAR mapping");
     }
@@ -325,6 +399,7 @@ static void epc_link_update(EpcFunc *f)
     if (up == f->link_up) {
         return;
     }
+    trace_qemu_epc_link(f->n, up);
     if (up) {
         EpcCfgParams p;
 
@@ -338,7 +413,12 @@ static void epc_link_update(EpcFunc *f)
         }
         epc_event(s, QEPC_IRQ_LINK_UP);
     } else {
+        /*
+         * (with too many withdrawals outstanding it asks nothing more: the
+         * LINK down that follows takes every mapping away too)
+         */
         epc_bar_withdraw(f, QEP_MAP_ALL_BARS);
+        memset(f->bar_mapped, 0, sizeof(f->bar_mapped));
         f->link_up = false;
         epc_windows_update(s);
         epc_send_link(f, false);
@@ -365,6 +445,7 @@ static void epc_start(QemuEpcState *s, bool start)
             }
         }
     }
+    trace_qemu_epc_start(start);
     s->ctrl = start ? QEPC_CTRL_START : 0;
     for (unsigned i = 0; i < s->functions; i++) {
         epc_link_update(&s->fn[i]);
@@ -404,6 +485,7 @@ static void epc_raise_msix(EpcFunc *f, unsigned vec)
         epc_error(s, QEPC_ERR_IRQ, "MSI-X vector %u is masked", vec);
         return;
     }
+    trace_qemu_epc_irq(f->n, "MSI-X", vec);
     qep_link_write(&f->link, QEP_MSG_MEM_WRITE, ldq_le_p(entry), 4,
                    ldl_le_p(entry + 8));
 }
@@ -426,6 +508,8 @@ static void epc_raise(EpcFunc *f, uint32_t val)
             epc_error(s, QEPC_ERR_IRQ, "INTx with no interrupt pin");
             return;
         }
+        trace_qemu_epc_irq(f->n, kind == QEPC_RAISE_INTX_ASSERT ? "INTx assert"
+                                                           : "INTx deassert", 0);
         qep_link_send(&f->link, buf,
                       qep_enc_intx(buf, f->cfg.p.hdr.intx_pin - 1,
                                    kind == QEPC_RAISE_INTX_ASSERT));
@@ -439,6 +523,7 @@ static void epc_raise(EpcFunc *f, uint32_t val)
                       n);
             return;
         }
+        trace_qemu_epc_irq(f->n, "MSI", vec);
         qep_link_write(&f->link, QEP_MSG_MEM_WRITE, epc_cfg_msi_addr(&f->cfg),
                        4, (epc_cfg_msi_data(&f->cfg) & ~(n - 1)) | vec);
         break;
@@ -484,6 +569,7 @@ static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
         return;
     }
     w->ctrl = ctrl & (QEPC_WIN_ENABLE | QEPC_WIN_FUNC(7));
+    trace_qemu_epc_window(n, w->offset, w->size, w->pci_addr, w->ctrl);
     epc_windows_update(s);
 }
 
@@ -496,6 +582,9 @@ static uint32_t epc_status(EpcFunc *f)
 
     if (qep_link_up(&f->link)) {
         st |= QEPC_STATUS_PEER;
+    }
+    if (f->unmapping) {
+        st |= QEPC_STATUS_UNMAPPING;
     }
     if (!f->link_up) {
         return st;
@@ -653,9 +742,14 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
         }
     }
     if (addr >= QEPC_BAR_BASE(0) && addr < QEPC_BAR_BASE(QEPC_NUM_BARS) &&
-        (addr & 0x1f) == QEPC_BAR_FLAGS && f->link_up) {
+        (addr & 0x1f) == QEPC_BAR_FLAGS && f->link_up &&
+        !epc_bar_withdraw(f, (addr - QEPC_BAR_BASE(0)) / 0x20)) {
         /* the host stops using the old mapping before it changes */
-        epc_bar_withdraw(f, (addr - QEPC_BAR_BASE(0)) / 0x20);
+        epc_error(s, QEPC_ERR_BAR, "function %u BAR%d: FLAGS write refused: "
+                  "the host has %d direct mappings still to drop (wait for "
+                  "STATUS.UNMAPPING to clear)", f->n,
+                  (int)((addr - QEPC_BAR_BASE(0)) / 0x20), EPC_MAX_UNMAPPING);
+        return;
     }
     err = epc_bars_write(&f->bars, addr, val, &why, &bar);
     if (bar >= 0) {
@@ -815,6 +909,7 @@ static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
                       w ? "with link down" : "outside any window");
         return UINT64_MAX;
     }
+    trace_qemu_epc_window_access("read", epc_window_host(w, off), size);
     return qep_link_read(&f->link, QEP_MSG_MEM_READ, epc_window_host(w, off),
                          size, NULL);
 }
@@ -832,7 +927,12 @@ static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
                       w ? "with link down" : "outside any window");
         return;
     }
-    qep_link_wait_credit(&f->link);
+    if (!qep_link_credit(&f->link, NULL)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window write at 0x%"
+                      HWADDR_PRIx " dropped: the host does not take writes "
+                      "in\n", off);
+        return;
+    }
     qep_link_write(&f->link, QEP_MSG_MEM_WRITE, epc_window_host(w, off),
                    size, val);
 }
@@ -858,8 +958,8 @@ static void *epc_dma_host_ram(void *opaque, unsigned fn, uint64_t addr,
 }
 
 static int epc_dma_host_read(void *opaque, unsigned fn, uint64_t addr,
-                             void *buf, uint32_t len, EpcDmaDone *done,
-                             void *done_opaque)
+                             uint32_t len, EpcDmaDone *done, void *done_opaque,
+                             uint32_t *handle)
 {
     QemuEpcState *s = opaque;
     EpcFunc *f = &s->fn[fn];
@@ -868,16 +968,16 @@ static int epc_dma_host_read(void *opaque, unsigned fn, uint64_t addr,
     if (!f->link_up) {
         return QEPC_DMA_E_LINK;
     }
-    return qep_link_request_async(&f->link, msg,
-                                  qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0,
-                                                   addr, len),
-                                  buf, len, done, done_opaque) < 0
-           ? QEPC_DMA_E_LINK : 0;
+    *handle = qep_link_request_async(&f->link, msg,
+                                     qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0,
+                                                      addr, len),
+                                     len, done, done_opaque);
+    return *handle ? 0 : QEPC_DMA_E_LINK;
 }
 
 static int epc_dma_host_write(void *opaque, unsigned fn, uint64_t addr,
                               const void *buf, uint32_t len, EpcDmaDone *done,
-                              void *done_opaque)
+                              void *done_opaque, uint32_t *handle)
 {
     QemuEpcState *s = opaque;
     EpcFunc *f = &s->fn[fn];
@@ -897,8 +997,22 @@ static int epc_dma_host_write(void *opaque, unsigned fn, uint64_t addr,
     }
     /* non-posted (any tag marks it; the link assigns the real one) */
     n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 1, addr, len, buf);
-    return qep_link_request_async(&f->link, msg, n, NULL, 0, done,
-                                  done_opaque) < 0 ? QEPC_DMA_E_LINK : 0;
+    *handle = qep_link_request_async(&f->link, msg, n, 0, done, done_opaque);
+    return *handle ? 0 : QEPC_DMA_E_LINK;
+}
+
+static bool epc_dma_host_credit(void *opaque, unsigned fn, QEMUBH *resume)
+{
+    QemuEpcState *s = opaque;
+
+    return qep_link_credit(&s->fn[fn].link, resume);
+}
+
+static void epc_dma_host_cancel(void *opaque, unsigned fn, uint32_t handle)
+{
+    QemuEpcState *s = opaque;
+
+    qep_link_cancel(&s->fn[fn].link, handle);
 }
 
 static int epc_dma_window(void *opaque, uint64_t addr, uint64_t *host,
@@ -932,11 +1046,31 @@ static const EpcDmaOps epc_dma_ops = {
     .host_ram = epc_dma_host_ram,
     .host_read = epc_dma_host_read,
     .host_write = epc_dma_host_write,
+    .host_credit = epc_dma_host_credit,
+    .host_cancel = epc_dma_host_cancel,
     .window = epc_dma_window,
     .finished = epc_dma_finished,
 };
 
 /* ---- requests from the host ---------------------------------------------- */
+
+/* a config write whose completion waits until guest 1's vCPUs let go */
+typedef struct EpcCfgConfirm {
+    EpcFunc *f;
+    uint64_t generation;
+    struct qep_hdr req;
+} EpcCfgConfirm;
+
+static void epc_cfg_confirm(void *opaque)
+{
+    EpcCfgConfirm *cc = opaque;
+    EpcFunc *f = cc->f;
+
+    if (qep_link_generation(&f->link) == cc->generation) {
+        qep_link_complete(&f->link, &cc->req, QEP_CPL_SC, NULL, 0);
+    }
+    g_free(cc);
+}
 
 static void epc_handle_cfg(EpcFunc *f, const struct qep_msg *m)
 {
@@ -945,20 +1079,31 @@ static void epc_handle_cfg(EpcFunc *f, const struct qep_msg *m)
     uint8_t data[4];
 
     if (!f->link_up) {
-        qep_link_complete(&f->link, m, QEP_CPL_UR, NULL, 0);
+        qep_link_complete(&f->link, &m->hdr, QEP_CPL_UR, NULL, 0);
         return;
     }
     if (m->hdr.type == QEP_MSG_CFG_READ) {
         stl_le_p(data, epc_cfg_read(&f->cfg, m->u.cfg.offset, m->u.cfg.len));
-        qep_link_complete(&f->link, m, QEP_CPL_SC, data, m->u.cfg.len);
+        qep_link_complete(&f->link, &m->hdr, QEP_CPL_SC, data, m->u.cfg.len);
         return;
     }
     ev = epc_cfg_write(&f->cfg, m->u.cfg.offset, m->u.cfg.len, m->u.cfg.data);
-    if (ev & EPC_CFG_EV_COMMAND) {
-        /* bus mastering off: no direct window once the write completes */
-        epc_windows_update(s);
+    trace_qemu_epc_host_cfg_write(f->n, m->u.cfg.offset, m->u.cfg.len,
+                                  m->u.cfg.data);
+    /*
+     * Bus mastering off: no direct window once the write completes, that
+     * is once no vCPU of guest 1 can still reach the host's RAM through it
+     */
+    if ((ev & EPC_CFG_EV_COMMAND) && epc_windows_update(s)) {
+        EpcCfgConfirm *cc = g_new0(EpcCfgConfirm, 1);
+
+        cc->f = f;
+        cc->generation = qep_link_generation(&f->link);
+        cc->req = m->hdr;
+        qep_after_unmap(epc_cfg_confirm, cc);
+    } else {
+        qep_link_complete(&f->link, &m->hdr, QEP_CPL_SC, NULL, 0);
     }
-    qep_link_complete(&f->link, m, QEP_CPL_SC, NULL, 0);
     if (ev & (EPC_CFG_EV_COMMAND | EPC_CFG_EV_MSI | EPC_CFG_EV_MSIX)) {
         epc_event(s, QEPC_IRQ_HOST_CFG);
     }
@@ -988,6 +1133,33 @@ static MemTxResult epc_inbound_regs(QemuEpcState *s, uint64_t off, bool write,
     return MEMTX_OK;
 }
 
+/*
+ * Would a host access that the function maps to guest-1 address @addr go
+ * out again on the same function's link (through an outbound window of its
+ * own)?  Served, it becomes a request to the same host, which may route it
+ * back here: a loop.  (A window of another function is another link.)
+ */
+static bool epc_inbound_loops(EpcFunc *f, uint64_t addr, uint32_t len)
+{
+    QemuEpcState *s = f->s;
+    pcibus_t win = pci_get_bar_addr(PCI_DEVICE(s), QEPC_WINDOW_BAR);
+
+    if (win == PCI_BAR_UNMAPPED || addr + len <= win ||
+        addr >= win + s->window_size) {
+        return false;
+    }
+    for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
+        const EpcWindow *w = &s->win[i];
+        uint64_t off = addr - win;
+
+        if ((w->ctrl & QEPC_WIN_ENABLE) && QEPC_WIN_FUNC_OF(w->ctrl) == f->n &&
+            off < w->offset + w->size && w->offset < off + len) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Host access at offset @off of BAR @bar: guest-1 memory, piece by piece. */
 static MemTxResult epc_inbound_rw(EpcFunc *f, int bar, uint64_t off,
                                   bool write, const uint8_t *wdata,
@@ -1009,6 +1181,13 @@ static MemTxResult epc_inbound_rw(EpcFunc *f, int bar, uint64_t off,
         if (regs != PCI_BAR_UNMAPPED && addr >= regs &&
             addr - regs < QEPC_REGS_SIZE) {
             r = epc_inbound_regs(s, addr - regs, write, wdata, rdata, n);
+        } else if (epc_inbound_loops(f, addr, n)) {
+            qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host %s of BAR%d at "
+                          "0x%" PRIx64 " refused: its inbound mapping points "
+                          "at function %u's own outbound window, which leads "
+                          "back to the host: a loop\n",
+                          write ? "write" : "read", bar, off, f->n);
+            return MEMTX_ERROR;
         } else {
             r = qep_pci_dma_rw(pdev, addr, write, wdata, rdata, n);
         }
@@ -1041,10 +1220,11 @@ static void epc_handle_mem(EpcFunc *f, const struct qep_msg *m)
                       " hits no enabled BAR\n", qep_type_name(m->hdr.type),
                       m->u.mem.addr);
         if (qep_needs_completion(&m->hdr)) {
-            qep_link_complete(&f->link, m, QEP_CPL_UR, NULL, 0);
+            qep_link_complete(&f->link, &m->hdr, QEP_CPL_UR, NULL, 0);
         }
         return;
     }
+    trace_qemu_epc_inbound(f->n, bar, off, m->u.mem.len, write);
     r = epc_inbound_rw(f, bar, off, write, m->data, data, m->u.mem.len);
     qep_link_complete_mem(&f->link, m, r, data);
     if (r != MEMTX_OK && !qep_needs_completion(&m->hdr)) {
@@ -1201,6 +1381,11 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "functions must be 1 to %d", QEPC_MAX_FUNCS);
         return;
     }
+    if (qemu_chr_fe_backend_connected(&s->chr) && s->functions > 1) {
+        error_setg(errp, "chardev= carries one function; with functions=N "
+                   "use socket=PATH (function K on PATH.K)");
+        return;
+    }
     for (int i = 0; i < QEPC_NUM_BARS; i++) {
         uint32_t kind;
         const char *why = epc_parse_bar_kind(s->bar_kind[i], &kind);
@@ -1256,6 +1441,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         f->link = (QepLink) {
             .name = TYPE_QEMU_EPC,
             .path = f->path,
+            .chr = &s->chr,
+            .owner = OBJECT(s),
             .server = true,
             .role = QEP_ROLE_ENDPOINT,
             .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
@@ -1284,12 +1471,14 @@ static void epc_exit(PCIDevice *pdev)
 {
     QemuEpcState *s = QEMU_EPC(pdev);
 
-    epc_dma_fini(&s->dma);
+    /* the links first: they may hold the DMA engine's bottom half */
     for (unsigned k = 0; k < s->functions; k++) {
+        epc_withdraw_forget(&s->fn[k]);
         qep_link_stop(&s->fn[k].link);
         g_free(s->fn[k].path);
         s->fn[k].path = NULL;
     }
+    epc_dma_fini(&s->dma);
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         qep_direct_clear(&s->win[i].direct, &s->window);
     }
@@ -1308,6 +1497,7 @@ static void epc_reset(DeviceState *dev)
     for (unsigned k = 0; k < QEPC_MAX_FUNCS; k++) {
         EpcFunc *f = &s->fn[k];
 
+        epc_withdraw_forget(f);
         f->hdr_id = f->hdr_class = f->hdr_subsys = f->hdr_intpin = 0;
         f->msi_cfg = f->msix_cfg = f->msix_table = f->msix_pba = 0;
         epc_bars_reset(&f->bars);
@@ -1321,6 +1511,7 @@ static void epc_reset(DeviceState *dev)
 
 static QepProperty epc_properties[] = {
     DEFINE_PROP_STRING("socket", QemuEpcState, socket),
+    DEFINE_PROP_CHR("chardev", QemuEpcState, chr),
     DEFINE_PROP_UINT16("vendor-id", QemuEpcState, vendor_id, QEPC_VENDOR_ID),
     DEFINE_PROP_UINT16("device-id", QemuEpcState, device_id, QEPC_DEVICE_ID),
     DEFINE_PROP_SIZE("window-size", QemuEpcState, window_size, 64 * MiB),
@@ -1339,8 +1530,11 @@ static QepProperty epc_properties[] = {
 };
 
 static const char *const epc_property_help[][2] = {
-    { "socket", "Unix socket to listen on for the epf-bridge (required; "
-      "created mode 0600)" },
+    { "socket", "Unix socket to listen on for the epf-bridge (this or "
+      "chardev= is required; created mode 0600)" },
+    { "chardev", "a Unix socket chardev (-chardev socket,id=ID,path=P,"
+      "server=on,wait=off) whose connections carry the link, instead of "
+      "socket= (one function)" },
     { "vendor-id", "PCI vendor ID of the controller itself" },
     { "device-id", "PCI device ID of the controller itself" },
     { "window-size", "size of the outbound window BAR (power of two, at "

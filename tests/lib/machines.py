@@ -61,7 +61,14 @@ class EpcVm(QTest):
         self.set_reg(base + R.QEPC_BAR_SIZE_LO, size & 0xffffffff)
         self.set_reg(base + R.QEPC_BAR_SIZE_HI, size >> 32)
         self.set_reg(base + R.QEPC_BAR_FLAGS, flags | R.QEPC_BAR_ENABLE)
+        self.wait_unmapped()
         return self.reg(base + R.QEPC_BAR_FLAGS) & R.QEPC_BAR_ENABLE
+
+    def wait_unmapped(self, timeout=5):
+        """As the driver does after a FLAGS write: until the host has
+        dropped the direct mappings the write took away."""
+        wait_until(lambda: not self.status() & R.QEPC_STATUS_UNMAPPING, timeout,
+                   'the host to drop its direct BAR mappings (STATUS.UNMAPPING)')
 
     def remap_bar(self, n, addr=None, submap=None, flags=0):
         """Change an enabled BAR's mapping: stage the address or the
@@ -84,6 +91,7 @@ class EpcVm(QTest):
             self.set_reg(base + R.QEPC_BAR_SUBMAP, 0)
         self.set_reg(R.QEPC_ERROR, 0)
         self.set_reg(base + R.QEPC_BAR_FLAGS, flags | R.QEPC_BAR_ENABLE)
+        self.wait_unmapped()
         return self.reg(R.QEPC_ERROR)
 
     def enable_msix(self, table):
