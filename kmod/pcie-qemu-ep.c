@@ -32,6 +32,7 @@
 #include <linux/dmaengine.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/iopoll.h>
 #include <linux/jiffies.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -50,6 +51,8 @@
 #define DRV_NAME	"pcie-qemu-ep"
 /* what a host writes to ring the doorbell (any value rings it) */
 #define QEP_DOORBELL_DATA	0x1
+/* longer than the device gives the host to drop a mapping (10 x 300 ms) */
+#define QEP_UNMAP_TIMEOUT_US	5000000
 
 static bool slave_dma = true;
 module_param(slave_dma, bool, 0444);
@@ -162,6 +165,25 @@ static bool __maybe_unused qep_epc_bad_func(struct pci_epc *epc, u8 func_no,
 					    u8 vfunc_no)
 {
 	return qep_bad_func(epc_get_drvdata(epc), func_no, vfunc_no);
+}
+
+/*
+ * After a BAR FLAGS write or a stop: wait until the host has dropped the
+ * direct mappings the write took away (STATUS.UNMAPPING), so that no host
+ * access reaches memory the BAR no longer maps once the op returns.  The
+ * device gives the host 10 x its completion timeout, then disconnects it
+ * (which ends the wait too).  Lock held, the function selected.
+ */
+static void qep_wait_unmapped(struct qep *qep, u8 func_no)
+{
+	u32 st;
+
+	if (readl_poll_timeout(qep->regs + QEPC_STATUS, st,
+			       !(st & QEPC_STATUS_UNMAPPING), 20,
+			       QEP_UNMAP_TIMEOUT_US))
+		dev_warn(&qep->pdev->dev,
+			 "function %u: the host still maps an old BAR after %u ms\n",
+			 func_no, QEP_UNMAP_TIMEOUT_US / 1000);
 }
 
 static int qep_write_header(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
@@ -283,6 +305,7 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	if (!same) {
 		/* a new layout: the BAR is cleared first */
 		qep_writel(qep, base + QEPC_BAR_FLAGS, 0);
+		qep_wait_unmapped(qep, func_no);
 		qep_bar_release_entries(f, n);
 		qep_write64(qep, base + QEPC_BAR_SIZE_LO, size);
 	}
@@ -291,6 +314,7 @@ static int qep_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	/* the commit: the new mapping replaces the old one at once */
 	qep_writel(qep, base + QEPC_BAR_FLAGS, flags | QEPC_BAR_ENABLE);
 	err = qep_readl(qep, QEPC_ERROR);
+	qep_wait_unmapped(qep, func_no);
 	if (err) {
 		/* refused: the BAR keeps its previous mapping, if any */
 		dev_err(&qep->pdev->dev,
@@ -322,6 +346,7 @@ static void qep_clear_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	mutex_lock(&qep->lock);
 	qep_select(qep, func_no);
 	qep_writel(qep, QEPC_BAR_BASE(n) + QEPC_BAR_FLAGS, 0);
+	qep_wait_unmapped(qep, func_no);
 	qep_bar_release_entries(&qep->fn[func_no], n);
 	mutex_unlock(&qep->lock);
 }
@@ -548,8 +573,14 @@ static void qep_stop(struct pci_epc *epc)
 {
 	struct qep *qep = epc_get_drvdata(epc);
 
+	unsigned int i;
+
 	mutex_lock(&qep->lock);
 	qep_writel(qep, QEPC_CTRL, 0);
+	for (i = 0; i < qep->num_funcs; i++) {
+		qep_select(qep, i);
+		qep_wait_unmapped(qep, i);
+	}
 	mutex_unlock(&qep->lock);
 }
 

@@ -157,6 +157,12 @@ static void __attribute__((constructor)) link_init_globals(void)
     qemu_cond_init(&wait_cond);
 }
 
+/* where the link goes, for messages */
+static const char *link_where(QepLink *l)
+{
+    return l->path ? l->path : "chardev";
+}
+
 /* Report once per distinct message, so a retrying client does not flood. */
 static void link_report(QepLink *l, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void link_report(QepLink *l, const char *fmt, ...)
@@ -169,7 +175,7 @@ static void link_report(QepLink *l, const char *fmt, ...)
     va_end(ap);
     trace_qep_link_error(buf);
     if (strcmp(buf, l->last_error)) {
-        error_report("%s: %s: %s", l->name, l->path ? l->path : "chardev", buf);
+        error_report("%s: %s: %s", l->name, link_where(l), buf);
         pstrcpy(l->last_error, sizeof(l->last_error), buf);
     }
 }
@@ -350,7 +356,8 @@ static void conn_writable(void *opaque)
             break;
         }
         if (c->txq_bytes > TX_MAX) {
-            conn_fail_locked(c, "peer does not read its socket (send queue full)");
+            conn_fail_locked(c, "peer does not read its socket (send queue "
+                             "full)");
             break;
         }
         iov.iov_base = t->buf + t->done;
@@ -1025,8 +1032,9 @@ static void conn_readable(void *opaque)
     qemu_mutex_lock(&c->lock);
     if (why) {
         if (bad_msg) {
-            snprintf(c->io_error_buf, sizeof(c->io_error_buf), "protocol error: "
-                     "%s (type %u, size %u)", why, m.hdr.type, m.hdr.size);
+            snprintf(c->io_error_buf, sizeof(c->io_error_buf),
+                     "protocol error: %s (type %u, size %u)", why, m.hdr.type,
+                     m.hdr.size);
             why = c->io_error_buf;
         }
         conn_fail_locked(c, why);
@@ -1158,8 +1166,8 @@ static void link_hello(QepLink *l, const struct qep_msg *m)
     qatomic_set(&c->up, true);
     qemu_mutex_unlock(&c->lock);
     l->last_error[0] = 0;
-    info_report("%s: %s: connected, %s%s", l->name, l->path ? l->path : "chardev",
-                why, c->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
+    info_report("%s: %s: connected, %s%s", l->name, link_where(l), why,
+                c->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
     trace_qep_link_up(c->negotiated);
     if (c->negotiated & QEP_FEAT_SHMEM) {
         link_shm_offer_all(l);
@@ -1373,7 +1381,7 @@ static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
     if (!(fcntl(fd, F_GET_SEALS) & F_SEAL_SHRINK)) {
         warn_report("%s: %s: the peer's RAM at 0x%" PRIx64 " is not sealed "
                     "against shrinking: a peer that truncates it can crash "
-                    "this QEMU", l->name, l->path ? l->path : "chardev", f->gpa);
+                    "this QEMU", l->name, link_where(l), f->gpa);
     }
 #endif
     mr = g_new0(MemoryRegion, 1);
@@ -1753,7 +1761,8 @@ int qep_link_start(QepLink *l, Error **errp)
         return -1;
     }
     if (l->path && *l->path && have_chr) {
-        error_setg(errp, "properties 'socket' and 'chardev' exclude each other");
+        error_setg(errp, "properties 'socket' and 'chardev' exclude each "
+                   "other");
         return -1;
     }
     if (have_chr && link_chr_check(l, errp) < 0) {

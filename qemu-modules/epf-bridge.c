@@ -346,7 +346,8 @@ static void bridge_link_down(EpfBridgeState *s)
     if (s->present) {
         s->present = false;
         bridge_set_intx(s, 0);
-        info_report("epf-bridge: %s: link down, function absent", bridge_where(s));
+        info_report("epf-bridge: %s: link down, function absent",
+                    bridge_where(s));
     }
 }
 

@@ -508,8 +508,8 @@ static void epc_raise(EpcFunc *f, uint32_t val)
             epc_error(s, QEPC_ERR_IRQ, "INTx with no interrupt pin");
             return;
         }
-        trace_qemu_epc_irq(f->n, kind == QEPC_RAISE_INTX_ASSERT ? "INTx assert"
-                                                           : "INTx deassert", 0);
+        trace_qemu_epc_irq(f->n, kind == QEPC_RAISE_INTX_ASSERT
+                                 ? "INTx assert" : "INTx deassert", 0);
         qep_link_send(&f->link, buf,
                       qep_enc_intx(buf, f->cfg.p.hdr.intx_pin - 1,
                                    kind == QEPC_RAISE_INTX_ASSERT));
