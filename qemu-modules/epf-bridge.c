@@ -88,6 +88,7 @@ static uint64_t bridge_bar_read(void *opaque, hwaddr off, unsigned size)
     if (!s->present) {
         return UINT64_MAX;
     }
+    trace_epf_bridge_bar_access("read", b->n, off, size);
     val = qep_link_read(&s->link,
                         bar_is_io(b) ? QEP_MSG_IO_READ : QEP_MSG_MEM_READ,
                         pci_get_bar_addr(PCI_DEVICE(s), b->n) + off, size, &st);
@@ -116,6 +117,7 @@ static void bridge_bar_write(void *opaque, hwaddr off, uint64_t val,
                       "writes in\n", b->n, off);
         return;
     }
+    trace_epf_bridge_bar_access("write", b->n, off, size);
     qep_link_write(&s->link,
                    bar_is_io(b) ? QEP_MSG_IO_WRITE : QEP_MSG_MEM_WRITE,
                    pci_get_bar_addr(PCI_DEVICE(s), b->n) + off, size, val);
@@ -424,6 +426,7 @@ static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
         return val;
     }
     val = qep_link_read(&s->link, QEP_MSG_CFG_READ, addr, len, NULL);
+    trace_epf_bridge_cfg_read(addr, len, val);
     /*
      * The multi-function bit of the header type is the slot's business:
      * the host scans functions 1-7 only when function 0 has it.
@@ -453,6 +456,7 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
     if (len < 4) {
         val &= (1u << (8 * len)) - 1;
     }
+    trace_epf_bridge_cfg_write(addr, len, val);
     qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
     /* keep command, BARs and interrupt line coherent for QEMU */
     if (addr < PCI_CONFIG_HEADER_SIZE) {
