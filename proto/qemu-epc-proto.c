@@ -201,12 +201,40 @@ static int check_cpl(struct qep_msg *m, const uint8_t *p, uint32_t size)
 	return 0;
 }
 
+static int check_link_cfg(struct qep_msg *m, const uint8_t *p)
+{
+	struct qep_link_cfg *c = &m->link_cfg;
+
+	c->vendor_id = ld16(p);
+	c->device_id = ld16(p + 2);
+	c->revision = p[4];
+	c->progif = p[5];
+	c->subclass = p[6];
+	c->baseclass = p[7];
+	c->subsys_vendor_id = ld16(p + 8);
+	c->subsys_id = ld16(p + 10);
+	c->msi_log2 = (int8_t)p[12];
+	c->reserved = p[13];
+	c->msix_count = ld16(p + 14);
+	c->msix_table = ld32(p + 16);
+	c->msix_pba = ld32(p + 20);
+	c->reserved2[0] = ld32(p + 24);
+	c->reserved2[1] = ld32(p + 28);
+	if (c->reserved || c->reserved2[0] || c->reserved2[1])
+		return -QEP_E_RESERVED;
+	if (c->msi_log2 < -1 || c->msi_log2 > 5 || c->msix_count > 2048 ||
+	    (c->msix_table & 7) > 5 || (c->msix_pba & 7) > 5)
+		return -QEP_E_VALUE;
+	m->has_link_cfg = true;
+	return 0;
+}
+
 static int check_link(struct qep_msg *m, const uint8_t *p, uint32_t size)
 {
 	struct qep_link *l = &m->u.link;
 	int i;
 
-	if (size != sizeof(*l))
+	if (size != sizeof(*l) && size != sizeof(*l) + sizeof(m->link_cfg))
 		return -QEP_E_SIZE;
 	l->up = ld32(p);
 	l->intx_pin = p[4];
@@ -231,7 +259,11 @@ static int check_link(struct qep_msg *m, const uint8_t *p, uint32_t size)
 		if (!l->up && (d->size || d->flags))
 			return -QEP_E_VALUE;
 	}
-	return 0;
+	if (size == sizeof(*l))
+		return 0;
+	if (!l->up)
+		return -QEP_E_SIZE;              /* parameters only with up */
+	return check_link_cfg(m, p + sizeof(*l));
 }
 
 static int check_fds(struct qep_msg *m, const uint8_t *p, uint32_t size)
@@ -486,6 +518,30 @@ size_t qep_enc_link(void *buf, const struct qep_link *l)
 		st32(p + HDR + 16 + 16 * i, l->bar[i].flags);
 	}
 	return HDR + sizeof(*l);
+}
+
+size_t qep_enc_link_cfg(void *buf, const struct qep_link *l,
+			const struct qep_link_cfg *c)
+{
+	uint8_t *p = buf;
+	uint8_t *q = p + HDR + sizeof(*l);
+
+	qep_enc_link(buf, l);
+	hdr_put(p, QEP_MSG_LINK, 0, 0, sizeof(*l) + sizeof(*c));
+	memset(q, 0, sizeof(*c));
+	st16(q, c->vendor_id);
+	st16(q + 2, c->device_id);
+	q[4] = c->revision;
+	q[5] = c->progif;
+	q[6] = c->subclass;
+	q[7] = c->baseclass;
+	st16(q + 8, c->subsys_vendor_id);
+	st16(q + 10, c->subsys_id);
+	q[12] = (uint8_t)c->msi_log2;
+	st16(q + 14, c->msix_count);
+	st32(q + 16, c->msix_table);
+	st32(q + 20, c->msix_pba);
+	return HDR + sizeof(*l) + sizeof(*c);
 }
 
 size_t qep_enc_fds(void *buf, const struct qep_fds *f)

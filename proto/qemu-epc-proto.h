@@ -18,7 +18,7 @@
 
 #define QEP_MAGIC           0x43504551u  /* "QEPC" in little-endian bytes */
 #define QEP_VERSION_MAJOR   1
-#define QEP_VERSION_MINOR   2
+#define QEP_VERSION_MINOR   3
 
 /* largest data payload of one memory/I/O request or completion */
 #define QEP_MAX_DATA        4096u
@@ -55,7 +55,14 @@ enum qep_role {
 /* feature bits announced in HELLO; the link uses the intersection */
 #define QEP_FEAT_SHMEM      (1ull << 0)  /* QEP_MSG_FDS with guest RAM */
 #define QEP_FEAT_RESET      (1ull << 1)  /* QEP_MSG_RESET understood */
-#define QEP_FEATURES_KNOWN  (QEP_FEAT_SHMEM | QEP_FEAT_RESET)
+/*
+ * LINK up carries the function's configuration parameters (struct
+ * qep_link_cfg): the host builds the same config space and answers config
+ * reads itself (1.3)
+ */
+#define QEP_FEAT_CFG_STATE  (1ull << 2)
+#define QEP_FEATURES_KNOWN  (QEP_FEAT_SHMEM | QEP_FEAT_RESET | \
+			     QEP_FEAT_CFG_STATE)
 
 /* completion status, as in a PCIe completion */
 enum qep_cpl_status {
@@ -120,6 +127,24 @@ struct qep_link {
 	struct qep_bar_desc bar[QEP_NUM_BARS];  /* meaningful when up */
 };
 
+/* after struct qep_link in a LINK up, with QEP_FEAT_CFG_STATE */
+struct qep_link_cfg {
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint8_t  revision;
+	uint8_t  progif;
+	uint8_t  subclass;
+	uint8_t  baseclass;
+	uint16_t subsys_vendor_id;
+	uint16_t subsys_id;
+	int8_t   msi_log2;       /* -1: no MSI; else log2 of the vectors, 0..5 */
+	uint8_t  reserved;
+	uint16_t msix_count;     /* 0: no MSI-X; else 1..2048 vectors */
+	uint32_t msix_table;     /* BIR in bits 2:0, the offset 8-aligned */
+	uint32_t msix_pba;
+	uint32_t reserved2[2];
+};
+
 enum qep_fd_kind {
 	QEP_FD_GUEST_RAM = 1,    /* a guest RAM region the sender's device reaches */
 	QEP_FD_RAM_GONE  = 2,    /* that range is no longer one: unmap it */
@@ -141,6 +166,7 @@ _Static_assert(sizeof(struct qep_cpl) == 8, "qep_cpl");
 _Static_assert(sizeof(struct qep_intx) == 4, "qep_intx");
 _Static_assert(sizeof(struct qep_bar_desc) == 16, "qep_bar_desc");
 _Static_assert(sizeof(struct qep_link) == 104, "qep_link");
+_Static_assert(sizeof(struct qep_link_cfg) == 32, "qep_link_cfg");
 /*
  * MAP: the parts of a function BAR that the host may access as the
  * endpoint's shared RAM, without messages (docs/protocol.md).
@@ -166,7 +192,8 @@ _Static_assert(sizeof(struct qep_map) == 8, "qep_map");
 _Static_assert(sizeof(struct qep_map_piece) == 24, "qep_map_piece");
 _Static_assert(sizeof(struct qep_map) + QEP_MAP_MAX *
 	       sizeof(struct qep_map_piece) <= QEP_MAX_PAYLOAD, "map max");
-_Static_assert(QEP_MAX_PAYLOAD >= sizeof(struct qep_link), "payload max");
+_Static_assert(QEP_MAX_PAYLOAD >= sizeof(struct qep_link) +
+	       sizeof(struct qep_link_cfg), "payload max");
 
 /*
  * A decoded message: header plus payload in host byte order.  `data` points
@@ -187,6 +214,9 @@ struct qep_msg {
 	} u;
 	const uint8_t *data;
 	uint32_t data_len;
+	/* LINK up with QEP_FEAT_CFG_STATE: the configuration parameters */
+	bool has_link_cfg;
+	struct qep_link_cfg link_cfg;
 };
 
 /* Error codes returned (negated) by the validators; see qep_strerror(). */
@@ -240,6 +270,9 @@ size_t qep_enc_cpl(void *buf, uint16_t tag, uint16_t req_type,
 		   enum qep_cpl_status status, const void *data, uint32_t len);
 size_t qep_enc_intx(void *buf, uint8_t pin, bool assert);
 size_t qep_enc_link(void *buf, const struct qep_link *link);
+/* LINK up with the configuration parameters (QEP_FEAT_CFG_STATE) */
+size_t qep_enc_link_cfg(void *buf, const struct qep_link *link,
+			const struct qep_link_cfg *cfg);
 size_t qep_enc_fds(void *buf, const struct qep_fds *fds);
 size_t qep_enc_reset(void *buf);
 /* MAP with @count pieces; @tag non-zero makes it non-posted */

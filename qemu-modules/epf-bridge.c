@@ -30,6 +30,7 @@
 #include "hw/qdev-properties-system.h"
 
 #include "epc-link.h"
+#include "epc-cfgspace.h"
 #include "epc-direct.h"
 #include "epc-module.h"
 #include "qemu-epc-regs.h"
@@ -54,6 +55,15 @@ struct EpfBridgeState {
     QepLink link;
     BridgeBar bar[QEP_NUM_BARS];
     bool present;            /* LINK up received: the function exists */
+    /*
+     * With CFG_STATE (an endpoint of protocol 1.3): the function's config
+     * space, built from the parameters LINK up carried, as the endpoint
+     * builds its own; every host write goes to both, so config accesses
+     * never wait for the endpoint.  Without, they are requests to it.
+     */
+    bool mirror;
+    EpcCfgParams params;
+    EpcCfgSpace cfg;
 
     /* properties */
     char *socket;
@@ -353,6 +363,46 @@ static void bridge_link_down(EpfBridgeState *s)
     }
 }
 
+/*
+ * LINK up: with parameters (CFG_STATE), the config space as the endpoint
+ * builds it.  False (and disconnected) if they do not make one.
+ */
+static bool bridge_set_mirror(EpfBridgeState *s, const struct qep_msg *m)
+{
+    const struct qep_link_cfg *c = &m->link_cfg;
+    EpcCfgParams *p = &s->params;
+    const char *why;
+
+    s->mirror = m->has_link_cfg && qep_link_has(&s->link, QEP_FEAT_CFG_STATE);
+    if (!s->mirror) {
+        return true;
+    }
+    *p = (EpcCfgParams) {
+        .hdr = {
+            .vendor_id = c->vendor_id, .device_id = c->device_id,
+            .revision = c->revision, .progif = c->progif,
+            .subclass = c->subclass, .baseclass = c->baseclass,
+            .subsys_vendor_id = c->subsys_vendor_id,
+            .subsys_id = c->subsys_id, .intx_pin = m->u.link.intx_pin,
+        },
+        .msi_log2 = c->msi_log2, .msix_count = c->msix_count,
+        .msix_table = c->msix_table, .msix_pba = c->msix_pba,
+    };
+    memcpy(p->bar, m->u.link.bar, sizeof(p->bar));
+    why = epc_cfg_check(p);
+    if (why) {
+        g_autofree char *msg = g_strdup_printf("protocol error: LINK up with "
+                                               "a function that cannot be: "
+                                               "%s", why);
+
+        s->mirror = false;
+        qep_link_disconnect(&s->link, msg);
+        return false;
+    }
+    epc_cfg_build(&s->cfg, p);
+    return true;
+}
+
 static void bridge_handle(void *opaque, const struct qep_msg *m)
 {
     EpfBridgeState *s = opaque;
@@ -380,6 +430,9 @@ static void bridge_handle(void *opaque, const struct qep_msg *m)
     case QEP_MSG_LINK:
         trace_epf_bridge_link(m->u.link.up);
         if (m->u.link.up) {
+            if (!bridge_set_mirror(s, m)) {
+                break;
+            }
             bridge_set_intx(s, 0);
             bridge_set_layout(s, &m->u.link);
             s->present = true;
@@ -425,7 +478,12 @@ static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
         }
         return val;
     }
-    val = qep_link_read(&s->link, QEP_MSG_CFG_READ, addr, len, NULL);
+    if (s->mirror) {
+        val = epc_cfg_read(&s->cfg, addr, len);
+    } else {
+        /* an endpoint without CFG_STATE: ask it, and wait */
+        val = qep_link_read(&s->link, QEP_MSG_CFG_READ, addr, len, NULL);
+    }
     trace_epf_bridge_cfg_read(addr, len, val);
     /*
      * The multi-function bit of the header type is the slot's business:
@@ -439,10 +497,21 @@ static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
     return val;
 }
 
+/* The endpoint answered a config write (with CFG_STATE: nobody waits). */
+static void bridge_cfg_written(void *opaque, int status, const void *data,
+                               uint32_t len)
+{
+    if (status != QEP_CPL_SC) {
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: the endpoint answered a "
+                      "config write with status %d\n", status);
+    }
+}
+
 static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
                              int len)
 {
     EpfBridgeState *s = EPF_BRIDGE(pdev);
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_cfg_req))];
 
     if (!s->present) {
         return;
@@ -457,7 +526,18 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
         val &= (1u << (8 * len)) - 1;
     }
     trace_epf_bridge_cfg_write(addr, len, val);
-    qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
+    if (s->mirror) {
+        /*
+         * Both copies take the write, in the same order (the endpoint's
+         * from the socket, after everything sent before it)
+         */
+        epc_cfg_write(&s->cfg, addr, len, val);
+        qep_link_request_async(&s->link, buf,
+                               qep_enc_cfg_write(buf, 0, addr, len, val), 0,
+                               bridge_cfg_written, s);
+    } else {
+        qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
+    }
     /* keep command, BARs and interrupt line coherent for QEMU */
     if (addr < PCI_CONFIG_HEADER_SIZE) {
         pci_default_write_config(pdev, addr, val, len);
@@ -492,7 +572,8 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .owner = OBJECT(s),
         .server = false,
         .role = QEP_ROLE_HOST,
-        .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
+        .features = QEP_FEAT_RESET | QEP_FEAT_CFG_STATE |
+                    (s->shmem ? QEP_FEAT_SHMEM : 0),
         .dma_as = pci_get_address_space(pdev),
         .timeout_ms = s->timeout_ms,
         .reconnect_ms = s->reconnect_ms,
@@ -518,6 +599,10 @@ static void bridge_reset(DeviceState *dev)
 
     if (!s->present) {
         return;
+    }
+    if (s->mirror) {
+        /* as the endpoint does when RESET comes */
+        epc_cfg_build(&s->cfg, &s->params);
     }
     if (!qep_link_has(&s->link, QEP_FEAT_RESET)) {
         warn_report("epf-bridge: %s: the endpoint does not take RESET; its "

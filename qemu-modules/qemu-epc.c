@@ -364,16 +364,36 @@ static void epc_withdraw_done(void *opaque, int status, const void *data,
     }
 }
 
+/*
+ * LINK up or down; up carries the BAR layout, and with CFG_STATE every
+ * parameter the config space is built from, so that the host builds the
+ * same and answers its config reads itself
+ */
 static void epc_send_link(EpcFunc *f, bool up)
 {
-    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_link))];
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_link) +
+                            sizeof(struct qep_link_cfg))];
     struct qep_link l = { .up = up };
+    const EpcCfgParams *p = &f->cfg.p;
+    struct qep_link_cfg c = {
+        .vendor_id = p->hdr.vendor_id, .device_id = p->hdr.device_id,
+        .revision = p->hdr.revision, .progif = p->hdr.progif,
+        .subclass = p->hdr.subclass, .baseclass = p->hdr.baseclass,
+        .subsys_vendor_id = p->hdr.subsys_vendor_id,
+        .subsys_id = p->hdr.subsys_id, .msi_log2 = p->msi_log2,
+        .msix_count = p->msix_count, .msix_table = p->msix_table,
+        .msix_pba = p->msix_pba,
+    };
 
-    if (up) {
-        l.intx_pin = f->cfg.p.hdr.intx_pin;
-        memcpy(l.bar, f->cfg.p.bar, sizeof(l.bar));
+    if (!up) {
+        qep_link_send(&f->link, buf, qep_enc_link(buf, &l));
+        return;
     }
-    qep_link_send(&f->link, buf, qep_enc_link(buf, &l));
+    l.intx_pin = p->hdr.intx_pin;
+    memcpy(l.bar, p->bar, sizeof(l.bar));
+    qep_link_send(&f->link, buf,
+                  qep_link_has(&f->link, QEP_FEAT_CFG_STATE)
+                  ? qep_enc_link_cfg(buf, &l, &c) : qep_enc_link(buf, &l));
 }
 
 /*
@@ -1248,7 +1268,8 @@ static void epc_host_reset(EpcFunc *f)
     if (!f->link_up) {
         return;
     }
-    epc_params(f, &p);
+    /* what the link came up with: the host rebuilds from the same */
+    p = f->cfg.p;
     epc_cfg_build(&f->cfg, &p);
     epc_windows_update(f->s);           /* bus mastering is off now */
     epc_event(f->s, QEPC_IRQ_HOST_CFG);
@@ -1445,7 +1466,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
             .owner = OBJECT(s),
             .server = true,
             .role = QEP_ROLE_ENDPOINT,
-            .features = QEP_FEAT_RESET | (s->shmem ? QEP_FEAT_SHMEM : 0),
+            .features = QEP_FEAT_RESET | QEP_FEAT_CFG_STATE |
+                        (s->shmem ? QEP_FEAT_SHMEM : 0),
             .dma_as = pci_get_address_space(pdev),
             .timeout_ms = s->timeout_ms,
             .ops = &epc_link_ops,

@@ -13,7 +13,8 @@ src = re.sub(r'/\*.*?\*/', '', src, flags=re.S)
 src = re.sub(r'//[^\n]*', '', src)
 
 CTYPES = {'uint8_t': 'C.c_uint8', 'uint16_t': 'C.c_uint16', 'uint32_t': 'C.c_uint32',
-          'uint64_t': 'C.c_uint64', 'int': 'C.c_int', 'bool': 'C.c_bool'}
+          'uint64_t': 'C.c_uint64', 'int8_t': 'C.c_int8', 'int': 'C.c_int',
+          'bool': 'C.c_bool'}
 out = ['# generated from qemu-epc-proto.h by scripts/gen-proto-py.py; do not edit',
        'import ctypes as C', '']
 consts = {}

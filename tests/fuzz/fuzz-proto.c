@@ -66,7 +66,8 @@ static size_t reencode(const struct qep_msg *m, uint8_t *out)
 	case QEP_MSG_INTX:
 		return qep_enc_intx(out, m->u.intx.pin, m->u.intx.assert);
 	case QEP_MSG_LINK:
-		return qep_enc_link(out, &m->u.link);
+		return m->has_link_cfg ? qep_enc_link_cfg(out, &m->u.link, &m->link_cfg)
+				       : qep_enc_link(out, &m->u.link);
 	case QEP_MSG_FDS:
 		return qep_enc_fds(out, &m->u.fds);
 	case QEP_MSG_MAP: {
@@ -86,6 +87,8 @@ static void same_fields(const struct qep_msg *a, const struct qep_msg *b)
 {
 	if (memcmp(&a->hdr, &b->hdr, sizeof(a->hdr)) ||
 	    memcmp(&a->u, &b->u, sizeof(a->u)) || a->data_len != b->data_len ||
+	    a->has_link_cfg != b->has_link_cfg ||
+	    memcmp(&a->link_cfg, &b->link_cfg, sizeof(a->link_cfg)) ||
 	    (a->data_len && memcmp(a->data, b->data, a->data_len)))
 		fail("re-encoded message decodes to different fields", NULL, NULL, 0);
 }

@@ -210,6 +210,50 @@ START_TEST(bad_payloads)
 }
 END_TEST
 
+START_TEST(link_with_config_parameters)
+{
+    struct qep_link l = { .up = 1, .intx_pin = 2 };
+    struct qep_link_cfg c = {
+        .vendor_id = 0x104c, .device_id = 0xb500, .revision = 1,
+        .baseclass = 0xff, .subsys_vendor_id = 0x104c, .subsys_id = 7,
+        .msi_log2 = 5, .msix_count = 2048, .msix_table = 0x8000,
+        .msix_pba = 0xff00,
+    };
+    size_t n;
+
+    l.bar[0] = (struct qep_bar_desc){ .size = 0x10000, .flags = 0 };
+    n = qep_enc_link_cfg(buf, &l, &c);
+    ck_assert_int_eq(n, 16 + 104 + 32);
+    ck_assert_int_eq(decode(n), (int)n);
+    ck_assert(m.has_link_cfg);
+    ck_assert(memcmp(&m.link_cfg, &c, sizeof(c)) == 0);
+    ck_assert_int_eq(m.u.link.intx_pin, 2);
+    /* the short form carries none */
+    ck_assert_int_eq(decode(qep_enc_link(buf, &l)), 16 + 104);
+    ck_assert(!m.has_link_cfg);
+    /* no MSI is -1; below that, or more than 32 vectors, is wrong */
+    c.msi_log2 = -1;
+    ck_assert_int_gt(decode(qep_enc_link_cfg(buf, &l, &c)), 0);
+    ck_assert_int_eq(m.link_cfg.msi_log2, -1);
+    c.msi_log2 = 6;
+    ck_assert_int_eq(decode(qep_enc_link_cfg(buf, &l, &c)), -QEP_E_VALUE);
+    c.msi_log2 = 0;
+    c.msix_count = 2049;
+    ck_assert_int_eq(decode(qep_enc_link_cfg(buf, &l, &c)), -QEP_E_VALUE);
+    c.msix_count = 1;
+    c.msix_table = 6;                             /* BIR 6 */
+    ck_assert_int_eq(decode(qep_enc_link_cfg(buf, &l, &c)), -QEP_E_VALUE);
+    c.msix_table = 0;
+    n = qep_enc_link_cfg(buf, &l, &c);
+    buf[16 + 104 + 13] = 1;                       /* reserved */
+    ck_assert_int_eq(decode(n), -QEP_E_RESERVED);
+    /* parameters only with the link up */
+    l.up = 0;
+    l.bar[0].size = 0;
+    ck_assert_int_eq(decode(qep_enc_link_cfg(buf, &l, &c)), -QEP_E_SIZE);
+}
+END_TEST
+
 START_TEST(bad_link_and_fds)
 {
     struct qep_link l = { .up = 1 };
@@ -348,6 +392,7 @@ int main(void)
     tcase_add_test(tc, cfg_roundtrip);
     tcase_add_test(tc, mem_roundtrip);
     tcase_add_test(tc, cpl_intx_link_fds_roundtrip);
+    tcase_add_test(tc, link_with_config_parameters);
     tcase_add_test(tc, stream_of_messages);
     tcase_add_test(tc, bad_headers);
     tcase_add_test(tc, bad_payloads);
