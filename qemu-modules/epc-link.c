@@ -260,6 +260,7 @@ static void conn_readable(void *opaque);
 /* The I/O thread's handlers of the connection's channel.  Lock held. */
 static void conn_set_handlers(QepConn *c)
 {
+    qep_tsan_release(c);
     qio_channel_set_aio_fd_handler(c->ioc, io_ctx(),
                                    c->reading ? conn_readable : NULL,
                                    io_ctx(),
@@ -322,6 +323,7 @@ static void conn_fail_locked(QepConn *c, const char *why)
     }
     c->reading = c->writing = false;
     conn_set_handlers(c);
+    qep_tsan_release(c);
     qemu_bh_schedule(c->bh);
     wake_main();
 }
@@ -342,6 +344,7 @@ static void conn_writable(void *opaque)
 {
     QepConn *c = opaque;
 
+    qep_tsan_acquire(c);
     qemu_mutex_lock(&c->lock);
     while (!c->dead && !c->io_error) {
         QepTxMsg *t = QSIMPLEQ_FIRST(&c->txq);
@@ -402,6 +405,7 @@ static void conn_tx_check(void *opaque)
     int unread = -1;
     int64_t now = now_ms();
 
+    qep_tsan_acquire(c);
     qemu_mutex_lock(&c->lock);
     if (!c->dead && !c->io_error && !QSIMPLEQ_EMPTY(&c->txq)) {
         QIOChannelSocket *sioc = QIO_CHANNEL_SOCKET(c->ioc);
@@ -1004,6 +1008,7 @@ static void conn_readable(void *opaque)
     bool queued = false, bad_msg = false;
     struct qep_msg m;
 
+    qep_tsan_acquire(c);
     while (!why && rx_fill(c, &c->rx, &why) > 0) {
         int fd, n;
 
@@ -1031,7 +1036,7 @@ static void conn_readable(void *opaque)
     }
     qemu_mutex_lock(&c->lock);
     if (why) {
-        if (bad_msg) {
+        if (bad_msg && !c->io_error) {
             snprintf(c->io_error_buf, sizeof(c->io_error_buf),
                      "protocol error: %s (type %u, size %u)", why, m.hdr.type,
                      m.hdr.size);
@@ -1039,6 +1044,7 @@ static void conn_readable(void *opaque)
         }
         conn_fail_locked(c, why);
     } else if (queued) {
+        qep_tsan_release(c);
         qemu_bh_schedule(c->bh);
         wake_main();
     }
@@ -1056,6 +1062,7 @@ static void link_dispatch(QepLink *l, const struct qep_msg *m, int fd);
 static bool conn_run_queue(QepConn *c)
 {
     bool ran = false;
+    const char *why;
 
     conn_ref(c);
     for (;;) {
@@ -1111,15 +1118,19 @@ static bool conn_run_queue(QepConn *c)
         }
         g_free(in);
     }
-    if (c->io_error && !c->dead && c->link) {
+    /* set once by the I/O thread, under the lock, and never changed */
+    qemu_mutex_lock(&c->lock);
+    why = c->io_error;
+    qemu_mutex_unlock(&c->lock);
+    if (why && !c->dead && c->link) {
         QepLink *l = c->link;
 
-        if (strstr(c->io_error, "protocol error")) {
+        if (strstr(why, "protocol error")) {
             l->n_proto_errors++;
-        } else if (strstr(c->io_error, "does not read")) {
+        } else if (strstr(why, "does not read")) {
             l->n_timeouts++;
         }
-        qep_link_disconnect(l, c->io_error);
+        qep_link_disconnect(l, why);
     }
     conn_unref(c);
     return ran;
@@ -1127,6 +1138,7 @@ static bool conn_run_queue(QepConn *c)
 
 static void conn_bh(void *opaque)
 {
+    qep_tsan_acquire(opaque);
     conn_run_queue(opaque);
 }
 
@@ -1464,6 +1476,7 @@ static void conn_io_release(void *opaque)
 {
     QepConn *c = opaque;
 
+    qep_tsan_acquire(c);
     timer_free(c->tx_timer);
     c->tx_timer = NULL;
     conn_unref(c);
@@ -1476,6 +1489,7 @@ static void conn_io_stop(QepConn *c)
     c->reading = c->writing = false;
     conn_set_handlers(c);
     qemu_mutex_unlock(&c->lock);
+    qep_tsan_release(c);
     aio_bh_schedule_oneshot(io_ctx(), conn_io_release, c);
 }
 

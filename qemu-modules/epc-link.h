@@ -30,6 +30,24 @@
 #include "epc-qemu-compat.h"
 #include "qemu-epc-proto.h"
 
+/*
+ * ThreadSanitizer build (-Dtsan=true): the QEMU binary is not instrumented,
+ * so the runtime does not see how QEMU hands work to another thread (a
+ * bottom half scheduled, an fd handler set, a timer armed in another
+ * AioContext, call_rcu).  The link marks those edges: qep_tsan_release()
+ * where it hands @obj over, qep_tsan_acquire() where the other side's
+ * callback starts.  Its own locks and atomics need no mark.
+ */
+#ifdef QEP_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define qep_tsan_release(obj) __tsan_release(obj)
+#define qep_tsan_acquire(obj) __tsan_acquire(obj)
+#else
+#define qep_tsan_release(obj) ((void)(obj))
+#define qep_tsan_acquire(obj) ((void)(obj))
+#endif
+
 /* the largest message, header included */
 #define QEP_MSG_MAX        (sizeof(struct qep_hdr) + QEP_MAX_PAYLOAD)
 /* a buffer for one message of the given payload type, header included */

@@ -10,7 +10,8 @@
 # the driver itself; the headers of Debian 12's own QEMU 7.2 (with its
 # binary unpacked) and of the newest QEMU in Debian (scripts/qemu-tree.sh);
 # also a second build with ASan/UBSan (BUILD-san) and the libFuzzer target
-# (clang-14) for the sanitize and fuzz test suites; iperf3 and fio for the
+# (clang-14) for the sanitize and fuzz test suites, a third with
+# ThreadSanitizer (BUILD-tsan) for the tsan suite; iperf3 and fio for the
 # guests.
 # Idempotent; slow artefacts are cached outside the work tree under
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
@@ -25,6 +26,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${QEMU_EPC_CACHE:-$HOME/.cache/qemu-epc}
 BUILD=${QEMU_EPC_BUILD:-$TOP/build}
 SAN_BUILD=${QEMU_EPC_SAN_BUILD:-$BUILD-san}
+TSAN_BUILD=${QEMU_EPC_TSAN_BUILD:-$BUILD-tsan}
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
@@ -193,18 +195,26 @@ build_qtest_accel() {
 }
 
 # Configure (once per QEMU tree) and build this project with meson:
-# build_project DIR SANITIZE(true|false)
+# build_project DIR KIND, KIND one of plain, asan (ASan and UBSan, with the
+# tests' fuzz target) or tsan (ThreadSanitizer, the modules only)
 build_project() {
-	local dir=$1 san=$2 tag want_tree want_san
+	local dir=$1 kind=$2 tag want have opts
 	tag=$(basename "$dir")
+	case "$kind" in
+	plain) opts=(-Dsanitize=false -Dtsan=false) ;;
+	asan) opts=(-Dsanitize=true -Dtsan=false) ;;
+	tsan) opts=(-Dsanitize=false -Dtsan=true -Dtests=false) ;;
+	*) die "build_project: unknown kind $kind" ;;
+	esac
+	want="$QEMU_TREE ${opts[*]}"
 	if [ -f "$dir/build.ninja" ]; then
-		read -r want_tree want_san < <(meson introspect --buildoptions "$dir" 2>/dev/null |
-			python3 -c 'import json,sys; o={x["name"]: x["value"] for x in json.load(sys.stdin)}; print(o["qemu_tree"], str(o["sanitize"]).lower())' 2>/dev/null || true)
-		[ "$want_tree" = "$QEMU_TREE" ] && [ "$want_san" = "$san" ] || rm -rf "$dir"
+		have=$(meson introspect --buildoptions "$dir" 2>/dev/null |
+			python3 -c 'import json,sys; o={x["name"]: x["value"] for x in json.load(sys.stdin)}; print(o["qemu_tree"], "-Dsanitize=%s -Dtsan=%s" % (str(o["sanitize"]).lower(), str(o.get("tsan")).lower()) + ("" if o["tests"] else " -Dtests=false"))' 2>/dev/null || true)
+		[ "$have" = "$want" ] || rm -rf "$dir"
 	fi
 	if [ ! -f "$dir/build.ninja" ]; then
 		log "configuring the build in $dir"
-		meson setup "$dir" "$TOP" -Dqemu_tree="$QEMU_TREE" -Dsanitize="$san" \
+		meson setup "$dir" "$TOP" -Dqemu_tree="$QEMU_TREE" "${opts[@]}" \
 			>"$CACHE/meson-setup-$tag.log" 2>&1 ||
 			{ cat "$CACHE/meson-setup-$tag.log" >&2; die "meson setup failed"; }
 	fi
@@ -348,8 +358,9 @@ t_all=$SECONDS
 if [ "$stage" != kernels ]; then
 	step install_packages
 	step build_qemu_headers
-	step build_project "$BUILD" false
-	step build_project "$SAN_BUILD" true
+	step build_project "$BUILD" plain
+	step build_project "$SAN_BUILD" asan
+	step build_project "$TSAN_BUILD" tsan
 	step version_trees
 	step fetch_iperf3
 	step build_fio

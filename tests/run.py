@@ -5,8 +5,8 @@
 usage: run.py BUILD_DIR [SELECTION ...] [-k PATTERN] [--list] [--serial]
               [--setup-kernels CMD]
 
-SELECTION: a suite (harness unit device sanitize fuzz kmod versions pkg
-e2e; default: all of them), or one file of a suite (device/test_epc.py),
+SELECTION: a suite (harness unit device sanitize tsan fuzz kmod versions
+pkg e2e; default: all of them), or one file of a suite (device/test_epc.py),
 or a test in it (device/test_epc.py:EpcTest.test_msi).  -k PATTERN keeps
 the cases whose name contains PATTERN.  --list prints every case name
 without running anything.  Every case is a line "ok NAME" or "not ok NAME:
@@ -15,7 +15,8 @@ suite that cannot run, or that runs fewer cases than it is known to have
 (a renamed file would drop its tests silently), is a "not ok" line too.
 
 Each suite runs in a process of its own, with the environment it needs
-(sanitize and fuzz use the sanitizer build BUILD_DIR-san, versions the
+(sanitize and fuzz use the sanitizer build BUILD_DIR-san, tsan the
+ThreadSanitizer build BUILD_DIR-tsan, versions the
 modules built for Debian 12's QEMU 7.2 on that QEMU), and reports its
 cases to this process on a pipe of their own; what a suite prints besides
 becomes "# " lines.  The suites that drive QEMUs under qtest (and barely
@@ -45,13 +46,16 @@ import traceback
 import unittest
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ALL = ['harness', 'unit', 'device', 'sanitize', 'fuzz', 'kmod', 'versions', 'pkg', 'e2e']
+ALL = ['harness', 'unit', 'device', 'sanitize', 'tsan', 'fuzz', 'kmod', 'versions', 'pkg',
+       'e2e']
 UNIT = ('test-proto', 'test-cfgspace', 'test-bars')
 # the fewest cases each whole suite has; fewer means cases went missing
-MINIMUM = {'harness': 45, 'unit': 20, 'device': 109, 'sanitize': 109, 'fuzz': 4, 'kmod': 9,
+MINIMUM = {'harness': 45, 'unit': 20, 'device': 109, 'sanitize': 109, 'tsan': 109, 'fuzz': 4, 'kmod': 9,
            'e2e': 15, 'versions': 5, 'versions/qemu-7.2': 109, 'pkg': 9}
 # suites that run side by side: QEMUs under qtest, waiting more than working
-LIGHT = ('unit', 'device', 'sanitize', 'versions')
+LIGHT = ('unit', 'device', 'sanitize', 'tsan', 'versions')
+# the suites that run the device suite on another build of the modules
+DEVICE_ON = ('sanitize', 'tsan')
 # suites that need no guest kernel: they run while --setup-kernels builds them
 NO_KERNEL = LIGHT + ('fuzz',)
 
@@ -82,6 +86,8 @@ class Config:
         self.build = os.path.abspath(a.build)
         self.san_build = os.path.abspath(os.environ.get('QEMU_EPC_SAN_BUILD',
                                                         self.build + '-san'))
+        self.tsan_build = os.path.abspath(os.environ.get('QEMU_EPC_TSAN_BUILD',
+                                                         self.build + '-tsan'))
         self.fuzz_time = float(os.environ.get('QEMU_EPC_FUZZ_TIME', '10'))
         self.patterns = a.pattern
         self.list_only = a.list
@@ -106,7 +112,7 @@ class Config:
                 if suite in ('unit', 'fuzz'):
                     sys.exit('run.py: %s takes -k PATTERN, not a path' % suite)
                 f, _, name = rest.partition(':')
-                d = 'device' if suite == 'sanitize' else suite
+                d = 'device' if suite in DEVICE_ON else suite
                 if not os.path.isfile(os.path.join(TOP, 'tests', d, f)):
                     sys.exit('run.py: no file tests/%s/%s' % (d, f))
                 only = [(f, name)]
@@ -275,12 +281,15 @@ def unit(cfg, rep):
 
 
 def san_build_ok(cfg, rep, suite):
-    """The sanitizer build exists and is one (not a skip: a failure)."""
-    if os.path.isfile(os.path.join(cfg.san_build, 'qemu-epc-preload')) and \
-            os.path.isfile(os.path.join(cfg.san_build, 'hw-misc-qemu-epc.so')):
+    """The suite's sanitizer build exists and is one (not a skip: a
+    failure)."""
+    build, opt = ((cfg.tsan_build, '-Dtsan=true') if suite == 'tsan'
+                  else (cfg.san_build, '-Dsanitize=true'))
+    if os.path.isfile(os.path.join(build, 'qemu-epc-preload')) and \
+            os.path.isfile(os.path.join(build, 'hw-misc-qemu-epc.so')):
         return True
-    rep.bad(suite, 'no sanitizer build in %s (meson setup %s -Dsanitize=true, made by '
-            'scripts/setup.sh)' % (cfg.san_build, cfg.san_build))
+    rep.bad(suite, 'no sanitizer build in %s (meson setup %s %s, made by '
+            'scripts/setup.sh)' % (build, build, opt))
     return False
 
 
@@ -396,9 +405,9 @@ def run_child(cfg):
     elif suite == 'versions':
         versions(cfg, rep, cfg.only)
     else:
-        if suite == 'sanitize' and not cfg.list_only and not san_build_ok(cfg, rep, suite):
+        if suite in DEVICE_ON and not cfg.list_only and not san_build_ok(cfg, rep, suite):
             return 0
-        python_suite(cfg, rep, 'device' if suite == 'sanitize' else suite, label, cfg.only)
+        python_suite(cfg, rep, 'device' if suite in DEVICE_ON else suite, label, cfg.only)
     whole = not cfg.only and not cfg.patterns
     if whole and not cfg.list_only and rep.ran < MINIMUM[label]:
         rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
@@ -411,9 +420,10 @@ def run_child(cfg):
 def child_env(cfg, suite, build=None):
     """The environment of a suite's process."""
     env = dict(os.environ)
-    b = build or (cfg.san_build if suite in ('sanitize', 'fuzz') else cfg.build)
+    b = build or {'sanitize': cfg.san_build, 'fuzz': cfg.san_build,
+                  'tsan': cfg.tsan_build}.get(suite, cfg.build)
     env['QEMU_EPC_MODULE_DIR'] = b
-    env['QEMU_EPC_BUILD'] = cfg.build if suite in ('sanitize', 'fuzz') else b
+    env['QEMU_EPC_BUILD'] = cfg.build if suite in ('sanitize', 'tsan', 'fuzz') else b
     env['QEPC_SUITE_LABEL'] = suite
     env.setdefault('QEMU_EPC_FUZZ_TIME', str(cfg.fuzz_time))
     return env

@@ -29,7 +29,8 @@ class Timeout(Exception):
 # what AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer print
 SANITIZER_MARKS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer',
                    'runtime error:', 'SUMMARY: AddressSanitizer',
-                   'SUMMARY: UndefinedBehaviorSanitizer')
+                   'SUMMARY: UndefinedBehaviorSanitizer',
+                   'WARNING: ThreadSanitizer', 'ThreadSanitizer:')
 
 
 def sanitizer_report(text, lines=40):
