@@ -78,9 +78,13 @@ SRC
 }
 
 pkgs_missing() {
-	local p
+	local installed p
+	# one query for all of them (names with an architecture as given)
+	installed=" $(dpkg-query -W -f='${binary:Package} ${Package} ${Status}\n' "$@" 2>/dev/null |
+		awk '$3 == "install" && $4 == "ok" && $5 == "installed" { print $1; print $2 }' |
+		tr '\n' ' ')"
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
+		case "$installed" in *" $p "*) ;; *) echo "$p" ;; esac
 	done
 }
 
@@ -355,8 +359,11 @@ if [ "$stage" != kernels ]; then
 	step install_packages
 	step build_qemu_headers
 	step build_project "$BUILD" false
-	step build_project "$SAN_BUILD" true
-	step version_trees
+	# the sanitizer build and the other QEMU versions: for the tests only
+	if [ "$stage" != run ]; then
+		step build_project "$SAN_BUILD" true
+		step version_trees
+	fi
 	step fetch_iperf3
 	step build_fio
 else
