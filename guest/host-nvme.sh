@@ -51,9 +51,9 @@ have_ns() { s=$(ns) && [ -n "$s" ] && [ -b "/dev/$s" ]; }
 # ask COMMAND: a request to guest 1 (guest/epf-nvme.sh), its one-line
 # answer in $answer
 ask() {
-	echo "$1" >/dev/ttyS2
+	echo "$1" >&3
 	answer=
-	read -r -t 60 answer </dev/ttyS2
+	read -r -t 60 answer <&3
 }
 # restart | stop-now: answered once the function is back
 restart() { ask "$1" && [ "$answer" = restarted ]; }
@@ -75,6 +75,9 @@ remount_check() {
 }
 
 stty -F /dev/ttyS2 raw -echo
+# open once for the whole script: a UART that nobody has open drops what
+# arrives, and guest 1 may answer before a read would have opened it
+exec 3<>/dev/ttyS2
 # failed commands end within seconds, not the default 30 s (applies from
 # the next probe of the controller)
 echo $IO_TIMEOUT >/sys/module/nvme_core/parameters/io_timeout
@@ -251,11 +254,11 @@ rm -f /tmp/reader
 reader=$!
 sleep 1
 t0=$(now)
-echo "stop-now" >/dev/ttyS2
+echo "stop-now" >&3
 # the reads end (or the bound and a margin pass) before guest 1's answer
 wait_for $((DOWN_BOUND * 2)) test -s /tmp/reader
 answer=
-read -r -t 60 answer </dev/ttyS2
+read -r -t 60 answer <&3
 took=
 [ ! -s /tmp/reader ] || took=$(awk -v a="$t0" -v b="$(cat /tmp/reader)" 'BEGIN { printf "%.1f", b - a }')
 if [ -z "$took" ]; then
