@@ -147,6 +147,9 @@ def parse_args(argv):
     return a
 
 
+# the module files the default scripts load, by module name
+MODULE_FILES = {'pcie_qemu_ep': 'pcie-qemu-ep.ko', 'pci_epf_test': 'pci-epf-test.ko',
+                'pci_endpoint_test': 'pci_endpoint_test.ko'}
 
 
 def check_own_modules(a, mods, release):
@@ -161,8 +164,8 @@ def check_own_modules(a, mods, release):
     missing = [n for n in need if n not in names]
     if missing:
         sys.exit('run: --modules %s lacks %s (built for %s); the default scripts '
-                 'load them' % (a.modules, ', '.join(n.replace('_', '-') + '.ko'
-                                                    for n in missing), release))
+                 'load them' % (a.modules, ', '.join(MODULE_FILES[n] for n in missing),
+                                release))
     for name, path in sorted(names.items()):
         vm = subprocess.run(['modinfo', '-F', 'vermagic', path], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, universal_newlines=True).stdout.split()

@@ -20,6 +20,9 @@ die() { printf 'fetch-package: error: %s\n' "$*" >&2; exit 1; }
 
 APT=$CACHE/apt-$SUITE
 mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$CACHE/pkg"
+# one fetch per suite at a time (the lists and the download directory)
+exec 7>"$APT.lock"
+flock -w 1800 7 || die "waited 30 min for $APT.lock; another fetch still holds it"
 mirror=$(sed -n 's/^URIs: *\(.*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
 mirror=${mirror:-http://deb.debian.org/debian}
 cat >"$APT/sources.list" <<EOF

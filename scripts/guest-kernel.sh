@@ -60,6 +60,9 @@ case "$SERIES" in
 *) printf 'guest-kernel: error: unknown series %s (known: 6.12, 7.3)\n' "$SERIES" >&2; exit 2 ;;
 esac
 [ -n "${PKG:-}" ] || PKG=linux-source-$SERIES
+# where a series' source comes from when no package of this release has it
+SUITE=
+[ "$SERIES" != 7.3 ] || [ -n "$PREPARE" ] || SUITE=trixie-backports
 case "$VARIANT" in
 '')
 	FRAGS+=("$TOP/guest/kernel-pair.config")
@@ -82,10 +85,17 @@ if pkgver=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null) &&
    [ -f "/usr/src/$PKG.tar.xz" ]; then
 	tarball=/usr/src/$PKG.tar.xz
 else
-	fetched=$(ls -d "$CACHE/pkg/${PKG}"_*/.done 2>/dev/null | sort -V | tail -1)
-	[ -n "$fetched" ] ||
-		die "$PKG is neither installed nor fetched (scripts/setup.sh does either)"
-	fetched=$(dirname "$fetched")
+	if [ -n "$SUITE" ]; then
+		# its source from $SUITE through a private apt configuration
+		# (the system's sources are not touched)
+		fetched=$("$TOP/scripts/fetch-package.sh" "$SUITE" "$PKG") ||
+			die "fetching $PKG from $SUITE failed"
+	else
+		fetched=$(ls -d "$CACHE/pkg/${PKG}"_*/.done 2>/dev/null | sort -V | tail -1)
+		[ -n "$fetched" ] ||
+			die "$PKG is neither installed nor fetched (scripts/setup.sh does either)"
+		fetched=$(dirname "$fetched")
+	fi
 	pkgver=$(cat "$fetched/version")
 	tarball=$fetched/root/usr/src/$PKG.tar.xz
 	[ -f "$tarball" ] || die "$tarball missing; remove $fetched and run setup again"
@@ -122,6 +132,14 @@ build_variant_kmod() {
 		{ cat "$KMOD_OUT/build.log" >&2; die "building $KMOD_OUT/pcie-qemu-ep.ko failed"; }
 }
 
+# one build per directory at a time: a second caller (a test asking for a
+# kernel while set-up builds it) waits here and then finds it done
+mkdir -p "$CACHE"
+exec 8>"$dir.lock"
+if ! flock -n 8; then
+	log "waiting up to 60 min for the build of $dir by another process"
+	flock -w 3600 8 || die "waited 60 min for $dir.lock; its build still holds it"
+fi
 if [ -f "$dir/.done" ]; then
 	build_variant_kmod
 	echo "$dir"

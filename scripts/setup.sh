@@ -17,6 +17,9 @@
 # $QEMU_EPC_CACHE (default ~/.cache/qemu-epc), keyed by version.
 #   setup.sh                    everything
 #   setup.sh --stage base       all but the guest kernels and the driver
+#   setup.sh --stage run        base, the 6.12 guest kernel and the driver
+#                               (what `run` and `bench` boot; the other
+#                               kernels are built when a run asks for one)
 #   setup.sh --stage kernels    the guest kernels and the driver, after base
 # (`qemu-epc-bench test` builds the kernels while the suites that need none
 # run).
@@ -77,9 +80,13 @@ SRC
 }
 
 pkgs_missing() {
-	local p
+	local installed p
+	# one query for all of them (names with an architecture as given)
+	installed=" $(dpkg-query -W -f='${binary:Package} ${Package} ${Status}\n' "$@" 2>/dev/null |
+		awk '$3 == "install" && $4 == "ok" && $5 == "installed" { print $1; print $2 }' |
+		tr '\n' ' ')"
 	for p in "$@"; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"
+		case "$installed" in *" $p "*) ;; *) echo "$p" ;; esac
 	done
 }
 
@@ -248,28 +255,31 @@ version_trees() {
 	[ -z "$failed" ] || die "preparing the QEMU tree(s)$failed failed (scripts/qemu-tree.sh)"
 }
 
-# The guest kernel (cached), its debug variant (cached), a prepared 6.1
-# tree, and pcie-qemu-ep built against the guest kernel (in kmod/, as dkms
-# and kbuild expect).
-build_guest() {
-	local kdir tree61 kdebug
+# The guest kernel (cached) and pcie-qemu-ep built against it (in kmod/,
+# as dkms and kbuild expect): what `run` boots by default.
+build_guest_612() {
+	local kdir
 	kdir=$("$TOP/scripts/guest-kernel.sh") || die "guest kernel build failed"
+	echo "$kdir" >"$BUILD/guest-kernel"
+	make -C "$TOP/kmod" KDIR="$kdir/linux" >"$CACHE/kmod.log" 2>&1 ||
+		{ cat "$CACHE/kmod.log" >&2; die "building kmod/pcie-qemu-ep.ko failed"; }
+}
+
+# The other kernels the tests boot or build against (each cached): a
+# prepared 6.1 tree, the debug variant (KASAN, kmemleak) with pcie-qemu-ep
+# built against it into $BUILD/kmod-debug/kmod, and the 7.3 series (its
+# source from trixie-backports, its kselftest, pcie-qemu-ep in
+# $BUILD/kmod-7.3/kmod).  `run` builds one of these itself when asked for
+# it (harness/artefacts.py).
+build_guest() {
+	local tree61 kdebug k73
+	build_guest_612
 	tree61=$("$TOP/scripts/guest-kernel.sh" --prepare-only linux-source-6.1) ||
 		die "preparing the 6.1 tree failed"
-	echo "$kdir" >"$BUILD/guest-kernel"
 	echo "$tree61" >"$BUILD/kernel-tree-6.1"
-	# the debug variant (KASAN, kmemleak) and pcie-qemu-ep built against
-	# it into $BUILD/kmod-debug/kmod (tests/e2e/test_e2e_debug_kernel.py)
 	kdebug=$(QEMU_EPC_BUILD=$BUILD "$TOP/scripts/guest-kernel.sh" --variant debug) ||
 		die "debug guest kernel build failed"
 	echo "$kdebug" >"$BUILD/guest-kernel-debug"
-	make -C "$TOP/kmod" KDIR="$kdir/linux" >"$CACHE/kmod.log" 2>&1 ||
-		{ cat "$CACHE/kmod.log" >&2; die "building kmod/pcie-qemu-ep.ko failed"; }
-	# the 7.3 series: its source from trixie-backports through a private
-	# apt configuration (the system's sources are not touched), its
-	# kernel, the kselftest, and pcie-qemu-ep built against it
-	"$TOP/scripts/fetch-package.sh" trixie-backports linux-source-7.3 >/dev/null ||
-		die "fetching linux-source-7.3 failed"
 	k73=$(QEMU_EPC_BUILD=$BUILD "$TOP/scripts/guest-kernel.sh" --series 7.3) ||
 		die "7.3 guest kernel build failed"
 	echo "$k73" >"$BUILD/guest-kernel-7.3"
@@ -338,12 +348,12 @@ step() {
 stage=all
 case "${1:-}" in
 '') ;;
---stage) stage=${2:-}; [ $# = 2 ] || die "usage: setup.sh [--stage base|kernels]" ;;
-*) die "usage: setup.sh [--stage base|kernels]" ;;
+--stage) stage=${2:-}; [ $# = 2 ] || die "usage: setup.sh [--stage base|run|kernels]" ;;
+*) die "usage: setup.sh [--stage base|run|kernels]" ;;
 esac
 case "$stage" in
-all | base | kernels) ;;
-*) die "unknown stage '$stage' (base: packages, QEMU headers, builds; kernels: the guest kernels and the driver)" ;;
+all | base | run | kernels) ;;
+*) die "unknown stage '$stage' (base: packages, QEMU headers, builds; run: base and the 6.12 guest kernel with the driver; kernels: every guest kernel and the driver)" ;;
 esac
 
 mkdir -p "$CACHE" "$BUILD"
@@ -359,9 +369,12 @@ if [ "$stage" != kernels ]; then
 	step install_packages
 	step build_qemu_headers
 	step build_project "$BUILD" plain
-	step build_project "$SAN_BUILD" asan
-	step build_project "$TSAN_BUILD" tsan
-	step version_trees
+	# the sanitizer builds and the other QEMU versions: for the tests only
+	if [ "$stage" != run ]; then
+		step build_project "$SAN_BUILD" asan
+		step build_project "$TSAN_BUILD" tsan
+		step version_trees
+	fi
 	step fetch_iperf3
 	step build_fio
 else
@@ -369,5 +382,8 @@ else
 	QEMU_TREE=$(cat "$BUILD/qemu-tree" 2>/dev/null) ||
 		die "no $BUILD/qemu-tree: run setup.sh --stage base first"
 fi
-[ "$stage" = base ] || step build_guest
+case "$stage" in
+run) step build_guest_612 ;;
+all | kernels) step build_guest ;;
+esac
 log "ready ($stage, $((SECONDS - t_all)) s): modules in $BUILD, QEMU tree $QEMU_TREE"

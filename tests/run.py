@@ -19,11 +19,13 @@ Each suite runs in a process of its own, with the environment it needs
 ThreadSanitizer build BUILD_DIR-tsan, versions the
 modules built for Debian 12's QEMU 7.2 on that QEMU), and reports its
 cases to this process on a pipe of their own; what a suite prints besides
-becomes "# " lines.  The suites that drive QEMUs under qtest (and barely
-use the CPU) run side by side, the ones that boot guests or compile one
-after the other (--serial: all one after the other).  With
---setup-kernels, the guest kernels are built at low priority while the
-suites that need none run (`qemu-epc-bench test` does that).
+becomes "# " lines.  Two lanes run side by side: the suites that boot
+guests (e2e), at a lower priority (nice 10), and the others, where the
+suites that drive QEMUs under qtest (and barely use the CPU) run side by
+side and the ones that compile follow one after the other (--serial: one
+lane, all one after the other).  With --setup-kernels, the guest kernels
+are built at the lowest priority while the suites that need none run
+(`qemu-epc-bench test` does that); the suites that need them wait.
 
 fuzz replays each target's corpus and then mutates for $QEMU_EPC_FUZZ_TIME
 seconds (default 10; `qemu-epc-bench fuzz --time N` runs the long run).
@@ -41,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import unittest
@@ -58,6 +61,10 @@ LIGHT = ('unit', 'device', 'sanitize', 'tsan', 'versions')
 DEVICE_ON = ('sanitize', 'tsan')
 # suites that need no guest kernel: they run while --setup-kernels builds them
 NO_KERNEL = LIGHT + ('fuzz',)
+# suites that boot guests: a lane of their own, at a lower priority, beside
+# the others (TCG guests take what the qtest suites leave)
+GUESTS = ('e2e',)
+GUEST_NICE = 10
 
 
 class Config:
@@ -432,7 +439,7 @@ def child_env(cfg, suite, build=None):
 class Child:
     """One suite's process: its text output and its result pipe."""
 
-    def __init__(self, cfg, suite, only, env, prefix=''):
+    def __init__(self, cfg, suite, only, env, prefix='', nice=0):
         self.suite = suite
         self.prefix = prefix
         r, w = os.pipe()
@@ -447,6 +454,7 @@ class Child:
             cmd.append('--list')
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, pass_fds=(w,), env=env,
+                                     preexec_fn=(lambda: os.nice(nice)) if nice else None,
                                      start_new_session=True, universal_newlines=True,
                                      errors='replace')
         os.close(w)
@@ -456,10 +464,10 @@ class Child:
         self.open = 2
 
 
-def relay_child(cfg, suite, only, env, rep, prefix='', limit=None):
+def relay_child(cfg, suite, only, env, rep, prefix='', limit=None, nice=0):
     """Run one suite's process to its end, its results passed on to rep
     (named with prefix); returns how many it reported."""
-    c = Child(cfg, suite, only, env, prefix)
+    c = Child(cfg, suite, only, env, prefix, nice)
     sel = selectors.DefaultSelector()
     sel.register(c.proc.stdout, selectors.EVENT_READ, 'text')
     sel.register(c.results, selectors.EVENT_READ, 'results')
@@ -491,23 +499,28 @@ def relay_child(cfg, suite, only, env, rep, prefix='', limit=None):
 
 
 class Tally:
-    """The parent's count, and the lines it prints."""
+    """The parent's count, and the lines it prints (from either lane)."""
 
     def __init__(self):
         self.passed = self.failed = self.n_listed = 0
+        self.lock = threading.Lock()
 
     def ok(self, name, extra=''):
-        self.passed += 1
-        print('ok %s%s' % (name, extra), flush=True)
+        with self.lock:
+            self.passed += 1
+            print('ok %s%s' % (name, extra), flush=True)
 
     def bad(self, name, why):
-        self.failed += 1
-        # the reason's own lines indented: only result lines start a line
-        print('not ok %s: %s' % (name, why.rstrip('\n').replace('\n', '\n    ')), flush=True)
+        with self.lock:
+            self.failed += 1
+            # the reason's own lines indented: only result lines start a line
+            print('not ok %s: %s' % (name, why.rstrip('\n').replace('\n', '\n    ')),
+                  flush=True)
 
     def listed(self, name):
-        self.n_listed += 1
-        print(name, flush=True)
+        with self.lock:
+            self.n_listed += 1
+            print(name, flush=True)
 
 
 class KernelSetup:
@@ -526,10 +539,18 @@ class KernelSetup:
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          preexec_fn=lambda: os.nice(19),
                                          start_new_session=True)
-        self.failed = None
+        self.lock = threading.Lock()
+        self.outcome = ()
 
     def wait(self):
-        """None once the kernels are ready, else why not."""
+        """None once the kernels are ready, else why not (either lane may
+        ask; the answer is the same)."""
+        with self.lock:
+            if self.outcome == ():
+                self.outcome = (self._wait(),)
+            return self.outcome[0]
+
+    def _wait(self):
         try:
             rc = self.proc.wait(max(1, self.LIMIT - (time.monotonic() - self.t0)))
         except subprocess.TimeoutExpired:
@@ -548,9 +569,11 @@ class KernelSetup:
 
 
 def run_suites(cfg, plan):
-    """The selected suites: those that need no guest kernel first (the
-    light ones side by side unless serial) while the kernels build, then
-    the others in turn.  Returns the tally."""
+    """The selected suites in two lanes side by side: the suites that boot
+    guests (after the kernels, at a lower priority), and the others (those
+    that need no kernel first, the light ones side by side, the rest after
+    the kernels).  --serial: one lane, every suite after the other.
+    Returns the tally."""
     T = rep = Tally()
     if cfg.list_only:
         for suite, only in plan:
@@ -559,6 +582,22 @@ def run_suites(cfg, plan):
     kernels = None
     if cfg.setup_kernels and any(s not in NO_KERNEL for s, _ in plan):
         kernels = KernelSetup(cfg)
+    if cfg.serial:
+        run_lane(cfg, plan, rep, kernels)
+        return T
+    guests = [(s, o) for s, o in plan if s in GUESTS]
+    others = [(s, o) for s, o in plan if s not in GUESTS]
+    lane = threading.Thread(target=run_lane, args=(cfg, guests, rep, kernels, GUEST_NICE))
+    lane.start()
+    run_lane(cfg, others, rep, kernels)
+    lane.join()
+    return T
+
+
+def run_lane(cfg, plan, rep, kernels, nice=0):
+    """One lane: the suites that need no kernel (the light ones side by
+    side unless serial), then, once the kernels are there, the others in
+    turn."""
     first = [(s, o) for s, o in plan if s in NO_KERNEL]
     then = [(s, o) for s, o in plan if s not in NO_KERNEL]
     light = [(s, o) for s, o in first if s in LIGHT and not cfg.serial]
@@ -567,20 +606,19 @@ def run_suites(cfg, plan):
         first = [x for x in first if x not in light]
     for item in first + [None] + then:
         if item is None:
-            why = kernels.wait() if kernels else None
+            why = kernels.wait() if kernels and then else None
             if why:
                 for s, _ in then:
-                    T.bad(s, why)
+                    rep.bad(s, why)
                 break
             continue
         suite, only = item
         t0 = time.monotonic()
         try:
-            relay_child(cfg, suite, only, child_env(cfg, suite), rep)
+            relay_child(cfg, suite, only, child_env(cfg, suite), rep, nice=nice)
         except Exception:
-            T.bad(suite, 'the suite broke:\n' + traceback.format_exc())
+            rep.bad(suite, 'the suite broke:\n' + traceback.format_exc())
         print('# %s: %.0f s' % (suite, time.monotonic() - t0), flush=True)
-    return T
 
 
 def run_parallel(cfg, plan, rep):

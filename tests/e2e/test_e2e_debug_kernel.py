@@ -135,7 +135,7 @@ class DebugKernelDriverLifecycle(unittest.TestCase):
                 '(debug kernel)', script='planted.sh', more=[planted])
         except guests.GuestError as e:
             self.fail(str(e))
-        lines, wrong = e2e.script_results(raw)
+        _, _, wrong = e2e.script_results(raw)
         self.assertIsNone(wrong, 'log in %s' % rundir)
         report = [l[len('QEPC-KMEMLEAK '):] for l in raw if l.startswith('QEPC-KMEMLEAK ')]
         leaks = [o for o in kmemleak_objects(report)

@@ -93,8 +93,14 @@ class PcitestSuite(unittest.TestCase):
         m = re.search(r'(?m)^# pcie-qemu-ep\'s channels moved (\d+) bytes meanwhile$', out)
         self.assertTrue(m and int(m.group(1)) >= 128 << 20, r.tail())
         self.assertRegex(out, r'(?m)^# \d+ files \(120 data files, \d+ of the image\)$')
+        b = re.search(r'link down during I/O: the I/O ends with errors within (\d+) s', out)
+        self.assertTrue(b, r.tail())
+        bound = int(b.group(1))
+        with open(os.path.join(e2e.TOP, 'README.md')) as f:
+            self.assertIn('must end with errors within %d s' % bound, f.read(),
+                          'the bound the README states is not the one checked')
         m = re.search(r'(?m)^# the reads failed ([\d.]+) s after the stop$', out)
-        self.assertTrue(m and float(m.group(1)) <= 15, r.tail())
+        self.assertTrue(m and float(m.group(1)) <= bound, r.tail())
 
 
 if __name__ == '__main__':

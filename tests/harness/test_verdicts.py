@@ -72,6 +72,13 @@ class NotOkIsAFailure(unittest.TestCase):
         self.assertFalse(good)
         self.assertIn('FAIL', line)
 
+    def test_a_lone_not_ok_is_one_failure(self):
+        """Its own failure says it all: no second case for 'nothing passed'."""
+        res = feed(phase(), ['not ok 1 x # SKIP y'])
+        self.assertEqual(statuses(res), [('x', 'fail')])
+        good, line = res.verdict()
+        self.assertFalse(good)
+
     def test_nothing_passed_is_said(self):
         res = R.Results(io.StringIO())
         res.add('x', '', 'g', True, 0, skip='y')
