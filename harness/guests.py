@@ -205,7 +205,8 @@ class Pair:
     def __init__(self, rundir, kernel, initrd, accel='tcg', host_smp=16,
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
-                 epf_smp=1, ctl=False, functions=1, function_setup=None):
+                 epf_smp=1, ctl=False, functions=1, function_setup=None, link='socket',
+                 trace=False):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -218,7 +219,13 @@ class Pair:
         device under test; functions: qemu-epc's functions=, and as many
         epf-bridges in guest 2 (04.0 with multifunction=on, 04.1, ...),
         QEPC_FUNCTIONS for the scripts, and QEPC_FUNCk from function_setup
-        for guest/epf-test.sh."""
+        for guest/epf-test.sh; link: how the devices name their socket,
+        "socket" (socket=PATH) or "chardev" (a -chardev socket the command
+        line sets up, chardev=ID; one function); trace: each QEMU prints
+        its device's trace events (-trace 'qemu_epc_*', -trace
+        'epf_bridge_*') into its *-qemu.log."""
+        if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
+            raise ValueError('link=%s with %d functions' % (link, functions))
         self.shmem = shmem
         dev = '' if shmem else ',shmem=off'
         if functions > 1:
@@ -243,9 +250,23 @@ class Pair:
                 '-serial', 'chardev:ctl'] if ctl else []
         ctl2 = ['-chardev', 'socket,id=ctl,path=%s,reconnect-ms=200' % ctl_sock,
                 '-serial', 'chardev:ctl'] if ctl else []
+        if link == 'chardev':
+            epc_link = ['-chardev', 'socket,id=epclink,path=%s,server=on,wait=off' % self.sock,
+                        '-device', 'qemu-epc,chardev=epclink' + epc_props + dev]
+            bridges = ['-chardev', 'socket,id=epclink,path=%s,reconnect-ms=200' % self.sock,
+                       '-device', 'epf-bridge,chardev=epclink,addr=04.0' + dev]
+        else:
+            epc_link = ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev]
+            bridges = [a for k in range(functions) for a in (
+                '-device', 'epf-bridge,socket=%s,addr=04.%d%s%s'
+                % (self.sock, k, ',multifunction=on' if functions > 1 and
+                   k == 0 else '', dev))]
+        if trace:
+            epc_link += ['-trace', 'qemu_epc_*']
+            bridges += ['-trace', 'epf_bridge_*']
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
-                         ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev] + ctl1,
+                         epc_link + ctl1,
                          accel=accel, smp=epf_smp, shared_ram=shmem)
         # interrupt remapping: x86 gives a function more than one MSI
         # vector only behind it; no DMA translation: bus addresses are
@@ -253,10 +274,7 @@ class Pair:
         self.host = Guest('host', rundir, kernel, initrd,
                           common + ' qepc.role=host intremap=on',
                           ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off'] +
-                          [a for k in range(functions) for a in (
-                              '-device', 'epf-bridge,socket=%s,addr=04.%d%s%s'
-                              % (self.sock, k, ',multifunction=on' if functions > 1 and
-                                 k == 0 else '', dev))] + ctl2,
+                          bridges + ctl2,
                           accel=accel, smp=host_smp,
                           machine='q35,kernel-irqchip=split', shared_ram=shmem)
 

@@ -34,6 +34,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 
 #include "epc-link.h"
@@ -107,7 +108,7 @@ struct QepConn {
     CharBackend *chr;        /* the chardev the connection belongs to */
     uint32_t timeout_ms;
     QEMUBH *bh;              /* main loop: runs inq */
-    QEMUTimer *tx_timer;     /* I/O thread: a send queue that does not move */
+    int tx_tfd;              /* I/O thread: a send queue that does not move */
     RxBuf rx;                /* I/O thread only */
 
     QemuMutex lock;          /* everything below */
@@ -268,6 +269,22 @@ static void conn_set_handlers(QepConn *c)
 }
 
 /*
+ * Arm (ms > 0) or stop the check of a send queue that does not move.  A
+ * timerfd served by the I/O thread, not an AioContext timer: the timer
+ * list of an AioContext is a field of a structure whose layout depends on
+ * how the QEMU binary was configured (io_uring, libaio), so a module must
+ * not reach into it.  Any thread.
+ */
+static void conn_tx_arm(QepConn *c, int64_t ms)
+{
+    struct itimerspec its = {
+        .it_value = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 },
+    };
+
+    timerfd_settime(c->tx_tfd, 0, &its, NULL);
+}
+
+/*
  * Send one whole message and its descriptors: directly while nothing is
  * queued, else (or for what the socket does not take) through the I/O
  * thread.  Never waits.  Any thread.  0, or -1 when the connection is gone.
@@ -308,7 +325,7 @@ static int conn_write(QepConn *c, const void *buf, size_t len, int *fds,
         if (!c->writing) {
             c->writing = true;
             conn_set_handlers(c);
-            timer_mod(c->tx_timer, now_ms() + TX_CHECK_MS);
+            conn_tx_arm(c, TX_CHECK_MS);
         }
     }
     qemu_mutex_unlock(&c->lock);
@@ -355,7 +372,7 @@ static void conn_writable(void *opaque)
         if (!t) {
             c->writing = false;
             conn_set_handlers(c);
-            timer_del(c->tx_timer);
+            conn_tx_arm(c, 0);
             break;
         }
         if (c->txq_bytes > TX_MAX) {
@@ -404,6 +421,11 @@ static void conn_tx_check(void *opaque)
     QepConn *c = opaque;
     int unread = -1;
     int64_t now = now_ms();
+    uint64_t ticks;
+
+    if (read(c->tx_tfd, &ticks, sizeof(ticks)) != sizeof(ticks)) {
+        return;                         /* disarmed since it fired */
+    }
 
     qep_tsan_acquire(c);
     qemu_mutex_lock(&c->lock);
@@ -418,7 +440,7 @@ static void conn_tx_check(void *opaque)
             conn_fail_locked(c, "peer does not read its socket");
         }
         if (!c->io_error) {
-            timer_mod(c->tx_timer, now + TX_CHECK_MS);
+            conn_tx_arm(c, TX_CHECK_MS);
         }
     }
     qemu_mutex_unlock(&c->lock);
@@ -1477,8 +1499,9 @@ static void conn_io_release(void *opaque)
     QepConn *c = opaque;
 
     qep_tsan_acquire(c);
-    timer_free(c->tx_timer);
-    c->tx_timer = NULL;
+    qep_aio_set_fd_handler(io_ctx(), c->tx_tfd, NULL, NULL, NULL);
+    close(c->tx_tfd);
+    c->tx_tfd = -1;
     conn_unref(c);
 }
 
@@ -1549,8 +1572,13 @@ static void link_connected(QepLink *l, QIOChannel *ioc, CharBackend *chr)
     c->rx.buf = g_malloc(RX_BUF);
     c->rx.fd = -1;
     c->bh = qemu_bh_new(conn_bh, c);
-    c->tx_timer = aio_timer_new(io_ctx(), QEMU_CLOCK_REALTIME, SCALE_MS,
-                                conn_tx_check, c);
+    c->tx_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (c->tx_tfd < 0) {
+        /* the connection works, without the send queue's watchdog */
+        error_report("qemu-epc link: timerfd_create: %s", strerror(errno));
+    } else {
+        qep_aio_set_fd_handler(io_ctx(), c->tx_tfd, conn_tx_check, NULL, c);
+    }
     qemu_mutex_init(&c->lock);
     qemu_cond_init(&c->cond);
     qemu_cond_init(&c->tx_room);
@@ -1870,14 +1898,36 @@ typedef struct AfterUnmap {
     void (*done)(void *opaque);
     void *opaque;
     int left;                /* vCPUs yet to take the new map, and this call */
+    QEMUTimer *kick;         /* main loop: the vCPUs kicked until the end */
 } AfterUnmap;
+
+#define AFTER_UNMAP_KICK_MS 10
 
 static void after_unmap_done(void *opaque)
 {
     AfterUnmap *a = opaque;
 
+    timer_free(a->kick);
     a->done(a->opaque);
     g_free(a);
+}
+
+/*
+ * A TCG vCPU holds its RCU read lock for as long as it runs guest code;
+ * it leaves that loop for interrupts and I/O, which a guest spinning with
+ * interrupts off never has.  The grace period would wait for its next
+ * exit: kick every vCPU until the grace period is over.
+ */
+static void after_unmap_kick(void *opaque)
+{
+    AfterUnmap *a = opaque;
+    CPUState *cpu;
+
+    CPU_FOREACH(cpu) {
+        qemu_cpu_kick(cpu);
+    }
+    timer_mod(a->kick, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+              AFTER_UNMAP_KICK_MS);
 }
 
 /* RCU thread: every reader that could hold the old map is gone */
@@ -1910,6 +1960,9 @@ void qep_after_unmap(void (*done)(void *opaque), void *opaque)
     a->done = done;
     a->opaque = opaque;
     a->left = 1;
+    a->kick = timer_new_ms(QEMU_CLOCK_REALTIME, after_unmap_kick, a);
+    timer_mod(a->kick, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+              AFTER_UNMAP_KICK_MS);
     CPU_FOREACH(cpu) {
         qatomic_inc(&a->left);
         async_run_on_cpu(cpu, after_unmap_cpu, RUN_ON_CPU_HOST_PTR(a));

@@ -116,6 +116,15 @@ static inline uint64_t qep_ram_block_fd_offset(RAMBlock *rb)
 #define qemu_socket_set_nonblock(fd) qemu_set_blocking(fd, false, &error_abort)
 #endif
 
+/* 8.1: aio_set_fd_handler() lost is_external */
+#if QEP_QEMU_AT_LEAST(8, 1)
+#define qep_aio_set_fd_handler(ctx, fd, rd, wr, opaque) \
+    aio_set_fd_handler(ctx, fd, rd, wr, NULL, NULL, opaque)
+#else
+#define qep_aio_set_fd_handler(ctx, fd, rd, wr, opaque) \
+    aio_set_fd_handler(ctx, fd, false, rd, wr, NULL, NULL, opaque)
+#endif
+
 /*
  * 8.2: migrate_add_blocker() and migrate_del_blocker() take the reason by
  * reference, free it on failure and on removal, and clear the pointer.

@@ -31,6 +31,21 @@ class DriverLifecycle(unittest.TestCase):
 DMA_LOOP = ['-i 1'] + ['-d -r -s 4000000'] * 200
 
 
+# trace events each guest's QEMU must have printed (-trace): name, the
+# start of its text
+TRACED = {
+    'epf': [('qemu_epc_link_connect', r'a peer connected'),
+            ('qemu_epc_link_up', r'HELLO exchanged, features 0x[0-9a-f]+'),
+            ('qemu_epc_start', r'CTRL\.START 1'),
+            ('qemu_epc_link', r'function 0 link 1'),
+            ('qemu_epc_dma_go', r'channel \d+: 0x[0-9a-f]+ -> 0x[0-9a-f]+ \d+ bytes'),
+            ('qemu_epc_dma_end', r'channel \d+: state \d+ error 0'),
+            ('qemu_epc_irq', r'function 0 raises \S+ \d+')],
+    'host': [('epf_bridge_link_up', r'HELLO exchanged, features 0x[0-9a-f]+'),
+             ('epf_bridge_link', r'function 1')],
+}
+
+
 class DmaInFlight(unittest.TestCase):
     def test_unbind_with_dma_in_flight(self):
         kdir = artefacts.kernel_dir()
@@ -46,9 +61,13 @@ class DmaInFlight(unittest.TestCase):
                                  suites={'dma-loop': DMA_LOOP},
                                  extra=[('etc/qemu-epc/epf-test.sh',
                                          os.path.join(artefacts.GUEST_DIR, 'epf-test.sh'))])
-        # a 16 MB/s engine: each transfer is busy for a quarter second
+        # a 16 MB/s engine: each transfer is busy for a quarter second; the
+        # devices take their link from a -chardev socket the command line
+        # sets up (chardev=), as a user of QEMU's chardevs would, and
+        # trace their events through QEMU's tracing
         pair = guests.Pair(rundir, os.path.join(kdir, 'bzImage'), initrd, host_smp=2,
-                           suite='dma-loop', epc_props=',dma-rate=16000000')
+                           suite='dma-loop', epc_props=',dma-rate=16000000',
+                           link='chardev', trace=True)
         try:
             pair.bring_up()
             pair.epf.wait_for('DONE', 600,
@@ -59,6 +78,17 @@ class DmaInFlight(unittest.TestCase):
         finally:
             pair.stop()
         self.assertEqual(pair.exit_problems(), [])
+        for g, dev in ((pair.epf, 'qemu-epc,chardev=epclink'),
+                       (pair.host, 'epf-bridge,chardev=epclink')):
+            with open(g.qemu_log, errors='replace') as f:
+                log = f.read()
+            self.assertIn(dev, log, 'the pair did not use chardev=')
+            # the events of the link's life and of the transfers, with
+            # their fields (the formats of qemu-modules/trace-events-*)
+            events = TRACED[g.name]
+            for ev, fmt in events:
+                self.assertRegex(log, r'(?m)^(\d+@[\d.]+:)?%s %s' % (ev, fmt),
+                                 '%s: no %s event' % (g.qemu_log, ev))
         with open(pair.epf.results, errors='replace') as f:
             plan, _, wrong = e2e.script_results(f.read().splitlines())
         self.assertIsNone(wrong, 'log in %s' % rundir)

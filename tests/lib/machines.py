@@ -25,26 +25,24 @@ SHARED_RAM = ['-object', 'memory-backend-memfd,id=ram,size=256M,share=on',
               '-machine', 'memory-backend=ram']
 
 
-class EpcVm(QTest):
-    """Guest 1 with qemu-epc: plays the EPC driver."""
-
-    def __init__(self, sock, workdir, name='epc', props='', shared_ram=False):
-        super().__init__(name, ['qemu-epc,socket=%s,addr=04.0%s' % (sock, props)],
-                         workdir, extra=SHARED_RAM if shared_ram else ())
-        self.sock_path = sock
-        self.setup_pci()
+class EpcDriver:
+    """What the EPC driver does with one qemu-epc (at devfn, its registers
+    at regs, its window BAR at window): mixed into the QEMU that has it."""
+    devfn = DEVFN
+    regs = EPC_REGS
+    window = EPC_WINDOW
 
     def setup_pci(self):
-        self.cfg_write(DEVFN, 0x10, EPC_REGS)
-        self.cfg_write(DEVFN, 0x18, EPC_WINDOW)
-        self.cfg_write(DEVFN, 0x1c, 0)
-        self.cfg_write(DEVFN, PCI_COMMAND, MEM | BME, 2)
+        self.cfg_write(self.devfn, 0x10, self.regs)
+        self.cfg_write(self.devfn, 0x18, self.window)
+        self.cfg_write(self.devfn, 0x1c, 0)
+        self.cfg_write(self.devfn, PCI_COMMAND, MEM | BME, 2)
 
     def reg(self, off):
-        return self.readl(EPC_REGS + off)
+        return self.readl(self.regs + off)
 
     def set_reg(self, off, val):
-        self.writel(EPC_REGS + off, val)
+        self.writel(self.regs + off, val)
 
     def write_header(self, vendor=0x104c, device=0xb500, cls=0xff000000,
                      subsys=0, pin=1):
@@ -98,16 +96,16 @@ class EpcVm(QTest):
         """Place the controller's own MSI-X table (BAR4) at `table`, enable
         MSI-X and point vector v at RAM address 0x3000000 + 0x10 * v with
         data 0xd0 + v, so that a delivered vector is visible in memory."""
-        self.cfg_write(DEVFN, 0x20, table)
-        cap = self.cfg_read(DEVFN, 0x34, 1)
-        while self.cfg_read(DEVFN, cap, 1) != 0x11:
-            cap = self.cfg_read(DEVFN, cap + 1, 1)
+        self.cfg_write(self.devfn, 0x20, table)
+        cap = self.cfg_read(self.devfn, 0x34, 1)
+        while self.cfg_read(self.devfn, cap, 1) != 0x11:
+            cap = self.cfg_read(self.devfn, cap + 1, 1)
         for v in range(R.QEPC_NUM_VECTORS):
             self.writel(table + 16 * v, MSIX_RAM + 0x10 * v)
             self.writel(table + 16 * v + 4, 0)
             self.writel(table + 16 * v + 8, 0xd0 + v)
             self.writel(table + 16 * v + 12, 0)
-        self.cfg_write(DEVFN, cap + 2, 0x8000, 2)
+        self.cfg_write(self.devfn, cap + 2, 0x8000, 2)
 
     def set_msi(self, log2):
         self.set_reg(R.QEPC_MSI_CFG, R.QEPC_MSI_CFG_PRESENT | log2)
@@ -152,16 +150,44 @@ class EpcVm(QTest):
         self.set_msix(2048, 0, 0x8000, 0x10000 - 0x100)
         return sizes
 
+class EpcVm(QTest, EpcDriver):
+    """Guest 1 with qemu-epc: plays the EPC driver.  more: further qemu-epc
+    devices ((socket, slot) pairs) in the same QEMU, programmed through
+    EpcIn(vm, slot, regs, window)."""
+
+    def __init__(self, sock, workdir, name='epc', props='', shared_ram=False, more=()):
+        devs = ['qemu-epc,socket=%s,addr=04.0%s' % (sock, props)]
+        devs += ['qemu-epc,socket=%s,addr=%02x.0%s' % (o, slot, props) for o, slot in more]
+        super().__init__(name, devs, workdir, extra=SHARED_RAM if shared_ram else ())
+        self.sock_path = sock
+        self.setup_pci()
+
+
+class EpcIn(EpcDriver):
+    """Another qemu-epc of an EpcVm's QEMU, in slot `slot`."""
+
+    def __init__(self, vm, slot, regs, window):
+        self.vm = vm
+        self.devfn = slot << 3
+        self.regs = regs
+        self.window = window
+        self.setup_pci()
+
+    def __getattr__(self, name):
+        return getattr(self.vm, name)
+
 
 class BridgeVm(QTest):
     """Guest 2 with epf-bridge: plays the host's PCI core and driver."""
 
     def __init__(self, sock, workdir, name='bridge', props='', shared_ram=False,
-                 iommu=False, functions=1):
+                 iommu=False, functions=1, firmware=None):
         """iommu: an intel-iommu in front of the bridge (DMA translation
         off until the test turns it on).  functions: that many bridges at
         04.0 (multifunction=on), 04.1, ..., showing the controller's
-        functions 0, 1, ...; self.devfn picks the one the methods use."""
+        functions 0, 1, ...; self.devfn picks the one the methods use.
+        firmware: a -bios image its vCPU runs (TCG) while the test drives
+        the devices."""
         if functions == 1:
             bridges = ['epf-bridge,socket=%s,addr=04.0%s' % (sock, props)]
         else:
@@ -169,8 +195,11 @@ class BridgeVm(QTest):
                        % (sock, k, ',multifunction=on' if k == 0 else '', props)
                        for k in range(functions)]
         self.devfn = DEVFN
+        extra = list(SHARED_RAM if shared_ram else ())
+        if firmware:
+            extra += ['-bios', firmware]
         super().__init__(name, (['intel-iommu'] if iommu else []) + bridges,
-                         workdir, extra=SHARED_RAM if shared_ram else ())
+                         workdir, extra=extra, accel='tcg' if firmware else 'qtest')
 
     def cfg(self, off, size=4):
         return self.cfg_read(self.devfn, off, size)

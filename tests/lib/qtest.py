@@ -54,8 +54,11 @@ def wait_until(cond, timeout, what, step=0.01):
 
 
 class QTest:
-    def __init__(self, name, devices, workdir, extra=(), accel_dir=None):
+    def __init__(self, name, devices, workdir, extra=(), accel_dir=None, accel='qtest'):
+        """accel: qtest (no vCPU runs), or tcg with a firmware in extra
+        (-bios) whose vCPUs run while the test drives the devices."""
         self.name = name
+        self.accel = accel
         self.workdir = workdir
         self.qsock = os.path.join(workdir, name + '.qtest')
         self.qmp_path = os.path.join(workdir, name + '.qmp')
@@ -75,7 +78,7 @@ class QTest:
         srv.bind(self.qsock)
         srv.listen(1)
         srv.settimeout(15)
-        args = [LAUNCH, QEMU, '-machine', 'q35', '-accel', 'qtest',
+        args = [LAUNCH, QEMU, '-machine', 'q35', '-accel', self.accel,
                 '-qtest', 'unix:' + self.qsock, '-qtest-log', '/dev/null',
                 '-display', 'none', '-nodefaults', '-m', '256M',
                 '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path,
