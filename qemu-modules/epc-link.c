@@ -934,6 +934,7 @@ static ssize_t rx_fill(QepConn *c, RxBuf *r, const char **why)
     int *f = NULL;
     size_t nf = 0;
     ssize_t n;
+    int rx_errno;
 
     if (r->head == r->tail) {
         r->head = r->tail = 0;
@@ -950,6 +951,7 @@ static ssize_t rx_fill(QepConn *c, RxBuf *r, const char **why)
     if (n == QIO_CHANNEL_ERR_BLOCK) {
         return 0;
     }
+    rx_errno = errno;
     for (size_t i = 0; i < nf; i++) {
         if (i == 0 && r->fd < 0 && n > 0) {
             r->fd = f[0];
@@ -962,7 +964,10 @@ static ssize_t rx_fill(QepConn *c, RxBuf *r, const char **why)
     }
     g_free(f);
     if (n <= 0 && !*why) {
-        *why = n == 0 ? "peer closed the connection" : "receive failed";
+        /* a peer that ends with our data unread resets the socket */
+        *why = n == 0 ? "peer closed the connection" :
+               rx_errno == ECONNRESET ? "peer closed the connection (reset)" :
+               "receive failed";
     }
     if (*why) {
         return -1;
