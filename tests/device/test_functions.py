@@ -369,6 +369,10 @@ class WiredFunctionsTest(DeviceTest):
         self.br.set_cfg(msi + 12, 0x7700, 2)
         self.br.set_cfg(msi + 2, 1 | 2 << 4, 2)
         select(self.epc, 1)
+        # config writes reach guest 1 in order with the link's other
+        # messages, not with this test's own commands to guest 1: wait as
+        # an EPF driver does until the host's MSI set-up is there
+        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, "function 1's MSI enabled in guest 1")
         self.epc.raise_irq(R.QEPC_RAISE_MSI, 2)
         wait_until(lambda: self.br.readl(HOST_RAM + 0x1000) == 0x7702, 5,
                    "function 1's MSI in guest 2 memory")

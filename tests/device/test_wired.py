@@ -59,6 +59,10 @@ class WiredTest(WiredDeviceTest):
         self.br.set_cfg(msi + 8, 0)
         self.br.set_cfg(msi + 12, 0x4000, 2)
         self.br.set_cfg(msi + 2, 1 | 5 << 4, 2)
+        # config writes reach guest 1 in order with the link's other
+        # messages, not with this test's own commands to guest 1: wait as
+        # an EPF driver does until the host's MSI set-up is there
+        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'MSI enabled in guest 1')
         for vec in (0, 1, 31):
             self.epc.raise_irq(R.QEPC_RAISE_MSI, vec)
             wait_until(lambda: self.br.readl(HOST_RAM + 0x1000) == 0x4000 | vec, 5,
@@ -72,11 +76,13 @@ class WiredTest(WiredDeviceTest):
         # a read flushes the posted table writes, as on PCIe
         self.assertEqual(self.br.readl(table + 16 * 5 + 8), 0xbeef)
         self.br.set_cfg(msix + 2, 0x8000, 2)
+        self.epc.wait_status(R.QEPC_STATUS_MSIX_EN, 'MSI-X enabled in guest 1')
         self.epc.raise_irq(R.QEPC_RAISE_MSIX, 5)
         wait_until(lambda: self.br.readl(HOST_RAM + 0x2000) == 0xbeef, 5,
                    'MSI-X vector 5 in guest 2 memory')
         # INTx
         self.br.set_cfg(msi + 2, 0, 2)
+        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'MSI disabled in guest 1', on=False)
         self.br.intercept_ioapic()
         self.epc.raise_irq(R.QEPC_RAISE_INTX_ASSERT)
         ev = wait_until(self.br.irq_events, 5, 'INTx assert in guest 2')
