@@ -452,18 +452,19 @@ bool qep_link_credit(QepLink *l, QEMUBH *resume)
     bool room;
     int64_t deadline;
 
-    if (!c || qatomic_read(&c->txq_bytes) <= TX_CREDIT) {
+    if (!c) {
         return true;        /* (without a connection the write goes nowhere) */
     }
-    if (resume) {
-        qemu_mutex_lock(&c->lock);
-        room = c->dead || c->txq_bytes <= TX_CREDIT;
+    qemu_mutex_lock(&c->lock);
+    room = c->dead || c->txq_bytes <= TX_CREDIT;
+    if (room || resume) {
         if (!room && !g_slist_find(c->resume, resume)) {
             c->resume = g_slist_prepend(c->resume, resume);
         }
         qemu_mutex_unlock(&c->lock);
         return room;
     }
+    qemu_mutex_unlock(&c->lock);
     conn_ref(c);
     bql_unlock();
     qemu_mutex_lock(&c->lock);
