@@ -1,7 +1,9 @@
 /*
  * The endpoint function's configuration space as the host sees it, held by
  * qemu-epc and built from what the EPF programmed (header, BARs, MSI,
- * MSI-X).  Pure C: no QEMU dependency, unit-tested in tests/unit.
+ * MSI-X).  Plain C, unit-tested in tests/unit: it needs only proto/ and
+ * the Linux UAPI pci_regs.h (the copy under the QEMU tree's
+ * include/standard-headers), none of QEMU's objects or functions.
  *
  * Layout (docs/qemu-epc.md, "Endpoint configuration space"):
  *   0x00-0x3f  type 0 header

@@ -16,6 +16,7 @@
 #include "epc-qemu-compat.h"
 #include "qemu/timer.h"
 #include "qemu-epc-regs.h"
+#include "qemu-epc-proto.h"
 
 /*
  * The end of a host request (main loop, BQL held): its completion status
@@ -60,7 +61,8 @@ typedef struct EpcDmaOps {
 } EpcDmaOps;
 
 #define EPC_DMA_MAX_LEN   (64u << 20)
-#define EPC_DMA_MPS       4096u    /* = QEP_MAX_DATA; no 4 KiB crossing */
+/* the largest memory request the link carries (4 KiB: none crosses a page) */
+#define EPC_DMA_MPS       QEP_MAX_DATA
 
 typedef struct EpcDma EpcDma;
 

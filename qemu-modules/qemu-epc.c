@@ -103,6 +103,9 @@ struct QemuEpcState {
 
 #define WIN_ALIGN 0x1000
 
+/* a function's BARs in the register map and on the wire: PCI's six */
+QEMU_BUILD_BUG_ON(QEPC_NUM_BARS != QEP_NUM_BARS);
+
 /* ---- interrupts to guest 1 ----------------------------------------------- */
 
 static void epc_update_irq(QemuEpcState *s, uint32_t new_bits)
