@@ -1702,6 +1702,8 @@ static void link_chr_event(void *opaque, QEMUChrEvent event)
     switch (event) {
     case CHR_EVENT_OPENED:
         if (l->conn) {
+            /* the chardev's connection is the new one now: leave it */
+            l->conn->chr = NULL;
             qep_link_disconnect(l, "the chardev made a new connection");
         }
         l->last_error[0] = 0;
@@ -1709,7 +1711,14 @@ static void link_chr_event(void *opaque, QEMUChrEvent event)
                        l->chr);
         break;
     case CHR_EVENT_CLOSED:
-        qep_link_disconnect(l, "peer closed the connection");
+        /*
+         * The chardev has ended the connection, and holds its write lock
+         * while it says so: it must not be asked to disconnect again
+         */
+        if (l->conn) {
+            l->conn->chr = NULL;
+            qep_link_disconnect(l, "peer closed the connection");
+        }
         break;
     default:
         break;

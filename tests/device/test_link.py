@@ -321,6 +321,54 @@ class NestedTest(DeviceTest):
         self.assertLess(max(took), 4.0, 'slowest nested read %.2f s' % max(took))
 
 
+class ChardevTest(DeviceTest):
+    """chardev=: the link on a -chardev socket the command line set up.
+    Peers come and go; whichever of the chardev and the link sees a peer
+    leave first, QEMU stays responsive and takes the next peer."""
+
+    def test_peers_come_and_go_on_a_chardev(self):
+        sock = self.path('link.sock')
+        vm = self.track(EpcVm(sock, self.dir, chardev=True))
+        vm.standard_function()
+        vm.start()
+        for n in range(20):
+            peer = P.Peer(sock, P.ROLE_HOST).connect()
+            try:
+                peer.handshake()
+                peer.expect(P.LINK, what='LINK up (peer %d)' % n)
+                vm.wait_status(R.QEPC_STATUS_LINK_UP, 'link up with peer %d' % n)
+                c = peer.request(P.cfg_read(peer.next_tag(), 0, 4))
+                self.assertEqual((c.m.u.cpl.status, c.data), (P.SC, b'\x4c\x10\x00\xb5'))
+            finally:
+                peer.close()
+            vm.wait_status(R.QEPC_STATUS_PEER, 'qemu-epc to see peer %d leave' % n, on=False)
+            self.assertEqual(vm.reg(R.QEPC_MAGIC), R.QEPC_MAGIC_VALUE)
+        self.assertIn('chardev', vm.read_log())
+
+    def start_plain(self, args):
+        """A QEMU that is not driven; (rc, output) once it exits."""
+        import subprocess
+        from qtest import LAUNCH, QEMU
+        p = subprocess.run([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
+                            '-display', 'none', '-nodefaults'] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, timeout=20)
+        return p.returncode, p.stdout
+
+    def test_bad_chardev_refused(self):
+        sock = self.path('x.sock')
+        for args, want in (
+                (['-chardev', 'null,id=n', '-device', 'qemu-epc,chardev=n'],
+                 'not a Unix socket chardev'),
+                (['-device', 'qemu-epc,chardev=nothing'], 'nothing'),
+                (['-chardev', 'socket,id=l,path=%s,server=on,wait=off' % sock,
+                  '-device', 'qemu-epc,chardev=l,socket=%s' % sock], 'exclude each other'),
+                (['-device', 'epf-bridge'], "'socket' or 'chardev' is required")):
+            rc, out = self.start_plain(args)
+            self.assertNotEqual(rc, 0, args)
+            self.assertIn(want, out, args)
+
+
 class SourceTest(DeviceTest):
     """The socket is made owner-only with fchmod() before bind(), not by
     changing the process-wide umask that other threads create files under."""

@@ -155,10 +155,18 @@ class EpcVm(QTest, EpcDriver):
     devices ((socket, slot) pairs) in the same QEMU, programmed through
     EpcIn(vm, slot, regs, window)."""
 
-    def __init__(self, sock, workdir, name='epc', props='', shared_ram=False, more=()):
-        devs = ['qemu-epc,socket=%s,addr=04.0%s' % (sock, props)]
+    def __init__(self, sock, workdir, name='epc', props='', shared_ram=False, more=(),
+                 chardev=False):
+        """chardev: the first qemu-epc takes its link from a -chardev
+        socket listening on sock (chardev=), not from socket=."""
+        extra = list(SHARED_RAM if shared_ram else ())
+        if chardev:
+            extra += ['-chardev', 'socket,id=link,path=%s,server=on,wait=off' % sock]
+            devs = ['qemu-epc,chardev=link,addr=04.0%s' % props]
+        else:
+            devs = ['qemu-epc,socket=%s,addr=04.0%s' % (sock, props)]
         devs += ['qemu-epc,socket=%s,addr=%02x.0%s' % (o, slot, props) for o, slot in more]
-        super().__init__(name, devs, workdir, extra=SHARED_RAM if shared_ram else ())
+        super().__init__(name, devs, workdir, extra=extra)
         self.sock_path = sock
         self.setup_pci()
 
