@@ -667,6 +667,7 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
     int *f = NULL;
     size_t nf = 0;
     ssize_t n;
+    int rx_errno = 0;
 
     if (r->head == r->tail) {
         r->head = r->tail = 0;
@@ -683,6 +684,7 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
         n = qio_channel_readv_full(QIO_CHANNEL(c->ioc), &iov, 1, &f, &nf, 0,
                                    NULL);
         if (n != QIO_CHANNEL_ERR_BLOCK) {
+            rx_errno = errno;
             break;
         }
         /* a shutdown by qep_link_disconnect() ends this wait */
@@ -700,7 +702,10 @@ static int rx_fill(QepConn *c, RxBuf *r, const char **why)
     }
     g_free(f);
     if (n <= 0 && !*why) {
-        *why = n == 0 ? "peer closed the connection" : "receive failed";
+        /* a peer that ends with our data unread resets the socket */
+        *why = n == 0 ? "peer closed the connection" :
+               rx_errno == ECONNRESET ? "peer closed the connection (reset)" :
+               "receive failed";
     }
     if (*why) {
         return -1;
