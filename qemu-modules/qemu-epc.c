@@ -35,6 +35,7 @@
 #include "epc-link.h"
 #include "epc-direct.h"
 #include "epc-bars.h"
+#include "epc-windows.h"
 #include "epc-cfgspace.h"
 #include "epc-dma.h"
 #include "epc-module.h"
@@ -43,12 +44,6 @@
 
 #define TYPE_QEMU_EPC "qemu-epc"
 OBJECT_DECLARE_SIMPLE_TYPE(QemuEpcState, QEMU_EPC)
-
-typedef struct EpcWindow {
-    uint64_t offset, size, pci_addr;
-    uint32_t ctrl;           /* ENABLE and the function */
-    QepDirect direct;        /* mapped straight onto the host's shared RAM */
-} EpcWindow;
 
 /* one function of the controller: what guest 1 and its host see of it */
 typedef struct EpcFunc {
@@ -97,11 +92,10 @@ struct QemuEpcState {
     uint32_t ctrl, irq_status, irq_enable, error;
     uint32_t func_sel;
     uint32_t doorbell_data;
-    EpcWindow win[QEPC_NUM_WINDOWS];
+    EpcWindows wins;         /* outbound windows: the model, epc-windows.c */
+    QepDirect win_direct[QEPC_NUM_WINDOWS]; /* mapped onto host shared RAM */
     EpcFunc fn[QEPC_MAX_FUNCS];
 };
-
-#define WIN_ALIGN 0x1000
 
 /* a function's BARs in the register map and on the wire: PCI's six */
 QEMU_BUILD_BUG_ON(QEPC_NUM_BARS != QEP_NUM_BARS);
@@ -219,21 +213,21 @@ static bool epc_windows_update(QemuEpcState *s)
     bool removed = false;
 
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
-        EpcWindow *w = &s->win[i];
-        EpcFunc *f = &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)];
+        const EpcWin *w = &s->wins.win[i];
+        EpcFunc *f = &s->fn[epc_win_func(w)];
         MemoryRegion *ram = NULL;
         uint64_t off = 0;
 
-        if ((w->ctrl & QEPC_WIN_ENABLE) && epc_host_bme(f) &&
+        if (epc_win_enabled(w) && epc_host_bme(f) &&
             page_aligned(w->offset, w->size, w->pci_addr)) {
             ram = qep_link_peer_mr(&f->link, w->pci_addr, w->size, &off);
         }
         if (ram) {
-            qep_direct_set(&w->direct, OBJECT(s), &s->window,
+            qep_direct_set(&s->win_direct[i], OBJECT(s), &s->window,
                            "qemu-epc-direct-window", w->offset, w->size, ram,
                            off);
         } else {
-            removed |= qep_direct_clear(&w->direct, &s->window);
+            removed |= qep_direct_clear(&s->win_direct[i], &s->window);
         }
     }
     return removed;
@@ -574,28 +568,6 @@ static void epc_bar_committed(EpcFunc *f, int n)
     }
 }
 
-static void epc_win_commit(QemuEpcState *s, int n, uint32_t ctrl)
-{
-    EpcWindow *w = &s->win[n];
-
-    if ((ctrl & QEPC_WIN_ENABLE) &&
-        (!w->size || w->offset % WIN_ALIGN || w->size % WIN_ALIGN ||
-         w->offset > s->window_size || w->size > s->window_size - w->offset ||
-         w->pci_addr + w->size - 1 < w->pci_addr)) {
-        epc_error(s, QEPC_ERR_WINDOW, "window %d: offset 0x%" PRIx64
-                  " size 0x%" PRIx64 " rejected", n, w->offset, w->size);
-        ctrl &= ~QEPC_WIN_ENABLE;
-    }
-    if (QEPC_WIN_FUNC_OF(ctrl) >= s->functions) {
-        epc_error(s, QEPC_ERR_FUNC, "window %d: function %u of %u refused",
-                  n, QEPC_WIN_FUNC_OF(ctrl), s->functions);
-        return;
-    }
-    w->ctrl = ctrl & (QEPC_WIN_ENABLE | QEPC_WIN_FUNC(7));
-    trace_qemu_epc_window(n, w->offset, w->size, w->pci_addr, w->ctrl);
-    epc_windows_update(s);
-}
-
 /* ---- BAR0 registers ------------------------------------------------------ */
 
 static uint32_t epc_status(EpcFunc *f)
@@ -649,26 +621,8 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
         }
         return 0;
     }
-    if (addr >= QEPC_WIN_BASE(0) && addr < QEPC_WIN_BASE(QEPC_NUM_WINDOWS)) {
-        EpcWindow *w = &s->win[(addr - QEPC_WIN_BASE(0)) / 0x20];
-
-        switch (addr & 0x1f) {
-        case QEPC_WIN_OFF_LO:
-            return (uint32_t)w->offset;
-        case QEPC_WIN_OFF_HI:
-            return w->offset >> 32;
-        case QEPC_WIN_SIZE_LO:
-            return (uint32_t)w->size;
-        case QEPC_WIN_SIZE_HI:
-            return w->size >> 32;
-        case QEPC_WIN_PCI_LO:
-            return (uint32_t)w->pci_addr;
-        case QEPC_WIN_PCI_HI:
-            return w->pci_addr >> 32;
-        case QEPC_WIN_CTRL:
-            return w->ctrl;
-        }
-        return 0;
+    if (epc_windows_read(&s->wins, addr, &val)) {
+        return val;
     }
 
     switch (addr) {
@@ -681,7 +635,7 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
                QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ |
                QEPC_CAPS_DMA | QEPC_CAPS_SUBRANGE | QEPC_CAPS_DOORBELL;
     case QEPC_WIN_ALIGN:
-        return WIN_ALIGN;
+        return EPC_WIN_ALIGN;
     case QEPC_CTRL:
         return s->ctrl;
     case QEPC_STATUS:
@@ -741,7 +695,7 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
     EpcFunc *f = &s->fn[s->func_sel];
     uint32_t val = val64;
     const char *why;
-    int err, bar;
+    int err, bar, win;
 
     if (addr >= QEPC_DMA_BASE(0) && addr < QEPC_DMA_BASE(QEPC_NUM_DMA) &&
         (addr & 0x1f) == QEPC_DMA_CTRL &&
@@ -797,39 +751,24 @@ static void epc_reg_write(void *opaque, hwaddr addr, uint64_t val64,
         }
         return;
     }
-    if (addr >= QEPC_WIN_BASE(0) && addr < QEPC_WIN_BASE(QEPC_NUM_WINDOWS)) {
-        int n = (addr - QEPC_WIN_BASE(0)) / 0x20;
-        EpcWindow *w = &s->win[n];
+    err = epc_windows_write(&s->wins, addr, val, &why, &win);
+    if (win >= 0) {
+        const EpcWin *w = &s->wins.win[win];
 
-        if ((addr & 0x1f) != QEPC_WIN_CTRL && (w->ctrl & QEPC_WIN_ENABLE)) {
-            epc_error(s, QEPC_ERR_WINDOW, "window %d changed while enabled",
-                      n);
-            return;
-        }
-        switch (addr & 0x1f) {
-        case QEPC_WIN_OFF_LO:
-            w->offset = deposit64(w->offset, 0, 32, val);
-            return;
-        case QEPC_WIN_OFF_HI:
-            w->offset = deposit64(w->offset, 32, 32, val);
-            return;
-        case QEPC_WIN_SIZE_LO:
-            w->size = deposit64(w->size, 0, 32, val);
-            return;
-        case QEPC_WIN_SIZE_HI:
-            w->size = deposit64(w->size, 32, 32, val);
-            return;
-        case QEPC_WIN_PCI_LO:
-            w->pci_addr = deposit64(w->pci_addr, 0, 32, val);
-            return;
-        case QEPC_WIN_PCI_HI:
-            w->pci_addr = deposit64(w->pci_addr, 32, 32, val);
-            return;
-        case QEPC_WIN_CTRL:
-            epc_win_commit(s, n, val);
-            return;
-        }
-        goto bad;
+        trace_qemu_epc_window(win, w->offset, w->size, w->pci_addr, w->ctrl);
+        epc_windows_update(s);
+    }
+    if (err > 0) {
+        int n = (addr - QEPC_WIN_BASE(0)) / 0x20;
+        const EpcWin *w = &s->wins.win[n];
+
+        epc_error(s, err, "window %d: offset 0x%" PRIx64 " size 0x%" PRIx64
+                  " host 0x%" PRIx64 ", %s", n, w->offset, w->size,
+                  w->pci_addr, why);
+        return;
+    }
+    if (err == 0) {
+        return;
     }
 
     switch (addr) {
@@ -901,53 +840,35 @@ static const MemoryRegionOps epc_reg_ops = {
 
 /* ---- outbound windows (BAR2) --------------------------------------------- */
 
-static EpcWindow *epc_window_find(QemuEpcState *s, hwaddr off, unsigned size)
-{
-    for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
-        EpcWindow *w = &s->win[i];
-
-        if ((w->ctrl & QEPC_WIN_ENABLE) && off >= w->offset &&
-            off - w->offset + size <= w->size) {
-            return w;
-        }
-    }
-    return NULL;
-}
-
-/* the host address window @w maps at window-BAR offset @off */
-static uint64_t epc_window_host(const EpcWindow *w, hwaddr off)
-{
-    return w->pci_addr + off - w->offset;
-}
-
 static uint64_t epc_window_read(void *opaque, hwaddr off, unsigned size)
 {
     QemuEpcState *s = opaque;
-    EpcWindow *w = epc_window_find(s, off, size);
-    EpcFunc *f = w ? &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)] : NULL;
+    int n = epc_windows_find(&s->wins, off, size);
+    EpcFunc *f = n >= 0 ? &s->fn[epc_win_func(&s->wins.win[n])] : NULL;
+    uint64_t host;
 
-    if (!w || !f->link_up) {
+    if (!f || !f->link_up) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window read at 0x%"
                       HWADDR_PRIx " %s\n", off,
-                      w ? "with link down" : "outside any window");
+                      f ? "with link down" : "outside any window");
         return UINT64_MAX;
     }
-    trace_qemu_epc_window_access("read", epc_window_host(w, off), size);
-    return qep_link_read(&f->link, QEP_MSG_MEM_READ, epc_window_host(w, off),
-                         size, NULL);
+    host = epc_windows_host(&s->wins, n, off, NULL);
+    trace_qemu_epc_window_access("read", host, size);
+    return qep_link_read(&f->link, QEP_MSG_MEM_READ, host, size, NULL);
 }
 
 static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
                              unsigned size)
 {
     QemuEpcState *s = opaque;
-    EpcWindow *w = epc_window_find(s, off, size);
-    EpcFunc *f = w ? &s->fn[QEPC_WIN_FUNC_OF(w->ctrl)] : NULL;
+    int n = epc_windows_find(&s->wins, off, size);
+    EpcFunc *f = n >= 0 ? &s->fn[epc_win_func(&s->wins.win[n])] : NULL;
 
-    if (!w || !f->link_up) {
+    if (!f || !f->link_up) {
         qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: window write at 0x%"
                       HWADDR_PRIx " %s\n", off,
-                      w ? "with link down" : "outside any window");
+                      f ? "with link down" : "outside any window");
         return;
     }
     if (!qep_link_credit(&f->link, NULL)) {
@@ -956,8 +877,8 @@ static void epc_window_write(void *opaque, hwaddr off, uint64_t val,
                       "in\n", off);
         return;
     }
-    qep_link_write(&f->link, QEP_MSG_MEM_WRITE, epc_window_host(w, off),
-                   size, val);
+    qep_link_write(&f->link, QEP_MSG_MEM_WRITE,
+                   epc_windows_host(&s->wins, n, off, NULL), size, val);
 }
 
 static const MemoryRegionOps epc_window_ops = {
@@ -1043,20 +964,20 @@ static int epc_dma_window(void *opaque, uint64_t addr, uint64_t *host,
 {
     QemuEpcState *s = opaque;
     pcibus_t base = pci_get_bar_addr(PCI_DEVICE(s), QEPC_WINDOW_BAR);
-    EpcWindow *w;
-    uint64_t off;
+    uint64_t off, avail;
+    int n;
 
     if (base == PCI_BAR_UNMAPPED || addr < base ||
         addr - base >= s->window_size) {
         return 0;
     }
     off = addr - base;
-    w = epc_window_find(s, off, 1);
-    if (!w) {
+    n = epc_windows_find(&s->wins, off, 1);
+    if (n < 0) {
         return -1;
     }
-    *host = epc_window_host(w, off);
-    *len = MIN(*len, w->offset + w->size - off);
+    *host = epc_windows_host(&s->wins, n, off, &avail);
+    *len = MIN(*len, avail);
     return 1;
 }
 
@@ -1172,10 +1093,10 @@ static bool epc_inbound_loops(EpcFunc *f, uint64_t addr, uint32_t len)
         return false;
     }
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
-        const EpcWindow *w = &s->win[i];
+        const EpcWin *w = &s->wins.win[i];
         uint64_t off = addr - win;
 
-        if ((w->ctrl & QEPC_WIN_ENABLE) && QEPC_WIN_FUNC_OF(w->ctrl) == f->n &&
+        if (epc_win_enabled(w) && epc_win_func(w) == f->n &&
             off < w->offset + w->size && w->offset < off + len) {
             return true;
         }
@@ -1391,7 +1312,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
 {
     QemuEpcState *s = QEMU_EPC(pdev);
 
-    if (s->window_size < WIN_ALIGN || (s->window_size & (s->window_size - 1))) {
+    if (s->window_size < EPC_WIN_ALIGN ||
+        (s->window_size & (s->window_size - 1))) {
         error_setg(errp, "window-size must be a power of two of at least "
                    "4 KiB");
         return;
@@ -1405,6 +1327,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "functions must be 1 to %d", QEPC_MAX_FUNCS);
         return;
     }
+    s->wins.bar_size = s->window_size;
+    s->wins.functions = s->functions;
     if (qemu_chr_fe_backend_connected(&s->chr) && s->functions > 1) {
         error_setg(errp, "chardev= carries one function; with functions=N "
                    "use socket=PATH (function K on PATH.K)");
@@ -1505,7 +1429,7 @@ static void epc_exit(PCIDevice *pdev)
     }
     epc_dma_fini(&s->dma);
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
-        qep_direct_clear(&s->win[i].direct, &s->window);
+        qep_direct_clear(&s->win_direct[i], &s->window);
     }
     msix_uninit_exclusive_bar(pdev);
     msi_uninit(pdev);
@@ -1529,9 +1453,9 @@ static void epc_reset(DeviceState *dev)
     }
     s->doorbell_data = 0;
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
-        qep_direct_clear(&s->win[i].direct, &s->window);
+        qep_direct_clear(&s->win_direct[i], &s->window);
     }
-    memset(s->win, 0, sizeof(s->win));
+    epc_windows_reset(&s->wins);
 }
 
 static QepProperty epc_properties[] = {
