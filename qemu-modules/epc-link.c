@@ -105,9 +105,10 @@ struct QepConn {
     int refs;                /* atomic: the link, the I/O thread, waiters */
     QepLink *link;           /* main loop only, while !dead */
     QIOChannel *ioc;
-    CharBackend *chr;        /* the chardev the connection belongs to */
+    QepCharFe *chr;        /* the chardev the connection belongs to */
     uint32_t timeout_ms;
     QEMUBH *bh;              /* main loop: runs inq */
+    int fd;                  /* the socket, as the I/O thread watches it */
     int tx_tfd;              /* I/O thread: a send queue that does not move */
     RxBuf rx;                /* I/O thread only */
 
@@ -262,10 +263,14 @@ static void conn_readable(void *opaque);
 static void conn_set_handlers(QepConn *c)
 {
     qep_tsan_release(c);
-    qio_channel_set_aio_fd_handler(c->ioc, io_ctx(),
-                                   c->reading ? conn_readable : NULL,
-                                   io_ctx(),
-                                   c->writing ? conn_writable : NULL, c);
+    /*
+     * By the descriptor the connection started with, not the channel's:
+     * a chardev closes its channel before it says the peer left, and the
+     * handlers must still be found then, before the number is reused
+     */
+    qep_aio_set_fd_handler(io_ctx(), c->fd,
+                           c->reading ? conn_readable : NULL,
+                           c->writing ? conn_writable : NULL, c);
 }
 
 /*
@@ -1545,12 +1550,12 @@ void qep_link_disconnect(QepLink *l, const char *why)
     wake_main();
     c->link = NULL;
     l->conn = NULL;
+    conn_io_stop(c);
     /* wakes a peer that waits on us; the chardev sees its connection end */
     qio_channel_shutdown(c->ioc, QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
     if (c->chr) {
         qemu_chr_fe_disconnect(c->chr);
     }
-    conn_io_stop(c);
     conn_unref(c);
     timer_del(l->timer);
     link_shm_peer_drop(l, 0, UINT64_MAX);
@@ -1562,7 +1567,7 @@ void qep_link_disconnect(QepLink *l, const char *why)
     }
 }
 
-static void link_connected(QepLink *l, QIOChannel *ioc, CharBackend *chr)
+static void link_connected(QepLink *l, QIOChannel *ioc, QepCharFe *chr)
 {
     uint8_t hello[QEP_MSG_BUF(sizeof(struct qep_hello))];
     QepConn *c;
@@ -1572,6 +1577,7 @@ static void link_connected(QepLink *l, QIOChannel *ioc, CharBackend *chr)
     c->refs = 2;                        /* the link and the I/O thread */
     c->link = l;
     c->ioc = ioc;
+    c->fd = QIO_CHANNEL_SOCKET(ioc)->fd;
     c->chr = chr;
     c->timeout_ms = l->timeout_ms;
     c->next_tag = 1;

@@ -102,7 +102,7 @@ struct QepLink {
     /* configuration */
     const char *name;        /* "qemu-epc" or "epf-bridge", for messages */
     char *path;              /* socket=, or NULL with a chardev */
-    CharBackend *chr;        /* chardev=: a socket chardev the user set up */
+    QepCharFe *chr;        /* chardev=: a socket chardev the user set up */
     bool server;
     enum qep_role role;
     uint64_t features;       /* offered */

@@ -67,7 +67,7 @@ struct EpfBridgeState {
 
     /* properties */
     char *socket;
-    CharBackend chr;         /* chardev=: instead of socket= */
+    QepCharFe chr;         /* chardev=: instead of socket= */
     int32_t function;        /* -1: PCI_FUNC of our address */
     char *path;              /* what we connect to: socket or socket.K */
     uint32_t timeout_ms;

@@ -79,7 +79,7 @@ struct QemuEpcState {
 
     /* properties */
     char *socket;
-    CharBackend chr;         /* chardev=: instead of socket= (one function) */
+    QepCharFe chr;         /* chardev=: instead of socket= (one function) */
     uint16_t vendor_id, device_id;
     uint64_t window_size;
     uint32_t timeout_ms;

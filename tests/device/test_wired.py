@@ -122,6 +122,10 @@ class WiredTest(WiredDeviceTest):
         msi = self.br.find_cap(0x05)
         self.br.set_cfg(msi + 2, 1, 2)                     # MSI on
         self.br.set_cfg(msi + 4, 0xfee00000)
+        # the config writes have reached guest 1 before its events are cleared
+        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'MSI enabled in guest 1')
+        wait_until(lambda: self.epc.reg(R.QEPC_MSI_ADDR_LO) == 0xfee00000, 5,
+                   "the host's MSI address in guest 1")
         self.epc.set_reg(R.QEPC_IRQ_STATUS, R.QEPC_IRQ_ALL)
         self.br.qmp('system_reset')
         # guest 2's copy and the endpoint's config space agree: reset values
@@ -131,7 +135,10 @@ class WiredTest(WiredDeviceTest):
             self.assertEqual(self.br.cfg(0x10 + 4 * n) & ~0xf, 0, 'BAR%d' % n)
         self.assertEqual(self.br.cfg(msi + 2, 2) & 1, 0)
         self.assertEqual(self.br.cfg(msi + 4), 0)
-        self.assertTrue(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_HOST_CFG)
+        # the endpoint learns of the reset through the link, in its own time
+        wait_until(lambda: self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_HOST_CFG, 5,
+                   'guest 1 to get HOST_CFG for the reset')
+        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'MSI off in guest 1 after the reset', on=False)
         # what guest 1 set up stays: the function is the same one
         self.assertEqual(self.br.cfg(0), 0xb500104c)
         self.assertEqual(self.br.size_bars(), self.bars)
