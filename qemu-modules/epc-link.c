@@ -1504,7 +1504,18 @@ static void link_arm_timer(QepLink *l, uint32_t ms)
     timer_mod(l->timer, now_ms() + ms);
 }
 
-/* I/O thread: the last reference it held goes, after any handler ran. */
+/* Main loop: the I/O thread's reference goes. */
+static void conn_io_unref(void *opaque)
+{
+    qep_tsan_acquire(opaque);
+    conn_unref(opaque);
+}
+
+/*
+ * I/O thread: after any handler ran, it lets go.  Its reference is dropped
+ * in the main loop: the last one frees the connection and deletes its
+ * bottom half, which must not happen while the main loop may be running it.
+ */
 static void conn_io_release(void *opaque)
 {
     QepConn *c = opaque;
@@ -1513,7 +1524,8 @@ static void conn_io_release(void *opaque)
     qep_aio_set_fd_handler(io_ctx(), c->tx_tfd, NULL, NULL, NULL);
     close(c->tx_tfd);
     c->tx_tfd = -1;
-    conn_unref(c);
+    qep_tsan_release(c);
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), conn_io_unref, c);
 }
 
 /* The I/O thread lets go of @c. */

@@ -53,12 +53,16 @@ ALL = ['harness', 'unit', 'device', 'sanitize', 'tsan', 'fuzz', 'kmod', 'version
        'e2e']
 UNIT = ('test-proto', 'test-cfgspace', 'test-bars', 'test-windows')
 # the fewest cases each whole suite has; fewer means cases went missing
-MINIMUM = {'harness': 45, 'unit': 24, 'device': 109, 'sanitize': 109, 'tsan': 109, 'fuzz': 4, 'kmod': 9,
-           'e2e': 15, 'versions': 5, 'versions/qemu-7.2': 109, 'pkg': 9}
+MINIMUM = {'harness': 45, 'unit': 24, 'device': 120, 'sanitize': 120, 'tsan': 120, 'fuzz': 4, 'kmod': 9,
+           'e2e': 15, 'versions': 5, 'versions/qemu-7.2': 120, 'pkg': 9}
 # suites that run side by side: QEMUs under qtest, waiting more than working
 LIGHT = ('unit', 'device', 'sanitize', 'tsan', 'versions')
 # the suites that run the device suite on another build of the modules
 DEVICE_ON = ('sanitize', 'tsan')
+# suites whose cases wait more than they compute (ThreadSanitizer's QEMUs
+# are slow to start): run in this many processes side by side, each with
+# every n-th case
+SHARDS = {'tsan': 2}
 # suites that need no guest kernel: they run while --setup-kernels builds them
 NO_KERNEL = LIGHT + ('fuzz',)
 # suites that boot guests: a lane of their own, at a lower priority, beside
@@ -238,6 +242,10 @@ def python_suite(cfg, rep, name, label, only):
         rep.bad(label, 'its tests do not load:\n' + traceback.format_exc())
         return
     # (a module that fails to import runs as a failing case of its own)
+    shard = os.environ.get('QEPC_SHARD')
+    if shard and not cfg.list_only:
+        k, n = map(int, shard.split('/'))
+        suite = unittest.TestSuite(t for i, t in enumerate(iter_tests(suite)) if i % n == k)
     if cfg.list_only:
         for t in iter_tests(suite):
             rep.listed('%s/%s' % (label, t.id().split('.', 1)[1]))
@@ -415,7 +423,7 @@ def run_child(cfg):
         if suite in DEVICE_ON and not cfg.list_only and not san_build_ok(cfg, rep, suite):
             return 0
         python_suite(cfg, rep, 'device' if suite in DEVICE_ON else suite, label, cfg.only)
-    whole = not cfg.only and not cfg.patterns
+    whole = not cfg.only and not cfg.patterns and not os.environ.get('QEPC_SHARD')
     if whole and not cfg.list_only and rep.ran < MINIMUM[label]:
         rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
                 % (rep.ran, MINIMUM[label]))
@@ -625,11 +633,17 @@ def run_parallel(cfg, plan, rep):
     """Suites side by side, each in its process; results as they come."""
     sel = selectors.DefaultSelector()
     kids = []
+    ran = {}
     for suite, only in plan:
-        c = Child(cfg, suite, only, child_env(cfg, suite))
-        sel.register(c.proc.stdout, selectors.EVENT_READ, (c, 'text'))
-        sel.register(c.results, selectors.EVENT_READ, (c, 'results'))
-        kids.append(c)
+        n = SHARDS.get(suite, 1) if not cfg.list_only else 1
+        for k in range(n):
+            env = child_env(cfg, suite)
+            if n > 1:
+                env['QEPC_SHARD'] = '%d/%d' % (k, n)
+            c = Child(cfg, suite, only, env)
+            sel.register(c.proc.stdout, selectors.EVENT_READ, (c, 'text'))
+            sel.register(c.results, selectors.EVENT_READ, (c, 'results'))
+            kids.append(c)
     left = len(kids)
     while left:
         for key, _ in sel.select(timeout=5):
@@ -645,6 +659,7 @@ def run_parallel(cfg, plan, rep):
                     if c.proc.returncode and not c.ran:
                         rep.bad(c.suite, 'its process exited %d and reported nothing'
                                 % c.proc.returncode)
+                    ran[c.suite] = ran.get(c.suite, 0) + c.ran
                 continue
             if kind == 'text':
                 if line.strip():
@@ -656,6 +671,12 @@ def run_parallel(cfg, plan, rep):
                 rep.ok(r['n'], r['x'])
             else:
                 rep.bad(r['n'], r['w'])
+    # a sharded suite's count is checked here, over its processes
+    whole = not cfg.patterns and not cfg.list_only
+    for suite, only in plan:
+        if SHARDS.get(suite, 1) > 1 and whole and not only and ran.get(suite, 0) < MINIMUM[suite]:
+            rep.bad(suite, 'ran %d cases, it has at least %d: cases went missing'
+                    % (ran.get(suite, 0), MINIMUM[suite]))
 
 
 def main(argv):
