@@ -20,7 +20,8 @@ BUILD = os.environ.get('QEMU_EPC_BUILD', os.path.join(TOP, 'build'))
 MODULES = ('hw-misc-qemu-epc.so', 'hw-misc-epf-bridge.so')
 # what the device suite needs besides the modules: the codec library of
 # the test peer and the Python views of the C headers
-DEVICE_SUITE_TARGETS = ('libqemu-epc-proto.so', 'tests/regs.py', 'tests/proto.py')
+DEVICE_SUITE_TARGETS = ('libqemu-epc-proto.so', 'tests/regs.py', 'tests/proto.py',
+                        'tests/bar-writer.bin')     # the vCPU remap test's firmware
 
 
 def recorded(name):
