@@ -40,7 +40,7 @@ TRACED = {
             ('qemu_epc_link', r'function 0 link 1'),
             ('qemu_epc_dma_go', r'channel \d+: 0x[0-9a-f]+ -> 0x[0-9a-f]+ \d+ bytes'),
             ('qemu_epc_dma_end', r'channel \d+: state \d+ error 0'),
-            ('qemu_epc_irq', r'function 0 raises \S+ \d+')],
+            ('qemu_epc_event', r'IRQ_STATUS \|= 0x[0-9a-f]+')],
     'host': [('epf_bridge_link_up', r'HELLO exchanged, features 0x[0-9a-f]+'),
              ('epf_bridge_link', r'function 1')],
 }
