@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "epc-bars.h"
+#include "epc-reg64.h"
 #include "epc-cfgspace.h"
 
 #define BAR_BLOCK    (QEPC_BAR_BASE(1) - QEPC_BAR_BASE(0))
@@ -16,12 +17,6 @@ void epc_bars_reset(EpcBars *b)
     memset(b->staged, 0, sizeof(b->staged));
     memset(b->bar, 0, sizeof(b->bar));
     memset(b->ib, 0, sizeof(b->ib));
-}
-
-static void set32(uint64_t *v, bool hi, uint32_t val)
-{
-    *v = hi ? (*v & 0xffffffffull) | (uint64_t)val << 32
-            : (*v & ~0xffffffffull) | val;
 }
 
 /* Is inbound entry @e used by a committed BAR other than @except? */
@@ -179,16 +174,16 @@ int epc_bars_write(EpcBars *b, unsigned off, uint32_t val, const char **why,
 
         switch (off % BAR_BLOCK) {
         case QEPC_BAR_ADDR_LO:
-            set32(&st->addr, false, val);
+            epc_set32(&st->addr, false, val);
             return 0;
         case QEPC_BAR_ADDR_HI:
-            set32(&st->addr, true, val);
+            epc_set32(&st->addr, true, val);
             return 0;
         case QEPC_BAR_SIZE_LO:
-            set32(&st->size, false, val);
+            epc_set32(&st->size, false, val);
             return 0;
         case QEPC_BAR_SIZE_HI:
-            set32(&st->size, true, val);
+            epc_set32(&st->size, true, val);
             return 0;
         case QEPC_BAR_SUBMAP:
             if (val & ~0xffffu) {
@@ -213,16 +208,16 @@ int epc_bars_write(EpcBars *b, unsigned off, uint32_t val, const char **why,
         }
         switch (off % IB_BLOCK) {
         case QEPC_IB_ADDR_LO:
-            set32(&b->ib[e].addr, false, val);
+            epc_set32(&b->ib[e].addr, false, val);
             return 0;
         case QEPC_IB_ADDR_HI:
-            set32(&b->ib[e].addr, true, val);
+            epc_set32(&b->ib[e].addr, true, val);
             return 0;
         case QEPC_IB_SIZE_LO:
-            set32(&b->ib[e].size, false, val);
+            epc_set32(&b->ib[e].size, false, val);
             return 0;
         case QEPC_IB_SIZE_HI:
-            set32(&b->ib[e].size, true, val);
+            epc_set32(&b->ib[e].size, true, val);
             return 0;
         }
     }

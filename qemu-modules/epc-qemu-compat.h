@@ -123,15 +123,6 @@ typedef struct CharFrontend QepCharFe;
 typedef struct CharBackend QepCharFe;
 #endif
 
-/* 8.2: an fd handler of a QIOChannel has a context per direction */
-#if QEP_QEMU_AT_LEAST(8, 2)
-#define qep_qio_set_aio_fd_handler(ioc, rctx, rd, wctx, wr, opaque) \
-    qio_channel_set_aio_fd_handler(ioc, rctx, rd, wctx, wr, opaque)
-#else
-#define qep_qio_set_aio_fd_handler(ioc, rctx, rd, wctx, wr, opaque) \
-    qio_channel_set_aio_fd_handler(ioc, rctx, rd, wr, opaque)
-#endif
-
 /* 8.1: aio_set_fd_handler() lost is_external */
 #if QEP_QEMU_AT_LEAST(8, 1)
 #define qep_aio_set_fd_handler(ctx, fd, rd, wr, opaque) \

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 #include "epc-windows.h"
+#include "epc-reg64.h"
 
 #define WIN_REGS 0x20            /* bytes of registers per window */
 
@@ -56,15 +57,6 @@ bool epc_windows_read(const EpcWindows *ws, unsigned off, uint32_t *val)
     return true;
 }
 
-static void set_half(uint64_t *v, bool hi, uint32_t val)
-{
-    if (hi) {
-        *v = (*v & 0xffffffffu) | (uint64_t)val << 32;
-    } else {
-        *v = (*v & ~(uint64_t)0xffffffffu) | val;
-    }
-}
-
 /* May @w be enabled as it stands? */
 static bool win_valid(const EpcWindows *ws, const EpcWin *w)
 {
@@ -79,35 +71,42 @@ int epc_windows_write(EpcWindows *ws, unsigned off, uint32_t val,
 {
     EpcWin *w = win_of(ws, off);
     unsigned reg = off % WIN_REGS;
+    uint64_t *field;
+    bool hi = false;
 
     *committed = -1;
     if (!w) {
         return -1;
     }
-    if (reg == 0x1c) {
-        return -1;              /* reserved: not a register */
-    }
-    if (reg != QEPC_WIN_CTRL && epc_win_enabled(w)) {
-        *why = "changed while enabled";
-        return QEPC_ERR_WINDOW;
-    }
     switch (reg) {
     case QEPC_WIN_OFF_LO:
     case QEPC_WIN_OFF_HI:
-        set_half(&w->offset, reg == QEPC_WIN_OFF_HI, val);
-        return 0;
+        field = &w->offset;
+        hi = reg == QEPC_WIN_OFF_HI;
+        break;
     case QEPC_WIN_SIZE_LO:
     case QEPC_WIN_SIZE_HI:
-        set_half(&w->size, reg == QEPC_WIN_SIZE_HI, val);
-        return 0;
+        field = &w->size;
+        hi = reg == QEPC_WIN_SIZE_HI;
+        break;
     case QEPC_WIN_PCI_LO:
     case QEPC_WIN_PCI_HI:
-        set_half(&w->pci_addr, reg == QEPC_WIN_PCI_HI, val);
-        return 0;
+        field = &w->pci_addr;
+        hi = reg == QEPC_WIN_PCI_HI;
+        break;
     case QEPC_WIN_CTRL:
+        field = NULL;
         break;
     default:
         return -1;              /* reserved: not a register */
+    }
+    if (field) {
+        if (epc_win_enabled(w)) {
+            *why = "changed while enabled";
+            return QEPC_ERR_WINDOW;
+        }
+        epc_set32(field, hi, val);
+        return 0;
     }
     if (QEPC_WIN_FUNC_OF(val) >= ws->functions) {
         *why = "names a function the controller does not have";

@@ -22,6 +22,24 @@ class DeviceTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
+    def run_plain(self, args, timeout=20):
+        """A QEMU that is not driven (-S), with args after the common ones;
+        (rc, output) once it exits, or None if it still runs after timeout
+        seconds (then killed)."""
+        import subprocess
+        from qtest import LAUNCH, QEMU
+        p = subprocess.Popen([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
+                              '-display', 'none', '-nodefaults'] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             universal_newlines=True)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+            return p.returncode, out
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            return None
+
     def track(self, vm):
         self.vms.append(vm)
         return vm

@@ -250,22 +250,9 @@ class EpcSocketTest(DeviceTest):
             self.assertFalse(os.path.exists(sock), 'socket left behind at exit')
 
     def start_plain(self, sock):
-        """qemu-epc in a QEMU that is not driven; returns (rc, output) once
-        it exits, or None if it is still running after 5 s (then stopped)."""
-        import subprocess
-        from qtest import LAUNCH, QEMU
-        p = subprocess.Popen([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
-                              '-display', 'none', '-nodefaults',
-                              '-device', 'qemu-epc,socket=' + sock],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             universal_newlines=True)
-        try:
-            out, _ = p.communicate(timeout=5)
-            return p.returncode, out
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            return None
+        """qemu-epc in a QEMU that is not driven: (rc, output), or None if
+        it is still running after 5 s (then stopped)."""
+        return self.run_plain(['-device', 'qemu-epc,socket=' + sock], timeout=5)
 
     def test_refuses_to_replace_a_file_or_a_live_socket(self):
         import socket

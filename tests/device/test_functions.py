@@ -3,10 +3,9 @@
 registers, one connection per function, windows, interrupts and DMA routed
 by function; two wired bridges in one guest 2 as a multi-function device."""
 import struct
-import subprocess
 
 import peer as P
-from qtest import wait_until, LAUNCH, QEMU
+from qtest import wait_until
 from machines import (EpcVm, BridgeVm, R, DEVFN, EPF_RAM, EPC_WINDOW, HOST_RAM,
                       PCI_COMMAND, MEM, BME)
 from base import DeviceTest
@@ -263,12 +262,7 @@ class FunctionsTest(DeviceTest):
 
 class FunctionsPropertyTest(DeviceTest):
     def start_plain(self, props):
-        p = subprocess.run([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
-                            '-display', 'none', '-nodefaults', '-device',
-                            'qemu-epc,socket=%s%s' % (self.path('s.sock'), props)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True, timeout=20)
-        return p.returncode, p.stdout
+        return self.run_plain(['-device', 'qemu-epc,socket=%s%s' % (self.path('s.sock'), props)])
 
     def test_functions_out_of_range_refused(self):
         for n in (0, 9):
@@ -307,13 +301,10 @@ class BridgeFunctionPropertyTest(DeviceTest):
 
     def test_function_out_of_range_refused(self):
         for bad in (8, -2):
-            p = subprocess.run([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
-                                '-display', 'none', '-nodefaults', '-device',
-                                'epf-bridge,socket=%s,function=%d' % (self.path('b.sock'), bad)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               universal_newlines=True, timeout=20)
-            self.assertNotEqual(p.returncode, 0)
-            self.assertIn('function must be 0 to 7', p.stdout)
+            rc, out = self.run_plain(['-device', 'epf-bridge,socket=%s,function=%d'
+                                      % (self.path('b.sock'), bad)])
+            self.assertNotEqual(rc, 0)
+            self.assertIn('function must be 0 to 7', out)
 
 
 class WiredFunctionsTest(DeviceTest):

@@ -345,16 +345,6 @@ class ChardevTest(DeviceTest):
             self.assertEqual(vm.reg(R.QEPC_MAGIC), R.QEPC_MAGIC_VALUE)
         self.assertIn('chardev', vm.read_log())
 
-    def start_plain(self, args):
-        """A QEMU that is not driven; (rc, output) once it exits."""
-        import subprocess
-        from qtest import LAUNCH, QEMU
-        p = subprocess.run([LAUNCH, QEMU, '-machine', 'q35', '-accel', 'tcg', '-S',
-                            '-display', 'none', '-nodefaults'] + args,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True, timeout=20)
-        return p.returncode, p.stdout
-
     def test_bad_chardev_refused(self):
         sock = self.path('x.sock')
         for args, want in (
@@ -364,7 +354,7 @@ class ChardevTest(DeviceTest):
                 (['-chardev', 'socket,id=l,path=%s,server=on,wait=off' % sock,
                   '-device', 'qemu-epc,chardev=l,socket=%s' % sock], 'exclude each other'),
                 (['-device', 'epf-bridge'], "'socket' or 'chardev' is required")):
-            rc, out = self.start_plain(args)
+            rc, out = self.run_plain(args)
             self.assertNotEqual(rc, 0, args)
             self.assertIn(want, out, args)
 
