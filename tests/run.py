@@ -63,12 +63,20 @@ DEVICE_ON = ('sanitize', 'tsan')
 # are slow to start): run in this many processes side by side, each with
 # every n-th case
 SHARDS = {'tsan': 2}
+
 # suites that need no guest kernel: they run while --setup-kernels builds them
 NO_KERNEL = LIGHT + ('fuzz',)
 # suites that boot guests: a lane of their own, at a lower priority, beside
 # the others (TCG guests take what the qtest suites leave)
 GUESTS = ('e2e',)
 GUEST_NICE = 10
+
+
+def check_minimum(rep, label, ran):
+    """A whole suite that ran fewer cases than it has fails."""
+    if ran < MINIMUM[label]:
+        rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
+                % (ran, MINIMUM[label]))
 
 
 class Config:
@@ -403,9 +411,8 @@ def versions(cfg, rep, only):
                 'test_builds_against_qemu_7_2_of_debian_12 builds them)' % build72)
         return
     n = relay_child(cfg, 'device', [], env, rep, prefix='versions/qemu-7.2/', limit=1800)
-    if not cfg.list_only and not cfg.patterns and n < MINIMUM[label]:
-        rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
-                % (n, MINIMUM[label]))
+    if not cfg.list_only and not cfg.patterns:
+        check_minimum(rep, label, n)
 
 
 def run_child(cfg):
@@ -424,9 +431,8 @@ def run_child(cfg):
             return 0
         python_suite(cfg, rep, 'device' if suite in DEVICE_ON else suite, label, cfg.only)
     whole = not cfg.only and not cfg.patterns and not os.environ.get('QEPC_SHARD')
-    if whole and not cfg.list_only and rep.ran < MINIMUM[label]:
-        rep.bad(label, 'ran %d cases, it has at least %d: cases went missing'
-                % (rep.ran, MINIMUM[label]))
+    if whole and not cfg.list_only:
+        check_minimum(rep, label, rep.ran)
     return 0
 
 
@@ -674,9 +680,8 @@ def run_parallel(cfg, plan, rep):
     # a sharded suite's count is checked here, over its processes
     whole = not cfg.patterns and not cfg.list_only
     for suite, only in plan:
-        if SHARDS.get(suite, 1) > 1 and whole and not only and ran.get(suite, 0) < MINIMUM[suite]:
-            rep.bad(suite, 'ran %d cases, it has at least %d: cases went missing'
-                    % (ran.get(suite, 0), MINIMUM[suite]))
+        if SHARDS.get(suite, 1) > 1 and whole and not only:
+            check_minimum(rep, suite, ran.get(suite, 0))
 
 
 def main(argv):
