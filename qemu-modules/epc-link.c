@@ -85,6 +85,7 @@ typedef struct QepPending {
     uint32_t handle;         /* asynchronous requests: their handle */
     bool arrived;            /* its completion is in data/status */
     bool done;               /* ... and may be taken by the requester */
+    bool abandoned;          /* nobody takes it: freed when it arrives */
     uint16_t status;
     uint32_t len;            /* bytes of data a successful completion carries */
     QepLinkDone *cb;         /* asynchronous: called in the main loop */
@@ -567,7 +568,7 @@ static QepPending *link_alloc_pending(QepConn *c)
                 }
             }
         } while (!p->tag);
-        p->arrived = p->done = false;
+        p->arrived = p->done = p->abandoned = false;
         p->status = NO_STATUS;
         p->cb = NULL;
         p->handle = 0;
@@ -589,17 +590,26 @@ static uint32_t cpl_data_len(uint16_t type, uint32_t len)
     }
 }
 
-/* A slot for the request @msg, its tag set in it; NULL if it cannot go. */
+/*
+ * A slot for the request @msg, its tag set in it; NULL if it cannot go.
+ * While the link is stalled, a request that may go unwaited (@unwaited)
+ * gets a slot that is abandoned from the start: it is sent, in order, and
+ * its completion is dropped when it comes, so a peer that was only slow
+ * still applies it; other requests do not go.
+ */
 static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
-                                uint32_t len)
+                                uint32_t len, bool unwaited)
 {
     struct qep_hdr h;
-    QepPending *p;
+    QepPending *p = NULL;
 
     qep_hdr_decode(msg, msg_len, &h);
     qemu_mutex_lock(&c->lock);
-    p = c->up && !c->stalled && !c->dead ? link_alloc_pending(c) : NULL;
+    if (c->up && !c->dead && (!c->stalled || unwaited)) {
+        p = link_alloc_pending(c);
+    }
     if (p) {
+        p->abandoned = c->stalled;
         qep_set_tag(msg, p->tag);
         p->req_type = h.type;
         p->len = cpl_data_len(h.type, len);
@@ -680,25 +690,31 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
 {
     QepConn *c = l->conn;
     QepPending *p;
-    bool timed_out;
+    bool timed_out, unwaited, sent;
     uint16_t type, tag;
     int ret;
 
     if (!c) {
         return -1;
     }
-    p = link_prepare(c, msg, msg_len, len);
+    p = link_prepare(c, msg, msg_len, len, true);
     if (!p) {
         return -1;
     }
     type = p->req_type;
     tag = p->tag;
+    unwaited = p->abandoned;    /* no completion can free it before it goes */
     trace_qep_link_request(qep_type_name(type), tag);
     conn_ref(c);
-    if (conn_write(c, msg, msg_len, NULL, 0) < 0) {
+    sent = conn_write(c, msg, msg_len, NULL, 0) == 0;
+    if (!sent || unwaited) {
+        /* not sent, or sent on a stalled link: fails at once either way */
         qemu_mutex_lock(&c->lock);
-        p->tag = 0;
+        if (!sent) {
+            p->tag = 0;
+        }
         qemu_mutex_unlock(&c->lock);
+        trace_qep_link_done(qep_type_name(type), tag, -1);
         conn_unref(c);
         return -1;
     }
@@ -709,14 +725,16 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
     }
     qemu_mutex_lock(&c->lock);
     timed_out = !p->done && !c->dead;
-    if (timed_out) {
-        c->stalled = true;      /* later requests fail at once meanwhile */
-    }
     ret = p->done && p->status != NO_STATUS ? p->status : -1;
     if (ret == QEP_CPL_SC && data) {
         memcpy(data, p->data, MIN(len, p->len));
     }
-    p->tag = 0;
+    if (timed_out) {
+        c->stalled = true;      /* later requests fail at once meanwhile */
+        p->abandoned = true;    /* its completion may still come */
+    } else {
+        p->tag = 0;
+    }
     qemu_mutex_unlock(&c->lock);
     /* back with the BQL: the link's own fields are ours again */
     if (timed_out && l->conn == c) {
@@ -770,7 +788,7 @@ uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
                                 uint32_t len, QepLinkDone *done, void *opaque)
 {
     QepConn *c = l->conn;
-    QepPending *p = c ? link_prepare(c, msg, msg_len, len) : NULL;
+    QepPending *p = c ? link_prepare(c, msg, msg_len, len, false) : NULL;
     uint32_t handle;
 
     if (!p) {
@@ -911,6 +929,11 @@ static const char *link_complete_locked(QepConn *c, const struct qep_msg *m,
     }
     if (m->u.cpl.status != QEP_CPL_SC && m->data_len) {
         return "protocol error: data in an unsuccessful completion";
+    }
+    if (p->abandoned) {
+        trace_qep_link_drop_completion(m->hdr.tag);
+        p->tag = 0;
+        return NULL;
     }
     p->status = m->u.cpl.status;
     memcpy(p->data, m->data, m->data_len);
@@ -1122,6 +1145,8 @@ static bool conn_run_queue(QepConn *c)
                     len = p->status == QEP_CPL_SC ? p->len : 0;
                     data = g_memdup2(p->data, len);
                     p->tag = 0;
+                } else if (p->abandoned) {
+                    p->tag = 0;         /* its requester gave up on it */
                 } else {
                     p->done = true;
                     qemu_cond_broadcast(&c->cond);

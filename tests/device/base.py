@@ -65,6 +65,17 @@ class DeviceTest(unittest.TestCase):
                 found.append('%s:\n%s' % (name, rep))
         return found
 
+    def print_log_tails(self, lines=15):
+        """The end of each QEMU's output, so that a failure seen only in a
+        CI log says what the devices reported."""
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith('.log'):
+                with open(os.path.join(self.dir, name), errors='replace') as f:
+                    tail = f.read().splitlines()[-lines:]
+                print('  %s (last %d lines):' % (name, len(tail)))
+                for line in tail:
+                    print('    ' + line)
+
     def tearDown(self):
         for p in self.peers:
             p.close()
@@ -76,6 +87,7 @@ class DeviceTest(unittest.TestCase):
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print('  logs kept in %s' % self.dir)
+            self.print_log_tails()
         if reports:
             self.fail('sanitizer report in QEMU output (logs in %s):\n%s'
                       % (self.dir, '\n'.join(reports)))
@@ -108,4 +120,13 @@ class WiredDeviceTest(DeviceTest):
         self.br.wait_present()
         self.bars = bars = self.br.size_bars()
         self.placed = self.br.assign_bars(bars)
+        # a read through the link is ordered after those writes: once it
+        # gives the command back, the endpoint holds every one of them (on
+        # a loaded machine the first may have outlasted timeout-ms)
+        from machines import PCI_COMMAND, MEM, BME
+        from qtest import wait_until
+        def enabled(cmd):
+            return cmd != 0xffff and cmd & (MEM | BME) == MEM | BME
+        wait_until(lambda: enabled(self.br.cfg(PCI_COMMAND, 2)), 5,
+                   "the endpoint to hold the host's BAR placement")
         return bars

@@ -132,6 +132,32 @@ class BridgeTest(BridgeBase):
             self.assertEqual(self.vm.cfg(0), 0xffffffff)
             self.assertLess(time.monotonic() - t0, LATER_BOUND)
 
+    def test_slow_endpoint_gets_every_config_write(self):
+        """A config write that timed out, and the ones the host made while
+        the link was stalled, still reach an endpoint that was only slow,
+        in order; nothing the host wrote is lost."""
+        self.link_up()
+        t0 = time.monotonic()
+        self.vm.set_cfg(0x10, 0xe0000000)                  # nobody answers yet
+        self.assertGreaterEqual(time.monotonic() - t0, 0.29)
+        first = self.peer.expect(P.CFG_WRITE)
+        t0 = time.monotonic()
+        self.vm.set_cfg(0x14, 0xe0100000)
+        self.vm.set_cfg(PCI_COMMAND, MEM, 2)
+        self.assertLess(time.monotonic() - t0, 2 * LATER_BOUND)
+        later = [self.peer.expect(P.CFG_WRITE) for _ in range(2)]
+        self.assertEqual([(m.m.u.cfg.offset, m.m.u.cfg.data) for m in [first] + later],
+                         [(0x10, 0xe0000000), (0x14, 0xe0100000), (PCI_COMMAND, MEM)])
+        for m in [first] + later:
+            self.peer.send(P.cpl(m.tag, P.CFG_WRITE, P.SC))
+        # a request of the peer's own, answered after those were read
+        self.peer.request(P.mem_read(self.peer.next_tag(), HOST_RAM, 4))
+        # answered late, dropped quietly; the next request waits again
+        t = self.serve_cfg(lambda m: VENDOR[:m.m.u.cfg.len])
+        self.assertEqual(self.vm.cfg(0), 0xb500104c)
+        t.join(10)
+        self.assertNotIn('unknown tag', self.vm.read_log())
+
     def test_vanished_endpoint_and_reconnect(self):
         self.link_up()
         self.peer.close()

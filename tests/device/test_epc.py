@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """qemu-epc alone, against a test peer that plays the host."""
 import struct
+import threading
 import time
 
 import peer as P
@@ -171,20 +172,37 @@ class EpcTest(DeviceTest):
         self.assertLess(took, FIRST_BOUND)
         late = self.peer.expect(P.MEM_READ)
         self.assertIn('did not complete', self.vm.read_log())
-        # while the peer stays silent, later reads fail at once
-        for _ in range(5):
+        # while the peer stays silent, later reads fail at once; they still
+        # go, in order, as they would on a real link
+        for i in range(5):
             t0 = time.monotonic()
-            self.assertEqual(self.vm.readl(EPC_WINDOW + 4), 0xffffffff)
+            self.assertEqual(self.vm.readl(EPC_WINDOW + 4 * (i + 1)), 0xffffffff)
             self.assertLess(time.monotonic() - t0, LATER_BOUND)
-        # any message from the peer ends that (here the late answer, which
-        # is dropped): the next read waits again
-        self.peer.send(P.cpl(late.tag, P.MEM_READ, P.SC, bytes(4)))
-        wait_until(lambda: 'dropping completion' in self.vm.read_log(), 5,
-                   'the late completion to be dropped')
+        later = [self.peer.expect(P.MEM_READ) for _ in range(5)]
+        self.assertEqual([r.m.u.mem.addr for r in later],
+                         [0x1000 + 4 * (i + 1) for i in range(5)])
+        # any message from the peer ends that (here the late answers, which
+        # nobody takes any more: dropped quietly, tags known)
+        for r in [late] + later:
+            self.peer.send(P.cpl(r.tag, P.MEM_READ, P.SC, bytes(4)))
+        # a request of the peer's own, answered after those were read
+        self.peer.request(P.mem_read(self.peer.next_tag(), 0, 4))
+        got = {}
+        t = threading.Thread(target=lambda: got.update(v=self.vm.readl(EPC_WINDOW + 8)))
         t0 = time.monotonic()
-        self.assertEqual(self.vm.readl(EPC_WINDOW + 8), 0xffffffff)
-        self.assertGreaterEqual(time.monotonic() - t0, 0.29)
-        self.peer.expect(P.MEM_READ)
+        t.start()
+        req = self.peer.expect(P.MEM_READ)
+        self.peer.send(P.cpl(req.tag, P.MEM_READ, P.SC, struct.pack('<I', 0x5eed)))
+        t.join(10)
+        self.assertEqual(got.get('v'), 0x5eed)       # the next read waits again
+        self.assertNotIn('unknown tag', self.vm.read_log())
+        # a silent peer does not use up the slots: each read still fails at
+        # once and the ones the slots cannot hold are not sent
+        self.assertEqual(self.vm.readl(EPC_WINDOW), 0xffffffff)
+        for i in range(100):
+            t0 = time.monotonic()
+            self.assertEqual(self.vm.readl(EPC_WINDOW), 0xffffffff)
+            self.assertLess(time.monotonic() - t0, LATER_BOUND)
 
     def test_bad_descriptors_rejected(self):
         self.assertFalse(self.vm.set_bar(0, EPF_RAM, 0x3000))       # not power of 2
