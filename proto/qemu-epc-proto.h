@@ -196,6 +196,48 @@ _Static_assert(QEP_MAX_PAYLOAD >= sizeof(struct qep_link) +
 	       sizeof(struct qep_link_cfg), "payload max");
 
 /*
+ * Capture (docs/protocol.md, "Capture format"): a device started with
+ * capture=FILE writes a pcapng file, link type DLT_USER0 (147), whose every
+ * packet is this record header followed by a whole message as it crossed
+ * the socket (QEP_CAP_MESSAGE) or by a line of text (QEP_CAP_EVENT).
+ */
+#define QEP_CAP_LINKTYPE    147      /* LINKTYPE_USER0 */
+#define QEP_CAP_VERSION     1
+
+enum qep_cap_kind {
+	QEP_CAP_MESSAGE = 0,     /* a wire message follows */
+	QEP_CAP_EVENT   = 1,     /* UTF-8 text follows: what the device saw */
+};
+
+enum qep_cap_dir {
+	QEP_CAP_SENT     = 0,    /* by the device that wrote the capture */
+	QEP_CAP_RECEIVED = 1,
+};
+
+/* what the sender knows about a message that the wire does not say */
+enum qep_cap_note {
+	QEP_NOTE_NONE     = 0,
+	QEP_NOTE_MSI      = 1,   /* a MWr that is an MSI */
+	QEP_NOTE_MSIX     = 2,   /* a MWr that is an MSI-X message */
+	QEP_NOTE_DMA      = 3,   /* issued by qemu-epc's DMA engine */
+	QEP_NOTE_DOORBELL = 4,   /* event: the host rang the doorbell */
+	QEP_NOTE_LINK     = 5,   /* event: connection, link state, errors */
+	QEP_NOTE_FAULT    = 6,   /* an injected fault acted on this */
+	QEP_NOTE_MAX      = QEP_NOTE_FAULT,
+};
+
+struct qep_cap_hdr {
+	uint8_t  version;        /* QEP_CAP_VERSION */
+	uint8_t  kind;           /* enum qep_cap_kind */
+	uint8_t  dir;            /* enum qep_cap_dir */
+	uint8_t  function;       /* the function's number, 0..7 */
+	uint16_t note;           /* enum qep_cap_note */
+	uint16_t reserved;
+};
+
+_Static_assert(sizeof(struct qep_cap_hdr) == 8, "qep_cap_hdr");
+
+/*
  * A decoded message: header plus payload in host byte order.  `data` points
  * into the caller's buffer (read/write data of memory requests and
  * completions).

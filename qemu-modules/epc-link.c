@@ -108,6 +108,8 @@ struct QepConn {
     QIOChannel *ioc;
     QepCharFe *chr;        /* the chardev the connection belongs to */
     uint32_t timeout_ms;
+    QepCapture *cap;         /* the link's capture, or NULL */
+    uint8_t fn;              /* the function, for the capture */
     QEMUBH *bh;              /* main loop: runs inq */
     int fd;                  /* the socket, as the I/O thread watches it */
     int tx_tfd;              /* I/O thread: a send queue that does not move */
@@ -151,7 +153,7 @@ static uint32_t next_handle = 1;
 static void link_shm_peer_drop(QepLink *l, uint64_t gpa, uint64_t size);
 static void link_shm_offer_all(QepLink *l);
 static int conn_write(QepConn *c, const void *buf, size_t len, int *fds,
-                      size_t nfds);
+                      size_t nfds, uint16_t note);
 static void conn_io_stop(QepConn *c);
 
 static void __attribute__((constructor)) link_init_globals(void)
@@ -177,10 +179,25 @@ static void link_report(QepLink *l, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     trace_qep_link_error(buf);
+    qep_capture_event(l->capture, l->fn, QEP_NOTE_LINK, "%s", buf);
     if (strcmp(buf, l->last_error)) {
         error_report("%s: %s: %s", l->name, link_where(l), buf);
         pstrcpy(l->last_error, sizeof(l->last_error), buf);
     }
+}
+
+/* The note the device gave the next message it sends, once.  BQL held. */
+static uint16_t link_take_note(QepLink *l)
+{
+    uint16_t note = l->note;
+
+    l->note = QEP_NOTE_NONE;
+    return note;
+}
+
+void qep_link_note(QepLink *l, enum qep_cap_note note)
+{
+    l->note = note;
 }
 
 static int64_t now_ms(void)
@@ -242,6 +259,7 @@ static void conn_unref(QepConn *c)
     qemu_cond_destroy(&c->tx_room);
     qemu_cond_destroy(&c->cond);
     qemu_mutex_destroy(&c->lock);
+    qep_capture_unref(c->cap);
     g_free(c);
 }
 
@@ -296,7 +314,7 @@ static void conn_tx_arm(QepConn *c, int64_t ms)
  * thread.  Never waits.  Any thread.  0, or -1 when the connection is gone.
  */
 static int conn_write(QepConn *c, const void *buf, size_t len, int *fds,
-                      size_t nfds)
+                      size_t nfds, uint16_t note)
 {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     ssize_t n = 0;
@@ -307,6 +325,8 @@ static int conn_write(QepConn *c, const void *buf, size_t len, int *fds,
         qemu_mutex_unlock(&c->lock);
         return -1;
     }
+    /* under the lock: the capture has the messages in the socket's order */
+    qep_capture_msg(c->cap, QEP_CAP_SENT, c->fn, note, buf, len);
     if (QSIMPLEQ_EMPTY(&c->txq)) {
         n = qio_channel_writev_full(c->ioc, &iov, 1, fds, nfds, 0, NULL);
         if (n < 0 && n != QIO_CHANNEL_ERR_BLOCK) {
@@ -500,7 +520,7 @@ int qep_link_send(QepLink *l, void *msg, size_t len)
     }
     trace_qep_link_send(qep_type_name(((struct qep_hdr *)msg)->type),
                         ((struct qep_hdr *)msg)->tag, len);
-    return conn_write(l->conn, msg, len, NULL, 0);
+    return conn_write(l->conn, msg, len, NULL, 0, link_take_note(l));
 }
 
 void qep_link_complete(QepLink *l, const struct qep_hdr *req,
@@ -592,24 +612,25 @@ static uint32_t cpl_data_len(uint16_t type, uint32_t len)
 
 /*
  * A slot for the request @msg, its tag set in it; NULL if it cannot go.
- * While the link is stalled, a request that may go unwaited (@unwaited)
- * gets a slot that is abandoned from the start: it is sent, in order, and
- * its completion is dropped when it comes, so a peer that was only slow
- * still applies it; other requests do not go.
+ * While the link is stalled, a request that someone would wait for
+ * (@async false) gets a slot that is abandoned from the start: it is sent,
+ * in order, and its completion dropped when it comes, so a peer that was
+ * only slow still applies it, and nobody waits.  An asynchronous request
+ * goes as always: nobody waits for it anyway.
  */
 static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
-                                uint32_t len, bool unwaited)
+                                uint32_t len, bool async)
 {
     struct qep_hdr h;
     QepPending *p = NULL;
 
     qep_hdr_decode(msg, msg_len, &h);
     qemu_mutex_lock(&c->lock);
-    if (c->up && !c->dead && (!c->stalled || unwaited)) {
+    if (c->up && !c->dead) {
         p = link_alloc_pending(c);
     }
     if (p) {
-        p->abandoned = c->stalled;
+        p->abandoned = c->stalled && !async;
         qep_set_tag(msg, p->tag);
         p->req_type = h.type;
         p->len = cpl_data_len(h.type, len);
@@ -697,7 +718,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
     if (!c) {
         return -1;
     }
-    p = link_prepare(c, msg, msg_len, len, true);
+    p = link_prepare(c, msg, msg_len, len, false);
     if (!p) {
         return -1;
     }
@@ -706,7 +727,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
     unwaited = p->abandoned;    /* no completion can free it before it goes */
     trace_qep_link_request(qep_type_name(type), tag);
     conn_ref(c);
-    sent = conn_write(c, msg, msg_len, NULL, 0) == 0;
+    sent = conn_write(c, msg, msg_len, NULL, 0, link_take_note(l)) == 0;
     if (!sent || unwaited) {
         /* not sent, or sent on a stalled link: fails at once either way */
         qemu_mutex_lock(&c->lock);
@@ -788,7 +809,7 @@ uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
                                 uint32_t len, QepLinkDone *done, void *opaque)
 {
     QepConn *c = l->conn;
-    QepPending *p = c ? link_prepare(c, msg, msg_len, len, false) : NULL;
+    QepPending *p = c ? link_prepare(c, msg, msg_len, len, true) : NULL;
     uint32_t handle;
 
     if (!p) {
@@ -802,7 +823,7 @@ uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
     p->deadline_ms += (int64_t)c->timeout_ms * (ASYNC_TIMEOUT_FACTOR - 1);
     qemu_mutex_unlock(&c->lock);
     trace_qep_link_request(qep_type_name(p->req_type), p->tag);
-    if (conn_write(c, msg, msg_len, NULL, 0) < 0) {
+    if (conn_write(c, msg, msg_len, NULL, 0, link_take_note(l)) < 0) {
         qemu_mutex_lock(&c->lock);
         p->tag = 0;
         qemu_mutex_unlock(&c->lock);
@@ -1074,6 +1095,8 @@ static void conn_readable(void *opaque)
             int slot = -1;
 
             trace_qep_link_recv(qep_type_name(m.hdr.type), m.hdr.tag, n);
+            qep_capture_msg(c->cap, QEP_CAP_RECEIVED, c->fn, QEP_NOTE_NONE,
+                            raw, n);
             qemu_mutex_lock(&c->lock);
             c->stalled = false;
             if (m.hdr.type == QEP_MSG_COMPLETION && c->up) {
@@ -1239,6 +1262,10 @@ static void link_hello(QepLink *l, const struct qep_msg *m)
     info_report("%s: %s: connected, %s%s", l->name, link_where(l), why,
                 c->negotiated & QEP_FEAT_SHMEM ? ", shared memory on" : "");
     trace_qep_link_up(c->negotiated);
+    qep_capture_event(l->capture, l->fn, QEP_NOTE_LINK, "connected, %s%s", why,
+                      c->negotiated & QEP_FEAT_SHMEM
+                      ? ", shared memory on: direct accesses are not captured"
+                      : "");
     if (c->negotiated & QEP_FEAT_SHMEM) {
         link_shm_offer_all(l);
     }
@@ -1263,7 +1290,7 @@ static void link_send_fds(QepLink *l, const QepRamRegion *r, bool gone)
         trace_qep_link_fds(gone ? "RAM_GONE" : "GUEST_RAM", r->gpa,
                            r->size);
         conn_write(l->conn, buf, qep_enc_fds(buf, &f), gone ? NULL : &fd,
-                   gone ? 0 : 1);
+                   gone ? 0 : 1, QEP_NOTE_NONE);
     }
 }
 
@@ -1574,6 +1601,8 @@ void qep_link_disconnect(QepLink *l, const char *why)
     }
     if (why) {
         link_report(l, "disconnecting: %s", why);
+    } else {
+        qep_capture_event(l->capture, l->fn, QEP_NOTE_LINK, "disconnected");
     }
     trace_qep_link_down(why ? why : "stopped");
     qemu_mutex_lock(&c->lock);
@@ -1617,6 +1646,8 @@ static void link_connected(QepLink *l, QIOChannel *ioc, QepCharFe *chr)
     c->fd = QIO_CHANNEL_SOCKET(ioc)->fd;
     c->chr = chr;
     c->timeout_ms = l->timeout_ms;
+    c->cap = qep_capture_ref(l->capture);
+    c->fn = l->fn;
     c->next_tag = 1;
     c->rx.buf = g_malloc(RX_BUF);
     c->rx.fd = -1;
@@ -1636,7 +1667,10 @@ static void link_connected(QepLink *l, QIOChannel *ioc, QepCharFe *chr)
     l->conn = c;
     l->generation++;
     trace_qep_link_connect();
-    conn_write(c, hello, qep_enc_hello(hello, l->role, l->features), NULL, 0);
+    qep_capture_event(l->capture, l->fn, QEP_NOTE_LINK, "connection on %s",
+                      link_where(l));
+    conn_write(c, hello, qep_enc_hello(hello, l->role, l->features), NULL, 0,
+               QEP_NOTE_NONE);
     qemu_mutex_lock(&c->lock);
     c->reading = true;
     conn_set_handlers(c);

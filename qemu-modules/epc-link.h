@@ -29,6 +29,7 @@
 #include "io/channel-socket.h"
 #include "epc-qemu-compat.h"
 #include "qemu-epc-proto.h"
+#include "epc-capture.h"
 
 /*
  * ThreadSanitizer build (-Dtsan=true): the QEMU binary is not instrumented,
@@ -112,6 +113,8 @@ struct QepLink {
     Object *owner;           /* the device, owner of the peer RAM regions */
     const QepLinkOps *ops;
     void *opaque;
+    QepCapture *capture;     /* capture=: the device's, or NULL */
+    uint8_t fn;              /* the function's number, for the capture */
 
     /* state, under the BQL */
     QepConn *conn;           /* NULL: not connected */
@@ -128,6 +131,7 @@ struct QepLink {
     QepRamRegion peer[QEP_LINK_MAX_REGIONS];
     int n_peer;
     char last_error[160];    /* suppresses repeated identical reports */
+    uint16_t note;           /* enum qep_cap_note of the next message sent */
     QTAILQ_ENTRY(QepLink) next;  /* every started link, for main-loop waits */
 
     /* counters */
@@ -143,6 +147,12 @@ struct QepLink {
  */
 int qep_link_start(QepLink *l, Error **errp);
 void qep_link_stop(QepLink *l);
+
+/*
+ * The next message this link sends is captured with @note (an MSI, a DMA
+ * request ...: what the wire does not say).  BQL held.
+ */
+void qep_link_note(QepLink *l, enum qep_cap_note note);
 
 /* Is the connection up (HELLO exchanged)? */
 bool qep_link_up(QepLink *l);

@@ -73,6 +73,9 @@ struct EpfBridgeState {
     uint32_t timeout_ms;
     uint32_t reconnect_ms;
     bool shmem;
+    char *capture_path;
+    uint64_t capture_limit;
+    QepCapture *capture;     /* capture= */
 };
 
 /* where the link goes, for messages */
@@ -579,10 +582,23 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .reconnect_ms = s->reconnect_ms,
         .ops = &bridge_link_ops,
         .opaque = s,
+        .fn = fn,
     };
+    if (s->capture_path) {
+        s->capture = qep_capture_open(s->capture_path, TYPE_EPF_BRIDGE,
+                                      s->shmem, s->capture_limit, errp);
+        if (!s->capture) {
+            g_free(s->path);
+            s->path = NULL;
+            return;
+        }
+        s->link.capture = s->capture;
+    }
     if (qep_link_start(&s->link, errp) < 0) {
         g_free(s->path);
         s->path = NULL;
+        qep_capture_unref(s->capture);
+        s->capture = NULL;
     }
 }
 
@@ -621,6 +637,8 @@ static void bridge_exit(PCIDevice *pdev)
     bridge_bars_unmap(s);
     g_free(s->path);
     s->path = NULL;
+    qep_capture_unref(s->capture);
+    s->capture = NULL;
 }
 
 static QepProperty bridge_properties[] = {
@@ -630,6 +648,9 @@ static QepProperty bridge_properties[] = {
     DEFINE_PROP_UINT32("timeout-ms", EpfBridgeState, timeout_ms, 300),
     DEFINE_PROP_UINT32("reconnect-ms", EpfBridgeState, reconnect_ms, 500),
     DEFINE_PROP_BOOL("shmem", EpfBridgeState, shmem, true),
+    DEFINE_PROP_STRING("capture", EpfBridgeState, capture_path),
+    DEFINE_PROP_SIZE("capture-limit", EpfBridgeState, capture_limit,
+                     QEP_CAPTURE_LIMIT),
     QEP_PROPERTIES_END
 };
 
@@ -645,6 +666,9 @@ static const char *const bridge_property_help[][2] = {
     { "reconnect-ms", "period of connection attempts while disconnected" },
     { "shmem", "offer and use shared guest RAM, so BARs and the endpoint's "
       "accesses reach the other guest's memory without messages (on/off)" },
+    { "capture", "write every link message, and link events, to this "
+      "pcapng file (docs/protocol.md)" },
+    { "capture-limit", "largest size of the capture file (0: no bound)" },
 };
 
 static void bridge_class_init(ObjectClass *oc, QepClassData *data)

@@ -86,6 +86,9 @@ struct QemuEpcState {
     uint32_t inbound_windows;
     char *bar_kind[QEPC_NUM_BARS];
     bool shmem;
+    char *capture_path;
+    uint64_t capture_limit;
+    QepCapture *capture;     /* capture=, shared by every function's link */
     uint32_t functions;
 
     /* guest-1 programming model */
@@ -155,6 +158,8 @@ static void epc_doorbell(QemuEpcState *s, uint32_t val)
     PCIDevice *pdev = PCI_DEVICE(s);
 
     trace_qemu_epc_doorbell(val);
+    qep_capture_event(s->capture, 0, QEP_NOTE_DOORBELL,
+                      "doorbell rung with 0x%08x", val);
     s->doorbell_data = val;
     if (msix_enabled(pdev)) {
         msix_notify(pdev, QEPC_VEC_DOORBELL);
@@ -503,6 +508,7 @@ static void epc_raise_msix(EpcFunc *f, unsigned vec)
         return;
     }
     trace_qemu_epc_irq(f->n, "MSI-X", vec);
+    qep_link_note(&f->link, QEP_NOTE_MSIX);
     qep_link_write(&f->link, QEP_MSG_MEM_WRITE, ldq_le_p(entry), 4,
                    ldl_le_p(entry + 8));
 }
@@ -541,6 +547,7 @@ static void epc_raise(EpcFunc *f, uint32_t val)
             return;
         }
         trace_qemu_epc_irq(f->n, "MSI", vec);
+        qep_link_note(&f->link, QEP_NOTE_MSI);
         qep_link_write(&f->link, QEP_MSG_MEM_WRITE, epc_cfg_msi_addr(&f->cfg),
                        4, (epc_cfg_msi_data(&f->cfg) & ~(n - 1)) | vec);
         break;
@@ -912,6 +919,7 @@ static int epc_dma_host_read(void *opaque, unsigned fn, uint64_t addr,
     if (!f->link_up) {
         return QEPC_DMA_E_LINK;
     }
+    qep_link_note(&f->link, QEP_NOTE_DMA);
     *handle = qep_link_request_async(&f->link, msg,
                                      qep_enc_mem_read(msg, QEP_MSG_MEM_READ, 0,
                                                       addr, len),
@@ -937,10 +945,12 @@ static int epc_dma_host_write(void *opaque, unsigned fn, uint64_t addr,
     }
     if (!done) {
         n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 0, addr, len, buf);
+        qep_link_note(&f->link, QEP_NOTE_DMA);
         return qep_link_send(&f->link, msg, n) < 0 ? QEPC_DMA_E_LINK : 0;
     }
     /* non-posted (any tag marks it; the link assigns the real one) */
     n = qep_enc_mem_write(msg, QEP_MSG_MEM_WRITE, 1, addr, len, buf);
+    qep_link_note(&f->link, QEP_NOTE_DMA);
     *handle = qep_link_request_async(&f->link, msg, n, 0, done, done_opaque);
     return *handle ? 0 : QEPC_DMA_E_LINK;
 }
@@ -1364,6 +1374,15 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
     for (int v = 0; v < QEPC_NUM_VECTORS; v++) {
         msix_vector_use(pdev, v);
     }
+    if (s->capture_path) {
+        s->capture = qep_capture_open(s->capture_path, TYPE_QEMU_EPC,
+                                      s->shmem, s->capture_limit, errp);
+        if (!s->capture) {
+            msix_uninit_exclusive_bar(pdev);
+            msi_uninit(pdev);
+            return;
+        }
+    }
     memory_region_init_io(&s->regs, OBJECT(s), &epc_reg_ops, s,
                           "qemu-epc-regs", QEPC_REGS_SIZE);
     memory_region_init_io(&s->window, OBJECT(s), &epc_window_ops, s,
@@ -1399,6 +1418,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
             .timeout_ms = s->timeout_ms,
             .ops = &epc_link_ops,
             .opaque = f,
+            .capture = s->capture,
+            .fn = k,
         };
         if (qep_link_start(&f->link, errp) < 0) {
             while (k--) {
@@ -1408,6 +1429,8 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
                 g_free(s->fn[i].path);
                 s->fn[i].path = NULL;
             }
+            qep_capture_unref(s->capture);
+            s->capture = NULL;
             msix_uninit_exclusive_bar(pdev);
             msi_uninit(pdev);
             return;
@@ -1428,6 +1451,8 @@ static void epc_exit(PCIDevice *pdev)
         s->fn[k].path = NULL;
     }
     epc_dma_fini(&s->dma);
+    qep_capture_unref(s->capture);
+    s->capture = NULL;
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         qep_direct_clear(&s->win_direct[i], &s->window);
     }
@@ -1468,6 +1493,9 @@ static QepProperty epc_properties[] = {
     DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
     DEFINE_PROP_UINT32("inbound-windows", QemuEpcState, inbound_windows, 16),
     DEFINE_PROP_BOOL("shmem", QemuEpcState, shmem, true),
+    DEFINE_PROP_STRING("capture", QemuEpcState, capture_path),
+    DEFINE_PROP_SIZE("capture-limit", QemuEpcState, capture_limit,
+                     QEP_CAPTURE_LIMIT),
     DEFINE_PROP_UINT32("functions", QemuEpcState, functions, 1),
     DEFINE_PROP_STRING("bar0", QemuEpcState, bar_kind[0]),
     DEFINE_PROP_STRING("bar1", QemuEpcState, bar_kind[1]),
@@ -1495,6 +1523,9 @@ static const char *const epc_property_help[][2] = {
       "(0-64)" },
     { "shmem", "offer and use shared guest RAM, so windows, BARs and DMA "
       "reach the other guest's memory without messages (on/off)" },
+    { "capture", "write every link message of every function, and link "
+      "events, to this pcapng file (docs/protocol.md)" },
+    { "capture-limit", "largest size of the capture file (0: no bound)" },
     { "functions", "number of endpoint functions (1-8); function K>0 "
       "listens on SOCKET.K" },
     { "bar0", "what function BAR0 may be: programmable, disabled, "

@@ -98,16 +98,20 @@ class DeviceTest(unittest.TestCase):
 
 class WiredDeviceTest(DeviceTest):
     """qemu-epc (guest 1) and epf-bridge (guest 2) wired by a socket."""
-    epc_props = ''       # more qemu-epc properties: ",name=value..."
+    epc_props = ''       # more qemu-epc properties: ",name=value..."; {dir}
+    bridge_props = ''    # more epf-bridge properties    is the test's directory
     shared_ram = False   # both guests' RAM a shared memfd (the direct path)
 
     def setUp(self):
         from machines import EpcVm, BridgeVm, R
         super().setUp()
         self.sock = self.path('link.sock')
-        self.epc = self.track(EpcVm(self.sock, self.dir, props=self.epc_props,
+        self.epc = self.track(EpcVm(self.sock, self.dir,
+                                    props=self.epc_props.replace('{dir}', self.dir),
                                     shared_ram=self.shared_ram))
-        self.br = self.track(BridgeVm(self.sock, self.dir, shared_ram=self.shared_ram))
+        self.br = self.track(BridgeVm(self.sock, self.dir,
+                                      props=self.bridge_props.replace('{dir}', self.dir),
+                                      shared_ram=self.shared_ram))
         self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
 
     def bring_up(self):
@@ -120,13 +124,8 @@ class WiredDeviceTest(DeviceTest):
         self.br.wait_present()
         self.bars = bars = self.br.size_bars()
         self.placed = self.br.assign_bars(bars)
-        # a read through the link is ordered after those writes: once it
-        # gives the command back, the endpoint holds every one of them (on
-        # a loaded machine the first may have outlasted timeout-ms)
-        from machines import PCI_COMMAND, MEM, BME
-        from qtest import wait_until
-        def enabled(cmd):
-            return cmd != 0xffff and cmd & (MEM | BME) == MEM | BME
-        wait_until(lambda: enabled(self.br.cfg(PCI_COMMAND, 2)), 5,
-                   "the endpoint to hold the host's BAR placement")
+        # the bridge mirrors the config space and does not wait for qemu-epc
+        # to take a config write; they reach it in order, the command (the
+        # last) after the BARs: wait as an EPF driver does
+        self.epc.wait_status(R.QEPC_STATUS_BME, "the host's enumeration in guest 1")
         return bars

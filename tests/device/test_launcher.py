@@ -27,9 +27,11 @@ class LauncherTest(DeviceTest):
         """-device X,help describes each property the device adds, as
         QEMU's own devices do."""
         ours = {'qemu-epc': ['socket', 'window-size', 'timeout-ms', 'dma-rate',
-                             'inbound-windows', 'vendor-id', 'device-id', 'functions'] +
+                             'inbound-windows', 'vendor-id', 'device-id', 'functions',
+                             'shmem', 'capture', 'capture-limit'] +
                             ['bar%d' % n for n in range(6)],
-                'epf-bridge': ['socket', 'timeout-ms', 'reconnect-ms', 'function']}
+                'epf-bridge': ['socket', 'timeout-ms', 'reconnect-ms', 'function',
+                               'shmem', 'capture', 'capture-limit']}
         for dev, props in ours.items():
             p = self.run_launch(QEMU, '-device', dev + ',help')
             self.assertEqual(p.returncode, 0, p.stderr)
