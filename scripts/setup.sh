@@ -41,9 +41,10 @@ APT_SOURCES=/etc/apt/sources.list.d/qemu-epc.sources
 HOST_PKGS=(build-essential pkg-config ninja-build flex bison bzip2 xz-utils
            libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates
            clang-14 libclang-rt-14-dev
-           debhelper dh-dkms lintian libfdt-dev)
+           debhelper dh-dkms lintian libfdt-dev tshark)
 # (debhelper, dh-dkms, lintian: ./qemu-epc-bench package; libfdt-dev: QEMU
-# 7.2's configure, for the build against Debian 12's own QEMU)
+# 7.2's configure, for the build against Debian 12's own QEMU; tshark: the
+# captures' dissector is tested with it)
 # the guests: kernel sources (6.12 runs, 6.1 is a compile check), initramfs
 GUEST_PKGS=(bc libelf-dev cpio kmod busybox-static dkms linux-source-6.1)
 BPO_PKGS=(qemu-system-x86 meson python3-pycotap linux-source-6.12)
@@ -104,7 +105,9 @@ install_packages() {
 	$SUDO apt-get update -qq || die "apt-get update failed"
 	if [ -n "$miss_host" ]; then
 		log "installing: $(echo $miss_host)"
-		$SUDO apt-get install -y -qq --no-install-recommends $miss_host >/dev/null ||
+		# noninteractive: wireshark-common asks about capture rights
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $miss_host >/dev/null ||
 			die "apt-get install $miss_host failed"
 	fi
 	if [ -n "$miss_bpo" ]; then

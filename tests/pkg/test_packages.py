@@ -28,6 +28,8 @@ PACKAGES = ('qemu-epc-modules', 'pcie-qemu-ep-dkms')
 MODDIR = '/usr/lib/x86_64-linux-gnu/qemu-epc'
 SRCDIR = '/usr/src/pcie-qemu-ep-0.1'
 LAUNCHER = '/usr/bin/qemu-epc-launch'
+# where Wireshark finds Lua plugins (tshark -G folders: Global Lua Plugins)
+DISSECTOR = '/usr/lib/x86_64-linux-gnu/wireshark/plugins/qemu-epc.lua'
 # nothing of the work tree: the system's directories only
 CLEAN_PATH = '/usr/sbin:/usr/bin:/sbin:/bin'
 SUDO = [] if os.geteuid() == 0 else ['sudo', '-n']
@@ -139,7 +141,7 @@ class Packages(unittest.TestCase):
         self.assertIn('qemu-system-x86 (= %s)' % qemu_version, self.control(mods, 'Depends'))
         have = self.contents(mods)
         for f in (MODDIR + '/hw-misc-qemu-epc.so', MODDIR + '/hw-misc-epf-bridge.so',
-                  MODDIR + '/qemu-epc-built-for', LAUNCHER,
+                  MODDIR + '/qemu-epc-built-for', LAUNCHER, DISSECTOR,
                   '/usr/share/man/man1/qemu-epc-launch.1.gz'):
             self.assertIn(f, have)
         for md in glob.glob(os.path.join(TOP, 'docs', '*.md')):
@@ -179,6 +181,19 @@ class Packages(unittest.TestCase):
 
     def clean_env(self, home):
         return {'PATH': CLEAN_PATH, 'HOME': home, 'LANG': 'C.UTF-8'}
+
+    def test_04_installed_dissector_loads_in_tshark(self):
+        """tshark finds the installed dissector on its own (no -X)."""
+        tmp = tempfile.mkdtemp(prefix='qemu-epc-pkg-')
+        try:
+            p = subprocess.run(['tshark', '-G', 'protocols'], capture_output=True,
+                               text=True, timeout=120, env=self.clean_env(tmp), cwd=tmp)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn('Lua: Error', p.stderr)
+            self.assertIn('qepc', [l.split('\t')[2] for l in p.stdout.splitlines()
+                                   if l.count('\t') >= 2])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_04_installed_launcher_lists_both_devices(self):
         tmp = tempfile.mkdtemp(prefix='qemu-epc-pkg-')
