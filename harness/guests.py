@@ -206,7 +206,7 @@ class Pair:
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
                  epf_smp=1, ctl=False, functions=1, function_setup=None, link='socket',
-                 trace=False):
+                 trace=False, capture=False):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -223,7 +223,9 @@ class Pair:
         "socket" (socket=PATH) or "chardev" (a -chardev socket the command
         line sets up, chardev=ID; one function); trace: each QEMU prints
         its device's trace events (-trace 'qemu_epc_*', -trace
-        'epf_bridge_*') into its *-qemu.log."""
+        'epf_bridge_*') into its *-qemu.log; capture: each device writes
+        its link's capture (capture=FILE) into the run directory,
+        self.captures."""
         if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
             raise ValueError('link=%s with %d functions' % (link, functions))
         self.shmem = shmem
@@ -261,6 +263,14 @@ class Pair:
                 '-device', 'epf-bridge,socket=%s,addr=04.%d%s%s'
                 % (self.sock, k, ',multifunction=on' if functions > 1 and
                    k == 0 else '', dev))]
+        self.captures = []
+        if capture:
+            self.captures = [os.path.join(rundir, 'epc.pcapng')] + [
+                os.path.join(rundir, 'bridge%d.pcapng' % k) for k in range(functions)]
+            epc_link[-1] += ',capture=' + self.captures[0]
+            devs = [i for i, a in enumerate(bridges) if a.startswith('epf-bridge,')]
+            for k, i in enumerate(devs):
+                bridges[i] += ',capture=' + self.captures[1 + k]
         if trace:
             epc_link += ['-trace', 'qemu_epc_*']
             bridges += ['-trace', 'epf_bridge_*']

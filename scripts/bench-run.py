@@ -29,6 +29,7 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, 'harness'))
 import artefacts     # noqa: E402
+import capture       # noqa: E402
 import cases         # noqa: E402
 import guests        # noqa: E402
 import initramfs     # noqa: E402
@@ -87,6 +88,15 @@ def parse_args(argv):
                    'on the shared path, through messages and with DMA, and the '
                    'BAR tests, each timed several times, beside baselines of the '
                    'same run (what `qemu-epc-bench bench` runs)')
+    p.add_argument('--capture', action='store_true',
+                   help='each device writes a capture of its link (pcapng, for '
+                   'Wireshark with build/qemu-epc.lua) into the pair\'s run '
+                   'directory; each capture\'s path and message counts are printed. '
+                   'Accesses on the shared-memory path cross no link: add --no-shmem '
+                   'to capture every one')
+    p.add_argument('--no-shmem', action='store_true',
+                   help='every pair without the shared-memory path (shmem=off): '
+                   'every access goes through messages')
     p.add_argument('--functions', type=int, default=1, metavar='N',
                    help='2 to 8: one pair per series instead of the default ones: '
                    'qemu-epc with N functions, each a pci-epf-test with its own ID, '
@@ -360,9 +370,11 @@ def run_pair(a, res, ph):
     smp = a.host_smp if ph.msix else min(a.host_smp, 2)
     pair = guests.Pair(ph.rundir, ph.kernel, ph.initrd, accel=a.accel, host_smp=smp,
                        boot_timeout=a.boot_timeout, suite=ph.suite, dma_mode=ph.dma_mode,
-                       case_timeout=a.case_timeout, series=ph.series, shmem=ph.shmem,
+                       case_timeout=a.case_timeout, series=ph.series,
+                       shmem=ph.shmem and not a.no_shmem,
                        epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl,
-                       functions=ph.functions, function_setup=ph.function_setup)
+                       functions=ph.functions, function_setup=ph.function_setup,
+                       capture=a.capture)
     host = HostRun(res, ph, time.monotonic())
     stopped = None
     came_up = False
@@ -381,6 +393,11 @@ def run_pair(a, res, ph):
             stopped = str(e)
     finally:
         pair.stop()
+    for path in pair.captures:
+        try:
+            res.emit('# capture: %s: %s' % (path, capture.summary(path)))
+        except (OSError, ValueError) as e:
+            res.add('capture written%s' % ph.tag(), ph.series, 'capture', False, 0, str(e))
     if stopped:
         res.emit('# stopped early: ' + stopped)
     host.finish(stopped)

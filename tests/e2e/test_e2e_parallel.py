@@ -4,7 +4,9 @@ benches: four runs started together, each with its own run directory,
 socket and guests.  Two pass.  The other two show that a verdict is never
 softer than its results: a host side that prints "not ok ... # SKIP" fails
 its run, and one that only skips fails it too, saying that nothing passed.
-Nothing of a run lives at a fixed path."""
+Nothing of a run lives at a fixed path.  The second passing run captures
+its link (--capture --no-shmem): the captures decode in tshark with the
+project's dissector, agree with each other and with what the run did."""
 import os
 import re
 import shutil
@@ -12,6 +14,7 @@ import subprocess
 import unittest
 
 import artefacts
+import capture
 import e2e
 
 PASSING = r'''#!/bin/sh
@@ -29,6 +32,8 @@ for args in "-b 0" "-r -s 65536" "-w -s 65536"; do
 	fi
 done
 '''
+# the run whose link is captured, every access through messages
+CAPTURED = 'pass-2'
 SCRIPTS = {
     'pass-1': PASSING,
     'pass-2': PASSING,
@@ -48,7 +53,8 @@ class SideBySide(unittest.TestCase):
             # all started together, with the default run directory
             procs[what] = e2e.guests.spawn(
                 [os.path.join(artefacts.TOP, 'qemu-epc-bench'), 'run', '--series', '6.12',
-                 '--host-script', host, '--host-smp', '1'],
+                 '--host-script', host, '--host-smp', '1'] +
+                (['--capture', '--no-shmem'] if what == CAPTURED else []),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
         outs = {}
         try:
@@ -64,6 +70,7 @@ class SideBySide(unittest.TestCase):
             out = outs[what]
             e2e.check_run(self, e2e.Run(out, procs[what].returncode, ''),
                           ['pcitest -b 0', 'pcitest -r -s 65536', 'pcitest -w -s 65536'])
+        self.check_captures(outs[CAPTURED])
         out = outs['not-ok-skip']
         self.assertNotEqual(procs['not-ok-skip'].returncode, 0, out)
         self.assertRegex(out, r'(?m)^not ok 1 x # SKIP y; a "not ok" is a failure')
@@ -85,6 +92,46 @@ class SideBySide(unittest.TestCase):
         self.assertEqual(len(set(dirs)), 4, 'runs shared a run directory: %s' % dirs)
         for d in dirs + [tmp]:
             shutil.rmtree(d, ignore_errors=True)
+
+    def check_captures(self, out):
+        paths = {name: path for path, name in re.findall(
+            r'(?m)^# capture: (\S+/(epc|bridge0)\.pcapng): ', out)}
+        self.assertEqual(set(paths), {'epc', 'bridge0'}, out)
+        recs = {}
+        for name, path in paths.items():
+            shb, _, recs[name] = capture.read(path)
+            self.assertIn('shared memory off', shb[1][0].decode())
+            # tshark with the project's dissector: every record, none malformed
+            p = subprocess.run(['tshark', '-n', '-2', '-X', 'lua_script:' +
+                                os.path.join(artefacts.build_dir(), 'qemu-epc.lua'),
+                                '-r', path, '-T', 'fields', '-E', 'separator=|',
+                                '-e', 'qepc.type', '-e', 'qepc.note', '-e', 'qepc.len',
+                                '-e', 'qepc.dir', '-e', '_ws.malformed'],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn('Lua: Error', p.stderr)
+            rows = [line.split('|') for line in p.stdout.splitlines()]
+            self.assertEqual(len(rows), len(recs[name]), path)
+            self.assertEqual([r for r in rows if r[4]], [], '%s: malformed packets' % path)
+            if name != 'epc':
+                continue
+            # what the run did: pci-epf-test read and wrote 64 KiB of host
+            # memory through the outbound window (pcitest -r, -w; no -d),
+            # and each transfer's end was an interrupt
+            total = lambda t: sum(int(r[2]) for r in rows if r[0] == t and r[3] == '0'
+                                  and r[1] not in ('MSI', 'MSIX'))
+            self.assertEqual((total('MRd'), total('MWr')), (65536, 65536))
+            msi = len([r for r in rows if r[0] == 'MWr' and r[1] == 'MSI' and r[3] == '0'])
+            self.assertGreaterEqual(msi, 2)
+            self.assertIn('sent MWr(MSI) %d' % msi, out)
+        # one side's sent messages are the other's received ones
+        for a, b in (('epc', 'bridge0'), ('bridge0', 'epc')):
+            sent = [r.body for r in recs[a] if r.kind == capture.MESSAGE and r.dir == 0]
+            got = [r.body for r in recs[b] if r.kind == capture.MESSAGE and r.dir == 1]
+            # (what a side sent as the other was stopping may not have
+            # been read)
+            self.assertLessEqual(len(sent) - len(got), 8, '%s sent, %s received' % (a, b))
+            self.assertEqual(got, sent[:len(got)], '%s sent is not what %s received' % (a, b))
 
 
 if __name__ == '__main__':
