@@ -201,6 +201,7 @@
 #define  QEPC_DMA_E_HOST_CA     4   /* host: completer abort */
 #define  QEPC_DMA_E_LINK        5   /* link down, or no completion in time */
 #define  QEPC_DMA_E_ABORTED     6   /* ABORT written */
+#define  QEPC_DMA_E_POISONED    7   /* host: the data read came poisoned */
 #define QEPC_DMA_DONE_BYTES     0x1c    /* RO bytes written to DST so far */
 
 /*

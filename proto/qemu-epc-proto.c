@@ -89,8 +89,9 @@ int qep_hdr_decode(const void *buf, size_t len, struct qep_hdr *h)
 	if (h->type == 0 || h->type > QEP_MSG_TYPE_MAX)
 		return -QEP_E_TYPE;
 	if (h->flags & ~QEP_F_ALL ||
-	    (h->flags && h->type != QEP_MSG_MEM_WRITE &&
-	     h->type != QEP_MSG_MAP))
+	    (h->flags & QEP_F_NON_POSTED && h->type != QEP_MSG_MEM_WRITE &&
+	     h->type != QEP_MSG_MAP) ||
+	    (h->flags & QEP_F_POISONED && h->type != QEP_MSG_COMPLETION))
 		return -QEP_E_FLAGS;
 	if (h->reserved)
 		return -QEP_E_RESERVED;
@@ -196,6 +197,9 @@ static int check_cpl(struct qep_msg *m, const uint8_t *p, uint32_t size)
 		return -QEP_E_LEN;
 	if (size != sizeof(*c) + c->len)
 		return -QEP_E_SIZE;
+	/* only data can be poisoned */
+	if (m->hdr.flags & QEP_F_POISONED && !c->len)
+		return -QEP_E_FLAGS;
 	m->data = p + sizeof(*c);
 	m->data_len = c->len;
 	return 0;
@@ -587,6 +591,13 @@ size_t qep_enc_map(void *buf, uint16_t tag, uint8_t bar, uint8_t count,
 void qep_set_tag(void *buf, uint16_t tag)
 {
 	st16((uint8_t *)buf + 12, tag);
+}
+
+void qep_set_flags(void *buf, uint16_t flags)
+{
+	uint8_t *p = buf;
+
+	st16(p + 6, ld16(p + 6) | flags);
 }
 
 /* ---- hello -------------------------------------------------------------- */

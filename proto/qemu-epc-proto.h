@@ -18,7 +18,7 @@
 
 #define QEP_MAGIC           0x43504551u  /* "QEPC" in little-endian bytes */
 #define QEP_VERSION_MAJOR   1
-#define QEP_VERSION_MINOR   3
+#define QEP_VERSION_MINOR   4
 
 /* largest data payload of one memory/I/O request or completion */
 #define QEP_MAX_DATA        4096u
@@ -44,7 +44,9 @@ enum qep_msg_type {
 
 /* header flags */
 #define QEP_F_NON_POSTED    0x0001u  /* MEM_WRITE, MAP: the sender wants a completion */
-#define QEP_F_ALL           QEP_F_NON_POSTED
+/* COMPLETION with data: the data is poisoned (PCIe's EP bit), with POISON */
+#define QEP_F_POISONED      0x0002u
+#define QEP_F_ALL           (QEP_F_NON_POSTED | QEP_F_POISONED)
 
 /* roles announced in HELLO */
 enum qep_role {
@@ -61,8 +63,10 @@ enum qep_role {
  * reads itself (1.3)
  */
 #define QEP_FEAT_CFG_STATE  (1ull << 2)
+/* completions may carry QEP_F_POISONED (1.4) */
+#define QEP_FEAT_POISON     (1ull << 3)
 #define QEP_FEATURES_KNOWN  (QEP_FEAT_SHMEM | QEP_FEAT_RESET | \
-			     QEP_FEAT_CFG_STATE)
+			     QEP_FEAT_CFG_STATE | QEP_FEAT_POISON)
 
 /* completion status, as in a PCIe completion */
 enum qep_cpl_status {
@@ -327,6 +331,9 @@ void qep_map_piece(const struct qep_msg *msg, unsigned int i,
 
 /* Set the tag of an encoded message (for a sender that allocates tags late). */
 void qep_set_tag(void *buf, uint16_t tag);
+
+/* Add header @flags to an encoded message (QEP_F_POISONED). */
+void qep_set_flags(void *buf, uint16_t flags);
 
 /* Is this a request that the receiver must complete? */
 static inline bool qep_needs_completion(const struct qep_hdr *h)

@@ -22,6 +22,7 @@
 #include "qemu/rcu.h"
 
 #include "epc-dma.h"
+#include "epc-link.h"
 #include "qemu-epc-proto.h"
 #include QEP_TRACE_H
 
@@ -101,7 +102,8 @@ static int dma_side(EpcDma *d, uint64_t addr, bool host, uint32_t *len,
 static int dma_host_status(int st)
 {
     return st < 0 ? QEPC_DMA_E_LINK : st == QEP_CPL_SC ? 0
-         : st == QEP_CPL_UR ? QEPC_DMA_E_HOST_UR : QEPC_DMA_E_HOST_CA;
+         : st == QEP_CPL_UR ? QEPC_DMA_E_HOST_UR
+         : st == QEP_LINK_POISONED ? QEPC_DMA_E_POISONED : QEPC_DMA_E_HOST_CA;
 }
 
 static void dma_schedule(EpcDma *d)

@@ -513,14 +513,181 @@ bool qep_link_credit(QepLink *l, QEMUBH *resume)
     return room;
 }
 
+/* ---- injected faults ----------------------------------------------------- */
+
+static void link_arm_timer(QepLink *l, uint32_t ms);
+
+/* a message a fault holds back, sent when its timer fires */
+struct QepDelayed {
+    QSLIST_ENTRY(QepDelayed) next;
+    QepLink *l;
+    uint64_t generation;     /* only on the connection it was meant for */
+    uint16_t note;
+    QEMUTimer *timer;
+    size_t len;
+    uint8_t buf[];
+};
+
+#define CPL_FAULTS ((1u << QEP_FAULT_CPL_TIMEOUT) | (1u << QEP_FAULT_CPL_UR) | \
+                    (1u << QEP_FAULT_CPL_CA) | (1u << QEP_FAULT_CPL_POISON) | \
+                    (1u << QEP_FAULT_CPL_DELAY))
+#define MSI_FAULTS ((1u << QEP_FAULT_MSI_DROP) | (1u << QEP_FAULT_MSI_DELAY))
+
+static void link_fault_report(QepLink *l, const QepFault *f,
+                              const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void link_fault_report(QepLink *l, const QepFault *f,
+                              const char *fmt, ...)
+{
+    g_autofree char *what = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    trace_qep_link_fault(qep_fault_name(f->kind), what);
+    qep_capture_event(l->capture, l->fn, QEP_NOTE_FAULT, "injected %s: %s",
+                      qep_fault_name(f->kind), what);
+    info_report("%s: %s: injected %s: %s", l->name, link_where(l),
+                qep_fault_name(f->kind), what);
+}
+
+static void link_delayed_fire(void *opaque)
+{
+    QepDelayed *d = opaque;
+    QepLink *l = d->l;
+
+    if (l->generation == d->generation && qep_link_up(l)) {
+        conn_write(l->conn, d->buf, d->len, NULL, 0, d->note);
+    }
+    QSLIST_REMOVE(&l->delayed, d, QepDelayed, next);
+    timer_free(d->timer);
+    g_free(d);
+}
+
+static void link_delay(QepLink *l, const void *msg, size_t len, uint16_t note,
+                       uint32_t ms)
+{
+    QepDelayed *d = g_malloc(sizeof(*d) + len);
+
+    d->l = l;
+    d->generation = l->generation;
+    d->note = note;
+    d->len = len;
+    memcpy(d->buf, msg, len);
+    d->timer = timer_new_ms(QEMU_CLOCK_REALTIME, link_delayed_fire, d);
+    QSLIST_INSERT_HEAD(&l->delayed, d, next);
+    timer_mod(d->timer, now_ms() + ms);
+}
+
+static void link_delayed_drop_all(QepLink *l)
+{
+    while (!QSLIST_EMPTY(&l->delayed)) {
+        QepDelayed *d = QSLIST_FIRST(&l->delayed);
+
+        QSLIST_REMOVE_HEAD(&l->delayed, next);
+        timer_free(d->timer);
+        g_free(d);
+    }
+}
+
+/* No connection until @until_ms: the one there is goes now. */
+static void link_hold(QepLink *l, int64_t until_ms, const char *why)
+{
+    l->hold_until_ms = until_ms;
+    if (l->conn) {
+        qep_link_disconnect(l, why);
+    }
+    if (!l->server && !l->chr && until_ms != INT64_MAX) {
+        link_arm_timer(l, until_ms - now_ms());
+    }
+}
+
+static bool link_held(QepLink *l)
+{
+    return l->hold_until_ms && now_ms() < l->hold_until_ms;
+}
+
+int qep_link_set_faults(QepLink *l, const char *spec, Error **errp)
+{
+    QepFaults fs;
+    char why[200];
+    bool removed = false;
+
+    if (qep_faults_parse(spec, &fs, why, sizeof(why)) < 0) {
+        error_setg(errp, "inject: %s", why);
+        return -1;
+    }
+    l->faults = fs;
+    for (int i = 0; i < fs.n; i++) {
+        QepFault *f = &l->faults.f[i];
+
+        if (f->kind == QEP_FAULT_LINK_DOWN) {
+            f->count = 0;
+            link_fault_report(l, f, "link down for %u ms", f->ms);
+            link_hold(l, now_ms() + f->ms, "injected link-down");
+        } else if (f->kind == QEP_FAULT_REMOVE) {
+            removed = true;
+            if (l->hold_until_ms != INT64_MAX) {
+                link_fault_report(l, f, "the link is gone until the rules "
+                                  "change");
+                link_hold(l, INT64_MAX, "injected remove");
+            }
+        }
+    }
+    if (!removed && l->hold_until_ms == INT64_MAX) {
+        /* back: the client side connects again */
+        l->hold_until_ms = 0;
+        if (!l->server && !l->chr && l->timer) {
+            link_arm_timer(l, 0);
+        }
+    }
+    return 0;
+}
+
+bool qep_faults_valid(const char *spec, Error **errp)
+{
+    QepFaults fs;
+    char why[200];
+
+    if (qep_faults_parse(spec, &fs, why, sizeof(why)) < 0) {
+        error_setg(errp, "inject: %s", why);
+        return false;
+    }
+    return true;
+}
+
+char *qep_link_get_faults(QepLink *l)
+{
+    return qep_faults_format(&l->faults);
+}
+
 int qep_link_send(QepLink *l, void *msg, size_t len)
 {
+    uint16_t note = link_take_note(l);
+    QepFault *f = NULL;
+
     if (!qep_link_up(l)) {
         return -1;
     }
+    if ((note == QEP_NOTE_MSI || note == QEP_NOTE_MSIX) && l->faults.n) {
+        f = qep_faults_take(&l->faults, MSI_FAULTS, 0);
+    }
     trace_qep_link_send(qep_type_name(((struct qep_hdr *)msg)->type),
                         ((struct qep_hdr *)msg)->tag, len);
-    return conn_write(l->conn, msg, len, NULL, 0, link_take_note(l));
+    if (f) {
+        const char *kind = note == QEP_NOTE_MSI ? "MSI" : "MSI-X";
+        uint64_t addr = ldq_le_p((uint8_t *)msg + sizeof(struct qep_hdr));
+
+        if (f->kind == QEP_FAULT_MSI_DROP) {
+            link_fault_report(l, f, "%s to 0x%" PRIx64 " dropped", kind, addr);
+            return 0;
+        }
+        link_fault_report(l, f, "%s to 0x%" PRIx64 " delayed %u ms", kind,
+                          addr, f->ms);
+        link_delay(l, msg, len, note, f->ms);
+        return 0;
+    }
+    return conn_write(l->conn, msg, len, NULL, 0, note);
 }
 
 void qep_link_complete(QepLink *l, const struct qep_hdr *req,
@@ -528,12 +695,43 @@ void qep_link_complete(QepLink *l, const struct qep_hdr *req,
                        uint32_t len)
 {
     uint8_t buf[QEP_MSG_MAX];
+    QepFault *f = l->faults.n ? qep_faults_take(&l->faults, CPL_FAULTS,
+                                                req->type) : NULL;
+    const char *what = qep_type_name(req->type);
     size_t n;
 
+    if (f && f->kind == QEP_FAULT_CPL_TIMEOUT) {
+        link_fault_report(l, f, "completion of %s tag %u withheld", what,
+                          req->tag);
+        return;
+    }
+    if (f && (f->kind == QEP_FAULT_CPL_UR || f->kind == QEP_FAULT_CPL_CA)) {
+        status = f->kind == QEP_FAULT_CPL_UR ? QEP_CPL_UR : QEP_CPL_CA;
+        link_fault_report(l, f, "%s tag %u completed with %s", what,
+                          req->tag, status == QEP_CPL_UR ? "UR" : "CA");
+    }
     if (status != QEP_CPL_SC) {
         len = 0;
     }
     n = qep_enc_cpl(buf, req->tag, req->type, status, data, len);
+    if (f && f->kind == QEP_FAULT_CPL_POISON) {
+        if (len && qep_link_has(l, QEP_FEAT_POISON)) {
+            qep_set_flags(buf, QEP_F_POISONED);
+            link_fault_report(l, f, "data of %s tag %u poisoned", what,
+                              req->tag);
+        } else {
+            n = qep_enc_cpl(buf, req->tag, req->type, QEP_CPL_CA, NULL, 0);
+            link_fault_report(l, f, "%s tag %u completed with CA (%s)", what,
+                              req->tag, len ? "the peer does not take "
+                              "poisoned data" : "no data to poison");
+        }
+    }
+    if (f && f->kind == QEP_FAULT_CPL_DELAY) {
+        link_fault_report(l, f, "completion of %s tag %u delayed %u ms", what,
+                          req->tag, f->ms);
+        link_delay(l, buf, n, QEP_NOTE_FAULT, f->ms);
+        return;
+    }
     qep_link_send(l, buf, n);
 }
 
@@ -634,7 +832,8 @@ static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
         qep_set_tag(msg, p->tag);
         p->req_type = h.type;
         p->len = cpl_data_len(h.type, len);
-        p->deadline_ms = now_ms() + c->timeout_ms;
+        p->deadline_ms = now_ms() + c->timeout_ms *
+                         (p->abandoned ? ASYNC_TIMEOUT_FACTOR : 1);
     }
     qemu_mutex_unlock(&c->lock);
     return p;
@@ -735,6 +934,11 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
             p->tag = 0;
         }
         qemu_mutex_unlock(&c->lock);
+        if (sent) {
+            /* its slot is free again at the latest 10 x timeout-ms on */
+            timer_mod_anticipate(l->timer, now_ms() + c->timeout_ms *
+                                 ASYNC_TIMEOUT_FACTOR);
+        }
         trace_qep_link_done(qep_type_name(type), tag, -1);
         conn_unref(c);
         return -1;
@@ -751,13 +955,23 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
         memcpy(data, p->data, MIN(len, p->len));
     }
     if (timed_out) {
+        /* ... until 10 x timeout-ms: then its slot is free again */
+        timer_mod_anticipate(l->timer, now_ms() + c->timeout_ms *
+                             ASYNC_TIMEOUT_FACTOR);
+    }
+    if (timed_out) {
         c->stalled = true;      /* later requests fail at once meanwhile */
-        p->abandoned = true;    /* its completion may still come */
+        p->abandoned = true;    /* its completion may still come ... */
+        p->deadline_ms = now_ms() + c->timeout_ms * ASYNC_TIMEOUT_FACTOR;
     } else {
         p->tag = 0;
     }
     qemu_mutex_unlock(&c->lock);
     /* back with the BQL: the link's own fields are ours again */
+    if (ret == QEP_LINK_POISONED) {
+        link_report(l, "%s tag %u: the completion's data is poisoned; it is "
+                    "dropped (all-ones)", qep_type_name(type), tag);
+    }
     if (timed_out && l->conn == c) {
         l->n_timeouts++;
         link_report(l, "peer did not complete %s (tag %u) within %u ms; "
@@ -951,13 +1165,20 @@ static const char *link_complete_locked(QepConn *c, const struct qep_msg *m,
     if (m->u.cpl.status != QEP_CPL_SC && m->data_len) {
         return "protocol error: data in an unsuccessful completion";
     }
+    if (m->hdr.flags & QEP_F_POISONED && !(c->negotiated & QEP_FEAT_POISON)) {
+        return "protocol error: poisoned data without the POISON feature";
+    }
     if (p->abandoned) {
         trace_qep_link_drop_completion(m->hdr.tag);
         p->tag = 0;
         return NULL;
     }
-    p->status = m->u.cpl.status;
-    memcpy(p->data, m->data, m->data_len);
+    if (m->hdr.flags & QEP_F_POISONED) {
+        p->status = QEP_LINK_POISONED;  /* the data is not to be used */
+    } else {
+        p->status = m->u.cpl.status;
+        memcpy(p->data, m->data, m->data_len);
+    }
     p->arrived = true;
     if (!p->cb && QSIMPLEQ_EMPTY(&c->inq)) {
         p->done = true;
@@ -1694,6 +1915,12 @@ static void link_try_connect(QepLink *l)
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     int fd;
 
+    if (link_held(l)) {
+        if (l->hold_until_ms != INT64_MAX) {
+            link_arm_timer(l, l->hold_until_ms - now_ms());
+        }
+        return;
+    }
     pstrcpy(sun.sun_path, sizeof(sun.sun_path), l->path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
@@ -1713,6 +1940,10 @@ static void link_accept(void *opaque)
     int fd = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
     if (fd < 0) {
+        return;
+    }
+    if (link_held(l)) {
+        close(fd);                      /* an injected link-down, remove */
         return;
     }
     if (l->conn) {
@@ -1750,8 +1981,12 @@ static void link_timer(void *opaque)
         c->stalled = true;
     }
     for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
-        if (c->pend[i].tag && c->pend[i].cb) {
-            next = MIN(next, c->pend[i].deadline_ms);
+        QepPending *p = &c->pend[i];
+
+        if (p->tag && p->abandoned && p->deadline_ms <= now_ms()) {
+            p->tag = 0;         /* a completion that late is unknown */
+        } else if (p->tag && (p->cb || p->abandoned)) {
+            next = MIN(next, p->deadline_ms);
         }
     }
     qemu_mutex_unlock(&c->lock);
@@ -1955,6 +2190,7 @@ void qep_link_stop(QepLink *l)
                                  true);
     }
     qep_link_disconnect(l, NULL);
+    link_delayed_drop_all(l);
     if (l->listening) {
         memory_listener_unregister(&l->listener);
         l->listening = false;

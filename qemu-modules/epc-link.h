@@ -30,6 +30,7 @@
 #include "epc-qemu-compat.h"
 #include "qemu-epc-proto.h"
 #include "epc-capture.h"
+#include "epc-inject.h"
 
 /*
  * ThreadSanitizer build (-Dtsan=true): the QEMU binary is not instrumented,
@@ -55,6 +56,7 @@ void __tsan_release(void *addr);
 #define QEP_MSG_BUF(payload) (sizeof(struct qep_hdr) + (payload))
 
 typedef struct QepLink QepLink;
+typedef struct QepDelayed QepDelayed;
 
 typedef struct QepLinkOps {
     /*
@@ -86,6 +88,9 @@ typedef struct QepLinkOps {
  */
 typedef void QepLinkDone(void *opaque, int status, const void *data,
                          uint32_t len);
+
+/* a status besides enum qep_cpl_status: a completion with poisoned data */
+#define QEP_LINK_POISONED  0x100
 
 /* a guest RAM range one side offers the other (FDS GUEST_RAM) */
 typedef struct QepRamRegion {
@@ -132,6 +137,9 @@ struct QepLink {
     int n_peer;
     char last_error[160];    /* suppresses repeated identical reports */
     uint16_t note;           /* enum qep_cap_note of the next message sent */
+    QepFaults faults;        /* injected faults still to act */
+    int64_t hold_until_ms;   /* link-down/remove: no connection before */
+    QSLIST_HEAD(, QepDelayed) delayed;  /* messages a fault holds back */
     QTAILQ_ENTRY(QepLink) next;  /* every started link, for main-loop waits */
 
     /* counters */
@@ -153,6 +161,19 @@ void qep_link_stop(QepLink *l);
  * request ...: what the wire does not say).  BQL held.
  */
 void qep_link_note(QepLink *l, enum qep_cap_note note);
+
+/*
+ * Replace the link's injected faults with the rules of @spec (docs/
+ * qemu-epc.md, "Fault injection"); link-down and remove act at once.
+ * 0, or -1 and *errp (the rules in place stay).  BQL held.
+ */
+int qep_link_set_faults(QepLink *l, const char *spec, Error **errp);
+
+/* Is @spec a valid inject spec?  If not, false and *errp. */
+bool qep_faults_valid(const char *spec, Error **errp);
+
+/* The rules still to act, as a spec (g_free it).  BQL held. */
+char *qep_link_get_faults(QepLink *l);
 
 /* Is the connection up (HELLO exchanged)? */
 bool qep_link_up(QepLink *l);

@@ -75,6 +75,7 @@ struct EpfBridgeState {
     bool shmem;
     char *capture_path;
     uint64_t capture_limit;
+    char *inject;            /* inject= */
     QepCapture *capture;     /* capture= */
 };
 
@@ -576,7 +577,7 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         .server = false,
         .role = QEP_ROLE_HOST,
         .features = QEP_FEAT_RESET | QEP_FEAT_CFG_STATE |
-                    (s->shmem ? QEP_FEAT_SHMEM : 0),
+                    QEP_FEAT_POISON | (s->shmem ? QEP_FEAT_SHMEM : 0),
         .dma_as = pci_get_address_space(pdev),
         .timeout_ms = s->timeout_ms,
         .reconnect_ms = s->reconnect_ms,
@@ -599,6 +600,10 @@ static void bridge_realize(PCIDevice *pdev, Error **errp)
         s->path = NULL;
         qep_capture_unref(s->capture);
         s->capture = NULL;
+        return;
+    }
+    if (s->inject) {
+        qep_link_set_faults(&s->link, s->inject, &error_abort);
     }
 }
 
@@ -627,6 +632,31 @@ static void bridge_reset(DeviceState *dev)
         return;
     }
     qep_link_send(&s->link, buf, qep_enc_reset(buf));
+}
+
+/* inject: the rules of the link; reading gives those still to act */
+static char *bridge_get_inject(Object *obj, Error **errp)
+{
+    EpfBridgeState *s = EPF_BRIDGE(obj);
+
+    if (!DEVICE(obj)->realized) {
+        return g_strdup(s->inject ? s->inject : "");
+    }
+    return qep_link_get_faults(&s->link);
+}
+
+static void bridge_set_inject(Object *obj, const char *value, Error **errp)
+{
+    EpfBridgeState *s = EPF_BRIDGE(obj);
+
+    if (!qep_faults_valid(value, errp)) {
+        return;
+    }
+    g_free(s->inject);
+    s->inject = g_strdup(value);
+    if (DEVICE(obj)->realized) {
+        qep_link_set_faults(&s->link, value, &error_abort);
+    }
 }
 
 static void bridge_exit(PCIDevice *pdev)
@@ -669,6 +699,9 @@ static const char *const bridge_property_help[][2] = {
     { "capture", "write every link message, and link events, to this "
       "pcapng file (docs/protocol.md)" },
     { "capture-limit", "largest size of the capture file (0: no bound)" },
+    { "inject", "faults to inject, settable at run time with qom-set: rules "
+      "KIND[:MATCH][:COUNT][:MS] separated by ';' (docs/qemu-epc.md, "
+      "\"Fault injection\"); reads back the rules still to act" },
 };
 
 static void bridge_class_init(ObjectClass *oc, QepClassData *data)
@@ -687,6 +720,8 @@ static void bridge_class_init(ObjectClass *oc, QepClassData *data)
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
     device_class_set_legacy_reset(dc, bridge_reset);
     device_class_set_props(dc, bridge_properties);
+    object_class_property_add_str(oc, "inject", bridge_get_inject,
+                                  bridge_set_inject);
     for (int i = 0; i < ARRAY_SIZE(bridge_property_help); i++) {
         object_class_property_set_description(oc, bridge_property_help[i][0],
                                               bridge_property_help[i][1]);

@@ -88,6 +88,7 @@ struct QemuEpcState {
     bool shmem;
     char *capture_path;
     uint64_t capture_limit;
+    char *inject;            /* inject=, applied to each function's link */
     QepCapture *capture;     /* capture=, shared by every function's link */
     uint32_t functions;
 
@@ -1413,7 +1414,7 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
             .server = true,
             .role = QEP_ROLE_ENDPOINT,
             .features = QEP_FEAT_RESET | QEP_FEAT_CFG_STATE |
-                        (s->shmem ? QEP_FEAT_SHMEM : 0),
+                        QEP_FEAT_POISON | (s->shmem ? QEP_FEAT_SHMEM : 0),
             .dma_as = pci_get_address_space(pdev),
             .timeout_ms = s->timeout_ms,
             .ops = &epc_link_ops,
@@ -1436,7 +1437,38 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
             return;
         }
     }
+    for (unsigned k = 0; k < s->functions && s->inject; k++) {
+        qep_link_set_faults(&s->fn[k].link, s->inject, &error_abort);
+    }
     epc_dma_init(&s->dma, pdev, &epc_dma_ops, s);
+}
+
+/*
+ * inject: each function's link takes the rules (a count is per function);
+ * reading it gives function 0's rules still to act.
+ */
+static char *epc_get_inject(Object *obj, Error **errp)
+{
+    QemuEpcState *s = QEMU_EPC(obj);
+
+    if (!DEVICE(obj)->realized) {
+        return g_strdup(s->inject ? s->inject : "");
+    }
+    return qep_link_get_faults(&s->fn[0].link);
+}
+
+static void epc_set_inject(Object *obj, const char *value, Error **errp)
+{
+    QemuEpcState *s = QEMU_EPC(obj);
+
+    if (!qep_faults_valid(value, errp)) {
+        return;
+    }
+    g_free(s->inject);
+    s->inject = g_strdup(value);
+    for (unsigned k = 0; DEVICE(obj)->realized && k < s->functions; k++) {
+        qep_link_set_faults(&s->fn[k].link, value, &error_abort);
+    }
 }
 
 static void epc_exit(PCIDevice *pdev)
@@ -1526,6 +1558,9 @@ static const char *const epc_property_help[][2] = {
     { "capture", "write every link message of every function, and link "
       "events, to this pcapng file (docs/protocol.md)" },
     { "capture-limit", "largest size of the capture file (0: no bound)" },
+    { "inject", "faults to inject, settable at run time with qom-set: rules "
+      "KIND[:MATCH][:COUNT][:MS] separated by ';' (docs/qemu-epc.md, "
+      "\"Fault injection\"); reads back the rules still to act" },
     { "functions", "number of endpoint functions (1-8); function K>0 "
       "listens on SOCKET.K" },
     { "bar0", "what function BAR0 may be: programmable, disabled, "
@@ -1552,6 +1587,7 @@ static void epc_class_init(ObjectClass *oc, QepClassData *data)
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
     device_class_set_legacy_reset(dc, epc_reset);
     device_class_set_props(dc, epc_properties);
+    object_class_property_add_str(oc, "inject", epc_get_inject, epc_set_inject);
     for (int i = 0; i < ARRAY_SIZE(epc_property_help); i++) {
         object_class_property_set_description(oc, epc_property_help[i][0],
                                               epc_property_help[i][1]);

@@ -228,8 +228,9 @@ class NoShmemTest(WiredDeviceTest):
         self.epc.map_window(0, 0x100000, 0x10000, HOST_RAM)
         self.br.memwrite(HOST_RAM, b'\x77' * 8)
         self.assertEqual(self.epc.readq(EPC_WINDOW + 0x100000), 0x7777777777777777)
-        # the bridge offered SHMEM, RESET and CFG_STATE; SHMEM is not in use
-        self.assertIn('features 0x%x' % (P.FEAT_SHMEM | P.FEAT_RESET | P.FEAT_CFG_STATE),
+        # the bridge offered SHMEM, RESET, CFG_STATE and POISON; SHMEM is not in use
+        self.assertIn('features 0x%x' % (P.FEAT_SHMEM | P.FEAT_RESET | P.FEAT_CFG_STATE |
+                                         P.W.QEP_FEAT_POISON),
                       self.epc.read_log())
         self.assertNotIn('shared memory on', self.epc.read_log())
         with Stopped(self.br):
