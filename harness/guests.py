@@ -19,6 +19,8 @@ import signal
 import subprocess
 import time
 
+from qmp import qmp
+
 from artefacts import LAUNCH, QEMU, TOP  # noqa: F401  (re-exported for tests)
 
 FUNCTION = '0000:00:04.0'       # where guest 2 gets the epf-bridge
@@ -75,6 +77,7 @@ class Guest:
         self.console = os.path.join(rundir, name + '-console.log')
         self.results = os.path.join(rundir, name + '-ttyS1.log')
         self.qemu_log = os.path.join(rundir, name + '-qemu.log')
+        self.qmp_path = os.path.join(rundir, name + '-qmp.sock')
         for p in (self.console, self.results):
             open(p, 'w').close()
         ram = []
@@ -89,7 +92,8 @@ class Guest:
                 '-chardev', 'file,id=con,path=' + self.console,
                 '-serial', 'chardev:con',
                 '-chardev', 'file,id=res,path=' + self.results,
-                '-serial', 'chardev:res'] + list(qemu_args)
+                '-serial', 'chardev:res',
+                '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path] + list(qemu_args)
         if accel == 'kvm':
             args += ['-cpu', 'max']
         with open(self.qemu_log, 'w') as log:
@@ -101,6 +105,10 @@ class Guest:
         self.pos = 0
         self.pending = ''
         self.unread = []     # lines read past the one wait_for returned
+
+    def qmp(self, command, **args):
+        """One QMP command: its return value, or RuntimeError."""
+        return qmp(self.qmp_path, command, args, who='guest ' + self.name)
 
     def alive(self):
         return self.proc.poll() is None
@@ -254,14 +262,14 @@ class Pair:
                 '-serial', 'chardev:ctl'] if ctl else []
         if link == 'chardev':
             epc_link = ['-chardev', 'socket,id=epclink,path=%s,server=on,wait=off' % self.sock,
-                        '-device', 'qemu-epc,chardev=epclink' + epc_props + dev]
+                        '-device', 'qemu-epc,id=epc,chardev=epclink' + epc_props + dev]
             bridges = ['-chardev', 'socket,id=epclink,path=%s,reconnect-ms=200' % self.sock,
-                       '-device', 'epf-bridge,chardev=epclink,addr=04.0' + dev]
+                       '-device', 'epf-bridge,id=bridge0,chardev=epclink,addr=04.0' + dev]
         else:
-            epc_link = ['-device', 'qemu-epc,socket=' + self.sock + epc_props + dev]
+            epc_link = ['-device', 'qemu-epc,id=epc,socket=' + self.sock + epc_props + dev]
             bridges = [a for k in range(functions) for a in (
-                '-device', 'epf-bridge,socket=%s,addr=04.%d%s%s'
-                % (self.sock, k, ',multifunction=on' if functions > 1 and
+                '-device', 'epf-bridge,id=bridge%d,socket=%s,addr=04.%d%s%s'
+                % (k, self.sock, k, ',multifunction=on' if functions > 1 and
                    k == 0 else '', dev))]
         self.captures = []
         if capture:
@@ -294,6 +302,12 @@ class Pair:
                           'guest 1 to boot, bind the controller and start the EPF')
         return self.host.wait_for('FUNCTION', self.boot_timeout,
                                   'guest 2 to boot and find the function by rescan')
+
+    def inject(self, device, spec):
+        """Set the inject property of 'epc' (in guest 1) or 'bridgeK' (in
+        guest 2) to spec (docs/qemu-epc.md, "Fault injection")."""
+        g = self.epf if device == 'epc' else self.host
+        g.qmp('qom-set', path=device, property='inject', value=spec)
 
     def stop(self):
         self.host.stop()

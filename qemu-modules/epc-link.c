@@ -53,6 +53,12 @@
  * this many times timeout_ms, so a busy peer does not fail transfers.
  */
 #define ASYNC_TIMEOUT_FACTOR 10
+/*
+ * After a completion timed out, and until the peer sends anything, a
+ * request waits this long instead of timeout_ms: enough for a peer that is
+ * alive (its answer ends the stall), little for a vCPU held by a silent one.
+ */
+#define STALL_GRACE_MS 50
 /* a request that failed without a completion */
 #define NO_STATUS     UINT16_MAX
 /* how often the I/O thread looks at a send queue that does not move */
@@ -86,6 +92,7 @@ typedef struct QepPending {
     bool arrived;            /* its completion is in data/status */
     bool done;               /* ... and may be taken by the requester */
     bool abandoned;          /* nobody takes it: freed when it arrives */
+    bool grace;              /* sent while stalled: a short wait */
     uint16_t status;
     uint32_t len;            /* bytes of data a successful completion carries */
     QepLinkDone *cb;         /* asynchronous: called in the main loop */
@@ -786,7 +793,7 @@ static QepPending *link_alloc_pending(QepConn *c)
                 }
             }
         } while (!p->tag);
-        p->arrived = p->done = p->abandoned = false;
+        p->arrived = p->done = p->abandoned = p->grace = false;
         p->status = NO_STATUS;
         p->cb = NULL;
         p->handle = 0;
@@ -810,11 +817,11 @@ static uint32_t cpl_data_len(uint16_t type, uint32_t len)
 
 /*
  * A slot for the request @msg, its tag set in it; NULL if it cannot go.
- * While the link is stalled, a request that someone would wait for
- * (@async false) gets a slot that is abandoned from the start: it is sent,
- * in order, and its completion dropped when it comes, so a peer that was
- * only slow still applies it, and nobody waits.  An asynchronous request
- * goes as always: nobody waits for it anyway.
+ * While the link is stalled, a request that someone waits for (@async
+ * false) gets STALL_GRACE_MS instead of timeout-ms: a peer that is alive
+ * answers within that, and its answer ends the stall; a silent one costs
+ * the waiter no more.  Either way it is sent, in order, so a peer that was
+ * only slow still applies it.
  */
 static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
                                 uint32_t len, bool async)
@@ -828,12 +835,12 @@ static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
         p = link_alloc_pending(c);
     }
     if (p) {
-        p->abandoned = c->stalled && !async;
         qep_set_tag(msg, p->tag);
         p->req_type = h.type;
         p->len = cpl_data_len(h.type, len);
-        p->deadline_ms = now_ms() + c->timeout_ms *
-                         (p->abandoned ? ASYNC_TIMEOUT_FACTOR : 1);
+        p->deadline_ms = now_ms() + (c->stalled && !async ? STALL_GRACE_MS
+                                                          : c->timeout_ms);
+        p->grace = c->stalled && !async;
     }
     qemu_mutex_unlock(&c->lock);
     return p;
@@ -910,7 +917,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
 {
     QepConn *c = l->conn;
     QepPending *p;
-    bool timed_out, unwaited, sent;
+    bool timed_out, grace;
     uint16_t type, tag;
     int ret;
 
@@ -923,22 +930,13 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
     }
     type = p->req_type;
     tag = p->tag;
-    unwaited = p->abandoned;    /* no completion can free it before it goes */
+    grace = p->grace;           /* no completion can free it before it goes */
     trace_qep_link_request(qep_type_name(type), tag);
     conn_ref(c);
-    sent = conn_write(c, msg, msg_len, NULL, 0, link_take_note(l)) == 0;
-    if (!sent || unwaited) {
-        /* not sent, or sent on a stalled link: fails at once either way */
+    if (conn_write(c, msg, msg_len, NULL, 0, link_take_note(l)) < 0) {
         qemu_mutex_lock(&c->lock);
-        if (!sent) {
-            p->tag = 0;
-        }
+        p->tag = 0;
         qemu_mutex_unlock(&c->lock);
-        if (sent) {
-            /* its slot is free again at the latest 10 x timeout-ms on */
-            timer_mod_anticipate(l->timer, now_ms() + c->timeout_ms *
-                                 ASYNC_TIMEOUT_FACTOR);
-        }
         trace_qep_link_done(qep_type_name(type), tag, -1);
         conn_unref(c);
         return -1;
@@ -960,7 +958,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
                              ASYNC_TIMEOUT_FACTOR);
     }
     if (timed_out) {
-        c->stalled = true;      /* later requests fail at once meanwhile */
+        c->stalled = true;      /* later requests get STALL_GRACE_MS */
         p->abandoned = true;    /* its completion may still come ... */
         p->deadline_ms = now_ms() + c->timeout_ms * ASYNC_TIMEOUT_FACTOR;
     } else {
@@ -972,7 +970,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
         link_report(l, "%s tag %u: the completion's data is poisoned; it is "
                     "dropped (all-ones)", qep_type_name(type), tag);
     }
-    if (timed_out && l->conn == c) {
+    if (timed_out && !grace && l->conn == c) {
         l->n_timeouts++;
         link_report(l, "peer did not complete %s (tag %u) within %u ms; "
                     "reads return all-ones until it answers",

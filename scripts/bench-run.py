@@ -20,7 +20,9 @@ with the suite its version calls for.  --epf picks another endpoint
 function, --functions several functions on one controller, --bench the
 bench's pairs (what `qemu-epc-bench bench` runs)."""
 import argparse
+import collections
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -94,6 +96,12 @@ def parse_args(argv):
                    'directory; each capture\'s path and message counts are printed. '
                    'Accesses on the shared-memory path cross no link: add --no-shmem '
                    'to capture every one')
+    p.add_argument('--inject', action='append', default=[], metavar='[DEVICE:]SPEC',
+                   help='once both guests are up, set DEVICE\'s inject property to '
+                   'SPEC: fault injection rules (docs/qemu-epc.md, "Fault injection"), '
+                   'e.g. \'cpl-timeout:mem-read:5\'; DEVICE is epc (the default) or '
+                   'bridge (function 0\'s epf-bridge) or bridgeK; repeatable. What '
+                   'acted is counted from the QEMU logs at the end of the pair')
     p.add_argument('--no-shmem', action='store_true',
                    help='every pair without the shared-memory path (shmem=off): '
                    'every access goes through messages')
@@ -132,6 +140,13 @@ def parse_args(argv):
         p.error('--sizes: each from 1 to %d' % cases.BENCH_MAX)
     if (a.seconds is not None and a.seconds < 1) or (a.mib is not None and a.mib < 1):
         p.error('--seconds and --mib must be at least 1')
+    inject = []
+    for arg in a.inject:
+        device, sep, spec = arg.partition(':')
+        if not re.fullmatch(r'epc|bridge\d?', device):
+            device, spec = 'epc', arg
+        inject.append(('bridge0' if device == 'bridge' else device, spec))
+    a.inject = inject
     if not 1 <= a.functions <= 8:
         p.error('--functions must be 1 to 8')
     if a.functions > 1 and (a.bench or a.kernel or a.epf_script or a.host_script):
@@ -385,6 +400,12 @@ def run_pair(a, res, ph):
             came_up = True
             t1 = time.monotonic()
             res.emit('# ' + fn)
+            for device, spec in a.inject:
+                try:
+                    pair.inject(device, spec)
+                except (OSError, RuntimeError) as e:
+                    raise guests.GuestError('inject %s on %s: %s' % (spec, device, e))
+                res.emit('# inject %s: %s' % (device, spec))
             host.last = t1
             stopped = run_host_suite(pair, host, ph, a.case_timeout)
             res.emit('# guests up in %.1f s, host side done in %.1f s more'
@@ -393,6 +414,15 @@ def run_pair(a, res, ph):
             stopped = str(e)
     finally:
         pair.stop()
+    for device in sorted({d for d, _ in a.inject}):
+        # (the guests are gone: their QEMUs' logs say what acted)
+        log = pair.epf.qemu_log if device == 'epc' else pair.host.qemu_log
+        with open(log, errors='replace') as f:
+            acted = collections.Counter(
+                m.group(1) for m in re.finditer(r': injected ([a-z-]+): ', f.read()))
+        res.emit('# inject %s: %d faults acted%s (%s)' % (
+            device, sum(acted.values()),
+            ''.join(', %s %d' % kv for kv in sorted(acted.items())), log))
     for path in pair.captures:
         try:
             res.emit('# capture: %s: %s' % (path, capture.summary(path)))
@@ -419,7 +449,6 @@ def sock_rtt():
                              timeout=120).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    import re
     m = re.search(r'median ([\d.]+) us, min ([\d.]+) us', out)
     return (float(m.group(1)), float(m.group(2))) if m else None
 

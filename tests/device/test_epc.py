@@ -172,7 +172,7 @@ class EpcTest(DeviceTest):
         self.assertLess(took, FIRST_BOUND)
         late = self.peer.expect(P.MEM_READ)
         self.assertIn('did not complete', self.vm.read_log())
-        # while the peer stays silent, later reads fail at once; they still
+        # while the peer stays silent, later reads fail after a short wait; they still
         # go, in order, as they would on a real link
         for i in range(5):
             t0 = time.monotonic()

@@ -15,7 +15,7 @@ from test_dma import DmaSetup, LOCAL
 
 # seconds an access may take with the peer gone (docs/reliability.md): the
 # first timeout-ms (300 ms) and what a busy 2-core machine adds to it, the
-# later ones fail at once
+# later ones after a short wait (50 ms)
 BOUND = FIRST_BOUND
 # the same for the DMA engine, which no vCPU waits for: 10 x timeout-ms
 DMA_BOUND = 3.7

@@ -6,7 +6,10 @@ softer than its results: a host side that prints "not ok ... # SKIP" fails
 its run, and one that only skips fails it too, saying that nothing passed.
 Nothing of a run lives at a fixed path.  The second passing run captures
 its link (--capture --no-shmem): the captures decode in tshark with the
-project's dissector, agree with each other and with what the run did."""
+project's dissector, agree with each other and with what the run did.  The
+first injects faults (--inject, docs/qemu-epc.md "Fault injection") while
+pci_endpoint_test runs: each faulted case fails as the driver reports it,
+and the same case passes right after (the drivers recover)."""
 import os
 import re
 import shutil
@@ -34,8 +37,36 @@ done
 '''
 # the run whose link is captured, every access through messages
 CAPTURED = 'pass-2'
+# with epc:cpl-timeout:mem-read:1;msi-delay:1:500 and
+# bridge0:cpl-ca:mem-read:1;cpl-poison:mem-read:1, every access through
+# messages: the rules act on the first accesses they match, in this order
+FAULTS = r'''#!/bin/sh
+. /usr/local/share/qemu-epc/lib.sh
+load pci_endpoint_test
+wait_for 10 test -c /dev/pci-endpoint-test.0
+plan "BAR0 test fails on a host read that times out" "BAR0 test passes after it" \
+	"read passes with its MSI late" \
+	"write fails on endpoint reads with CA and poisoned data" "write passes after them"
+expect() {
+	name=$1 want=$2
+	shift 2
+	out=$(/usr/local/bin/pcitest "$@" 2>&1)
+	got=OKAY
+	echo "$out" | grep -q "NOT OKAY" && got="NOT OKAY"
+	echo "$out" | grep -q "OKAY" || got=none
+	if [ "$got" = "$want" ]; then ok "$name"; else notok "$name" "$out"; fi
+}
+expect "BAR0 test fails on a host read that times out" "NOT OKAY" -b 0
+expect "BAR0 test passes after it" OKAY -b 0
+# (pcitest -r: the endpoint writes host memory, then an MSI; -w: it reads)
+expect "read passes with its MSI late" OKAY -r -s 1024
+expect "write fails on endpoint reads with CA and poisoned data" "NOT OKAY" -w -s 1024
+expect "write passes after them" OKAY -w -s 1024
+'''
+INJECT = ['epc:cpl-timeout:mem-read:1;msi-delay:1:500',
+          'bridge:cpl-ca:mem-read:1;cpl-poison:mem-read:1']
 SCRIPTS = {
-    'pass-1': PASSING,
+    'faults': FAULTS,
     'pass-2': PASSING,
     'not-ok-skip': '#!/bin/sh\necho "not ok 1 x # SKIP y"\n',
     'only-skip': '#!/bin/sh\necho "ok 1 x # SKIP y"\n',
@@ -54,7 +85,9 @@ class SideBySide(unittest.TestCase):
             procs[what] = e2e.guests.spawn(
                 [os.path.join(artefacts.TOP, 'qemu-epc-bench'), 'run', '--series', '6.12',
                  '--host-script', host, '--host-smp', '1'] +
-                (['--capture', '--no-shmem'] if what == CAPTURED else []),
+                (['--capture', '--no-shmem'] if what == CAPTURED else []) +
+                (['--no-shmem'] + [x for i in INJECT for x in ('--inject', i)]
+                 if what == 'faults' else []),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
         outs = {}
         try:
@@ -66,10 +99,10 @@ class SideBySide(unittest.TestCase):
             for p in procs.values():
                 e2e.guests.stop_group(p, 5)
         dirs = []
-        for what in ('pass-1', 'pass-2'):
-            out = outs[what]
-            e2e.check_run(self, e2e.Run(out, procs[what].returncode, ''),
-                          ['pcitest -b 0', 'pcitest -r -s 65536', 'pcitest -w -s 65536'])
+        out = outs['pass-2']
+        e2e.check_run(self, e2e.Run(out, procs['pass-2'].returncode, ''),
+                      ['pcitest -b 0', 'pcitest -r -s 65536', 'pcitest -w -s 65536'])
+        self.check_faults(outs['faults'], procs['faults'].returncode)
         self.check_captures(outs[CAPTURED])
         out = outs['not-ok-skip']
         self.assertNotEqual(procs['not-ok-skip'].returncode, 0, out)
@@ -92,6 +125,31 @@ class SideBySide(unittest.TestCase):
         self.assertEqual(len(set(dirs)), 4, 'runs shared a run directory: %s' % dirs)
         for d in dirs + [tmp]:
             shutil.rmtree(d, ignore_errors=True)
+
+    def check_faults(self, out, rc):
+        """Each rule acted once, on the case planned for it; the drivers
+        reported the error and the next case passed."""
+        e2e.check_run(self, e2e.Run(out, rc, ''), [
+            'BAR0 test fails on a host read that times out', 'BAR0 test passes after it',
+            'read passes with its MSI late',
+            'write fails on endpoint reads with CA and poisoned data', 'write passes after them'])
+        logs = {}
+        for device, kinds in (('epc', 'cpl-timeout 1, msi-delay 1'),
+                              ('bridge0', 'cpl-ca 1, cpl-poison 1')):
+            m = re.search(r'(?m)^# inject %s: 2 faults acted, %s \((\S+)\)$'
+                          % (device, kinds), out)
+            self.assertTrue(m, out)
+            with open(m.group(1)) as f:
+                logs[device] = f.read()
+        epf, host = logs['epc'], logs['bridge0']
+        self.assertRegex(epf, r'injected cpl-timeout: completion of MEM_READ tag \d+ withheld')
+        self.assertRegex(epf, r'injected msi-delay: MSI to 0x[0-9a-f]+ delayed 500 ms')
+        self.assertRegex(host, r'injected cpl-ca: MEM_READ tag \d+ completed with CA')
+        self.assertRegex(host, r'injected cpl-poison: data of MEM_READ tag \d+ poisoned')
+        # the requesters: guest 2's bridge timed out, guest 1's controller
+        # dropped the poisoned data
+        self.assertIn('did not complete MEM_READ', host)
+        self.assertIn("the completion's data is poisoned", epf)
 
     def check_captures(self, out):
         paths = {name: path for path, name in re.findall(

@@ -2,7 +2,6 @@
 """A QEMU under the qtest accelerator, driven over its qtest socket.
 
 Every wait has a timeout and says what it waited for."""
-import json
 import os
 import signal
 import socket
@@ -11,6 +10,7 @@ import tempfile
 import time
 
 from artefacts import TOP, LAUNCH, QEMU, build_dir  # noqa: F401  (harness/artefacts.py)
+from qmp import qmp, QmpTimeout  # noqa: E402  (harness/qmp.py)
 
 
 def qtest_accel_dir():
@@ -138,33 +138,10 @@ class QTest:
     def qmp(self, command, **args):
         """Run one QMP command on a fresh connection: its 'return' value, or
         RuntimeError with QEMU's error description."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as q:
-            q.settimeout(20)
-            q.connect(self.qmp_path)
-            f = q.makefile('rw')
-
-            def call(cmd, arguments=None):
-                msg = {'execute': cmd}
-                if arguments:
-                    msg['arguments'] = arguments
-                f.write(json.dumps(msg) + '\n')
-                f.flush()
-                while True:
-                    try:
-                        line = f.readline()
-                    except socket.timeout:
-                        raise Timeout('%s: no QMP answer to %s in 20 s' % (self.name, cmd))
-                    if not line:
-                        raise Timeout('%s: QEMU closed QMP during %s' % (self.name, cmd))
-                    r = json.loads(line)
-                    if 'error' in r:
-                        raise RuntimeError(r['error'].get('desc', str(r['error'])))
-                    if 'return' in r:
-                        return r['return']
-
-            f.readline()                    # the greeting
-            call('qmp_capabilities')
-            return call(command, args)
+        try:
+            return qmp(self.qmp_path, command, args, who=self.name)
+        except QmpTimeout as e:
+            raise Timeout(str(e))
 
     def _val(self, line):
         return int(self.cmd(line).split()[1], 16)
