@@ -37,6 +37,7 @@ static const char *const dma_err_names[] = {
     [QEPC_DMA_E_HOST_CA] = "host answered completer abort",
     [QEPC_DMA_E_LINK] = "link down or no completion in time",
     [QEPC_DMA_E_ABORTED] = "aborted",
+    [QEPC_DMA_E_POISONED] = "host data came poisoned",
 };
 
 static void dma_end(EpcDma *d, unsigned n, uint32_t state, uint32_t err)

@@ -78,8 +78,8 @@ class DmaInFlight(unittest.TestCase):
         finally:
             pair.stop()
         self.assertEqual(pair.exit_problems(), [])
-        for g, dev in ((pair.epf, 'qemu-epc,chardev=epclink'),
-                       (pair.host, 'epf-bridge,chardev=epclink')):
+        for g, dev in ((pair.epf, 'qemu-epc,id=epc,chardev=epclink'),
+                       (pair.host, 'epf-bridge,id=bridge0,chardev=epclink')):
             with open(g.qemu_log, errors='replace') as f:
                 log = f.read()
             self.assertIn(dev, log, 'the pair did not use chardev=')

@@ -60,9 +60,14 @@ static size_t reencode(const struct qep_msg *m, uint8_t *out)
 	case QEP_MSG_IO_WRITE:
 		return qep_enc_mem_write(out, m->hdr.type, m->hdr.tag,
 					 m->u.mem.addr, m->u.mem.len, m->data);
-	case QEP_MSG_COMPLETION:
-		return qep_enc_cpl(out, m->hdr.tag, m->u.cpl.req_type,
-				   m->u.cpl.status, m->data, m->u.cpl.len);
+	case QEP_MSG_COMPLETION: {
+		size_t n = qep_enc_cpl(out, m->hdr.tag, m->u.cpl.req_type,
+				       m->u.cpl.status, m->data, m->u.cpl.len);
+
+		if (m->hdr.flags & QEP_F_POISONED)
+			qep_set_flags(out, QEP_F_POISONED);
+		return n;
+	}
 	case QEP_MSG_INTX:
 		return qep_enc_intx(out, m->u.intx.pin, m->u.intx.assert);
 	case QEP_MSG_LINK:

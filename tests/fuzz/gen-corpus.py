@@ -27,6 +27,13 @@ HOST_RAM = 0x2000000        # guest 2: RAM the endpoint reaches
 MSI_ADDR = 0xfee00000
 
 
+def poisoned(cpl):
+    """The completion with its data poisoned (flag POISONED)."""
+    b = bytearray(cpl)
+    b[6] |= P.W.QEP_F_POISONED
+    return bytes(b)
+
+
 def fds():
     f = P.Fds(kind=1, nfds=1, gpa=0, size=0x10000000, offset=0)
     return P.enc(P.lib.qep_enc_fds, C.byref(f))
@@ -52,6 +59,7 @@ PROTO = {
     'cpl-cfg-read': P.cpl(8, P.CFG_READ, P.SC, b'\x4c\x10\x00\xb5'),
     'cpl-ur': P.cpl(9, P.CFG_WRITE, P.UR),
     'cpl-ca': P.cpl(10, P.IO_WRITE, P.CA),
+    'cpl-poisoned': poisoned(P.cpl(11, P.MEM_READ, P.SC, b'\x5a' * 8)),
     'intx-assert': P.intx(0, True),
     'intx-deassert': P.intx(0, False),
     'link-up': P.link(1, STD_BARS),

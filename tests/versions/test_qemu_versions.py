@@ -21,7 +21,8 @@ MODULES = ('hw-misc-qemu-epc.so', 'hw-misc-epf-bridge.so')
 # what the device suite needs besides the modules: the codec library of
 # the test peer and the Python views of the C headers
 DEVICE_SUITE_TARGETS = ('libqemu-epc-proto.so', 'tests/regs.py', 'tests/proto.py',
-                        'tests/bar-writer.bin')     # the vCPU remap test's firmware
+                        'tests/bar-writer.bin',     # the vCPU remap test's firmware
+                        'qemu-epc.lua')             # the captures' dissector
 
 
 def recorded(name):
