@@ -268,9 +268,12 @@ class EpcSocketTest(DeviceTest):
             self.assertFalse(os.path.exists(sock), 'socket left behind at exit')
 
     def start_plain(self, sock):
-        """qemu-epc in a QEMU that is not driven: (rc, output), or None if
-        it is still running after 5 s (then stopped)."""
-        return self.run_plain(['-device', 'qemu-epc,socket=' + sock], timeout=5)
+        """qemu-epc in a QEMU that is not driven, which must refuse to
+        start: (rc, output); a QEMU still running after 30 s (a ThreadSanitizer
+        build on a busy machine starts slowly) fails the test."""
+        r = self.run_plain(['-device', 'qemu-epc,socket=' + sock], timeout=30)
+        self.assertIsNotNone(r, 'QEMU did not refuse the socket within 30 s')
+        return r
 
     def test_refuses_to_replace_a_file_or_a_live_socket(self):
         import socket
