@@ -22,8 +22,9 @@ cases to this process on a pipe of their own; what a suite prints besides
 becomes "# " lines.  Two lanes run side by side: the suites that boot
 guests (e2e), at a lower priority (nice 10), and the others, where the
 suites that drive QEMUs under qtest (and barely use the CPU) run side by
-side and the ones that compile follow one after the other (--serial: one
-lane, all one after the other).  With --setup-kernels, the guest kernels
+side and the ones that compile follow one after the other, those that
+compile or fuzz flat out (kmod, pkg, fuzz) below the guests (nice 15), whose
+kernels time their waits (--serial: one lane, all one after the other).  With --setup-kernels, the guest kernels
 are built at the lowest priority while the suites that need none run
 (`qemu-epc-bench test` does that); the suites that need them wait.
 
@@ -63,6 +64,10 @@ DEVICE_ON = ('sanitize', 'tsan')
 # are slow to start): run in this many processes side by side, each with
 # every n-th case
 SHARDS = {'tsan': 2}
+# suites that compile or fuzz flat out run below the guests' lane (nice 10),
+# whose kernels time their waits (a kselftest waits 1 s for an MSI)
+BACKGROUND = ('kmod', 'pkg', 'fuzz')
+BACKGROUND_NICE = 15
 
 # suites that need no guest kernel: they run while --setup-kernels builds them
 NO_KERNEL = LIGHT + ('fuzz',)
@@ -629,7 +634,8 @@ def run_lane(cfg, plan, rep, kernels, nice=0):
         suite, only = item
         t0 = time.monotonic()
         try:
-            relay_child(cfg, suite, only, child_env(cfg, suite), rep, nice=nice)
+            relay_child(cfg, suite, only, child_env(cfg, suite), rep,
+                        nice=max(nice, BACKGROUND_NICE) if suite in BACKGROUND else nice)
         except Exception:
             rep.bad(suite, 'the suite broke:\n' + traceback.format_exc())
         print('# %s: %.0f s' % (suite, time.monotonic() - t0), flush=True)
