@@ -27,6 +27,7 @@
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qom/object.h"
+#include "hw/core/cpu.h"
 #include "hw/qdev-properties-system.h"
 
 #include "epc-link.h"
@@ -530,15 +531,25 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
         val &= (1u << (8 * len)) - 1;
     }
     trace_epf_bridge_cfg_write(addr, len, val);
-    if (s->mirror) {
+    if (s->mirror && !current_cpu) {
         /*
          * Both copies take the write, in the same order (the endpoint's
-         * from the socket, after everything sent before it)
+         * from the socket, after everything sent before it); QEMU itself
+         * (reset, qtest) does not wait for the endpoint
          */
         epc_cfg_write(&s->cfg, addr, len, val);
         qep_link_request_async(&s->link, buf,
                                qep_enc_cfg_write(buf, 0, addr, len, val), 0,
                                bridge_cfg_written, s);
+    } else if (s->mirror) {
+        /*
+         * A vCPU's config write is non-posted, as on PCIe: the CPU goes on
+         * once the endpoint has it, so a BAR write that follows (through
+         * shared memory, which no message orders) finds it done there.
+         * The link waits without the BQL.
+         */
+        epc_cfg_write(&s->cfg, addr, len, val);
+        qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
     } else {
         qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
     }
