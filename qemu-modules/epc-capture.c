@@ -24,6 +24,7 @@
 #define OPT_EPB_FLAGS       2
 #define EPB_INBOUND         1
 #define EPB_OUTBOUND        2
+#define EPB_TS              12          /* offset of an EPB's time stamp */
 #define FLUSH_NS            (100 * 1000 * 1000)
 
 struct QepCapture {
@@ -33,60 +34,63 @@ struct QepCapture {
     char *path;
     uint64_t written, limit;
     uint64_t dropped;        /* records the limit kept out */
+    bool broken;             /* a write failed: no more records */
     int64_t flushed_ns;
     Notifier exit;           /* QEMU does not unrealize devices at exit */
 };
 
-/* a pcapng block under construction: 32-bit words, little-endian */
-typedef struct Block {
-    GByteArray *b;
-} Block;
-
-static void put32(Block *k, uint32_t v)
+/* pcapng blocks are built in a GByteArray: 32-bit words, little-endian */
+static void put32(GByteArray *k, uint32_t v)
 {
     uint8_t le[4];
 
     stl_le_p(le, v);
-    g_byte_array_append(k->b, le, 4);
+    g_byte_array_append(k, le, 4);
 }
 
-static void put_bytes(Block *k, const void *p, size_t len)
+static void put_bytes(GByteArray *k, const void *p, size_t len)
 {
     static const uint8_t pad[4];
 
-    g_byte_array_append(k->b, p, len);
-    g_byte_array_append(k->b, pad, -len & 3);
+    g_byte_array_append(k, p, len);
+    g_byte_array_append(k, pad, -len & 3);
 }
 
-static void put_opt(Block *k, uint16_t code, const void *p, size_t len)
+static void put_opt(GByteArray *k, uint16_t code, const void *p, size_t len)
 {
     put32(k, code | (uint32_t)len << 16);
     put_bytes(k, p, len);
 }
 
-static Block block_new(uint32_t type)
+static GByteArray *block_new(uint32_t type)
 {
-    Block k = { g_byte_array_new() };
+    GByteArray *k = g_byte_array_new();
 
-    put32(&k, type);
-    put32(&k, 0);                       /* length, set when done */
+    put32(k, type);
+    put32(k, 0);                        /* length, set by block_end */
     return k;
 }
 
-/* Close the block and write it.  Lock held (or not yet shared). */
-static int block_write(QepCapture *cap, Block *k)
+/* The block's trailing length, and the same in its header. */
+static void block_end(GByteArray *k)
 {
-    uint32_t len = k->b->len + 4;
-    int ret = 0;
+    put32(k, k->len + 4);
+    stl_le_p(k->data + 4, k->len);
+}
 
-    put32(k, len);
-    stl_le_p(k->b->data + 4, len);
-    if (fwrite(k->b->data, 1, len, cap->f) != len) {
-        ret = -1;
+/*
+ * Write the ended block and free it.  Lock held (or not yet shared).  A
+ * capture that cannot be written stops, and says so once.
+ */
+static void block_write(QepCapture *cap, GByteArray *k)
+{
+    if (!cap->broken && fwrite(k->data, 1, k->len, cap->f) != k->len) {
+        cap->broken = true;
+        warn_report("capture '%s': cannot write: %s; later records are not "
+                    "written", cap->path, strerror(errno));
     }
-    cap->written += len;
-    g_byte_array_free(k->b, true);
-    return ret;
+    cap->written += k->len;
+    g_byte_array_free(k, true);
 }
 
 static void capture_at_exit(Notifier *n, void *data)
@@ -110,7 +114,7 @@ QepCapture *qep_capture_open(const char *path, const char *device,
           "devices with shmem=off for every access"
         : "shared memory off: every access crosses the link";
     uint8_t tsresol = 9;                /* nanoseconds */
-    Block k;
+    GByteArray *k;
 
     cap->f = fopen(path, "wb");
     if (!cap->f) {
@@ -124,22 +128,25 @@ QepCapture *qep_capture_open(const char *path, const char *device,
     qemu_mutex_init(&cap->lock);
 
     k = block_new(PCAPNG_SHB);
-    put32(&k, PCAPNG_BOM);
-    put32(&k, 1);                       /* version 1.0 */
-    put32(&k, UINT32_MAX);              /* section length not known */
-    put32(&k, UINT32_MAX);
-    put_opt(&k, OPT_COMMENT, comment, strlen(comment));
-    put_opt(&k, OPT_SHB_USERAPPL, appl, strlen(appl));
-    put_opt(&k, OPT_END, NULL, 0);
-    block_write(cap, &k);
+    put32(k, PCAPNG_BOM);
+    put32(k, 1);                        /* version 1.0 */
+    put32(k, UINT32_MAX);               /* section length not known */
+    put32(k, UINT32_MAX);
+    put_opt(k, OPT_COMMENT, comment, strlen(comment));
+    put_opt(k, OPT_SHB_USERAPPL, appl, strlen(appl));
+    put_opt(k, OPT_END, NULL, 0);
+    block_end(k);
+    block_write(cap, k);
 
     k = block_new(PCAPNG_IDB);
-    put32(&k, QEP_CAP_LINKTYPE);        /* and 16 reserved bits */
-    put32(&k, 0);                       /* no snapshot length */
-    put_opt(&k, OPT_IF_NAME, device, strlen(device));
-    put_opt(&k, OPT_IF_TSRESOL, &tsresol, 1);
-    put_opt(&k, OPT_END, NULL, 0);
-    if (block_write(cap, &k) < 0 || fflush(cap->f)) {
+    put32(k, QEP_CAP_LINKTYPE);         /* and 16 reserved bits */
+    put32(k, 0);                        /* no snapshot length */
+    put_opt(k, OPT_IF_NAME, device, strlen(device));
+    put_opt(k, OPT_IF_TSRESOL, &tsresol, 1);
+    put_opt(k, OPT_END, NULL, 0);
+    block_end(k);
+    block_write(cap, k);
+    if (cap->broken || fflush(cap->f)) {
         error_setg_errno(errp, errno, "capture: cannot write '%s'", path);
         qep_capture_unref(cap);
         return NULL;
@@ -187,31 +194,36 @@ static void capture_record(QepCapture *cap, enum qep_cap_kind kind,
         QEP_CAP_VERSION, kind, dir, fn, note & 0xff, note >> 8, 0, 0,
     };
     size_t total = sizeof(rec) + len;
-    Block k;
+    GByteArray *k;
 
+    /* built without the lock; the time is taken with it, in file order */
+    k = block_new(PCAPNG_EPB);
+    put32(k, 0);                        /* interface */
+    put32(k, 0);                        /* time, below */
+    put32(k, 0);
+    put32(k, total);
+    put32(k, total);
+    g_byte_array_append(k, rec, sizeof(rec));
+    put_bytes(k, p, len);
+    put_opt(k, OPT_EPB_FLAGS, &(uint32_t){ cpu_to_le32(flags) }, 4);
+    put_opt(k, OPT_END, NULL, 0);
+    block_end(k);
+    qemu_mutex_lock(&cap->lock);
     clock_gettime(CLOCK_REALTIME, &ts);
     ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
-    qemu_mutex_lock(&cap->lock);
-    if (cap->limit && cap->written + 48 + total > cap->limit) {
+    stl_le_p(k->data + EPB_TS, ns >> 32);
+    stl_le_p(k->data + EPB_TS + 4, (uint32_t)ns);
+    if (cap->limit && cap->written + k->len > cap->limit) {
         if (!cap->dropped++) {
             warn_report("capture '%s': capture-limit of %" PRIu64 " bytes "
                         "reached, later records are not written", cap->path,
                         cap->limit);
         }
         qemu_mutex_unlock(&cap->lock);
+        g_byte_array_free(k, true);
         return;
     }
-    k = block_new(PCAPNG_EPB);
-    put32(&k, 0);                       /* interface */
-    put32(&k, ns >> 32);
-    put32(&k, (uint32_t)ns);
-    put32(&k, total);
-    put32(&k, total);
-    g_byte_array_append(k.b, rec, sizeof(rec));
-    put_bytes(&k, p, len);
-    put_opt(&k, OPT_EPB_FLAGS, &(uint32_t){ cpu_to_le32(flags) }, 4);
-    put_opt(&k, OPT_END, NULL, 0);
-    block_write(cap, &k);
+    block_write(cap, k);
     if (ns - cap->flushed_ns > FLUSH_NS || kind == QEP_CAP_EVENT) {
         fflush(cap->f);
         cap->flushed_ns = ns;

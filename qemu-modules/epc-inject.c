@@ -47,7 +47,7 @@ const char *qep_fault_name(enum qep_fault_kind kind)
 
 static bool is_cpl_fault(enum qep_fault_kind k)
 {
-    return k <= QEP_FAULT_CPL_DELAY;
+    return QEP_FAULTS_CPL & (1u << k);
 }
 
 /* "N" (1..1000000), or "P%" (1..100): 0, or -1 */

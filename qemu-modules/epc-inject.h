@@ -27,6 +27,14 @@ enum qep_fault_kind {
     QEP_FAULT_KINDS,
 };
 
+/* the kinds that act on a completion, and those that act on an interrupt */
+#define QEP_FAULTS_CPL  ((1u << QEP_FAULT_CPL_TIMEOUT) | \
+                         (1u << QEP_FAULT_CPL_UR) | (1u << QEP_FAULT_CPL_CA) | \
+                         (1u << QEP_FAULT_CPL_POISON) | \
+                         (1u << QEP_FAULT_CPL_DELAY))
+#define QEP_FAULTS_MSI  ((1u << QEP_FAULT_MSI_DROP) | \
+                         (1u << QEP_FAULT_MSI_DELAY))
+
 typedef struct QepFault {
     enum qep_fault_kind kind;
     uint32_t match;          /* completion faults: 1 << request type */

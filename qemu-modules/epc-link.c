@@ -535,11 +535,6 @@ struct QepDelayed {
     uint8_t buf[];
 };
 
-#define CPL_FAULTS ((1u << QEP_FAULT_CPL_TIMEOUT) | (1u << QEP_FAULT_CPL_UR) | \
-                    (1u << QEP_FAULT_CPL_CA) | (1u << QEP_FAULT_CPL_POISON) | \
-                    (1u << QEP_FAULT_CPL_DELAY))
-#define MSI_FAULTS ((1u << QEP_FAULT_MSI_DROP) | (1u << QEP_FAULT_MSI_DELAY))
-
 static void link_fault_report(QepLink *l, const QepFault *f,
                               const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 static void link_fault_report(QepLink *l, const QepFault *f,
@@ -614,14 +609,24 @@ static bool link_held(QepLink *l)
     return l->hold_until_ms && now_ms() < l->hold_until_ms;
 }
 
+/* @spec's rules into @fs; false and *errp if it has a bad one */
+static bool link_parse_faults(const char *spec, QepFaults *fs, Error **errp)
+{
+    char why[200];
+
+    if (qep_faults_parse(spec, fs, why, sizeof(why)) < 0) {
+        error_setg(errp, "inject: %s", why);
+        return false;
+    }
+    return true;
+}
+
 int qep_link_set_faults(QepLink *l, const char *spec, Error **errp)
 {
     QepFaults fs;
-    char why[200];
     bool removed = false;
 
-    if (qep_faults_parse(spec, &fs, why, sizeof(why)) < 0) {
-        error_setg(errp, "inject: %s", why);
+    if (!link_parse_faults(spec, &fs, errp)) {
         return -1;
     }
     l->faults = fs;
@@ -654,13 +659,8 @@ int qep_link_set_faults(QepLink *l, const char *spec, Error **errp)
 bool qep_faults_valid(const char *spec, Error **errp)
 {
     QepFaults fs;
-    char why[200];
 
-    if (qep_faults_parse(spec, &fs, why, sizeof(why)) < 0) {
-        error_setg(errp, "inject: %s", why);
-        return false;
-    }
-    return true;
+    return link_parse_faults(spec, &fs, errp);
 }
 
 char *qep_link_get_faults(QepLink *l)
@@ -677,7 +677,7 @@ int qep_link_send(QepLink *l, void *msg, size_t len)
         return -1;
     }
     if ((note == QEP_NOTE_MSI || note == QEP_NOTE_MSIX) && l->faults.n) {
-        f = qep_faults_take(&l->faults, MSI_FAULTS, 0);
+        f = qep_faults_take(&l->faults, QEP_FAULTS_MSI, 0);
     }
     trace_qep_link_send(qep_type_name(((struct qep_hdr *)msg)->type),
                         ((struct qep_hdr *)msg)->tag, len);
@@ -702,7 +702,7 @@ void qep_link_complete(QepLink *l, const struct qep_hdr *req,
                        uint32_t len)
 {
     uint8_t buf[QEP_MSG_MAX];
-    QepFault *f = l->faults.n ? qep_faults_take(&l->faults, CPL_FAULTS,
+    QepFault *f = l->faults.n ? qep_faults_take(&l->faults, QEP_FAULTS_CPL,
                                                 req->type) : NULL;
     const char *what = qep_type_name(req->type);
     size_t n;
@@ -953,14 +953,10 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
         memcpy(data, p->data, MIN(len, p->len));
     }
     if (timed_out) {
-        /* ... until 10 x timeout-ms: then its slot is free again */
-        timer_mod_anticipate(l->timer, now_ms() + c->timeout_ms *
-                             ASYNC_TIMEOUT_FACTOR);
-    }
-    if (timed_out) {
         c->stalled = true;      /* later requests get STALL_GRACE_MS */
-        p->abandoned = true;    /* its completion may still come ... */
+        p->abandoned = true;    /* its completion may still come, until */
         p->deadline_ms = now_ms() + c->timeout_ms * ASYNC_TIMEOUT_FACTOR;
+        timer_mod_anticipate(l->timer, p->deadline_ms);  /* frees the slot */
     } else {
         p->tag = 0;
     }

@@ -531,26 +531,25 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
         val &= (1u << (8 * len)) - 1;
     }
     trace_epf_bridge_cfg_write(addr, len, val);
-    if (s->mirror && !current_cpu) {
+    if (s->mirror) {
         /*
          * Both copies take the write, in the same order (the endpoint's
-         * from the socket, after everything sent before it); QEMU itself
-         * (reset, qtest) does not wait for the endpoint
+         * from the socket, after everything sent before it)
          */
         epc_cfg_write(&s->cfg, addr, len, val);
+    }
+    if (s->mirror && !current_cpu) {
+        /* QEMU itself (reset, qtest) does not wait for the endpoint */
         qep_link_request_async(&s->link, buf,
                                qep_enc_cfg_write(buf, 0, addr, len, val), 0,
                                bridge_cfg_written, s);
-    } else if (s->mirror) {
-        /*
-         * A vCPU's config write is non-posted, as on PCIe: the CPU goes on
-         * once the endpoint has it, so a BAR write that follows (through
-         * shared memory, which no message orders) finds it done there.
-         * The link waits without the BQL.
-         */
-        epc_cfg_write(&s->cfg, addr, len, val);
-        qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
     } else {
+        /*
+         * Non-posted, as on PCIe: a vCPU goes on once the endpoint has the
+         * write, so a BAR write that follows (through shared memory, which
+         * no message orders) finds it done there.  The link waits without
+         * the BQL.
+         */
         qep_link_write(&s->link, QEP_MSG_CFG_WRITE, addr, len, val);
     }
     /* keep command, BARs and interrupt line coherent for QEMU */
