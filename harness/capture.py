@@ -6,11 +6,16 @@ capture with it; the tests also decode every record with proto/."""
 import collections
 import struct
 
+import proto_header
+
 SHB, IDB, EPB = 0x0a0d0d0a, 1, 6
-MESSAGE, EVENT = 0, 1
-TYPES = {1: 'Hello', 2: 'CfgRd', 3: 'CfgWr', 4: 'MRd', 5: 'MWr', 6: 'IORd', 7: 'IOWr',
-         8: 'Cpl', 9: 'INTx', 10: 'Link', 11: 'FDS', 12: 'Map', 13: 'Reset'}
-NOTES = {1: 'MSI', 2: 'MSIX', 3: 'DMA', 4: 'DOORBELL', 5: 'LINK', 6: 'FAULT'}
+# the record kinds, message types and notes, as proto/qemu-epc-proto.h has them
+_, _ENUMS, _ = proto_header.read()
+_V = {k: v for e in _ENUMS.values() for k, v in e}
+MESSAGE, EVENT = _V['QEP_CAP_MESSAGE'], _V['QEP_CAP_EVENT']
+TYPES = proto_header.names(_ENUMS)
+NOTES = {v: k[len('QEP_NOTE_'):] for k, v in _ENUMS['qep_cap_note']
+         if k not in ('QEP_NOTE_NONE', 'QEP_NOTE_MAX')}
 
 
 class Record:

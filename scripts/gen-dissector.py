@@ -8,91 +8,18 @@ usage: gen-dissector.py proto/qemu-epc-proto.h TEMPLATE OUT.lua
 Every enum and #define the dissector uses, and the offset of every field
 of every struct, come from the header; TEMPLATE holds the dissector's code
 and @GENERATED@ where the tables go.  A message type without a PCIe-style
-name here, or a struct field of a type this script does not know, is an
-error: the header changed and the dissector must follow."""
-import re
+name (harness/proto_header.py), or a struct field of a type the header's
+reader does not know, is an error: the header changed and the dissector
+must follow."""
+import os
 import sys
 
-# what a Wireshark user filters on (qepc.type == "MRd"); the wire's names
-# are the C enum's
-MNEMONIC = {
-    'HELLO': 'Hello', 'CFG_READ': 'CfgRd', 'CFG_WRITE': 'CfgWr',
-    'MEM_READ': 'MRd', 'MEM_WRITE': 'MWr', 'IO_READ': 'IORd',
-    'IO_WRITE': 'IOWr', 'COMPLETION': 'Cpl', 'INTX': 'INTx', 'LINK': 'Link',
-    'FDS': 'FDS', 'MAP': 'Map', 'RESET': 'Reset',
-}
-SIZES = {'uint8_t': 1, 'int8_t': 1, 'uint16_t': 2, 'uint32_t': 4, 'uint64_t': 8}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'harness'))
+from proto_header import parse, names  # noqa: E402  (harness/proto_header.py)
+
 ENUMS = ('qep_msg_type', 'qep_cpl_status', 'qep_role', 'qep_fd_kind',
          'qep_cap_kind', 'qep_cap_dir', 'qep_cap_note')
-
-
-def strip_comments(text):
-    text = re.sub(r'/\*.*?\*/', ' ', text, flags=re.S)
-    return re.sub(r'//[^\n]*', ' ', text)
-
-
-def parse(text):
-    text = strip_comments(text)
-    defines = {}
-    for name, val in re.findall(r'#define\s+(QEP_\w+)\s+([^\n]+)', text):
-        val = val.strip()
-        m = re.fullmatch(r'\(?(0x[0-9a-fA-F]+|\d+)u?l*\)?', val)
-        m2 = re.fullmatch(r'\(1ull << (\d+)\)', val)
-        if m:
-            defines[name] = int(m.group(1), 0)
-        elif m2:
-            defines[name] = 1 << int(m2.group(1))
-    enums = {}
-    for name, body in re.findall(r'enum\s+(\w+)\s*{([^}]*)}', text):
-        vals, nxt = [], 0
-        for item in body.split(','):
-            item = item.strip()
-            if not item:
-                continue
-            if '=' in item:
-                k, v = (x.strip() for x in item.split('=', 1))
-                v = vals[[n for n, _ in vals].index(v)][1] if v in [n for n, _ in vals] else int(v, 0)
-            else:
-                k, v = item, nxt
-            vals.append((k, v))
-            nxt = v + 1
-        enums[name] = vals
-    structs = {}
-    for name, body in re.findall(r'struct\s+(\w+)\s*{([^}]*)}\s*;', text):
-        off, fields, aligns = 0, [], [1]
-        for decl in body.split(';'):
-            decl = ' '.join(decl.split())
-            if not decl:
-                continue
-            m = re.fullmatch(r'(\w+|struct \w+) (\w+)(?:\[(\w+)\])?', decl)
-            if not m:
-                sys.exit('gen-dissector: cannot read "%s" in struct %s' % (decl, name))
-            ctype, field, count = m.groups()
-            if ctype.startswith('struct '):
-                sub = ctype.split()[1]
-                if sub not in structs:
-                    sys.exit('gen-dissector: struct %s before its definition' % sub)
-                size, align = structs[sub]['size'], structs[sub]['align']
-            elif ctype in SIZES:
-                size = align = SIZES[ctype]
-            else:
-                sys.exit('gen-dissector: type %s of %s.%s unknown' % (ctype, name, field))
-            n = 1
-            if count:
-                n = int(count) if count.isdigit() else defines[count]
-            off = (off + align - 1) // align * align
-            fields.append((field, off, size, n))
-            aligns.append(align)
-            off += size * n
-        align = max(aligns)
-        structs[name] = {'fields': fields, 'size': (off + align - 1) // align * align,
-                         'align': align}
-    # the header states its sizes: what was read must agree
-    for name, size in re.findall(r'_Static_assert\(sizeof\(struct (\w+)\) == (\d+)', text):
-        if structs[name]['size'] != int(size):
-            sys.exit('gen-dissector: struct %s read as %d bytes, the header says %s'
-                     % (name, structs[name]['size'], size))
-    return defines, enums, structs
 
 
 def lua(defines, enums, structs):
@@ -103,7 +30,7 @@ def lua(defines, enums, structs):
     out.append('}')
     for e in ENUMS:
         if e not in enums:
-            sys.exit('gen-dissector: enum %s missing from the header' % e)
+            raise ValueError('enum %s missing from the header' % e)
     out.append('local E = {')
     for e in ENUMS:
         out.append('  %s = {' % e)
@@ -117,13 +44,8 @@ def lua(defines, enums, structs):
             out.append('  %s = %d,' % (k, v))
     out.append('}')
     out.append('local MNEMONIC = {')
-    for k, v in enums['qep_msg_type']:
-        short = k[len('QEP_MSG_'):]
-        if short == 'TYPE_MAX':
-            continue
-        if short not in MNEMONIC:
-            sys.exit('gen-dissector: message type %s has no name for Wireshark' % k)
-        out.append('  [%d] = "%s",' % (v, MNEMONIC[short]))
+    for v, name in sorted(names(enums).items()):
+        out.append('  [%d] = "%s",' % (v, name))
     out.append('}')
     out.append('-- struct sizes')
     out.append('local SIZE = {')
@@ -144,14 +66,17 @@ def lua(defines, enums, structs):
 
 def main():
     hdr, template, dest = sys.argv[1:4]
-    with open(hdr) as f:
-        defines, enums, structs = parse(f.read())
     with open(template) as f:
         text = f.read()
     if '@GENERATED@' not in text:
         sys.exit('gen-dissector: no @GENERATED@ in ' + template)
+    try:
+        with open(hdr) as f:
+            generated = lua(*parse(f.read()))
+    except ValueError as e:
+        sys.exit('gen-dissector: %s: %s' % (hdr, e))
     with open(dest, 'w') as f:
-        f.write(text.replace('@GENERATED@', lua(defines, enums, structs)))
+        f.write(text.replace('@GENERATED@', generated))
 
 
 if __name__ == '__main__':
