@@ -119,6 +119,21 @@ class WiredDeviceTest(DeviceTest):
                                       shared_ram=self.shared_ram))
         self.epc.wait_status(R.QEPC_STATUS_PEER, 'the bridge to connect to qemu-epc')
 
+    def host_msi_on(self, addr, data=0x4000, log2=5):
+        """Guest 2 enables MSI (2**log2 vectors) to addr with data, and
+        guest 1 sees it: qtest's config writes (nobody waits for them)
+        reach it in order with the link's other messages, not with the
+        test's own commands to guest 1, so the test waits as an EPF driver
+        does.  Returns the capability."""
+        from machines import R
+        msi = self.br.find_cap(0x05)
+        self.br.set_cfg(msi + 4, addr)
+        self.br.set_cfg(msi + 8, 0)
+        self.br.set_cfg(msi + 12, data, 2)
+        self.br.set_cfg(msi + 2, 1 | log2 << 4, 2)
+        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'the host MSI set-up in guest 1')
+        return msi
+
     def bring_up(self):
         """pci-epf-test's function started; guest 2 enumerates it and
         places its BARs.  Returns the sized BARs."""
@@ -129,8 +144,9 @@ class WiredDeviceTest(DeviceTest):
         self.br.wait_present()
         self.bars = bars = self.br.size_bars()
         self.placed = self.br.assign_bars(bars)
-        # the bridge mirrors the config space and does not wait for qemu-epc
-        # to take a config write; they reach it in order, the command (the
-        # last) after the BARs: wait as an EPF driver does
+        # qtest's config writes are QEMU's own: the bridge (which mirrors
+        # the config space) does not wait for qemu-epc to take them; they
+        # reach it in order, the command (the last) after the BARs: wait as
+        # an EPF driver does
         self.epc.wait_status(R.QEPC_STATUS_BME, "the host's enumeration in guest 1")
         return bars

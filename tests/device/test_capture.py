@@ -4,33 +4,13 @@ in the socket's order, in a pcapng file that Wireshark's dissector (built
 from proto/) decodes; bounded by capture-limit."""
 import collections
 import os
-import subprocess
 
 import peer as P
 import pcapng
+from pcapng import tshark
 from base import DeviceTest, WiredDeviceTest
 from machines import R, HOST_RAM, EPC_WINDOW
 from qtest import wait_until
-
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DISSECTOR = os.path.join(P.BUILD, 'qemu-epc.lua')
-NOTE = {P.W.QEP_NOTE_MSI: 'MSI', P.W.QEP_NOTE_MSIX: 'MSIX'}
-
-
-def tshark(path, *fields, filt=None):
-    """tshark's rows for `fields` of every packet (two passes, so requests
-    know their completions), with the project's dissector."""
-    cmd = ['tshark', '-n', '-2', '-X', 'lua_script:' + DISSECTOR, '-r', path,
-           '-T', 'fields', '-E', 'separator=|']
-    if filt:
-        cmd += ['-Y', filt]
-    for f in fields:
-        cmd += ['-e', f]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    # a dissector that does not load is only a message: tshark exits 0
-    if p.returncode != 0 or 'Lua: Error' in p.stderr:
-        raise AssertionError('tshark failed (%d): %s' % (p.returncode, p.stderr[-2000:]))
-    return [line.split('|') for line in p.stdout.splitlines()]
 
 
 class CaptureTest(WiredDeviceTest):
@@ -50,12 +30,7 @@ class CaptureTest(WiredDeviceTest):
         self.epc.map_window(0, 0x100000, 0x10000, HOST_RAM)
         for i in range(2):
             self.epc.readl(EPC_WINDOW + 0x100000 + 4 * i)
-        msi = self.br.find_cap(0x05)
-        self.br.set_cfg(msi + 4, HOST_RAM + 0x1000)
-        self.br.set_cfg(msi + 8, 0)
-        self.br.set_cfg(msi + 12, 0x4000, 2)
-        self.br.set_cfg(msi + 2, 1 | 5 << 4, 2)
-        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'the host MSI set-up in guest 1')
+        msi = self.host_msi_on(HOST_RAM + 0x1000)
         for vec in (0, 1, 31):
             self.epc.raise_irq(R.QEPC_RAISE_MSI, vec)
             wait_until(lambda: self.br.readl(HOST_RAM + 0x1000) == 0x4000 | vec, 5,

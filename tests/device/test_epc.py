@@ -5,7 +5,6 @@ import threading
 import time
 
 import peer as P
-from qtest import wait_until
 from machines import EpcVm, R, EPF_RAM, EPC_WINDOW
 from base import DeviceTest, FIRST_BOUND, LATER_BOUND
 

@@ -99,19 +99,11 @@ class InjectTest(DmaSetup):
         self.assertGreaterEqual(took, 0.15)
         self.assertLess(took, 0.29)                        # within timeout-ms
 
-    def msi_setup(self):
-        msi = self.br.find_cap(0x05)
-        self.br.set_cfg(msi + 4, HOST_RAM + 0x1000)
-        self.br.set_cfg(msi + 8, 0)
-        self.br.set_cfg(msi + 12, 0x4000, 2)
-        self.br.set_cfg(msi + 2, 1 | 5 << 4, 2)
-        self.epc.wait_status(R.QEPC_STATUS_MSI_EN, 'the host MSI set-up in guest 1')
-
     def msi_value(self):
         return struct.unpack('<I', self.br.memread(HOST_RAM + 0x1000, 4))[0]
 
     def test_msi_dropped_and_delayed(self):
-        self.msi_setup()
+        self.host_msi_on(HOST_RAM + 0x1000)
         self.inject(self.epc, 'msi-drop:1')
         self.epc.raise_irq(R.QEPC_RAISE_MSI, 3)
         time.sleep(0.3)

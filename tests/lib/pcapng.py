@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """A capture read with harness/capture.py, every message record decoded and
-validated with proto/ (r.msg: a peer.Message)."""
+validated with proto/ (r.msg: a peer.Message); and read by tshark with the
+project's dissector."""
 import ctypes as C
+import os
+import subprocess
 
 import peer as P
 from capture import read as read_raw  # noqa: E402  (harness/capture.py)
@@ -19,3 +22,22 @@ def read(path):
                                  % (path, n, len(r.body)))
             r.msg = P.Message(m, r.body)
     return shb, idb, recs
+
+
+DISSECTOR = os.path.join(P.BUILD, 'qemu-epc.lua')
+
+
+def tshark(path, *fields, filt=None, timeout=300):
+    """tshark's rows for `fields` of every packet (two passes, so requests
+    know their completions), with the project's dissector."""
+    cmd = ['tshark', '-n', '-2', '-X', 'lua_script:' + DISSECTOR, '-r', path,
+           '-T', 'fields', '-E', 'separator=|']
+    if filt:
+        cmd += ['-Y', filt]
+    for f in fields:
+        cmd += ['-e', f]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    # a dissector that does not load is only a message: tshark exits 0
+    if p.returncode != 0 or 'Lua: Error' in p.stderr:
+        raise AssertionError('tshark failed (%d): %s' % (p.returncode, p.stderr[-2000:]))
+    return [line.split('|') for line in p.stdout.splitlines()]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of qemu-epc's function BARs: commit, kinds, subranges. */
 #include <check.h>
+#include "check-run.h"
 #include "epc-bars.h"
 
 static EpcBars b;
@@ -160,17 +161,11 @@ int main(void)
 {
     Suite *s = suite_create("bars");
     TCase *tc = tcase_create("bars");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, whole_bar_commit_is_atomic);
     tcase_add_test(tc, subranges_in_order);
     tcase_add_test(tc, bad_subranges_refused);
     tcase_add_test(tc, kinds);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

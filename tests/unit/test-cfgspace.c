@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of the endpoint config space held by qemu-epc. */
 #include <check.h>
+#include "check-run.h"
 #include "epc-cfgspace.h"
 
 static EpcCfgSpace cs;
@@ -159,8 +160,6 @@ int main(void)
 {
     Suite *s = suite_create("cfgspace");
     TCase *tc = tcase_create("cfgspace");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, header_and_caps);
     tcase_add_test(tc, bar_sizing);
@@ -168,9 +167,5 @@ int main(void)
     tcase_add_test(tc, no_msi);
     tcase_add_test(tc, bad_params);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

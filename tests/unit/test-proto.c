@@ -2,6 +2,7 @@
 /* Unit tests of the wire codec: every message round-trips, every malformed
  * header or payload is rejected with its own error. */
 #include <check.h>
+#include "check-run.h"
 #include <string.h>
 #include "qemu-epc-proto.h"
 
@@ -385,8 +386,6 @@ int main(void)
 {
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("codec");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, hello_roundtrip);
     tcase_add_test(tc, cfg_roundtrip);
@@ -401,9 +400,5 @@ int main(void)
     tcase_add_test(tc, reset_message);
     tcase_add_test(tc, hello_compat);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

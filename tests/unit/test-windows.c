@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Unit tests of qemu-epc's outbound windows: checks, changes, lookups. */
 #include <check.h>
+#include "check-run.h"
 #include "epc-windows.h"
 
 #define BAR_SIZE 0x4000000ull   /* a 64 MiB window BAR */
@@ -157,17 +158,11 @@ int main(void)
 {
     Suite *s = suite_create("windows");
     TCase *tc = tcase_create("windows");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, enable_find_translate);
     tcase_add_test(tc, invalid_windows_stay_disabled);
     tcase_add_test(tc, no_change_while_enabled);
     tcase_add_test(tc, functions_and_registers);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_VERBOSE);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }
