@@ -24,9 +24,12 @@ guests (e2e), at a lower priority (nice 10), and the others, where the
 suites that drive QEMUs under qtest (and barely use the CPU) run side by
 side and the ones that compile follow one after the other, those that
 compile or fuzz flat out (kmod, pkg, fuzz) below the guests (nice 15), whose
-kernels time their waits (--serial: one lane, all one after the other).  With --setup-kernels, the guest kernels
-are built at the lowest priority while the suites that need none run
-(`qemu-epc-bench test` does that); the suites that need them wait.
+kernels time their waits (--serial: one lane, all one after the other).
+With --setup-kernels, the guest kernels are built at the lowest priority
+while the suites that need none run (`qemu-epc-bench test` does that); the
+suites that need only the 6.12 kernel (harness, pkg, e2e) start once it is
+built, e2e with its tests that boot only 6.12 first, and kmod waits for
+all of them.
 
 fuzz replays each target's corpus and then mutates for $QEMU_EPC_FUZZ_TIME
 seconds (default 10; `qemu-epc-bench fuzz --time N` runs the long run).
@@ -61,9 +64,13 @@ LIGHT = ('unit', 'device', 'sanitize', 'tsan', 'versions')
 # the suites that run the device suite on another build of the modules
 DEVICE_ON = ('sanitize', 'tsan')
 # suites whose cases wait more than they compute (ThreadSanitizer's QEMUs
-# are slow to start): run in this many processes side by side, each with
-# every n-th case
-SHARDS = {'tsan': 2}
+# are slow to start, TCG guests wait on timers): run in this many processes
+# side by side, the cases dealt out by the time each took when it last
+# passed (TIMES)
+SHARDS = {'tsan': 2, 'e2e': 2}
+# what each case took when it last passed, kept across runs in the build
+# directory
+TIMES = 'test-times.json'
 # suites that compile or fuzz flat out run below the guests' lane (nice 10),
 # whose kernels time their waits (a kselftest waits 1 s for an MSI)
 BACKGROUND = ('kmod', 'pkg', 'fuzz')
@@ -75,6 +82,13 @@ NO_KERNEL = LIGHT + ('fuzz',)
 # the others (TCG guests take what the qtest suites leave)
 GUESTS = ('e2e',)
 GUEST_NICE = 10
+# suites that start once the 6.12 guest kernel is built, while set-up builds
+# the others (an end-to-end test that boots another one waits for it in
+# scripts/guest-kernel.sh, and they run after the tests that boot only 6.12)
+FIRST_KERNEL = ('harness', 'pkg', 'e2e')
+# the order in which set-up builds the kernels (scripts/setup.sh), the rank
+# of an end-to-end module by the kernels it declares in KERNELS
+KERNEL_ORDER = ('6.12', '7.3', 'debug')
 
 
 def check_minimum(rep, label, ran):
@@ -255,15 +269,68 @@ def python_suite(cfg, rep, name, label, only):
         rep.bad(label, 'its tests do not load:\n' + traceback.format_exc())
         return
     # (a module that fails to import runs as a failing case of its own)
+    if name == 'e2e':
+        suite = unittest.TestSuite(sorted(iter_tests(suite), key=kernel_rank))
     shard = os.environ.get('QEPC_SHARD')
     if shard and not cfg.list_only:
         k, n = map(int, shard.split('/'))
-        suite = unittest.TestSuite(t for i, t in enumerate(iter_tests(suite)) if i % n == k)
+        tests = list(iter_tests(suite))
+        names = ['%s/%s' % (label, t.id().split('.', 1)[1]) for t in tests]
+        mine = deal(names, n, load_times(cfg))[k]
+        suite = unittest.TestSuite(t for t, name in zip(tests, names) if name in mine)
     if cfg.list_only:
         for t in iter_tests(suite):
             rep.listed('%s/%s' % (label, t.id().split('.', 1)[1]))
         return
     suite.run(Result(rep, label))
+
+
+def load_times(cfg):
+    """{case name: seconds} from the runs before (empty if none)."""
+    try:
+        with open(os.path.join(cfg.build, TIMES)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def deal(names, n, times):
+    """The cases (in their order) dealt out to n shards so that the shards'
+    recorded times come out about even: each case, longest first, to the
+    shard with the least so far (a case never timed counts as the median).
+    Every shard computes the same deal from the same file."""
+    known = sorted(times[x] for x in names if x in times)
+    default = known[len(known) // 2] if known else 60.0
+    load = [0.0] * n
+    sets = [set() for _ in range(n)]
+    for name in sorted(names, key=lambda x: -times.get(x, default)):
+        k = load.index(min(load))
+        load[k] += times.get(name, default)
+        sets[k].add(name)
+    return sets
+
+
+def save_times(cfg, times):
+    """The times of the cases that passed in this run, over the old ones."""
+    if not times:
+        return
+    old = load_times(cfg)
+    old.update(times)
+    tmp = os.path.join(cfg.build, TIMES + '.tmp')
+    try:
+        with open(tmp, 'w') as f:
+            json.dump(old, f, indent=0, sort_keys=True)
+        os.replace(tmp, os.path.join(cfg.build, TIMES))
+    except OSError as e:
+        print('# could not keep the cases\' times: %s' % e, flush=True)
+
+
+def kernel_rank(test):
+    """Where an end-to-end test goes: after those whose kernels set-up
+    builds earlier (its module's KERNELS; a module that failed to import
+    declares none and goes first)."""
+    kernels = getattr(sys.modules.get(type(test).__module__), 'KERNELS', ())
+    return max((KERNEL_ORDER.index(k) for k in kernels), default=0)
 
 
 def unit_cases():
@@ -523,10 +590,14 @@ class Tally:
     def __init__(self):
         self.passed = self.failed = self.n_listed = 0
         self.lock = threading.Lock()
+        self.times = {}
 
     def ok(self, name, extra=''):
         with self.lock:
             self.passed += 1
+            m = re.fullmatch(r' \(([\d.]+) s\)', extra)
+            if m:
+                self.times[name] = float(m.group(1))
             print('ok %s%s' % (name, extra), flush=True)
 
     def bad(self, name, why):
@@ -547,6 +618,8 @@ class KernelSetup:
     while the suites that need none run."""
 
     LIMIT = 3600
+    # what scripts/setup.sh logs once the 6.12 guest kernel is built
+    FIRST_READY = 'setup: the 6.12 guest kernel is ready'
 
     def __init__(self, cfg):
         self.log = os.path.join(cfg.build, 'setup-kernels.log')
@@ -560,6 +633,29 @@ class KernelSetup:
                                          start_new_session=True)
         self.lock = threading.Lock()
         self.outcome = ()
+
+    def wait_first(self):
+        """None once the 6.12 kernel is ready (the others may still be
+        building), else why not."""
+        while self.proc.poll() is None:
+            with open(self.log, errors='replace') as f:
+                if any(line.startswith(self.FIRST_READY) for line in f):
+                    print('# the 6.12 guest kernel: %.0f s after the start'
+                          % (time.monotonic() - self.t0), flush=True)
+                    return None
+            if time.monotonic() - self.t0 > self.LIMIT:
+                break
+            time.sleep(2)
+        return self.wait()
+
+    def stop(self):
+        """The selected suites are done: a set-up still building kernels
+        none of them needed ends with them (a later run builds it again)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+            print('# the guest kernels\' set-up was stopped: the selected suites did '
+                  'not need the kernels it was still building', flush=True)
 
     def wait(self):
         """None once the kernels are ready, else why not (either lane may
@@ -603,6 +699,8 @@ def run_suites(cfg, plan):
         kernels = KernelSetup(cfg)
     if cfg.serial:
         run_lane(cfg, plan, rep, kernels)
+        if kernels:
+            kernels.stop()
         return T
     guests = [(s, o) for s, o in plan if s in GUESTS]
     others = [(s, o) for s, o in plan if s not in GUESTS]
@@ -610,6 +708,8 @@ def run_suites(cfg, plan):
     lane.start()
     run_lane(cfg, others, rep, kernels)
     lane.join()
+    if kernels:
+        kernels.stop()
     return T
 
 
@@ -618,22 +718,26 @@ def run_lane(cfg, plan, rep, kernels, nice=0):
     side unless serial), then, once the kernels are there, the others in
     turn."""
     first = [(s, o) for s, o in plan if s in NO_KERNEL]
-    then = [(s, o) for s, o in plan if s not in NO_KERNEL]
+    # those that need the 6.12 kernel alone before those that need them all
+    then = sorted([(s, o) for s, o in plan if s not in NO_KERNEL],
+                  key=lambda x: x[0] not in FIRST_KERNEL)
     light = [(s, o) for s, o in first if s in LIGHT and not cfg.serial]
     if len(light) > 1:
         run_parallel(cfg, light, rep)
         first = [x for x in first if x not in light]
-    for item in first + [None] + then:
-        if item is None:
-            why = kernels.wait() if kernels and then else None
+    for i, item in enumerate(first + then):
+        suite, only = item
+        if kernels and i >= len(first):
+            why = kernels.wait_first() if suite in FIRST_KERNEL else kernels.wait()
             if why:
-                for s, _ in then:
+                for s, _ in (first + then)[i:]:
                     rep.bad(s, why)
                 break
-            continue
-        suite, only = item
         t0 = time.monotonic()
         try:
+            if SHARDS.get(suite, 1) > 1 and not cfg.serial:
+                run_parallel(cfg, [item], rep, nice)
+                continue
             relay_child(cfg, suite, only, child_env(cfg, suite), rep,
                         nice=max(nice, BACKGROUND_NICE) if suite in BACKGROUND else nice)
         except Exception:
@@ -641,8 +745,9 @@ def run_lane(cfg, plan, rep, kernels, nice=0):
         print('# %s: %.0f s' % (suite, time.monotonic() - t0), flush=True)
 
 
-def run_parallel(cfg, plan, rep):
-    """Suites side by side, each in its process; results as they come."""
+def run_parallel(cfg, plan, rep, nice=0):
+    """Suites side by side, each in its process (a sharded one in several);
+    results as they come."""
     sel = selectors.DefaultSelector()
     kids = []
     ran = {}
@@ -652,7 +757,7 @@ def run_parallel(cfg, plan, rep):
             env = child_env(cfg, suite)
             if n > 1:
                 env['QEPC_SHARD'] = '%d/%d' % (k, n)
-            c = Child(cfg, suite, only, env)
+            c = Child(cfg, suite, only, env, nice=nice)
             sel.register(c.proc.stdout, selectors.EVENT_READ, (c, 'text'))
             sel.register(c.results, selectors.EVENT_READ, (c, 'results'))
             kids.append(c)
@@ -699,6 +804,7 @@ def main(argv):
     if cfg.list_only:
         print('# %d cases' % T.n_listed)
         return 1 if T.failed else 0
+    save_times(cfg, T.times)
     print('# all: %.0f s' % (time.monotonic() - t0))
     print('%d passed, %d failed' % (T.passed, T.failed))
     return 1 if T.failed or not T.passed else 0

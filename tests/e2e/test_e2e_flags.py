@@ -12,6 +12,10 @@ import artefacts
 import e2e
 import initramfs
 
+# the guest kernels these tests boot (tests/run.py runs the tests that
+# need only 6.12 first, while set-up may still build the others)
+KERNELS = ('6.12',)
+
 HOST_SCRIPT = r'''#!/bin/sh
 # reads the function's config space the way a user's host test would
 cfg=/sys/bus/pci/devices/$QEPC_FUNCTION

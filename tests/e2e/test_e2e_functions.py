@@ -15,6 +15,10 @@ import cases
 import e2e
 import phases as P
 
+# the guest kernels these tests boot (tests/run.py runs the tests that
+# need only 6.12 first, while set-up may still build the others)
+KERNELS = ('6.12', '7.3')
+
 
 class TwoFunctions(unittest.TestCase):
     def test_6_12_two_pci_epf_test_functions_pass_pcitest_each(self):

@@ -14,6 +14,10 @@ import e2e
 import phases as P
 import report
 
+# the guest kernels these tests boot (tests/run.py runs the tests that
+# need only 6.12 first, while set-up may still build the others)
+KERNELS = ('6.12', '7.3')
+
 
 def planned(phases):
     return [n for ph in phases for n in ph.planned]
