@@ -1235,6 +1235,12 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	qep->features.linkup_notifier = !!(caps & QEPC_CAPS_LINKUP_IRQ);
 	qep->features.msi_capable = !!(caps & QEPC_CAPS_MSI);
 	qep->features.msix_capable = !!(caps & QEPC_CAPS_MSIX);
+	/*
+	 * EPFs that align a host address down before mapping it (pci-epf-ntb's
+	 * MSI-X doorbells, pci-epf-mhi) take the window granule from here:
+	 * with 0 they would map host address 0, or the whole address
+	 */
+	qep->features.align = qep->win_align;
 	for (i = 0; i < QEPC_NUM_BARS; i++)
 		qep_features_bar(&qep->features, i,
 				 qep_readl(qep, QEPC_BAR_KIND(i)));
