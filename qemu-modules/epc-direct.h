@@ -19,7 +19,7 @@ typedef struct QepDirect {
 } QepDirect;
 
 /*
- * Map @size bytes of @ram (the peer's RAM region, epc-link.c) from
+ * Map @size bytes of @ram (the peer's RAM region, epc-link-shm.c) from
  * @ram_offset over @parent at @offset (above the parent's own I/O
  * callbacks), as an alias, replacing what @d mapped before; nothing
  * changes if it maps exactly that already.
