@@ -86,6 +86,9 @@ class FaultTest(WiredDeviceTest):
         self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up with the new host', timeout=15)
         self.br.wait_present()
         self.placed = self.br.assign_bars(self.br.size_bars())
+        # (qtest's config writes are posted: bus mastering reaches guest 1
+        # with the link's other messages, not when set_cfg returns)
+        self.epc.wait_status(R.QEPC_STATUS_BME, "the new host's bus mastering in guest 1")
         self.br.memwrite(HOST_RAM, struct.pack('<I', 0x33333333))
         self.assertEqual(self.epc.readl(EPC_WINDOW), 0x33333333)
 
@@ -152,6 +155,7 @@ class DmaFaultTest(DmaSetup):
         self.epc.wait_status(R.QEPC_STATUS_LINK_UP, 'link up with the new host', timeout=15)
         self.br.wait_present()
         self.placed = self.br.assign_bars(self.br.size_bars())
+        self.epc.wait_status(R.QEPC_STATUS_BME, "the new host's bus mastering in guest 1")
 
     def kill9_host_during_dma(self, ch, to_host):
         self.start_paced(ch, to_host)
