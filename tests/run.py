@@ -27,9 +27,9 @@ compile or fuzz flat out (kmod, pkg, fuzz) below the guests (nice 15), whose
 kernels time their waits (--serial: one lane, all one after the other).
 With --setup-kernels, the guest kernels are built at the lowest priority
 while the suites that need none run (`qemu-epc-bench test` does that); the
-suites that need only the 6.12 kernel (harness, pkg, e2e) start once it is
-built, e2e with its tests that boot only 6.12 first, and kmod waits for
-all of them.
+suites that need only the 6.12 kernel (pkg, e2e) start once it is built,
+e2e with its tests that boot only 6.12 first, and harness and kmod wait
+for all of them.
 
 fuzz replays each target's corpus and then mutates for $QEMU_EPC_FUZZ_TIME
 seconds (default 10; `qemu-epc-bench fuzz --time N` runs the long run).
@@ -84,8 +84,9 @@ GUESTS = ('e2e',)
 GUEST_NICE = 10
 # suites that start once the 6.12 guest kernel is built, while set-up builds
 # the others (an end-to-end test that boots another one waits for it in
-# scripts/guest-kernel.sh, and they run after the tests that boot only 6.12)
-FIRST_KERNEL = ('harness', 'pkg', 'e2e')
+# scripts/guest-kernel.sh, and they run after the tests that boot only 6.12;
+# harness and kmod use the driver built for each kernel: they wait for all)
+FIRST_KERNEL = ('pkg', 'e2e')
 # the order in which set-up builds the kernels (scripts/setup.sh), the rank
 # of an end-to-end module by the kernels it declares in KERNELS
 KERNEL_ORDER = ('6.12', '7.3', 'debug')
