@@ -53,10 +53,17 @@ class InjectTest(DmaSetup):
         self.assertLess(took, FIRST_BOUND)
         self.assertEqual(self.left(self.epc), '')
         # the next read passes, as on a PCIe link after a completion
-        # timeout: qemu-epc answers it within the stalled link's grace
-        v, took = self.bar_read()
+        # timeout: qemu-epc answers it within the stalled link's 50 ms
+        # grace, and its answer ends the stall (docs/protocol.md); on a
+        # loaded machine that answer may come after the grace, and the read
+        # after it passes: never more than one more all-ones, each bounded
+        for attempt in range(2):
+            v, took = self.bar_read()
+            self.assertLess(took, LATER_BOUND)
+            if v == 0x600d:
+                break
+            self.assertEqual(v, 0xffffffff)
         self.assertEqual(v, 0x600d)
-        self.assertLess(took, LATER_BOUND)
         self.assertIn('injected cpl-timeout: completion of MEM_READ tag', self.epc.read_log())
         self.assertIn('did not complete MEM_READ', self.br.read_log())
 
