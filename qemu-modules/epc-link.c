@@ -573,9 +573,11 @@ static void link_delay(QepLink *l, const void *msg, size_t len, uint16_t note,
     d->note = note;
     d->len = len;
     memcpy(d->buf, msg, len);
-    d->timer = timer_new_ms(QEMU_CLOCK_REALTIME, link_delayed_fire, d);
+    /* in ns: a millisecond clock would fire up to 1 ms before D ms */
+    d->timer = timer_new_ns(QEMU_CLOCK_REALTIME, link_delayed_fire, d);
     QSLIST_INSERT_HEAD(&l->delayed, d, next);
-    timer_mod(d->timer, now_ms() + ms);
+    timer_mod(d->timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+              (int64_t)ms * SCALE_MS);
 }
 
 static void link_delayed_drop_all(QepLink *l)
