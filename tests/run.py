@@ -271,14 +271,14 @@ def python_suite(cfg, rep, name, label, only):
         return
     # (a module that fails to import runs as a failing case of its own)
     if name == 'e2e':
-        suite = unittest.TestSuite(sorted(iter_tests(suite), key=kernel_rank))
+        suite = KernelOrder(sorted(iter_tests(suite), key=kernel_rank))
     shard = os.environ.get('QEPC_SHARD')
     if shard and not cfg.list_only:
         k, n = map(int, shard.split('/'))
         tests = list(iter_tests(suite))
         names = ['%s/%s' % (label, t.id().split('.', 1)[1]) for t in tests]
         mine = deal(names, n, load_times(cfg))[k]
-        suite = unittest.TestSuite(t for t, name in zip(tests, names) if name in mine)
+        suite = type(suite)(t for t, name in zip(tests, names) if name in mine)
     if cfg.list_only:
         for t in iter_tests(suite):
             rep.listed('%s/%s' % (label, t.id().split('.', 1)[1]))
@@ -330,8 +330,58 @@ def kernel_rank(test):
     """Where an end-to-end test goes: after those whose kernels set-up
     builds earlier (its module's KERNELS; a module that failed to import
     declares none and goes first)."""
-    kernels = getattr(sys.modules.get(type(test).__module__), 'KERNELS', ())
+    kernels = test_kernels(test)
     return max((KERNEL_ORDER.index(k) for k in kernels), default=0)
+
+
+def test_kernels(test):
+    return getattr(sys.modules.get(type(test).__module__), 'KERNELS', ())
+
+
+class KernelOrder(unittest.TestSuite):
+    """End-to-end tests in kernel order; before the first test that boots a
+    kernel other than 6.12, wait for set-up to have built it (at most an
+    hour, saying so), so that a test's own time bound covers the test, not
+    the build of its kernel on a cold machine.  A failed or timed-out wait
+    is printed and the tests run anyway (they fail with the set-up error).
+    Only a run waits: listing and dealing the cases out do not."""
+    running = False
+
+    def run(self, result, debug=False):
+        self.running = True
+        try:
+            return super().run(result, debug)
+        finally:
+            self.running = False
+
+    def __iter__(self):
+        return self.in_order() if self.running else iter(self._tests)
+
+    def in_order(self):
+        ready = {'6.12'}
+        for test in self._tests:
+            for k in test_kernels(test) if test is not None else ():
+                if k not in ready:
+                    ready.add(k)
+                    wait_for_kernel(k)
+            yield test
+
+
+def wait_for_kernel(k):
+    import artefacts
+    t0 = time.monotonic()
+    print('# waiting up to 60 min for the %s guest kernel (set-up may still be '
+          'building it)' % k, flush=True)
+    try:
+        if k == 'debug':
+            artefacts.kernel_dir(variant='debug', timeout=3600)
+        else:
+            artefacts.kernel_dir(k, timeout=3600)
+    except artefacts.ArtefactError as e:
+        print('# the %s guest kernel is not there: %s' % (k, e), flush=True)
+        return
+    print('# the %s guest kernel is there after %d s' % (k, time.monotonic() - t0),
+          flush=True)
 
 
 def unit_cases():

@@ -61,6 +61,30 @@ class KernelOrder(unittest.TestCase):
         got = sorted([d, both, old, none], key=run.kernel_rank)
         self.assertEqual(got, [old, none, both, d])
 
+    def test_a_run_waits_for_each_kernel_before_its_first_test_only(self):
+        order = []
+        cls = type('T', (unittest.TestCase,), {
+            '__module__': 'qepc_fake_both',
+            'test_a': lambda self: order.append('a'),
+            'test_b': lambda self: order.append('b')})
+        mod = types.ModuleType('qepc_fake_both')
+        mod.KERNELS = ('6.12', '7.3')
+        run.sys.modules['qepc_fake_both'] = mod
+        self.addCleanup(run.sys.modules.pop, 'qepc_fake_both')
+        first = self.fake('qepc_fake_612', ('6.12',))
+        dbg = self.fake('qepc_fake_debug', ('debug',))
+        real = run.wait_for_kernel
+        run.wait_for_kernel = lambda k: order.append('wait ' + k)
+        self.addCleanup(setattr, run, 'wait_for_kernel', real)
+        suite = run.KernelOrder([first, cls('test_a'), cls('test_b'), dbg])
+        # listing (and the deal of a shard) go through the cases: no wait
+        self.assertEqual(len(list(run.iter_tests(suite))), 4)
+        self.assertEqual(order, [])
+        result = unittest.TestResult()
+        suite.run(result)
+        self.assertTrue(result.wasSuccessful())
+        self.assertEqual(order, ['wait 7.3', 'a', 'b', 'wait debug'])
+
     def test_every_e2e_module_declares_its_kernels(self):
         e2e = os.path.join(TOP, 'tests', 'e2e')
         for f in sorted(os.listdir(e2e)):
