@@ -345,7 +345,16 @@ static void dma_go(EpcDma *d, unsigned n)
     dma_schedule(d);
 }
 
-bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
+/* ---- BAR0's DMA block --------------------------------------------------- */
+
+/* the channel whose registers hold BAR0 offset @addr (in its block) */
+static unsigned dma_chan_of(hwaddr addr)
+{
+    return (addr - QEPC_DMA_BASE(0)) / (QEPC_DMA_BASE(1) - QEPC_DMA_BASE(0));
+}
+
+/* at BAR0 offset @addr; false: no such register */
+static bool dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
 {
     EpcDmaChan *c;
 
@@ -363,7 +372,7 @@ bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
     if (addr < QEPC_DMA_BASE(0) || addr >= QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         return false;
     }
-    c = &d->ch[epc_dma_chan_of(addr)];
+    c = &d->ch[dma_chan_of(addr)];
     switch (addr & 0x1f) {
     case QEPC_DMA_SRC_LO:
         *val = c->src;
@@ -393,7 +402,13 @@ bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val)
     return false;
 }
 
-EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
+typedef enum EpcDmaWrite {
+    EPC_DMA_OK,
+    EPC_DMA_UNKNOWN,         /* no such (writable) register */
+    EPC_DMA_REFUSED,         /* the channel is busy */
+} EpcDmaWrite;
+
+static EpcDmaWrite dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
 {
     unsigned n;
     EpcDmaChan *c;
@@ -402,7 +417,7 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
     if (addr < QEPC_DMA_BASE(0) || addr >= QEPC_DMA_BASE(QEPC_NUM_DMA)) {
         return EPC_DMA_UNKNOWN;
     }
-    n = epc_dma_chan_of(addr);
+    n = dma_chan_of(addr);
     c = &d->ch[n];
     busy = QEPC_DMA_STATE(c->status) == QEPC_DMA_BUSY;
     if ((addr & 0x1f) == QEPC_DMA_CTRL) {
@@ -444,10 +459,65 @@ EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
     return EPC_DMA_UNKNOWN;
 }
 
-void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
-                  void *opaque)
+static uint64_t dma_mmio_read(void *opaque, hwaddr off, unsigned size)
+{
+    uint32_t val;
+
+    if (dma_reg_read(opaque, EPC_DMA_REGS + off, &val)) {
+        return val;
+    }
+    qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: read of unknown register "
+                  "0x%" HWADDR_PRIx "\n", EPC_DMA_REGS + off);
+    return 0;
+}
+
+static void dma_mmio_write(void *opaque, hwaddr off, uint64_t val64,
+                           unsigned size)
+{
+    EpcDma *d = opaque;
+    hwaddr addr = EPC_DMA_REGS + off;
+    uint32_t val = val64;
+    g_autofree char *msg = NULL;
+
+    if (addr >= QEPC_DMA_BASE(0) && addr < QEPC_DMA_BASE(QEPC_NUM_DMA) &&
+        (addr & 0x1f) == QEPC_DMA_CTRL &&
+        QEPC_DMA_FUNC_OF(val) >= d->functions) {
+        msg = g_strdup_printf("DMA channel %u: function %u of %u refused",
+                              dma_chan_of(addr), QEPC_DMA_FUNC_OF(val),
+                              d->functions);
+        d->ops->error(d->opaque, QEPC_ERR_FUNC, msg);
+        return;
+    }
+    switch (dma_reg_write(d, addr, val)) {
+    case EPC_DMA_OK:
+        return;
+    case EPC_DMA_REFUSED:
+        msg = g_strdup_printf("DMA channel %u register 0x%x written while "
+                              "busy", dma_chan_of(addr),
+                              (unsigned)(addr & 0x1f));
+        d->ops->error(d->opaque, QEPC_ERR_DMA, msg);
+        return;
+    case EPC_DMA_UNKNOWN:
+        qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: write 0x%x to read-only or "
+                      "unknown register 0x%" HWADDR_PRIx "\n", val, addr);
+    }
+}
+
+static const MemoryRegionOps dma_mmio_ops = {
+    .read = dma_mmio_read,
+    .write = dma_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 4, .max_access_size = 4 },
+    .impl = { .min_access_size = 4, .max_access_size = 4 },
+};
+
+/* ---- life cycle --------------------------------------------------------- */
+
+void epc_dma_init(EpcDma *d, PCIDevice *pdev, MemoryRegion *bar0,
+                  unsigned functions, const EpcDmaOps *ops, void *opaque)
 {
     d->pdev = pdev;
+    d->functions = functions;
     d->ops = ops;
     d->opaque = opaque;
     d->bh = qemu_bh_new_guarded(dma_run, d,
@@ -456,6 +526,9 @@ void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
     for (unsigned i = 0; i < QEPC_NUM_DMA; i++) {
         d->ch[i].d = d;
     }
+    memory_region_init_io(&d->regs, OBJECT(pdev), &dma_mmio_ops, d,
+                          "qemu-epc-dma-regs", EPC_DMA_REGS_SIZE);
+    memory_region_add_subregion(bar0, EPC_DMA_REGS, &d->regs);
 }
 
 void epc_dma_fini(EpcDma *d)

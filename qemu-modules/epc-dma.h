@@ -58,6 +58,8 @@ typedef struct EpcDmaOps {
      */
     int (*window)(void *opaque, uint64_t addr, uint64_t *host, uint32_t *len);
     void (*finished)(void *opaque, unsigned ch);    /* raise QEPC_IRQ_DMA */
+    /* a register write refused: set ERROR to @code, log @msg */
+    void (*error)(void *opaque, uint32_t code, const char *msg);
 } EpcDmaOps;
 
 #define EPC_DMA_MAX_LEN   (64u << 20)
@@ -82,8 +84,14 @@ typedef struct EpcDmaChan {
     uint8_t buf[EPC_DMA_MPS];
 } EpcDmaChan;
 
+/* BAR0's block of DMA registers, 0x600..0x6ff: a subregion the engine owns */
+#define EPC_DMA_REGS      QEPC_DMA_CHANNELS
+#define EPC_DMA_REGS_SIZE 0x100
+
 struct EpcDma {
     PCIDevice *pdev;
+    MemoryRegion regs;       /* in the controller's BAR0 at EPC_DMA_REGS */
+    unsigned functions;      /* a channel's CTRL may name 0..functions-1 */
     const EpcDmaOps *ops;
     void *opaque;
     QEMUBH *bh;
@@ -94,25 +102,11 @@ struct EpcDma {
     EpcDmaChan ch[QEPC_NUM_DMA];
 };
 
-void epc_dma_init(EpcDma *d, PCIDevice *pdev, const EpcDmaOps *ops,
-                  void *opaque);
+/* the engine of @pdev, its registers added to @bar0 */
+void epc_dma_init(EpcDma *d, PCIDevice *pdev, MemoryRegion *bar0,
+                  unsigned functions, const EpcDmaOps *ops, void *opaque);
 void epc_dma_fini(EpcDma *d);
 void epc_dma_reset(EpcDma *d);
 
-/* the channel whose registers hold BAR0 offset @addr (in its block) */
-static inline unsigned epc_dma_chan_of(hwaddr addr)
-{
-    return (addr - QEPC_DMA_BASE(0)) / (QEPC_DMA_BASE(1) - QEPC_DMA_BASE(0));
-}
-
-/* BAR0 accesses in 0x600..0x6ff; false: no such register */
-bool epc_dma_reg_read(EpcDma *d, hwaddr addr, uint32_t *val);
-
-typedef enum EpcDmaWrite {
-    EPC_DMA_OK,
-    EPC_DMA_UNKNOWN,         /* no such (writable) register */
-    EPC_DMA_REFUSED,         /* the channel is busy */
-} EpcDmaWrite;
-EpcDmaWrite epc_dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val);
 
 #endif /* QEMU_EPC_DMA_H */

@@ -44,7 +44,8 @@ typedef struct EpcFunc {
 struct QemuEpcState {
     PCIDevice parent_obj;
 
-    MemoryRegion regs;
+    MemoryRegion regs;       /* BAR0: the common registers, blocks over them */
+    MemoryRegion bar_regs, ib_regs, win_regs;   /* (qemu-epc-regs.c) */
     MemoryRegion window;
     EpcDma dma;
 
@@ -90,8 +91,8 @@ void epc_bar_announce(EpcFunc *f, int n);
 bool epc_bar_withdraw(EpcFunc *f, int n);
 void epc_withdraw_forget(EpcFunc *f);
 
-/* qemu-epc-regs.c: BAR0, the registers (docs/qemu-epc.md) */
-extern const MemoryRegionOps epc_reg_ops;
+/* qemu-epc-regs.c: BAR0, the registers (docs/qemu-epc.md), less DMA's */
+void epc_regs_init(QemuEpcState *s);
 
 /*
  * qemu-epc-outbound.c: the function as master: interrupts to the host, the

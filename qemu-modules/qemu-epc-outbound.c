@@ -247,6 +247,11 @@ static void epc_dma_finished(void *opaque, unsigned ch)
     epc_event(opaque, QEPC_IRQ_DMA(ch));
 }
 
+static void epc_dma_error(void *opaque, uint32_t code, const char *msg)
+{
+    epc_error(opaque, code, "%s", msg);
+}
+
 const EpcDmaOps epc_dma_ops = {
     .host_ram = epc_dma_host_ram,
     .host_read = epc_dma_host_read,
@@ -255,4 +260,5 @@ const EpcDmaOps epc_dma_ops = {
     .host_cancel = epc_dma_host_cancel,
     .window = epc_dma_window,
     .finished = epc_dma_finished,
+    .error = epc_dma_error,
 };

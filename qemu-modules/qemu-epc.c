@@ -19,7 +19,7 @@
  * The device's files, each with one job (qemu-epc-int.h is what they share):
  *   qemu-epc.c           interrupts to guest 1, each function's link state
  *                        (LINK up/down, START), QOM
- *   qemu-epc-regs.c      BAR0: register decoding
+ *   qemu-epc-regs.c      BAR0: the registers, a block over them per model
  *   qemu-epc-shm.c       direct windows onto host RAM, BAR pieces (MAP)
  *   qemu-epc-outbound.c  interrupts to the host, the window BAR, DMA's link
  *   qemu-epc-inbound.c   requests and messages from the host
@@ -358,8 +358,7 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
             return;
         }
     }
-    memory_region_init_io(&s->regs, OBJECT(s), &epc_reg_ops, s,
-                          "qemu-epc-regs", QEPC_REGS_SIZE);
+    epc_regs_init(s);
     memory_region_init_io(&s->window, OBJECT(s), &epc_window_ops, s,
                           "qemu-epc-window", s->window_size);
     /*
@@ -414,7 +413,7 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
     for (unsigned k = 0; k < s->functions && s->inject; k++) {
         qep_link_set_faults(&s->fn[k].link, s->inject, &error_abort);
     }
-    epc_dma_init(&s->dma, pdev, &epc_dma_ops, s);
+    epc_dma_init(&s->dma, pdev, &s->regs, s->functions, &epc_dma_ops, s);
 }
 
 /*
