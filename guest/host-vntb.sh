@@ -122,6 +122,13 @@ mbps() {
 		'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.2f", m * 1.048576 / d }'
 }
 ctl() { echo "$*" | timeout 120 nc $peer 5004; }
+# iperf3_not_begun OUT: did the server turn the client away before any
+# interval of the test?
+iperf3_not_begun() {
+	echo "$1" | grep -q -e 'Connection refused' -e 'server is busy' \
+		-e 'Connection reset by peer' || return 1
+	! echo "$1" | grep -q 'bits/sec'
+}
 # iperf3_check NAME WAY [-R]: iperf3 for $secs s, $runs times; one result,
 # every run's MB/s as the receiver counted it
 iperf3_check() {
@@ -131,15 +138,18 @@ iperf3_check() {
 	i=0
 	while [ $i -lt "$runs" ]; do
 		# iperf3 -s serves one test at a time and listens again only once
-		# the last one is cleaned up: a busy or refused connection is
-		# tried again, up to 10 times a second apart
+		# the last one is cleaned up: a connection refused, told the
+		# server is busy, or reset before the test began (no interval
+		# reported; a loaded run: 'unable to receive control message:
+		# Connection reset by peer' on the reverse run after another) is
+		# tried again, up to 10 times a second apart, and said
 		try=0
 		while :; do
 			out=$(timeout $((secs + 60)) iperf3 -c $peer -t "$secs" -f m "$@" 2>&1)
-			if [ $try -ge 10 ] ||
-				! echo "$out" | grep -q -e 'Connection refused' -e 'server is busy'; then
+			if [ $try -ge 10 ] || ! iperf3_not_begun "$out"; then
 				break
 			fi
+			echo "# $name: run $((i + 1)) tried again after: $(echo "$out" | tail -1)"
 			try=$((try + 1))
 			sleep 1
 		done
