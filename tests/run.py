@@ -675,6 +675,7 @@ class KernelSetup:
     def __init__(self, cfg):
         self.log = os.path.join(cfg.build, 'setup-kernels.log')
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
         print('# building the guest kernels meanwhile (%s), log in %s'
               % (cfg.setup_kernels, self.log), flush=True)
         with open(self.log, 'w') as f:
@@ -724,8 +725,13 @@ class KernelSetup:
             self.proc.wait()
             return 'the guest kernels were not built within %d s (log %s)' % (self.LIMIT,
                                                                             self.log)
-        print('# guest kernels: %.0f s after the start (exit %d)'
-              % (time.monotonic() - self.t0, rc), flush=True)
+        # (the log's last write is when the set-up ended; asked later)
+        try:
+            ended = os.path.getmtime(self.log) - self.t0_wall
+        except OSError:
+            ended = time.monotonic() - self.t0
+        print('# guest kernels: set-up ended %.0f s after the start (exit %d), '
+              'waited for at %.0f s' % (ended, rc, time.monotonic() - self.t0), flush=True)
         if rc:
             with open(self.log, errors='replace') as f:
                 tail = ''.join(f.readlines()[-15:])
