@@ -42,14 +42,17 @@ done
 '''
 # the run whose link is captured, every access through messages
 CAPTURED = 'pass-2'
-# with epc:cpl-timeout:mem-read:1;msi-delay:1:500 and
-# bridge0:cpl-ca:mem-read:1;cpl-poison:mem-read:1, every access through
-# messages: the rules act on the first accesses they match, in this order
+# with epc:cpl-timeout:mem-read:1;cpl-ur:mem-read:1;cpl-delay:mem-read:1:50;
+# msi-delay:1:500 and bridge0:cpl-ca:mem-read:1;cpl-poison:mem-read:1, every
+# access through messages: the rules act on the first accesses they match, in
+# this order (a BAR test stops at its first wrong read: one read each)
 FAULTS = r'''#!/bin/sh
 . /usr/local/share/qemu-epc/lib.sh
 load pci_endpoint_test
 wait_for 10 test -c /dev/pci-endpoint-test.0
-plan "BAR0 test fails on a host read that times out" "BAR0 test passes after it" \
+plan "BAR0 test fails on a host read that times out" \
+	"BAR0 test fails on a host read completed with UR" \
+	"BAR0 test passes with a host read completed 50 ms late" "BAR0 test passes after it" \
 	"read passes with its MSI late" \
 	"write fails on endpoint reads with CA and poisoned data" "write passes after them"
 expect() {
@@ -62,13 +65,16 @@ expect() {
 	if [ "$got" = "$want" ]; then ok "$name"; else notok "$name" "$out"; fi
 }
 expect "BAR0 test fails on a host read that times out" "NOT OKAY" -b 0
+expect "BAR0 test fails on a host read completed with UR" "NOT OKAY" -b 0
+expect "BAR0 test passes with a host read completed 50 ms late" OKAY -b 0
 expect "BAR0 test passes after it" OKAY -b 0
 # (pcitest -r: the endpoint writes host memory, then an MSI; -w: it reads)
 expect "read passes with its MSI late" OKAY -r -s 1024
 expect "write fails on endpoint reads with CA and poisoned data" "NOT OKAY" -w -s 1024
 expect "write passes after them" OKAY -w -s 1024
 '''
-INJECT = ['epc:cpl-timeout:mem-read:1;msi-delay:1:500',
+INJECT = ['epc:cpl-timeout:mem-read:1;cpl-ur:mem-read:1;cpl-delay:mem-read:1:50;'
+          'msi-delay:1:500',
           'bridge:cpl-ca:mem-read:1;cpl-poison:mem-read:1']
 SCRIPTS = {
     'faults': FAULTS,
@@ -135,19 +141,24 @@ class SideBySide(unittest.TestCase):
         """Each rule acted once, on the case planned for it; the drivers
         reported the error and the next case passed."""
         e2e.check_run(self, e2e.Run(out, rc, ''), [
-            'BAR0 test fails on a host read that times out', 'BAR0 test passes after it',
+            'BAR0 test fails on a host read that times out',
+            'BAR0 test fails on a host read completed with UR',
+            'BAR0 test passes with a host read completed 50 ms late', 'BAR0 test passes after it',
             'read passes with its MSI late',
             'write fails on endpoint reads with CA and poisoned data', 'write passes after them'])
         logs = {}
-        for device, kinds in (('epc', 'cpl-timeout 1, msi-delay 1'),
-                              ('bridge0', 'cpl-ca 1, cpl-poison 1')):
-            m = re.search(r'(?m)^# inject %s: 2 faults acted, %s \((\S+)\)$'
-                          % (device, kinds), out)
+        for device, n, kinds in (
+                ('epc', 4, 'cpl-delay 1, cpl-timeout 1, cpl-ur 1, msi-delay 1'),
+                ('bridge0', 2, 'cpl-ca 1, cpl-poison 1')):
+            m = re.search(r'(?m)^# inject %s: %d faults acted, %s \((\S+)\)$'
+                          % (device, n, kinds), out)
             self.assertTrue(m, out)
             with open(m.group(1)) as f:
                 logs[device] = f.read()
         epf, host = logs['epc'], logs['bridge0']
         self.assertRegex(epf, r'injected cpl-timeout: completion of MEM_READ tag \d+ withheld')
+        self.assertRegex(epf, r'injected cpl-ur: MEM_READ tag \d+ completed with UR')
+        self.assertRegex(epf, r'injected cpl-delay: completion of MEM_READ tag \d+ delayed 50 ms')
         self.assertRegex(epf, r'injected msi-delay: MSI to 0x[0-9a-f]+ delayed 500 ms')
         self.assertRegex(host, r'injected cpl-ca: MEM_READ tag \d+ completed with CA')
         self.assertRegex(host, r'injected cpl-poison: data of MEM_READ tag \d+ poisoned')
