@@ -46,4 +46,11 @@ if [ "${QEPC_FUNCTIONS:-1}" -gt 1 ]; then
 fi
 echo 1 >controllers/"$EPC"/start
 
-setsid sh /usr/local/share/qemu-epc/vntb-agent.sh serve </dev/null >/dev/ttyS1 2>&1 &
+# run --epf vntb's NTB client pair ($QEPC_NTB_CLIENTS): guest 2 has the
+# clients loaded here through ntb-clients.sh, on the serial line between the
+# guests; else the network's side
+if [ -n "${QEPC_NTB_CLIENTS:-}" ]; then
+	setsid sh /usr/local/share/qemu-epc/ntb-clients.sh </dev/null >/dev/null 2>&1 &
+else
+	setsid sh /usr/local/share/qemu-epc/vntb-agent.sh serve </dev/null >/dev/ttyS1 2>&1 &
+fi

@@ -202,6 +202,11 @@ def vntb_plan(mib=64, beside=None, suite='vntb', measure_only=False, seconds=5):
     return script_plan(os.path.join(GUEST_DIR, 'host-vntb.sh'), env, files)
 
 
+def ntb_clients_plan():
+    """The checks of guest/host-ntb-clients.sh."""
+    return script_plan(os.path.join(GUEST_DIR, 'host-ntb-clients.sh'))
+
+
 def nvme_plan(measure_only=False):
     """The checks of guest/host-nvme.sh (measure_only: the bench's figures
     only)."""
@@ -261,6 +266,9 @@ def kselftest_group(case):
 
 def vntb_group(case):
     """The summary row of a vNTB check."""
+    for client in ('ntb_perf', 'ntb_tool', 'ntb_pingpong'):
+        if case.startswith(client + ':'):
+            return client
     for word in ('ping', 'tcp', 'iperf3', 'link down'):
         if word in case:
             return 'vntb ' + word

@@ -100,9 +100,10 @@ class Phase:
         return 'host script'
 
     def image_key(self):
-        """Pairs with the same key boot the same image."""
+        """Pairs with the same key boot the same image (the vNTB network and
+        the NTB clients differ by host script)."""
         return (self.series, self.kind if self.kind in ('vntb', 'nvme') else '',
-                self.functions, self.kernel)
+                self.functions, self.kernel, self.host_script)
 
     def set_plan(self, whats):
         self.planned = [self.case_name(w) for w in whats]
@@ -216,7 +217,9 @@ def series_phases(series, bench=None, epf='test', functions=1):
     """The guest pairs of one of the project's kernel series (bench: a
     BenchSpec, the bench's pairs)."""
     if epf == 'vntb':
-        return [vntb_phase(series, functions=functions)]
+        if functions > 1:
+            return [vntb_phase(series, functions=functions)]
+        return [vntb_phase(series), ntb_clients_phase(series)]
     if epf == 'nvme':
         return [nvme_phase(series)]
     kdir = artefacts.kernel_dir(series)
@@ -232,6 +235,9 @@ def series_phases(series, bench=None, epf='test', functions=1):
                                runs=bench.runs, mib=mib, measure_only=path != 'shared',
                                seconds=bench.seconds)
                     for path, mib in bench.mib.items()]
+            # the kernel's NTB test clients over the same function: every
+            # check, and ntb_perf's figures
+            more.append(ntb_clients_phase(series))
             # the NVMe drive (a 7.3 pair) on both paths, likewise
             more += [nvme_phase('7.3', shmem=path == 'shared', label='nvme ' + path,
                                 runs=bench.runs, measure_only=path != 'shared',
@@ -299,6 +305,30 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
     ph.host_script = os.path.join(GUEST_DIR, 'host-vntb.sh')
     ph.kernel = os.path.join(kdir, 'bzImage')
     ph.set_plan(cases.vntb_plan(mib, beside, ph.suite, measure_only, seconds))
+    return ph
+
+
+def ntb_clients_phase(series):
+    """The kernel's NTB test clients over pci-epf-vntb (guest 1, as
+    epf-vntb.sh sets it up) and ntb_hw_epf (guest 2): ntb_perf, ntb_tool and
+    ntb_pingpong, guest/host-ntb-clients.sh asking guest/ntb-clients.sh in
+    guest 1 over the pair's serial line (a client takes the NTB device on
+    both sides, so these cannot share the network pair)."""
+    kdir = artefacts.kernel_dir(series)
+    ph = Phase(series, 'ntb-clients', 'slave', 'vntb')
+    ph.extra = [('usr/local/share/qemu-epc/ntb-clients.sh',
+                 os.path.join(GUEST_DIR, 'ntb-clients.sh'))]
+    ph.mods = _need_modules(kdir, series, {'ntb', 'ntb_hw_epf', 'ntb_perf', 'ntb_tool',
+                                           'ntb_pingpong', 'pci-epf-vntb'},
+                            'guest/kernel-pair.config')
+    ph.mods.append(artefacts.kmod_path(series))
+    ph.env = {'NTB_CLIENTS': 1}
+    ph.ctl = True
+    ph.epf_script = os.path.join(GUEST_DIR, 'epf-vntb.sh')
+    ph.epc_props = ',bar0=64bit,bar2=64bit,bar4=64bit'
+    ph.host_script = os.path.join(GUEST_DIR, 'host-ntb-clients.sh')
+    ph.kernel = os.path.join(kdir, 'bzImage')
+    ph.set_plan(cases.ntb_clients_plan())
     return ph
 
 

@@ -110,6 +110,7 @@ def bench_table(res, rtt, out, runs, sizes=BENCH_SIZES):
             complete = False
         out.write('%-20s %s\n' % (label, '%9.3f %10.3f' % st if st else '  failed'))
     complete &= vntb_table(res, out, runs)
+    complete &= ntb_perf_line(res, out)
     complete &= nvme_table(res, out, runs)
     base = ', '.join('%d B %.6f s (%.0f MB/s)' % (n, median(v), n / median(v) / 1e6)
                      for (w, n), v in sorted(res.baselines.items()) if w == 'memcpy')
@@ -193,6 +194,20 @@ VNTB_ROWS = (('tcp guest 2 to guest 1', 'vntb tcp guest 2 to guest 1', 'MB/s'),
               'ms'),
              ('ping guest 1 to guest 2', 'vntb ping guest 1 to guest 2, 100 packets, rtt avg',
               'ms'))
+
+
+NTB_PERF = (('guest 2 to guest 1', "ntb_perf: handshake, guest 2 writes guest 1's window"),
+            ('guest 1 to guest 2', "ntb_perf: guest 1 writes guest 2's window"))
+
+
+def ntb_perf_line(res, out):
+    """ntb_perf's figures from the bench's NTB client pair (one run each
+    way, as ntb_perf itself measures).  Returns whether both are there."""
+    figs = {what: value for _, what, value in res.measures}
+    got = [(way, figs.get(what)) for way, what in NTB_PERF]
+    out.write('ntb_perf over pci-epf-vntb (Linux 6.12, shared path, one run): %s\n'
+              % ', '.join('%s %s' % (way, v or 'failed') for way, v in got))
+    return all(v for _, v in got)
 
 
 def vntb_table(res, out, runs):

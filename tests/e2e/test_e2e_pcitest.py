@@ -5,7 +5,9 @@ guest 2) passes every planned case, by name; and `qemu-epc-bench bench`
 (two runs of each row) prints every row of its tables.  The bench's vNTB
 pair on the shared path (6.12) and its NVMe pair on the shared path (7.3)
 run every check of `run --epf vntb` and `run --epf nvme`: they are those
-pairs of the test suite too (the 7.3 vNTB pair is test_e2e_vntb's)."""
+pairs of the test suite too (the 7.3 vNTB pair is test_e2e_vntb's), and so
+is its NTB client pair (ntb_perf, ntb_tool, ntb_pingpong on 6.12), whose
+ntb_perf figures the bench prints."""
 import os
 import re
 import unittest
@@ -78,6 +80,9 @@ class PcitestSuite(unittest.TestCase):
         self.assertRegex(out, r'(?m)^vNTB shared path over messages, median: tcp guest 2 to '
                          r'guest 1 [\d.]+x, ', r.tail())
         self.assertRegex(out, r'memcpy in guest 2 \(median of 2\): 65536 B \d')
+        self.assertRegex(out, r'(?m)^ntb_perf over pci-epf-vntb \(Linux 6\.12, shared path, '
+                         r'one run\): guest 2 to guest 1 \d+ MB/s, guest 1 to guest 2 \d+ MB/s$',
+                         r.tail())
         self.assertRegex(out, r'Unix socket round trip, 32 bytes: median [\d.]+ us')
         self.assertRegex(out, r'(?m)^shared/DMA time ratio, 65536 B, median: read (\d+\.\d+) '
                          r'write (\d+\.\d+) copy (\d+\.\d+)$')

@@ -4,7 +4,9 @@ ntb_hw_epf in guest 2, ntb_transport and ntb_netdev on both give a network
 between the guests: ping both ways (100 packets, none lost), 64 MiB over
 TCP each way with matching checksums, iperf3 each way, a link down and up
 after which the network works again, both kernel logs clean; the
-throughput is printed as MB/s.  (The same checks on Linux 6.12 are those of
+throughput is printed as MB/s.  Then the kernel's NTB test clients in a
+pair of their own: ntb_perf both ways (its MB/s printed), ntb_tool's
+scratchpads and doorbells both ways, ntb_pingpong.  (The same checks on Linux 6.12 are those of
 the bench's vNTB pair on the shared path: test_e2e_pcitest.)"""
 import os
 import re
@@ -22,7 +24,13 @@ class VntbNetwork(unittest.TestCase):
     def test_vntb_network_7_3(self):
         rundir = e2e.test_rundir('vntb-7.3')
         r = e2e.bench_run(self, ['--epf', 'vntb', '--series', '7.3'], rundir, minutes=20)
-        e2e.check_run(self, r, P.vntb_phase('7.3').planned)
+        e2e.check_run(self, r, [n for ph in P.series_phases('7.3', epf='vntb')
+                                for n in ph.planned])
+        # the NTB clients' pair: ntb_perf's figure each way
+        for way in ("handshake, guest 2 writes guest 1's window",
+                    "guest 1 writes guest 2's window"):
+            self.assertRegex(r.out, r'(?m)^# ntb_perf: %s \[Linux 7\.3\]: \d+ MB/s$'
+                             % re.escape(way), r.tail())
         for way in ('guest 2 to guest 1', 'guest 1 to guest 2'):
             for what in ('tcp', 'iperf3'):
                 self.assertRegex(r.out, r'(?m)^# vntb %s %s \[Linux 7\.3\]: [0-9.]+ MB/s$'
