@@ -51,7 +51,9 @@ def parse_args(argv):
                    '(pci-epf-test against pcitest.sh or the kselftest, default) or '
                    'vntb (pci-epf-vntb in guest 1, ntb_hw_epf in guest 2, a network '
                    'between them through ntb_transport and ntb_netdev: ping, TCP '
-                   'transfers with checksums, link down and up) or nvme (Linux 7.3 '
+                   'transfers with checksums, link down and up; then the kernel\'s NTB '
+                   'test clients ntb_perf, ntb_tool and ntb_pingpong in a pair of '
+                   'their own) or nvme (Linux 7.3 '
                    'only: nvmet-pci-epf in guest 1 serving a ramdisk, the nvme driver '
                    'in guest 2: data and filesystem round trips, fio with verify, '
                    'link down and up idle and during I/O)')
