@@ -401,11 +401,27 @@ class EpcTarget(Target):
         self.vm.start()
 
     def connect(self):
-        if self.peer:
-            self.peer.close()
-        self.peer = P.Peer(self.sock, P.ROLE_HOST, features=P.FEAT_SHMEM).connect()
-        self.peer.handshake()
+        self.host_connect(self.sock)
         self.sent = bytearray(P.hello(P.ROLE_HOST, P.FEAT_SHMEM))
+
+    def host_connect(self, path, timeout=10):
+        """Connect as the host and take qemu-epc's HELLO.  qemu-epc drops a
+        peer it found wrong in its main loop, after its I/O thread saw the
+        error: a connection that comes before that is refused (one peer at
+        a time) and closed at once, and is tried again, within timeout s."""
+        end = time.monotonic() + timeout
+        while True:
+            if self.peer:
+                self.peer.close()
+            self.peer = P.Peer(path, P.ROLE_HOST, features=P.FEAT_SHMEM)
+            try:
+                self.peer.connect()
+                self.peer.handshake()
+                return
+            except (BrokenPipeError, ConnectionResetError, EOFError):
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.02)
 
     def probe(self):
         self.vm.reg(R.QEPC_STATUS)
@@ -424,10 +440,7 @@ class EpcFn1Target(EpcTarget):
         self.vm.start()
 
     def connect(self):
-        if self.peer:
-            self.peer.close()
-        self.peer = P.Peer(self.sock + '.1', P.ROLE_HOST, features=P.FEAT_SHMEM).connect()
-        self.peer.handshake()
+        self.host_connect(self.sock + '.1')
         self.sent = bytearray(P.hello(P.ROLE_HOST, P.FEAT_SHMEM))
 
     def probe(self):

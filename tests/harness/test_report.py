@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The bench's tables (harness/report.py): a row without its figures (a
-failed run, a missing fio or iperf3 figure, fewer runs than asked) says
+failed run, a missing fio, iperf3 or ntb_perf figure, fewer runs than asked) says
 "failed" and fails the bench; complete tables pass.  And what `run`
 refuses about a user's own kernel before booting anything."""
 import io
@@ -50,6 +50,9 @@ def bench_results(runs=2, drop=None, fail=None, measures=True):
                     for _ in range(runs):
                         if what != drop:
                             res.measures.append(('nvme ' + path, what, '100 ' + unit))
+        for _, what in report.NTB_PERF:
+            if what != drop:
+                res.measures.append((None, what, '1700 MB/s'))
     return res
 
 
@@ -84,6 +87,12 @@ class BenchTables(unittest.TestCase):
         ok, text = self.table(bench_results(drop='nvme fio rand read 4k, drive'))
         self.assertFalse(ok)
         self.assertRegex(text, r'(?m)^shared +rand read 4k +failed$')
+
+    def test_a_missing_ntb_perf_figure_fails_the_bench(self):
+        ok, text = self.table(bench_results(drop=report.NTB_PERF[1][1]))
+        self.assertFalse(ok)
+        self.assertRegex(text, r'(?m)^ntb_perf over pci-epf-vntb \(Linux 6\.12, shared path, '
+                         r'one run\): guest 2 to guest 1 1700 MB/s, guest 1 to guest 2 failed$')
 
     def test_fewer_runs_than_asked_fail_the_bench(self):
         ok, text = self.table(bench_results(runs=1), runs=2)
