@@ -761,29 +761,53 @@ def run_suites(cfg, plan):
         return T
     guests = [(s, o) for s, o in plan if s in GUESTS]
     others = [(s, o) for s, o in plan if s not in GUESTS]
-    lane = threading.Thread(target=run_lane, args=(cfg, guests, rep, kernels, GUEST_NICE))
+    # the guests start once the qtest suites are done: beside them, at the
+    # guests' lower priority, a guest's vCPU can stall for over a second,
+    # longer than guest kernels wait for an interrupt (a warm run's MSI
+    # case failed so)
+    qtest_done = threading.Event()
+    lane = threading.Thread(target=run_lane, args=(cfg, guests, rep, kernels, GUEST_NICE),
+                            kwargs={'after': qtest_done})
     lane.start()
-    run_lane(cfg, others, rep, kernels)
+    run_lane(cfg, others, rep, kernels, light_done=qtest_done)
     lane.join()
     if kernels:
         kernels.stop()
     return T
 
 
-def run_lane(cfg, plan, rep, kernels, nice=0):
+def run_lane(cfg, plan, rep, kernels, nice=0, light_done=None, after=None):
     """One lane: the suites that need no kernel (the light ones side by
     side unless serial), then, once the kernels are there, the others in
-    turn."""
+    turn.  light_done: an event set once the light suites of this lane are
+    done; after: an event this lane waits for (at most an hour) first."""
+    try:
+        _run_lane(cfg, plan, rep, kernels, nice, light_done, after)
+    finally:
+        if light_done:
+            light_done.set()
+
+
+def _run_lane(cfg, plan, rep, kernels, nice, light_done, after):
     first = [(s, o) for s, o in plan if s in NO_KERNEL]
     # those that need the 6.12 kernel alone before those that need them all
     then = sorted([(s, o) for s, o in plan if s not in NO_KERNEL],
                   key=lambda x: x[0] not in FIRST_KERNEL)
+    if after and plan and not after.is_set():
+        t0 = time.monotonic()
+        print('# %s waits for the qtest suites to end (up to 60 min)'
+              % ', '.join(s for s, _ in plan), flush=True)
+        if not after.wait(3600):
+            print('# the qtest suites did not end within 60 min; going on', flush=True)
+        print('# %s starts after %.0f s' % (plan[0][0], time.monotonic() - t0), flush=True)
     light = [(s, o) for s, o in first if s in LIGHT and not cfg.serial]
     if len(light) > 1:
         run_parallel(cfg, light, rep)
         first = [x for x in first if x not in light]
     for i, item in enumerate(first + then):
         suite, only = item
+        if light_done and suite not in LIGHT:
+            light_done.set()
         if kernels and i >= len(first):
             why = kernels.wait_first() if suite in FIRST_KERNEL else kernels.wait()
             if why:
