@@ -60,6 +60,17 @@ static void link_ram_add(MemoryListener *ml, MemoryRegionSection *sec)
         !qemu_ram_is_shared(mr->ram_block)) {
         return;
     }
+    /*
+     * The peer's own RAM, seen through a direct mapping (a BAR that the
+     * peer backs with its RAM): the peer has it already, and offering it
+     * back would turn an access to that BAR into one to the peer's RAM,
+     * past the loop check of the message path.
+     */
+    for (int i = 0; i < l->n_peer; i++) {
+        if (l->peer[i].mr == mr) {
+            return;
+        }
+    }
     if (l->n_own == QEP_LINK_MAX_REGIONS) {
         link_report(l, "more than %d RAM regions: the rest use messages",
                     QEP_LINK_MAX_REGIONS);
@@ -231,10 +242,11 @@ static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
     mr = g_new0(MemoryRegion, 1);
     name = g_strdup_printf("%s-peer-ram-%" PRIx64, l->name, f->gpa);
     /* (newer QEMUs also return whether it worked: err says it for all) */
+    /* on success the RAM block owns fd (QEMU closes it when it frees it) */
     memory_region_init_ram_from_fd(mr, l->owner, name, f->size, RAM_SHARED, fd,
                                    f->offset, &err);
-    close(fd);
     if (err) {
+        close(fd);
         link_report(l, "cannot map the peer's RAM at 0x%" PRIx64 " (%s); "
                     "accesses to it use messages", f->gpa,
                     error_get_pretty(err));
