@@ -304,6 +304,47 @@ class FdsFromPeerTest(DeviceTest):
         wait_until(lambda: self.vm.readl(EPC_WINDOW) == 0xffffffff, 10,
                    'the window to stop reaching the withdrawn memory')
 
+    def peer_files(self):
+        """How many descriptors qemu-epc holds on the peer's memfds."""
+        fds = '/proc/%d/fd' % self.vm.proc.pid
+        n = 0
+        for name in os.listdir(fds):
+            try:
+                n += os.readlink(os.path.join(fds, name)).startswith('/memfd:qepc-test-peer')
+            except OSError:
+                pass        # closed meanwhile
+        return n
+
+    def test_peer_memory_held_while_mapped_and_not_offered_back(self):
+        """The RAM block that maps the peer's memory keeps its descriptor
+        for as long as it exists (QEMU closes it when it frees the block),
+        and the peer's memory, now visible in guest 1 under a window, is
+        not offered back to the peer."""
+        fd = self.offer(0x40000000, 0x100000)
+        self.vm.standard_function()
+        self.vm.start()
+        self.peer.expect(P.LINK, what='LINK up')
+        c = self.peer.request(P.cfg_write(self.peer.next_tag(), 4, 2, BME | MEM))
+        self.assertEqual(c.m.u.cpl.status, P.SC)
+        self.vm.map_window(0, 0, 0x10000, 0x40002000)
+        os.pwrite(fd, b'peer!', 0x2000)
+        self.assertEqual(self.vm.memread(EPC_WINDOW, 5), b'peer!')
+        self.assertEqual(self.peer_files(), 1, 'qemu-epc does not hold the mapped descriptor')
+        offered = []
+        while True:
+            try:
+                m = self.peer.recv(1, 'anything after the window was mapped')
+            except TimeoutError:
+                break
+            if m.type == P.FDS:
+                offered.append((m.m.u.fds.kind, hex(m.m.u.fds.gpa)))
+        self.assertEqual(offered, [], 'qemu-epc offered memory back: the window is the peer\'s')
+        self.peer.send(P.fds(P.FD_RAM_GONE, 0, 0x40000000, 0x100000, 0))
+        wait_until(lambda: self.vm.readl(EPC_WINDOW) == 0xffffffff, 10,
+                   'the window to stop reaching the withdrawn memory')
+        wait_until(lambda: self.peer_files() == 0, 10,
+                   'qemu-epc to close the withdrawn memory\'s descriptor')
+
     def test_bad_regions_refused(self):
         self.offer(0x40000000, 0x1000 + 512)
         self.refused('region not page-aligned')
