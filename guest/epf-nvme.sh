@@ -13,6 +13,7 @@
 #   stop-now      the same, but stops at once (guest 2 has I/O in flight)
 #   dma-bytes     the bytes pcie-qemu-ep's DMA channels have moved so far
 #                 (their dmaengine statistics)
+#   cpus          the number of this guest's CPUs
 set -e
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 MODEL=qemu-epc-nvme
@@ -67,6 +68,7 @@ serve() {
 		restart) sleep 1; echo 0 >"$start"; sleep 2; echo 1 >"$start" ;;
 		stop-now) echo 0 >"$start"; sleep 2; echo 1 >"$start" ;;
 		dma-bytes) dma_bytes >/dev/ttyS2; continue ;;
+		cpus) nproc >/dev/ttyS2; continue ;;
 		*) echo "unknown: $cmd" >/dev/ttyS2; continue ;;
 		esac
 		echo restarted >/dev/ttyS2

@@ -190,25 +190,27 @@ checks() {
 }
 [ -n "${QEPC_MEASURE_ONLY:-}" ] || checks
 
-# fio's figures: KiB/s and IOPS from the terse line of a group (fields 7, 8
-# read; 48, 49 write)
+# fio's figures: KiB/s and IOPS from the terse line of a job (fields 7, 8
+# read; 48, 49 write); one job with io_uring at queue depth $5, so that the
+# depth is the driver's and the device's, not the number of processes
 measure() {
 	what=$1
 	target=$2
 	rw=$3
 	bs=$4
+	qd=$5
 	i=0
 	while [ $i -lt "$runs" ]; do
-		line=$(timeout 120 fio --minimal --group_reporting --name=m --filename="$target" \
-			--direct=1 --ioengine=psync --rw="$rw" --bs="$bs" --size=32m --offset=64m \
-			--numjobs=2 --offset_increment=32m --time_based --runtime="$secs" 2>/dev/null | tail -1)
+		line=$(timeout 120 fio --minimal --name=m --filename="$target" \
+			--direct=1 --ioengine=io_uring --iodepth="$qd" --rw="$rw" --bs="$bs" \
+			--size=64m --offset=64m --time_based --runtime="$secs" 2>&1 | tail -1)
 		case $rw in
 		*read) f=7 ;;
 		*) f=48 ;;
 		esac
 		v=$(echo "$line" | cut -d';' -f$f)
 		iops=$(echo "$line" | cut -d';' -f$((f + 1)))
-		if [ -z "$v" ] || [ "$v" = 0 ]; then
+		if [ -z "$v" ] || [ "$v" = 0 ] || ! [ "$v" -eq "$v" ] 2>/dev/null; then
 			echo "# nvme fio $what: no figure: ${line:-fio printed nothing}"
 			return
 		fi
@@ -219,6 +221,11 @@ measure() {
 		i=$((i + 1))
 	done
 }
+# the vCPUs of both guests, which bound what a queue depth can gain
+echo "QEPC-MEASURE nvme vCPUs, guest 2: $(nproc) vCPUs"
+if ask cpus && [ -n "$answer" ]; then
+	echo "QEPC-MEASURE nvme vCPUs, guest 1: $answer vCPUs"
+fi
 for target in "/dev/$s" ramdisk; do
 	where=drive
 	if [ $target = ramdisk ]; then
@@ -227,10 +234,11 @@ for target in "/dev/$s" ramdisk; do
 		target=/dev/ram0
 		where=ramdisk
 	fi
-	measure "seq read 1M, $where" $target read 1m
-	measure "seq write 1M, $where" $target write 1m
-	measure "rand read 4k, $where" $target randread 4k
-	measure "rand write 4k, $where" $target randwrite 4k
+	for qd in 1 32; do
+		measure "rand read 4k QD$qd, $where" $target randread 4k $qd
+		measure "rand write 4k QD$qd, $where" $target randwrite 4k $qd
+		measure "seq read 128k QD$qd, $where" $target read 128k $qd
+	done
 done
 
 [ -z "${QEPC_MEASURE_ONLY:-}" ] || exit 0

@@ -157,20 +157,28 @@ def _figures(res, prefix):
     return figs, bad
 
 
-NVME_JOBS = (('seq read 1M', 'MB/s'), ('seq write 1M', 'MB/s'),
-             ('rand read 4k', 'IOPS'), ('rand write 4k', 'IOPS'))
+NVME_JOBS = tuple((what % qd, unit) for qd in (1, 32)
+                  for what, unit in (('rand read 4k QD%d', 'IOPS'),
+                                     ('rand write 4k QD%d', 'IOPS'),
+                                     ('seq read 128k QD%d', 'MB/s')))
 
 
 def nvme_table(res, out, runs):
-    """The NVMe pairs of the bench: fio's sequential MB/s and 4 KiB IOPS on
-    the drive per path, beside the same jobs on a ramdisk of guest 2; min
-    and median of the runs; a path whose checks failed has no figures.
-    Returns whether every row has its figures."""
+    """The NVMe pairs of the bench: fio's 4 KiB IOPS and 128 KiB MB/s at
+    queue depth 1 and 32 on the drive per path, beside the same jobs on a
+    ramdisk of guest 2; min and median of the runs; a path whose checks
+    failed has no figures.  Returns whether every row has its figures."""
     figs, bad = _figures(res, 'nvme')
     complete = True
+    cpus = []
+    for guest in (1, 2):
+        n = [v for (_, what), vs in figs.items() if what == 'nvme vCPUs, guest %d' % guest
+             for v in vs]
+        cpus.append('%d' % n[0] if n and min(n) == max(n) else 'unknown')
     out.write('\nNVMe drive (nvmet-pci-epf over a ramdisk of guest 1, nvme in guest 2, '
-              'Linux 7.3), fio, 2 jobs, psync, O_DIRECT, %d runs; ramdisk: '
-              'the same jobs on a ramdisk of guest 2\n' % runs)
+              'Linux 7.3; guest 1 %s vCPUs, guest 2 %s), fio, one job, io_uring at queue '
+              'depth QD, O_DIRECT, %d runs; ramdisk: the same jobs on a ramdisk of guest 2\n'
+              % (cpus[0], cpus[1], runs))
     out.write('%-9s %-22s %12s %12s %5s %10s\n'
               % ('path', 'what', 'min', 'median', 'unit', 'x ramdisk'))
     for path in ('shared', 'messages'):

@@ -50,6 +50,9 @@ def bench_results(runs=2, drop=None, fail=None, measures=True):
                     for _ in range(runs):
                         if what != drop:
                             res.measures.append(('nvme ' + path, what, '100 ' + unit))
+            for guest, n in ((1, 2), (2, 16)):
+                res.measures.append(('nvme ' + path, 'nvme vCPUs, guest %d' % guest,
+                                     '%d vCPUs' % n))
         for _, what in report.NTB_PERF:
             if what != drop:
                 res.measures.append((None, what, '1700 MB/s'))
@@ -84,9 +87,19 @@ class BenchTables(unittest.TestCase):
         self.assertRegex(text, r'(?m)^shared +iperf3 guest 1 to guest 2 +failed$')
 
     def test_a_missing_fio_figure_fails_the_bench(self):
-        ok, text = self.table(bench_results(drop='nvme fio rand read 4k, drive'))
+        ok, text = self.table(bench_results(drop='nvme fio rand read 4k QD32, drive'))
         self.assertFalse(ok)
-        self.assertRegex(text, r'(?m)^shared +rand read 4k +failed$')
+        self.assertRegex(text, r'(?m)^shared +rand read 4k QD32 +failed$')
+        self.assertRegex(text, r'(?m)^shared +rand read 4k QD1 +100\.00 ')
+
+    def test_nvme_rows_at_both_depths_with_the_vcpus(self):
+        ok, text = self.table(bench_results())
+        self.assertTrue(ok, text)
+        self.assertIn('guest 1 2 vCPUs, guest 2 16', text)
+        for path in ('shared', 'messages'):
+            for what in ('rand read 4k', 'rand write 4k', 'seq read 128k'):
+                for qd in (1, 32):
+                    self.assertRegex(text, r'(?m)^%s +%s QD%d +100\.00 ' % (path, what, qd))
 
     def test_a_missing_ntb_perf_figure_fails_the_bench(self):
         ok, text = self.table(bench_results(drop=report.NTB_PERF[1][1]))
