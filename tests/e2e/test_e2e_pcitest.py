@@ -77,6 +77,8 @@ class PcitestSuite(unittest.TestCase):
             for what, unit in report.NVME_JOBS:
                 self.assertRegex(out, r'(?m)^%s +%s +\d+\.\d\d +\d+\.\d\d +%s +\d+\.\d{3}$'
                                  % (path, re.escape(what), unit), r.tail())
+        self.assertRegex(out, r'Linux 7\.3; guest 1 2 vCPUs, guest 2 \d+\), fio, one job, '
+                         r'io_uring at queue depth QD', r.tail())
         self.assertRegex(out, r'(?m)^vNTB shared path over messages, median: tcp guest 2 to '
                          r'guest 1 [\d.]+x, ', r.tail())
         self.assertRegex(out, r'memcpy in guest 2 \(median of 2\): 65536 B \d')
