@@ -218,5 +218,5 @@ fi
 if wait_for 60 ping -c 1 -W 1 $peer; then
 	ping_check 1 "$C_PINGAGAIN" timeout -s INT 80 ping -A -c 100 -W 5 $peer
 else
-	notok "$C_PINGAGAIN" "guest 1 does not answer in 60 s"
+	notok "$C_PINGAGAIN" "guest 1 does not answer in 60 s; guest 2's neighbours: $(ip neigh show dev eth0); its transport: $(stats) (guest 1's: QEPC-VNTB-STATS in its ttyS1 log)"
 fi

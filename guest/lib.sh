@@ -45,17 +45,21 @@ check() {
 	fi
 }
 
-# wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds;
-# fails when the time is up
+# wait_for SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds;
+# fails once SECONDS have passed, by the clock (a COMMAND that itself takes
+# time, such as a ping waiting for its answer, does not stretch the bound)
 wait_for() {
-	_t=0
-	_lim=$(($1 * 10))
+	_end=$(($(uptime_cs) + $1 * 100))
 	shift
 	until "$@" >/dev/null 2>&1; do
-		[ $_t -lt $_lim ] || return 1
+		[ "$(uptime_cs)" -lt $_end ] || return 1
 		sleep 0.1
-		_t=$((_t + 1))
 	done
+}
+# uptime_cs: the time since boot in centiseconds (no process started)
+uptime_cs() {
+	read -r _up _ </proc/uptime
+	echo $((${_up%.*} * 100 + 1${_up#*.} - 100))
 }
 
 # load NAME [PARAM=VALUE...]: insmod NAME.ko from the image unless it is

@@ -83,9 +83,12 @@ ctl)
 		# its endpoint goes away
 		echo "restarting"
 		epc=$(ls "$CFS"/controllers | head -1)
+		# (and 60 s later its transport's counters, for a failure's
+		# report: guest 2 cannot ask over a network that does not work)
 		( sleep 5 && echo 0 >"$CFS/controllers/$epc/start" && sleep 2 &&
 		  echo 1 >"$CFS/controllers/$epc/start" &&
-		  echo "QEPC-VNTB-RESTARTED" >/dev/ttyS1 ) </dev/null >/dev/null 2>&1 &
+		  echo "QEPC-VNTB-RESTARTED" >/dev/ttyS1 && sleep 60 &&
+		  echo "QEPC-VNTB-STATS $(stats)" >/dev/ttyS1 ) </dev/null >/dev/null 2>&1 &
 		;;
 	stats)
 		stats

@@ -4,6 +4,7 @@
 plans the harness learns from the host scripts; regs.sh generated from
 qemu-epc-regs.h; the pcitest wrapper's MSI-X short cut."""
 import os
+import time
 import re
 import shutil
 import subprocess
@@ -46,6 +47,16 @@ class Lib(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), 'gave up')
         r = sh('wait_for 1 true && echo waited')
         self.assertEqual(r.stdout.strip(), 'waited')
+
+    def test_a_slow_command_does_not_stretch_the_bound(self):
+        # a command that takes 0.5 s (a ping waiting for its answer): the
+        # bound is the clock's, not a count of 0.1 s polls
+        t = time.monotonic()
+        r = sh('sleep_fail() { sleep 0.5; false; }; '
+               'wait_for 2 sleep_fail && echo waited || echo gave up')
+        took = time.monotonic() - t
+        self.assertEqual(r.stdout.strip(), 'gave up')
+        self.assertLess(took, 4, 'wait_for 2 took %.1f s' % took)
 
     def test_need_fails_for_a_module_the_image_lacks(self):
         r = sh('need no-such-module-here && echo loaded || echo refused')
