@@ -26,7 +26,7 @@
 #include "qemu-epc-proto.h"
 #include QEP_TRACE_H
 
-/* bytes one channel moves per bottom-half run before the others go */
+/* bytes one channel moves per run before the others go */
 #define DMA_SLICE (64 * 1024)
 
 static const char *const dma_err_names[] = {
@@ -342,7 +342,15 @@ static void dma_go(EpcDma *d, unsigned n)
     }
     trace_qemu_epc_dma_go(n, c->src, c->dst, c->len, c->ctrl);
     c->status = QEPC_DMA_BUSY;
-    dma_schedule(d);
+    /*
+     * Start at once, in the register write: a transfer between shared RAM
+     * can end before the write returns, without waiting for the main loop
+     * (and for the BQL that a driver polling the channel keeps taking).
+     * What is left, and what waits for the host, goes on in the BH.
+     */
+    if (!timer_pending(d->pace)) {
+        dma_run(d);
+    }
 }
 
 /* ---- BAR0's DMA block --------------------------------------------------- */
