@@ -121,7 +121,11 @@ mbps() {
 	awk -v a="$1" -v b="$2" -v m="$mib" \
 		'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.2f", m * 1.048576 / d }'
 }
-ctl() { echo "$*" | timeout 120 nc $peer 5004; }
+# ctl COMMAND: guest 1's answer (vntb-agent.sh ctl), within 120 s, or
+# $ctl_secs where set
+ctl() { echo "$*" | timeout "${ctl_secs:-120}" nc $peer 5004; }
+# net_state: guest 2's side of the network, for a failure's reason
+net_state() { echo "guest 2's neighbours: $(ip neigh show dev eth0); its transport: $(stats)"; }
 # iperf3_not_begun OUT: did the server turn the client away before any
 # interval of the test?
 iperf3_not_begun() {
@@ -171,11 +175,11 @@ else
 fi
 # (each try bounded, so that the case ends within the harness's 150 s with
 # its reason)
-ready() { [ "$(echo ready | timeout 10 nc $peer 5004)" = ready ]; }
+ready() { [ "$(ctl_secs=10 ctl ready)" = ready ]; }
 if ! wait_for 60 ping -c 1 -W 1 $peer; then
-	notok "$C_LINK" "no answer to ping in 60 s; guest 2's neighbours: $(ip neigh show dev eth0); its transport: $(stats)"
+	notok "$C_LINK" "no answer to ping in 60 s; $(net_state)"
 elif ! wait_for 60 ready; then
-	notok "$C_LINK" "guest 1 answers ping but its servers do not answer on TCP within 60 s; guest 2's transport: $(stats)"
+	notok "$C_LINK" "guest 1 answers ping but its servers do not answer on TCP within 60 s; $(net_state)"
 else
 	ok "$C_LINK"
 fi
@@ -220,5 +224,5 @@ fi
 if wait_for 60 ping -c 1 -W 1 $peer; then
 	ping_check 1 "$C_PINGAGAIN" timeout -s INT 80 ping -A -c 100 -W 5 $peer
 else
-	notok "$C_PINGAGAIN" "guest 1 does not answer in 60 s; guest 2's neighbours: $(ip neigh show dev eth0); its transport: $(stats) (guest 1's: QEPC-VNTB-STATS in its ttyS1 log)"
+	notok "$C_PINGAGAIN" "guest 1 does not answer in 60 s; $(net_state) (guest 1's: QEPC-VNTB-STATS in its ttyS1 log)"
 fi

@@ -49,17 +49,19 @@ check() {
 # fails once SECONDS have passed, by the clock (a COMMAND that itself takes
 # time, such as a ping waiting for its answer, does not stretch the bound)
 wait_for() {
-	_end=$(($(uptime_cs) + $1 * 100))
+	uptime_cs
+	_end=$((_cs + $1 * 100))
 	shift
 	until "$@" >/dev/null 2>&1; do
-		[ "$(uptime_cs)" -lt $_end ] || return 1
+		uptime_cs
+		[ "$_cs" -lt $_end ] || return 1
 		sleep 0.1
 	done
 }
-# uptime_cs: the time since boot in centiseconds (no process started)
+# uptime_cs: the time since boot in centiseconds, in $_cs (no process started)
 uptime_cs() {
 	read -r _up _ </proc/uptime
-	echo $((${_up%.*} * 100 + 1${_up#*.} - 100))
+	_cs=$((${_up%.*} * 100 + 1${_up#*.} - 100))
 }
 
 # load NAME [PARAM=VALUE...]: insmod NAME.ko from the image unless it is

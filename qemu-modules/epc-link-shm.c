@@ -241,8 +241,10 @@ static void link_shm_peer_add(QepLink *l, const struct qep_fds *f, int fd)
 #endif
     mr = g_new0(MemoryRegion, 1);
     name = g_strdup_printf("%s-peer-ram-%" PRIx64, l->name, f->gpa);
-    /* (newer QEMUs also return whether it worked: err says it for all) */
-    /* on success the RAM block owns fd (QEMU closes it when it frees it) */
+    /*
+     * On success the RAM block owns fd (QEMU closes it when it frees the
+     * block).  Newer QEMUs also return whether it worked: err says it for all.
+     */
     memory_region_init_ram_from_fd(mr, l->owner, name, f->size, RAM_SHARED, fd,
                                    f->offset, &err);
     if (err) {

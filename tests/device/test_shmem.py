@@ -285,24 +285,32 @@ class FdsFromPeerTest(DeviceTest):
         self.vm.memwrite(EPF_RAM, b'guest 1 RAM')
         self.assertEqual(ram[EPF_RAM - f.gpa:EPF_RAM - f.gpa + 11], b'guest 1 RAM')
 
-    def test_peer_memory_mapped_under_a_window(self):
+    def window_on_peer_memory(self):
+        """The peer offers 1 MiB at 0x40000000 and the host lets the
+        function master; window 0 maps 0x40002000.  Returns the memfd."""
         fd = self.offer(0x40000000, 0x100000)
-        ram = mmap.mmap(fd, 0x100000)
-        ram[0x2000:0x2005] = b'peer!'
         self.vm.standard_function()
         self.vm.start()
         self.peer.expect(P.LINK, what='LINK up')
         c = self.peer.request(P.cfg_write(self.peer.next_tag(), 4, 2, BME | MEM))
         self.assertEqual(c.m.u.cpl.status, P.SC)
         self.vm.map_window(0, 0, 0x10000, 0x40002000)
+        return fd
+
+    def withdraw_peer_memory(self):
+        """The peer takes its memory back: the window uses messages again."""
+        self.peer.send(P.fds(P.FD_RAM_GONE, 0, 0x40000000, 0x100000, 0))
+        wait_until(lambda: self.vm.readl(EPC_WINDOW) == 0xffffffff, 10,
+                   'the window to stop reaching the withdrawn memory')
+
+    def test_peer_memory_mapped_under_a_window(self):
+        ram = mmap.mmap(self.window_on_peer_memory(), 0x100000)
+        ram[0x2000:0x2005] = b'peer!'
         # no request reaches the peer: the window is its memory
         self.assertEqual(self.vm.memread(EPC_WINDOW, 5), b'peer!')
         self.vm.memwrite(EPC_WINDOW + 8, b'written directly')
         self.assertEqual(ram[0x2008:0x2018], b'written directly')
-        # the peer takes it back: the window uses messages again
-        self.peer.send(P.fds(P.FD_RAM_GONE, 0, 0x40000000, 0x100000, 0))
-        wait_until(lambda: self.vm.readl(EPC_WINDOW) == 0xffffffff, 10,
-                   'the window to stop reaching the withdrawn memory')
+        self.withdraw_peer_memory()
 
     def peer_files(self):
         """How many descriptors qemu-epc holds on the peer's memfds."""
@@ -320,13 +328,7 @@ class FdsFromPeerTest(DeviceTest):
         for as long as it exists (QEMU closes it when it frees the block),
         and the peer's memory, now visible in guest 1 under a window, is
         not offered back to the peer."""
-        fd = self.offer(0x40000000, 0x100000)
-        self.vm.standard_function()
-        self.vm.start()
-        self.peer.expect(P.LINK, what='LINK up')
-        c = self.peer.request(P.cfg_write(self.peer.next_tag(), 4, 2, BME | MEM))
-        self.assertEqual(c.m.u.cpl.status, P.SC)
-        self.vm.map_window(0, 0, 0x10000, 0x40002000)
+        fd = self.window_on_peer_memory()
         os.pwrite(fd, b'peer!', 0x2000)
         self.assertEqual(self.vm.memread(EPC_WINDOW, 5), b'peer!')
         self.assertEqual(self.peer_files(), 1, 'qemu-epc does not hold the mapped descriptor')
@@ -339,9 +341,7 @@ class FdsFromPeerTest(DeviceTest):
             if m.type == P.FDS:
                 offered.append((m.m.u.fds.kind, hex(m.m.u.fds.gpa)))
         self.assertEqual(offered, [], 'qemu-epc offered memory back: the window is the peer\'s')
-        self.peer.send(P.fds(P.FD_RAM_GONE, 0, 0x40000000, 0x100000, 0))
-        wait_until(lambda: self.vm.readl(EPC_WINDOW) == 0xffffffff, 10,
-                   'the window to stop reaching the withdrawn memory')
+        self.withdraw_peer_memory()
         wait_until(lambda: self.peer_files() == 0, 10,
                    'qemu-epc to close the withdrawn memory\'s descriptor')
 

@@ -4,11 +4,11 @@
 plans the harness learns from the host scripts; regs.sh generated from
 qemu-epc-regs.h; the pcitest wrapper's MSI-X short cut."""
 import os
-import time
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 import artefacts
