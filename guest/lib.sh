@@ -26,10 +26,12 @@ plan() {
 # ok NAME, notok NAME [WHY]: one result
 ok() {
 	n=$((n + 1))
+	progress
 	echo "ok $n $1"
 }
 notok() {
 	n=$((n + 1))
+	progress
 	[ -z "${2:-}" ] || echo "# $1: $(echo "$2" | tr '\n' ' ' | sed 's/ *$//')"
 	echo "not ok $n $1"
 }
@@ -56,6 +58,46 @@ wait_for() {
 		uptime_cs
 		[ "$_cs" -lt $_end ] || return 1
 		sleep 0.1
+	done
+}
+# progress: the time of the latest result, for stall_watch
+progress() {
+	read -r _pu _ </proc/uptime
+	echo "${_pu%.*}" >"${QEPC_PROGRESS:-/tmp/qepc-progress}"
+}
+# stall_watch SECONDS: in the background while this shell lives, each time
+# no result has come for SECONDS, write each user task, and each kernel
+# thread in uninterruptible sleep, with its state and the kernel function it
+# waits in, to the console (QEPC_STALL_OUT): where the guest was when the
+# harness gave up on a case
+stall_watch() {
+	progress
+	(
+		_told=
+		while kill -0 $$ 2>/dev/null && sleep "${QEPC_STALL_POLL:-5}"; do
+			read -r _pu _ </proc/uptime
+			read -r _last <"${QEPC_PROGRESS:-/tmp/qepc-progress}" || continue
+			[ $((${_pu%.*} - _last)) -ge "$1" ] || { _told=; continue; }
+			[ -z "$_told" ] || continue
+			_told=1
+			{
+				echo "qepc-stall: no result for $1 s (the last at ${_last} s); the tasks:"
+				tasks | sed 's/^/qepc-stall: /'
+			} >>"${QEPC_STALL_OUT:-/dev/console}"
+		done
+	) </dev/null >/dev/null 2>&1 &
+}
+# tasks: "PID STATE WCHAN COMMAND" of each user task and of each kernel
+# thread in uninterruptible sleep
+tasks() {
+	for _p in /proc/[0-9]*; do
+		read -r _st <"$_p/stat" 2>/dev/null || continue
+		_s=${_st##*) }
+		_s=${_s%% *}
+		_cmd=$(tr '\0' ' ' <"$_p/cmdline" 2>/dev/null)
+		[ -n "$_cmd" ] || [ "$_s" = D ] || continue
+		_comm=${_st#*(}
+		echo "${_p#/proc/} $_s $(cat "$_p/wchan" 2>/dev/null) ${_cmd:-[${_comm%)*}]}"
 	done
 }
 # uptime_cs: the time since boot in centiseconds, in $_cs (no process started)

@@ -58,6 +58,25 @@ class Lib(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), 'gave up')
         self.assertLess(took, 4, 'wait_for 2 took %.1f s' % took)
 
+    def test_a_stall_names_the_tasks_and_where_they_wait(self):
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, 'console')
+            env = {'QEPC_PROGRESS': os.path.join(d, 'progress'), 'QEPC_STALL_OUT': out,
+                   'QEPC_STALL_POLL': '0.5'}
+            r = sh('stall_watch 1; sleep 30 & s=$!; sleep 3; ok early; kill $s; echo done', env)
+            self.assertEqual(r.stdout.splitlines(), ['ok 1 early', 'done'])
+            with open(out) as f:
+                said = f.read()
+            self.assertIn('qepc-stall: no result for 1 s', said)
+            # the stalled task, its state and the function it sleeps in
+            self.assertRegex(said, r'qepc-stall: \d+ S \w*sleep\w* sleep 30')
+            # once per stall: one report before the result
+            self.assertEqual(said.count('no result for'), 1, said)
+            # the watcher ends with the shell that started it
+            time.sleep(1.5)
+            self.assertEqual(subprocess.run(['pgrep', '-f', 'sleep 30; ok early'],
+                                            stdout=subprocess.PIPE).stdout, b'')
+
     def test_need_fails_for_a_module_the_image_lacks(self):
         r = sh('need no-such-module-here && echo loaded || echo refused')
         self.assertIn('no no-such-module-here.ko in the image', r.stdout)

@@ -84,6 +84,22 @@ def results(out):
     return got
 
 
+def failed_with_reasons(out, before=8):
+    """Each "not ok" line of a run with the "# " lines just above it (where
+    the guest scripts print a case's reason), so that a long run's failure
+    message leads with them whatever a log viewer cuts from its middle."""
+    lines = out.splitlines()
+    picked = []
+    for i, line in enumerate(lines):
+        if not re.match(r'\s*not ok \d+ ', line):
+            continue
+        j = i
+        while j > 0 and i - j < before and lines[j - 1].lstrip().startswith('#'):
+            j -= 1
+        picked.extend(lines[j:i + 1])
+    return '\n'.join(picked)
+
+
 def check_run(test, r, expected, skips=(), logs=True):
     """The checks every e2e test makes of a run: exit status 0; the KTAP
     plan line counts the expected cases (names, in any order, with the two
@@ -93,7 +109,8 @@ def check_run(test, r, expected, skips=(), logs=True):
     tail = r.tail()
     got = results(r.out)
     fails = [n for s, n, _ in got if s == 'fail']
-    test.assertEqual(fails, [], tail)
+    test.assertEqual(fails, [], 'the failed cases and their reasons:\n%s\n\nthe run\'s end:\n%s'
+                     % (failed_with_reasons(r.out), r.tail(3000)) if fails else tail)
     names = collections.Counter(n for _, n, _ in got)
     want = collections.Counter(expected)
     if logs:
