@@ -93,3 +93,22 @@ def summary(path):
             key = r.name() + ('(%s)' % NOTES[r.note] if r.note in NOTES else '')
             count[('sent ' if r.dir == 0 else 'received ') + key] += 1
     return ', '.join('%s %d' % (k, v) for k, v in sorted(count.items()))
+
+
+def tail(path, n=30):
+    """The last n records, one line each: seconds since the first record,
+    sent or received, the message and its tag (or the event's text)."""
+    _, _, recs = read(path)
+    if not recs:
+        return []
+    t0 = recs[0].ts_ns
+    out = []
+    for r in recs[-n:]:
+        when = '%10.6f s' % ((r.ts_ns - t0) / 1e9)
+        if r.kind == EVENT:
+            out.append('%s event: %s' % (when, r.text))
+        else:
+            out.append('%s %s %s%s tag %s' % (
+                when, 'sent' if r.dir == 0 else 'received', r.name(),
+                '(%s)' % NOTES[r.note] if r.note in NOTES else '', r.tag))
+    return out

@@ -206,6 +206,17 @@ class Guest:
 EPF_EXPECTED = (r'WARNING: .*drivers/pci/endpoint/pci-epc-core\.c:\d+ (at )?__pci_epc_create',)
 
 
+# The completion timeout (timeout-ms) of both devices of a pair.  The
+# devices' default, 300 ms, keeps a vCPU that reads from a dead peer short;
+# but a TCG guest pair beside others on a busy 2-core machine answers a read
+# in up to 260 ms (a capture of the vNTB pair with two more guests and two
+# busy loops beside it), and beyond 300 ms the read hands all-ones to the
+# driver as data: ntb_transport once took a scratchpad read of all-ones for
+# the window size (0xffffffff00000000) and the network never came up.  Ten
+# times the worst seen; a fault run's injected timeout waits this long.
+LINK_TIMEOUT_MS = 3000
+
+
 class Pair:
     """Guest 1 with qemu-epc and guest 2 with epf-bridge, linked by a
     Unix socket in the run directory."""
@@ -214,7 +225,7 @@ class Pair:
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
                  epf_smp=1, ctl=False, functions=1, function_setup=None, link='socket',
-                 trace=False, capture=False):
+                 trace=False, capture=False, timeout_ms=LINK_TIMEOUT_MS):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -233,11 +244,11 @@ class Pair:
         its device's trace events (-trace 'qemu_epc_*', -trace
         'epf_bridge_*') into its *-qemu.log; capture: each device writes
         its link's capture (capture=FILE) into the run directory,
-        self.captures."""
+        self.captures; timeout_ms: both devices' timeout-ms."""
         if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
             raise ValueError('link=%s with %d functions' % (link, functions))
         self.shmem = shmem
-        dev = '' if shmem else ',shmem=off'
+        dev = (',timeout-ms=%d' % timeout_ms) + ('' if shmem else ',shmem=off')
         if functions > 1:
             env = dict(env or {}, FUNCTIONS=functions)
             for k in range(1, functions):

@@ -104,6 +104,10 @@ def parse_args(argv):
                    'e.g. \'cpl-timeout:mem-read:5\'; DEVICE is epc (the default) or '
                    'bridge (function 0\'s epf-bridge) or bridgeK; repeatable. What '
                    'acted is counted from the QEMU logs at the end of the pair')
+    p.add_argument('--timeout-ms', type=int, default=guests.LINK_TIMEOUT_MS, metavar='MS',
+                   help='both devices\' completion timeout (timeout-ms; default %(default)s: '
+                   'a guest pair on a busy machine can take over the devices\' own default, '
+                   '300 ms, to answer, and a read that times out hands the driver all-ones)')
     p.add_argument('--no-shmem', action='store_true',
                    help='every pair without the shared-memory path (shmem=off): '
                    'every access goes through messages')
@@ -391,7 +395,7 @@ def run_pair(a, res, ph):
                        shmem=ph.shmem and not a.no_shmem,
                        epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl,
                        functions=ph.functions, function_setup=ph.function_setup,
-                       capture=a.capture)
+                       capture=a.capture, timeout_ms=a.timeout_ms)
     host = HostRun(res, ph, time.monotonic())
     stopped = None
     came_up = False
@@ -425,13 +429,20 @@ def run_pair(a, res, ph):
         res.emit('# inject %s: %d faults acted%s (%s)' % (
             device, sum(acted.values()),
             ''.join(', %s %d' % kv for kv in sorted(acted.items())), log))
+    failed = stopped or res.count('fail', host.first)
     for path in pair.captures:
         try:
             res.emit('# capture: %s: %s' % (path, capture.summary(path)))
+            if failed:
+                # where the link stood when the pair failed
+                for line in capture.tail(path, 25):
+                    res.emit('# capture %s: %s' % (os.path.basename(path), line))
         except (OSError, ValueError) as e:
             res.add('capture written%s' % ph.tag(), ph.series, 'capture', False, 0, str(e))
     if stopped:
         res.emit('# stopped early: ' + stopped)
+        for line in stall_report(pair):
+            res.emit('# ' + line)
     host.finish(stopped)
     problems = pair.kernel_problems()
     log_cases(res, ph, lambda who: [p for w, p in problems if w == who])
@@ -440,6 +451,23 @@ def run_pair(a, res, ph):
                                                    ph.tag()),
                 ph.series, 'kernel logs', False, 0, why)
     return stopped, came_up
+
+
+def stall_report(pair, tail=6):
+    """For a pair that stopped early: guest 2's stall report (guest/lib.sh
+    stall_watch: its tasks and where they wait) and the last kernel lines
+    of both consoles, so that a log of the run alone says where it stood."""
+    out = []
+    for g, who in ((pair.host, 'guest 2'), (pair.epf, 'guest 1')):
+        try:
+            with open(g.console, errors='replace') as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        stall = [l for l in lines if l.startswith('qepc-stall: ')]
+        kernel = [l for l in lines if l.startswith('[')][-tail:]
+        out += ['%s: %s' % (who, l) for l in stall[-40:] + kernel]
+    return out
 
 
 def sock_rtt():

@@ -7,7 +7,8 @@ after which the network works again, both kernel logs clean; the
 throughput is printed as MB/s.  Then the kernel's NTB test clients in a
 pair of their own: ntb_perf both ways (its MB/s printed), ntb_tool's
 scratchpads and doorbells both ways, ntb_pingpong.  (The same checks on Linux 6.12 are those of
-the bench's vNTB pair on the shared path: test_e2e_pcitest.)"""
+the bench's vNTB pair on the shared path: test_e2e_pcitest.)  Both links are
+captured (--capture): a failed pair prints where its link stood."""
 import os
 import re
 import unittest
@@ -23,7 +24,8 @@ KERNELS = ('7.3',)
 class VntbNetwork(unittest.TestCase):
     def test_vntb_network_7_3(self):
         rundir = e2e.test_rundir('vntb-7.3')
-        r = e2e.bench_run(self, ['--epf', 'vntb', '--series', '7.3'], rundir, minutes=20)
+        r = e2e.bench_run(self, ['--epf', 'vntb', '--series', '7.3', '--capture'], rundir,
+                          minutes=20)
         e2e.check_run(self, r, [n for ph in P.series_phases('7.3', epf='vntb')
                                 for n in ph.planned])
         # the NTB clients' pair: ntb_perf's figure each way
