@@ -67,9 +67,10 @@ progress() {
 }
 # stall_watch SECONDS: in the background while this shell lives, each time
 # no result has come for SECONDS, write each user task, and each kernel
-# thread in uninterruptible sleep, with its state and the kernel function it
-# waits in, to the console (QEPC_STALL_OUT): where the guest was when the
-# harness gave up on a case
+# thread in uninterruptible sleep, with its state, its CPU and the kernel
+# function it waits in, and the interrupt counts per CPU twice 5 s apart
+# (does each CPU still take its timer?), to the console (QEPC_STALL_OUT):
+# where the guest was when the harness gave up on a case
 stall_watch() {
 	progress
 	(
@@ -82,12 +83,17 @@ stall_watch() {
 			_told=1
 			{
 				echo "qepc-stall: no result for $1 s (the last at ${_last} s); the tasks:"
-				tasks | sed 's/^/qepc-stall: /'
-			} >>"${QEPC_STALL_OUT:-/dev/console}"
+				tasks
+				# which CPUs still take their timer and other interrupts
+				grep -v -e '^ *[0-9]*: *0 *0 ' -e '^ *ERR' -e '^ *MIS' /proc/interrupts 2>/dev/null
+				sleep 5
+				echo "5 s later:"
+				grep -e CPU -e LOC -e RES -e CAL /proc/interrupts 2>/dev/null
+			} 2>&1 | sed 's/^/qepc-stall: /' >>"${QEPC_STALL_OUT:-/dev/console}"
 		done
 	) </dev/null >/dev/null 2>&1 &
 }
-# tasks: "PID STATE WCHAN COMMAND" of each user task and of each kernel
+# tasks: "PID STATE CPU WCHAN COMMAND" of each user task and of each kernel
 # thread in uninterruptible sleep
 tasks() {
 	for _p in /proc/[0-9]*; do
@@ -97,7 +103,10 @@ tasks() {
 		_cmd=$(tr '\0' ' ' <"$_p/cmdline" 2>/dev/null)
 		[ -n "$_cmd" ] || [ "$_s" = D ] || continue
 		_comm=${_st#*(}
-		echo "${_p#/proc/} $_s $(cat "$_p/wchan" 2>/dev/null) ${_cmd:-[${_comm%)*}]}"
+		# (the CPU it last ran on: field 39 of stat, the 37th after the state)
+		# shellcheck disable=SC2086
+		_cpu=$(set -- ${_st##*) }; shift 36; echo "$1")
+		echo "${_p#/proc/} $_s cpu$_cpu $(cat "$_p/wchan" 2>/dev/null) ${_cmd:-[${_comm%)*}]}"
 	done
 }
 # uptime_cs: the time since boot in centiseconds, in $_cs (no process started)

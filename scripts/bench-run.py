@@ -466,7 +466,7 @@ def stall_report(pair, tail=6):
             continue
         stall = [l for l in lines if l.startswith('qepc-stall: ')]
         kernel = [l for l in lines if l.startswith('[')][-tail:]
-        out += ['%s: %s' % (who, l) for l in stall[-40:] + kernel]
+        out += ['%s: %s' % (who, l) for l in stall[-80:] + kernel]
     return out
 
 

@@ -63,13 +63,14 @@ class Lib(unittest.TestCase):
             out = os.path.join(d, 'console')
             env = {'QEPC_PROGRESS': os.path.join(d, 'progress'), 'QEPC_STALL_OUT': out,
                    'QEPC_STALL_POLL': '0.5'}
-            r = sh('stall_watch 1; sleep 30 & s=$!; sleep 3; ok early; kill $s; echo done', env)
+            r = sh('stall_watch 1; sleep 30 & s=$!; sleep 8; ok early; kill $s; echo done', env)
             self.assertEqual(r.stdout.splitlines(), ['ok 1 early', 'done'])
             with open(out) as f:
                 said = f.read()
             self.assertIn('qepc-stall: no result for 1 s', said)
             # the stalled task, its state and the function it sleeps in
-            self.assertRegex(said, r'qepc-stall: \d+ S \w*sleep\w* sleep 30')
+            self.assertRegex(said, r'qepc-stall: \d+ S cpu\d+ \w*sleep\w* sleep 30')
+            self.assertRegex(said, r'qepc-stall: 5 s later:\nqepc-stall: +CPU0')
             # once per stall: one report before the result
             self.assertEqual(said.count('no result for'), 1, said)
             # the watcher ends with the shell that started it
