@@ -174,9 +174,11 @@ else
 	notok "$C_UP" "$fn: $(dmesg | tail -5)"
 fi
 # (each try bounded, so that the case ends within the harness's 150 s with
-# its reason)
+# its reason; by timeout, not by ping's -W: the guest kernels have no POSIX
+# timers, so busybox ping's alarm() fails and -W never ends a ping whose
+# answer does not come)
 ready() { [ "$(ctl_secs=10 ctl ready)" = ready ]; }
-if ! wait_for 60 ping -c 1 -W 1 $peer; then
+if ! wait_for 60 timeout 2 ping -c 1 $peer; then
 	notok "$C_LINK" "no answer to ping in 60 s; $(net_state)"
 elif ! wait_for 60 ready; then
 	notok "$C_LINK" "guest 1 answers ping but its servers do not answer on TCP within 60 s; $(net_state)"
@@ -221,7 +223,7 @@ else
 fi
 # (both bounds together within the harness's 150 s for a case, so that a
 # slow network is reported here, with ping's own summary)
-if wait_for 60 ping -c 1 -W 1 $peer; then
+if wait_for 60 timeout 2 ping -c 1 $peer; then
 	ping_check 1 "$C_PINGAGAIN" timeout -s INT 80 ping -A -c 100 -W 5 $peer
 else
 	notok "$C_PINGAGAIN" "guest 1 does not answer in 60 s; $(net_state) (guest 1's: QEPC-VNTB-STATS in its ttyS1 log)"

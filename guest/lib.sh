@@ -86,6 +86,14 @@ stall_watch() {
 				tasks
 				# which CPUs still take their timer and other interrupts
 				grep -v -e '^ *[0-9]*: *0 *0 ' -e '^ *ERR' -e '^ *MIS' /proc/interrupts 2>/dev/null
+				# the network, and any NTB transport queue's counters
+				ip link 2>/dev/null
+				ip neigh 2>/dev/null
+				mount -t debugfs none /sys/kernel/debug 2>/dev/null
+				for _q in /sys/kernel/debug/ntb_transport/*/qp*/stats; do
+					[ -f "$_q" ] || continue
+					echo "$_q: $(timeout 5 cat "$_q" | tr -s ' \t' ' ' | tr '\n' ';')"
+				done
 				sleep 5
 				echo "5 s later:"
 				grep -e CPU -e LOC -e RES -e CAL /proc/interrupts 2>/dev/null

@@ -77,7 +77,9 @@ ctl)
 		[ -s /tmp/tx.sum ] && echo ready
 		;;
 	ping)
-		ping -A -c 100 -W 5 "$arg" 2>&1 | tail -3
+		# (bounded by timeout: -W does not end a ping in these guests; INT
+		# makes it print its summary)
+		timeout -s INT 100 ping -A -c 100 -W 5 "$arg" 2>&1 | tail -3
 		;;
 	restart)
 		# guest 2 unbinds its driver meanwhile, as a host does before

@@ -78,6 +78,22 @@ class Lib(unittest.TestCase):
             self.assertEqual(subprocess.run(['pgrep', '-f', 'sleep 30; ok early'],
                                             stdout=subprocess.PIPE).stdout, b'')
 
+    def test_no_ping_relies_on_its_own_timeout(self):
+        # the guest kernels have no POSIX timers: busybox ping's alarm()
+        # fails, so -W/-w never end a ping that gets no answer; a bounded
+        # ping runs under timeout (or is the harness's interrupted one)
+        bad = []
+        for d in (artefacts.GUEST_DIR, os.path.join(artefacts.TOP, 'tests', 'guest')):
+            for name in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+                if not name.endswith('.sh'):
+                    continue
+                with open(os.path.join(d, name)) as f:
+                    for k, line in enumerate(f, 1):
+                        code = line.split('#', 1)[0]
+                        if re.search(r'\bping\b.*-[Ww]\b', code) and 'timeout' not in code:
+                            bad.append('%s:%d: %s' % (name, k, line.strip()))
+        self.assertEqual(bad, [])
+
     def test_need_fails_for_a_module_the_image_lacks(self):
         r = sh('need no-such-module-here && echo loaded || echo refused')
         self.assertIn('no no-such-module-here.ko in the image', r.stdout)
