@@ -65,6 +65,11 @@ struct EpfBridgeState {
     bool mirror;
     EpcCfgParams params;
     EpcCfgSpace cfg;
+    /*
+     * Config writes of QEMU itself (reset, qtest) still to send, in order:
+     * every request slot of the link was taken when they came
+     */
+    GQueue cfg_backlog;
 
     /* properties */
     char *socket;
@@ -357,8 +362,11 @@ static void bridge_set_intx(EpfBridgeState *s, int level)
     }
 }
 
+static void bridge_cfg_backlog_clear(EpfBridgeState *s);
+
 static void bridge_link_down(EpfBridgeState *s)
 {
+    bridge_cfg_backlog_clear(s);
     bridge_bars_unmap(s);
     if (s->present) {
         s->present = false;
@@ -502,21 +510,97 @@ static uint32_t bridge_cfg_read(PCIDevice *pdev, uint32_t addr, int len)
     return val;
 }
 
+/* at most this many config writes wait for a request slot (12 bytes each) */
+#define BRIDGE_CFG_BACKLOG_MAX 65536
+
+typedef struct BridgeCfgWrite {
+    uint32_t addr, len, val;
+} BridgeCfgWrite;
+
+static void bridge_cfg_written(void *opaque, int status, const void *data,
+                               uint32_t len);
+
+static bool bridge_cfg_send(EpfBridgeState *s, const BridgeCfgWrite *w)
+{
+    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_cfg_req))];
+
+    return qep_link_request_async(&s->link, buf,
+                                  qep_enc_cfg_write(buf, 0, w->addr, w->len,
+                                                    w->val),
+                                  0, bridge_cfg_written, s) != 0;
+}
+
+static void bridge_cfg_backlog_clear(EpfBridgeState *s)
+{
+    BridgeCfgWrite *w;
+
+    while ((w = g_queue_pop_head(&s->cfg_backlog))) {
+        g_free(w);
+    }
+}
+
+/* Send the waiting config writes, in order, while request slots are free. */
+static void bridge_cfg_flush(EpfBridgeState *s)
+{
+    BridgeCfgWrite *w;
+
+    while ((w = g_queue_peek_head(&s->cfg_backlog))) {
+        if (!s->present || !qep_link_up(&s->link)) {
+            bridge_cfg_backlog_clear(s);   /* the next link starts afresh */
+            return;
+        }
+        if (!bridge_cfg_send(s, w)) {
+            return;                 /* a completion will free a slot */
+        }
+        g_free(g_queue_pop_head(&s->cfg_backlog));
+    }
+}
+
+/*
+ * A config write of QEMU itself, which nobody waits for: sent now, or, when
+ * every request slot of the link is taken (a burst of them while the
+ * endpoint is slow to answer), after the ones before it as completions free
+ * slots; never dropped while the link is up.
+ */
+static void bridge_cfg_post(EpfBridgeState *s, uint32_t addr, uint32_t len,
+                            uint32_t val)
+{
+    BridgeCfgWrite w = { .addr = addr, .len = len, .val = val };
+
+    bridge_cfg_flush(s);
+    if (g_queue_is_empty(&s->cfg_backlog) && bridge_cfg_send(s, &w)) {
+        return;
+    }
+    if (!qep_link_up(&s->link)) {
+        return;                     /* no endpoint: it comes up from reset */
+    }
+    if (g_queue_get_length(&s->cfg_backlog) >= BRIDGE_CFG_BACKLOG_MAX) {
+        qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: config write at 0x%x "
+                      "dropped: %d writes already wait for the endpoint\n",
+                      addr, BRIDGE_CFG_BACKLOG_MAX);
+        return;
+    }
+    trace_epf_bridge_cfg_backlog(addr, g_queue_get_length(&s->cfg_backlog));
+    g_queue_push_tail(&s->cfg_backlog, g_memdup2(&w, sizeof(w)));
+}
+
 /* The endpoint answered a config write (with CFG_STATE: nobody waits). */
 static void bridge_cfg_written(void *opaque, int status, const void *data,
                                uint32_t len)
 {
+    EpfBridgeState *s = opaque;
+
     if (status != QEP_CPL_SC) {
         qemu_log_mask(LOG_GUEST_ERROR, "epf-bridge: the endpoint answered a "
                       "config write with status %d\n", status);
     }
+    bridge_cfg_flush(s);            /* its slot is free now */
 }
 
 static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
                              int len)
 {
     EpfBridgeState *s = EPF_BRIDGE(pdev);
-    uint8_t buf[QEP_MSG_BUF(sizeof(struct qep_cfg_req))];
 
     if (!s->present) {
         return;
@@ -540,9 +624,7 @@ static void bridge_cfg_write(PCIDevice *pdev, uint32_t addr, uint32_t val,
     }
     if (s->mirror && !current_cpu) {
         /* QEMU itself (reset, qtest) does not wait for the endpoint */
-        qep_link_request_async(&s->link, buf,
-                               qep_enc_cfg_write(buf, 0, addr, len, val), 0,
-                               bridge_cfg_written, s);
+        bridge_cfg_post(s, addr, len, val);
     } else {
         /*
          * Non-posted, as on PCIe: a vCPU goes on once the endpoint has the
@@ -674,6 +756,7 @@ static void bridge_exit(PCIDevice *pdev)
     EpfBridgeState *s = EPF_BRIDGE(pdev);
 
     qep_link_stop(&s->link);
+    bridge_cfg_backlog_clear(s);
     bridge_bars_unmap(s);
     g_free(s->path);
     s->path = NULL;

@@ -8,7 +8,7 @@ import struct
 import threading
 import time
 
-from machines import EpcVm, BridgeVm, R, EPF_RAM, EPC_WINDOW, HOST_RAM
+from machines import EpcVm, BridgeVm, R, EPF_RAM, EPC_WINDOW, HOST_RAM, DEVFN, PCI_COMMAND, MEM
 from base import WiredDeviceTest, FIRST_BOUND, LATER_BOUND
 from qtest import wait_until
 from test_dma import DmaSetup, LOCAL
@@ -114,6 +114,27 @@ class FaultTest(WiredDeviceTest):
     def test_sigstop_host_during_outbound_traffic(self):
         self.bring_up()
         self.sigstop(self.br, self.epc, EPC_WINDOW, 0x22222222)
+
+
+class ConfigBurstTest(WiredDeviceTest):
+    def test_config_writes_with_every_request_slot_taken_all_arrive(self):
+        """QEMU's own config writes (qtest's, as a reset's), which nobody
+        waits for, while the endpoint is stopped: past the link's 64
+        request slots they wait in the bridge and follow in order once it
+        answers again; none is dropped (a warm run's garbage test lost the
+        bus-mastering write so).  The last one, clearing bus mastering,
+        reaches guest 1."""
+        self.bring_up()
+        self.epc.kill(signal.SIGSTOP)
+        try:
+            for i in range(150):
+                self.br.cfg_write(DEVFN, 0x3c, i & 0xff, 1)   # the interrupt line
+            self.br.cfg_write(DEVFN, PCI_COMMAND, MEM, 2)
+        finally:
+            self.epc.kill(signal.SIGCONT)
+        self.epc.wait_status(R.QEPC_STATUS_BME, 'bus mastering cleared in guest 1', on=False)
+        self.assertTrue(self.br.alive())
+        self.assertNotIn('dropped', self.br.read_log())
 
 
 class DmaFaultTest(DmaSetup):
