@@ -89,17 +89,20 @@ stall_watch() {
 				# the network, and any NTB transport queue's counters
 				ip link 2>/dev/null
 				ip neigh 2>/dev/null
-				mount -t debugfs none /sys/kernel/debug 2>/dev/null
-				for _q in /sys/kernel/debug/ntb_transport/*/qp*/stats; do
-					[ -f "$_q" ] || continue
-					echo "$_q: $(timeout 5 cat "$_q" | tr -s ' \t' ' ' | tr '\n' ';')"
-				done
+				echo "NTB transport: $(ntb_counters)"
 				sleep 5
 				echo "5 s later:"
 				grep -e CPU -e LOC -e RES -e CAL /proc/interrupts 2>/dev/null
 			} 2>&1 | sed 's/^/qepc-stall: /' >>"${QEPC_STALL_OUT:-/dev/console}"
 		done
 	) </dev/null >/dev/null 2>&1 &
+}
+# ntb_counters: the NTB transport queues' counters on one line (read within
+# 5 s: a report must not wait on a transport that hangs)
+ntb_counters() {
+	mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	timeout 5 grep -h -E 'rx_pkts|rx_index|rx_err|tx_pkts|tx_ring_full|tx_index|RRI|free tx|QP Link' \
+		/sys/kernel/debug/ntb_transport/*/qp*/stats 2>/dev/null | tr -s ' \t' ' ' | tr '\n' ';'
 }
 # tasks: "PID STATE CPU WCHAN COMMAND" of each user task and of each kernel
 # thread in uninterruptible sleep

@@ -36,10 +36,7 @@ tcp_tuning() {
 }
 # stats: the transport queue's counters and the TCP counters that are not 0
 stats() {
-	mount -t debugfs none /sys/kernel/debug 2>/dev/null
-	# (bounded: a failure's report must not wait on a transport that hangs)
-	timeout 5 grep -h -E 'rx_pkts|rx_index|rx_err|tx_pkts|tx_ring_full|tx_index|RRI|free tx|QP Link' \
-		/sys/kernel/debug/ntb_transport/*/qp*/stats 2>/dev/null | tr -s ' \t' ' ' | tr '\n' ';'
+	ntb_counters
 	awk '/^TcpExt:/ { if (!h) { split($0, n); h = 1 } else { for (i = 2; i <= NF; i++) if ($i != 0) printf " %s=%s", n[i], $i } }' \
 		/proc/net/netstat
 	echo

@@ -34,6 +34,11 @@ class Record:
     def name(self):
         return TYPES.get(self.type, 'type %s' % self.type)
 
+    def label(self):
+        """"sent" or "received", the message's name and its note, if any."""
+        return '%s %s%s' % ('sent' if self.dir == 0 else 'received', self.name(),
+                            '(%s)' % NOTES[self.note] if self.note in NOTES else '')
+
 
 def options(body):
     out, off = {}, 0
@@ -90,8 +95,7 @@ def summary(path):
         if r.kind == EVENT:
             count['events'] += 1
         else:
-            key = r.name() + ('(%s)' % NOTES[r.note] if r.note in NOTES else '')
-            count[('sent ' if r.dir == 0 else 'received ') + key] += 1
+            count[r.label()] += 1
     return ', '.join('%s %d' % (k, v) for k, v in sorted(count.items()))
 
 
@@ -108,7 +112,5 @@ def tail(path, n=30):
         if r.kind == EVENT:
             out.append('%s event: %s' % (when, r.text))
         else:
-            out.append('%s %s %s%s tag %s' % (
-                when, 'sent' if r.dir == 0 else 'received', r.name(),
-                '(%s)' % NOTES[r.note] if r.note in NOTES else '', r.tag))
+            out.append('%s %s tag %s' % (when, r.label(), r.tag))
     return out
