@@ -80,6 +80,14 @@ class Guest:
         self.qmp_path = os.path.join(rundir, name + '-qmp.sock')
         for p in (self.console, self.results):
             open(p, 'w').close()
+        # what the harness answers the guest's requests (answer()): the
+        # input of ttyS1, a FIFO this process holds open, so QEMU's open
+        # does not wait and the guest reads only what was written
+        self.answers = os.path.join(rundir, name + '-ttyS1.in')
+        if os.path.exists(self.answers):
+            os.unlink(self.answers)
+        os.mkfifo(self.answers, 0o600)
+        self.answers_fd = os.open(self.answers, os.O_RDWR | os.O_NONBLOCK)
         ram = []
         if shared_ram:
             ram = ['-object', 'memory-backend-memfd,id=ram,size=%s,share=on' % mem]
@@ -91,7 +99,7 @@ class Guest:
                 '-append', append,
                 '-chardev', 'file,id=con,path=' + self.console,
                 '-serial', 'chardev:con',
-                '-chardev', 'file,id=res,path=' + self.results,
+                '-chardev', 'file,id=res,path=%s,input-path=%s' % (self.results, self.answers),
                 '-serial', 'chardev:res',
                 '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path] + list(qemu_args)
         if accel == 'kvm':
@@ -112,6 +120,13 @@ class Guest:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def answer(self, line):
+        """One line to the guest's ttyS1 (guest/lib.sh reads it after a
+        request it printed there); OSError once the guest was stopped."""
+        if self.answers_fd < 0:
+            raise OSError('guest %s was stopped' % self.name)
+        os.write(self.answers_fd, (line + '\n').encode())
 
     def new_lines(self):
         """QEPC- lines, KTAP results and "# " diagnostics written since the
@@ -161,7 +176,11 @@ class Guest:
         process group; returns QEMU's exit status."""
         if self.alive():
             self.stopped_by_us = True
-        return stop_group(self.proc, timeout)
+        rc = stop_group(self.proc, timeout)
+        if self.answers_fd >= 0:
+            os.close(self.answers_fd)
+            self.answers_fd = -1
+        return rc
 
     def exit_problem(self):
         """Why QEMU's end was not clean, or None: an exit status other than

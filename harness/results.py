@@ -4,9 +4,12 @@ each pair's plan by name.
 
 A host script prints its plan first (QEPC-PLAN lines, guest/lib.sh), then
 one result per case: KTAP lines ("ok N name", "not ok N name", with
-"# SKIP reason" for a skip) or, for pcitest, the wrapper's QEPC-CASE lines.
+"# SKIP reason" for a skip and "# XFAIL reason" for an expected failure: a
+case that failed as the script knew it would, a driver's known defect that
+the reason names) or, for pcitest, the wrapper's QEPC-CASE lines.
 Rules, the same for every pair:
-- "not ok" is a failure, whatever directive follows it;
+- "not ok" is a failure, whatever directive follows it; an expected
+  failure is neither a pass nor a failure, and is counted as such;
 - a result is matched to the plan by its name (a name planned k times takes
   k results); a result the plan does not have is an error, and a planned case
   that printed no result is a failure named after it;
@@ -18,7 +21,7 @@ Rules, the same for every pair:
 import collections
 import re
 
-KTAP = re.compile(r'^(ok|not ok) \d+ (.*?)(?: # (SKIP|TODO)\b ?(.*))?$')
+KTAP = re.compile(r'^(ok|not ok) \d+ (.*?)(?: # (SKIP|TODO|XFAIL)\b ?(.*))?$')
 
 
 class Results:
@@ -36,13 +39,18 @@ class Results:
             self.out.write(line + '\n')
             self.out.flush()
 
-    def add(self, name, series, group, ok, secs, detail='', skip=None):
-        """ok: passed; skip: the reason an "ok" case was skipped."""
-        status = 'skip' if skip is not None and ok else 'ok' if ok else 'fail'
-        self.cases.append((name, series, group, status, secs, detail))
+    def add(self, name, series, group, ok, secs, detail='', skip=None, xfail=None):
+        """ok: passed; skip: the reason an "ok" case was skipped; xfail:
+        the reason an "ok" case is an expected failure."""
+        status = ('skip' if skip is not None and ok else
+                  'xfail' if xfail is not None and ok else 'ok' if ok else 'fail')
+        self.cases.append((name, series, group, status, secs,
+                           xfail if status == 'xfail' else detail))
         n = len(self.cases)
         if status == 'skip':
             d = ' # SKIP ' + skip
+        elif status == 'xfail':
+            d = ' # XFAIL ' + xfail
         else:
             d = ' # ' + detail if detail else ''
         self.emit('%s %d %s%s' % ('not ok' if status == 'fail' else 'ok', n, name, d))
@@ -53,10 +61,13 @@ class Results:
     def verdict(self, stopped=False):
         """(passed, the last line of the run): it passes when nothing
         failed, nothing stopped early and something passed; the line says
-        how many passed, failed and were skipped."""
+        how many passed, failed and were skipped (and how many failed as
+        expected, when some did)."""
         ok, fail, skip = self.count('ok'), self.count('fail'), self.count('skip')
         good = not fail and not stopped and ok > 0
         line = '%d passed, %d failed, %d skipped' % (ok, fail, skip)
+        if self.count('xfail'):
+            line += ', %d failed as expected' % self.count('xfail')
         if not ok:
             line += ': nothing passed'
         if fail:
@@ -152,16 +163,16 @@ class HostRun:
 
     # -- results --
 
-    def _result(self, name, ok, secs, detail, skip=None, group_of=None):
+    def _result(self, name, ok, secs, detail, skip=None, group_of=None, xfail=None):
         planned = self.plan is not None
         if planned and self.remaining[name] > 0:
             self.remaining[name] -= 1
         elif planned:
-            ok, skip = False, None
+            ok, skip, xfail = False, None, None
             detail = 'unplanned result (the plan has no such case%s)%s' % (
                 ' left' if name in self.plan else '', '; ' + detail if detail else '')
         self.res.add(name, self.ph.series, self.ph.group(group_of or name), ok, secs,
-                     detail, skip)
+                     detail, skip, xfail)
 
     def short_of_cpus(self):
         """Does guest 2 have too few CPUs for the function's MSI-X vectors?"""
@@ -215,6 +226,7 @@ class HostRun:
         elif m and ph.kind != 'pcitest':
             ok = m.group(1) == 'ok'
             skip = (m.group(4) or 'skipped') if m.group(3) == 'SKIP' else None
+            xfail = (m.group(4) or 'expected failure') if m.group(3) == 'XFAIL' else None
             detail = ''
             if not ok:
                 detail = '; '.join(self.diag[-3:])
@@ -225,7 +237,7 @@ class HostRun:
                     detail = ('%s %s; a "not ok" is a failure whatever its directive%s'
                               % (m.group(3), m.group(4) or '', '; ' + detail if detail else ''))
             self._result(ph.case_name(m.group(2)), ok, now - self.last, detail, skip,
-                         group_of=m.group(2))
+                         group_of=m.group(2), xfail=xfail)
             self.diag = []
             self.last = now
         elif line.startswith('# Totals: '):

@@ -324,8 +324,8 @@ def main(argv):
         stopped_any = stopped_any or bool(stopped)
     if any(ph.planned is None for ph in phases):
         res.emit('1..%d' % len(res.cases))
-    res.emit('# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0'
-             % (res.count('ok'), res.count('fail'), res.count('skip')))
+    res.emit('# Totals: pass:%d fail:%d xfail:%d xpass:0 skip:%d error:0'
+             % (res.count('ok'), res.count('fail'), res.count('xfail'), res.count('skip')))
     out = sys.stdout
     report.summary(res, out, rundir, time.monotonic() - t0)
     if a.bench and not report.bench_table(res, rtt, out, a.runs, a.sizes):
@@ -357,9 +357,34 @@ def not_run(res, ph, why):
     log_cases(res, ph, lambda who: why)
 
 
-def run_host_suite(pair, host, ph, case_timeout):
-    """Feed guest 2's lines to host (a HostRun) until QEPC-HOST-DONE;
-    returns the reason it stopped early, or None."""
+def asked_inject(pair, res, line, injected):
+    """Guest 2's "QEPC-INJECT DEVICE [SPEC]" (guest/lib.sh inject): DEVICE's
+    inject property set to SPEC now, and the guest told so on its ttyS1
+    ("QEPC-INJECTED DEVICE", or "QEPC-INJECT-REFUSED DEVICE why")."""
+    parts = line.split(None, 2)
+    device = parts[1] if len(parts) > 1 else ''
+    spec = parts[2] if len(parts) > 2 else ''
+    if device != 'epc' and not re.fullmatch(r'bridge\d', device):
+        why = 'no device "%s" (epc or bridgeK)' % device
+    else:
+        try:
+            pair.inject(device, spec)
+            why = None
+        except (OSError, RuntimeError) as e:
+            why = str(e)
+    if why:
+        res.emit('# inject %s: %s, asked by guest 2, refused: %s' % (device, spec, why))
+        pair.host.answer('QEPC-INJECT-REFUSED %s %s' % (device, why.replace('\n', ' ')))
+    else:
+        injected.add(device)
+        res.emit('# inject %s: %s, asked by guest 2' % (device, spec))
+        pair.host.answer('QEPC-INJECTED %s' % device)
+
+
+def run_host_suite(pair, host, ph, case_timeout, injected):
+    """Feed guest 2's lines to host (a HostRun) until QEPC-HOST-DONE,
+    serving its fault-injection requests (the devices asked for are added
+    to injected); returns the reason it stopped early, or None."""
     wait = case_timeout + 30
     while True:
         # liveness first, lines second: what a guest wrote just before it
@@ -368,6 +393,9 @@ def run_host_suite(pair, host, ph, case_timeout):
         lines = pair.host.new_lines()
         now = time.monotonic()
         for line in lines:
+            if line.startswith('QEPC-INJECT '):
+                asked_inject(pair, host.res, line, injected)
+                continue
             r = host.feed(line, now)
             if r and r[0] == 'error':
                 return r[1]
@@ -399,6 +427,7 @@ def run_pair(a, res, ph):
     host = HostRun(res, ph, time.monotonic())
     stopped = None
     came_up = False
+    injected = {d for d, _ in a.inject}
     t0 = time.monotonic()
     try:
         try:
@@ -413,14 +442,14 @@ def run_pair(a, res, ph):
                     raise guests.GuestError('inject %s on %s: %s' % (spec, device, e))
                 res.emit('# inject %s: %s' % (device, spec))
             host.last = t1
-            stopped = run_host_suite(pair, host, ph, a.case_timeout)
+            stopped = run_host_suite(pair, host, ph, a.case_timeout, injected)
             res.emit('# guests up in %.1f s, host side done in %.1f s more'
                      % (t1 - t0, time.monotonic() - t1))
         except guests.GuestError as e:
             stopped = str(e)
     finally:
         pair.stop()
-    for device in sorted({d for d, _ in a.inject}):
+    for device in sorted(injected):
         # (the guests are gone: their QEMUs' logs say what acted)
         log = pair.epf.qemu_log if device == 'epc' else pair.host.qemu_log
         with open(log, errors='replace') as f:

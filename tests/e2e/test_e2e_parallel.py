@@ -9,7 +9,12 @@ its link (--capture --no-shmem): the captures decode in tshark with the
 project's dissector, agree with each other and with what the run did.  The
 first injects faults (--inject, docs/qemu-epc.md "Fault injection") while
 pci_endpoint_test runs: each faulted case fails as the driver reports it,
-and the same case passes right after (the drivers recover)."""
+and the same case passes right after (the drivers recover); then its script
+asks the harness for a link down, a surprise removal and a dropped MSI when
+it needs them (guest/lib.sh inject): the function is all-ones meanwhile and
+back after a rescan; the dropped MSI leaves pcitest asleep for good, since
+pci_endpoint_test waits for a transfer's interrupt without a timeout: an
+expected failure of that driver, named as such."""
 import os
 import re
 import shutil
@@ -42,6 +47,8 @@ done
 '''
 # the run whose link is captured, every access through messages
 CAPTURED = 'pass-2'
+# the faults run's expected failure
+DROPPED = 'read with its MSI dropped: pcitest never returns (pci_endpoint_test has no timeout)'
 # with epc:cpl-timeout:mem-read:1;cpl-ur:mem-read:1;cpl-delay:mem-read:1:50;
 # msi-delay:1:500 and bridge0:cpl-ca:mem-read:1;cpl-poison:mem-read:1, every
 # access through messages: the rules act on the first accesses they match, in
@@ -54,7 +61,10 @@ plan "BAR0 test fails on a host read that times out" \
 	"BAR0 test fails on a host read completed with UR" \
 	"BAR0 test passes with a host read completed 50 ms late" "BAR0 test passes after it" \
 	"read passes with its MSI late" \
-	"write fails on endpoint reads with CA and poisoned data" "write passes after them"
+	"write fails on endpoint reads with CA and poisoned data" "write passes after them" \
+	"link down for 2 s: all-ones, BAR0 test fails, passes after a rescan" \
+	"surprise removal: all-ones, BAR0 test fails, passes after return and rescan" \
+	"read with its MSI dropped: pcitest never returns (pci_endpoint_test has no timeout)"
 expect() {
 	name=$1 want=$2
 	shift 2
@@ -72,6 +82,66 @@ expect "BAR0 test passes after it" OKAY -b 0
 expect "read passes with its MSI late" OKAY -r -s 1024
 expect "write fails on endpoint reads with CA and poisoned data" "NOT OKAY" -w -s 1024
 expect "write passes after them" OKAY -w -s 1024
+
+# the faults the script asks for when it needs them (guest/lib.sh inject)
+fn=$QEPC_FUNCTION
+dev=/sys/bus/pci/devices/$fn
+# the function taken out of the PCI core and found again by rescans, with
+# pci_endpoint_test bound to it
+rescan() {
+	[ ! -e "$dev" ] || echo 1 >"$dev/remove"
+	t=0
+	until [ -e "$dev" ] && present && [ -c /dev/pci-endpoint-test.0 ]; do
+		[ $t -lt 30 ] || return 1
+		echo 1 >/sys/bus/pci/rescan
+		sleep 1
+		t=$((t + 1))
+	done
+}
+# down_case NAME LIFT SPEC: with the fault SPEC the function reads all-ones
+# and the BAR test fails; once the bridge is connected again (LIFT "lift":
+# after the script took the rules away; else by itself), a rescan finds it
+# and the BAR test passes
+down_case() {
+	name=$1 lift=$2
+	shift 2
+	if ! inject bridge0 "$@"; then
+		notok "$name" "the harness did not set the fault"
+	elif ! wait_for 10 absent; then
+		notok "$name" "config space still reads $(vendor) 10 s after the fault"
+	elif out=$(/usr/local/bin/pcitest -b 0 2>&1) && ! echo "$out" | grep -q "NOT OKAY"; then
+		notok "$name" "BAR0 test during the fault: $out"
+	elif [ "$lift" = lift ] && ! inject bridge0; then
+		notok "$name" "the harness did not lift the fault"
+	elif ! rescan; then
+		notok "$name" "no function after 30 s of rescans (config space reads $(vendor))"
+	elif ! out=$(/usr/local/bin/pcitest -b 0 2>&1) || echo "$out" | grep -q "NOT OKAY"; then
+		notok "$name" "BAR0 test after the rescan: $out"
+	else
+		ok "$name"
+	fi
+}
+down_case "link down for 2 s: all-ones, BAR0 test fails, passes after a rescan" - link-down:2000
+down_case "surprise removal: all-ones, BAR0 test fails, passes after return and rescan" \
+	lift remove
+
+# an MSI that never comes: pci_endpoint_test waits for the interrupt that
+# ends a transfer without a timeout (wait_for_completion()), so pcitest
+# never returns; its task sleeps uninterruptibly for good (the last case)
+name="read with its MSI dropped: pcitest never returns (pci_endpoint_test has no timeout)"
+if ! inject epc msi-drop:1; then
+	notok "$name" "the harness did not set the fault"
+else
+	/usr/local/bin/pcitest -r -s 1024 >/tmp/dropped.log 2>&1 &
+	pid=$!
+	sleep 10
+	if ! kill -0 $pid 2>/dev/null; then
+		notok "$name" "pcitest returned: $(cat /tmp/dropped.log); the driver has a timeout now"
+	else
+		state=$(sed -n 's/^State:[[:space:]]*//p' /proc/$pid/status)
+		xfail "$name" "pcitest still waiting 10 s later, state $state, in $(cat /proc/$pid/wchan)"
+	fi
+fi
 '''
 INJECT = ['epc:cpl-timeout:mem-read:1;cpl-ur:mem-read:1;cpl-delay:mem-read:1:50;'
           'msi-delay:1:500',
@@ -139,17 +209,25 @@ class SideBySide(unittest.TestCase):
 
     def check_faults(self, out, rc):
         """Each rule acted once, on the case planned for it; the drivers
-        reported the error and the next case passed."""
+        reported the error and the next case passed; the dropped MSI is
+        pci_endpoint_test's expected failure, its task asleep for good."""
+        m = re.search(r'(?m)^ok \d+ (%s) # XFAIL (.*)$' % re.escape(DROPPED), out)
+        self.assertTrue(m, 'no expected failure "%s":\n%s' % (DROPPED, out[-3000:]))
+        self.assertRegex(m.group(2), r'^pcitest still waiting 10 s later, state D '
+                         r'\(disk sleep\), in \S*wait_for_completion\S*$')
         e2e.check_run(self, e2e.Run(out, rc, ''), [
             'BAR0 test fails on a host read that times out',
             'BAR0 test fails on a host read completed with UR',
             'BAR0 test passes with a host read completed 50 ms late', 'BAR0 test passes after it',
             'read passes with its MSI late',
-            'write fails on endpoint reads with CA and poisoned data', 'write passes after them'])
+            'write fails on endpoint reads with CA and poisoned data', 'write passes after them',
+            'link down for 2 s: all-ones, BAR0 test fails, passes after a rescan',
+            'surprise removal: all-ones, BAR0 test fails, passes after return and rescan'],
+            xfails=[(DROPPED, m.group(2))])
         logs = {}
         for device, n, kinds in (
-                ('epc', 4, 'cpl-delay 1, cpl-timeout 1, cpl-ur 1, msi-delay 1'),
-                ('bridge0', 2, 'cpl-ca 1, cpl-poison 1')):
+                ('epc', 5, 'cpl-delay 1, cpl-timeout 1, cpl-ur 1, msi-delay 1, msi-drop 1'),
+                ('bridge0', 4, 'cpl-ca 1, cpl-poison 1, link-down 1, remove 1')):
             m = re.search(r'(?m)^# inject %s: %d faults acted, %s \((\S+)\)$'
                           % (device, n, kinds), out)
             self.assertTrue(m, out)
@@ -162,6 +240,13 @@ class SideBySide(unittest.TestCase):
         self.assertRegex(epf, r'injected msi-delay: MSI to 0x[0-9a-f]+ delayed 500 ms')
         self.assertRegex(host, r'injected cpl-ca: MEM_READ tag \d+ completed with CA')
         self.assertRegex(host, r'injected cpl-poison: data of MEM_READ tag \d+ poisoned')
+        self.assertRegex(epf, r'injected msi-drop: MSI to 0x[0-9a-f]+ dropped')
+        self.assertIn('injected link-down: link down for 2000 ms', host)
+        self.assertIn('injected remove: the link is gone until the rules change', host)
+        # the script asked for those when it needed them, and got them
+        for device, spec in (('bridge0', 'link-down:2000'), ('bridge0', 'remove'),
+                             ('bridge0', ''), ('epc', 'msi-drop:1')):
+            self.assertIn('# inject %s: %s, asked by guest 2\n' % (device, spec), out)
         # the requesters: guest 2's bridge timed out, guest 1's controller
         # dropped the poisoned data
         self.assertIn('did not complete MEM_READ', host)

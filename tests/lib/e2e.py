@@ -65,20 +65,21 @@ def bench_run(test, args, rundir, minutes=20):
     return Run(out, rc, rundir)
 
 
-KTAP_LINE = re.compile(r'^(ok|not ok) (\d+) (.*?)(?: # (SKIP|TODO)\b ?(.*))?$', re.M)
+KTAP_LINE = re.compile(r'^(ok|not ok) (\d+) (.*?)(?: # (SKIP|TODO|XFAIL)\b ?(.*))?$', re.M)
 
 
 def results(out):
-    """[(status, name, skip reason or None)] of a run's KTAP lines; status
-    'ok', 'skip' or 'fail'."""
+    """[(status, name, reason or None)] of a run's KTAP lines; status
+    'ok', 'skip', 'xfail' (with the skip's or expected failure's reason)
+    or 'fail'."""
     got = []
     for m in KTAP_LINE.finditer(out):
         name = m.group(3)
         if m.group(1) == 'not ok':
             # a failed case carries its reason after " # "
             got.append(('fail', name.split(' # ', 1)[0], None))
-        elif m.group(4) == 'SKIP':
-            got.append(('skip', name, m.group(5)))
+        elif m.group(4) in ('SKIP', 'XFAIL'):
+            got.append((m.group(4).lower(), name, m.group(5)))
         else:
             got.append(('ok', name.split(' # ', 1)[0], None))
     return got
@@ -100,11 +101,12 @@ def failed_with_reasons(out, before=8):
     return '\n'.join(picked)
 
 
-def check_run(test, r, expected, skips=(), logs=True):
+def check_run(test, r, expected, skips=(), logs=True, xfails=()):
     """The checks every e2e test makes of a run: exit status 0; the KTAP
     plan line counts the expected cases (names, in any order, with the two
     kernel-log cases of each pair when logs); every expected case passed
-    by name, except the skips [(name, reason)], which are skips; nothing
+    by name, except the skips [(name, reason)], which are skips, and the
+    expected failures [(name, reason)], which are that; nothing
     else was reported; the totals and the last line agree."""
     tail = r.tail()
     got = results(r.out)
@@ -123,13 +125,17 @@ def check_run(test, r, expected, skips=(), logs=True):
     test.assertEqual(want - names, collections.Counter(),
                      'expected cases the run did not report\n' + tail)
     test.assertEqual(sorted((n, why) for s, n, why in got if s == 'skip'), sorted(skips), tail)
+    test.assertEqual(sorted((n, why) for s, n, why in got if s == 'xfail'), sorted(xfails),
+                     tail)
     plan = re.findall(r'^1\.\.(\d+)$', r.out, re.M)
     test.assertEqual([int(p) for p in plan], [len(got)], tail)
-    test.assertIn('# Totals: pass:%d fail:0 xfail:0 xpass:0 skip:%d error:0'
-                  % (len(got) - len(skips), len(skips)), r.out)
+    passed = len(got) - len(skips) - len(xfails)
+    test.assertIn('# Totals: pass:%d fail:0 xfail:%d xpass:0 skip:%d error:0'
+                  % (passed, len(xfails), len(skips)), r.out)
     last = r.out.rstrip().splitlines()[-1]
-    test.assertEqual(last, 'qemu-epc-bench: PASS: %d passed, 0 failed, %d skipped'
-                     % (len(got) - len(skips), len(skips)), tail)
+    test.assertEqual(last, 'qemu-epc-bench: PASS: %d passed, 0 failed, %d skipped%s'
+                     % (passed, len(skips),
+                        ', %d failed as expected' % len(xfails) if xfails else ''), tail)
     test.assertEqual(r.returncode, 0, tail)
     return got
 
