@@ -363,7 +363,7 @@ def asked_inject(pair, res, line, injected):
     ("QEPC-INJECTED DEVICE", or "QEPC-INJECT-REFUSED DEVICE why")."""
     parts = line.split(None, 2)
     device = parts[1] if len(parts) > 1 else ''
-    spec = parts[2] if len(parts) > 2 else ''
+    spec = parts[2].strip() if len(parts) > 2 else ''
     if device != 'epc' and not re.fullmatch(r'bridge\d', device):
         why = 'no device "%s" (epc or bridgeK)' % device
     else:
@@ -373,11 +373,11 @@ def asked_inject(pair, res, line, injected):
         except (OSError, RuntimeError) as e:
             why = str(e)
     if why:
-        res.emit('# inject %s: %s, asked by guest 2, refused: %s' % (device, spec, why))
+        res.emit('# inject %s: %s, asked by guest 2, refused: %s' % (device, spec or '""', why))
         pair.host.answer('QEPC-INJECT-REFUSED %s %s' % (device, why.replace('\n', ' ')))
     else:
         injected.add(device)
-        res.emit('# inject %s: %s, asked by guest 2' % (device, spec))
+        res.emit('# inject %s: %s, asked by guest 2' % (device, spec or '""'))
         pair.host.answer('QEPC-INJECTED %s' % device)
 
 

@@ -38,6 +38,10 @@ class Lib(unittest.TestCase):
         self.assertEqual(r.stdout.splitlines(), ['QEPC-PLAN x', 'QEPC-PLAN-END 1'])
         self.assertEqual(r.returncode, 0)
 
+    def test_xfail_is_an_ok_with_its_directive(self):
+        r = sh('plan a; xfail a "waits\nfor ever"')
+        self.assertEqual(r.stdout.splitlines()[-1], 'ok 1 a # XFAIL waits for ever')
+
     def test_check_reports_the_command_output(self):
         r = sh('check yes true; check no sh -c "echo why; false"')
         self.assertEqual(r.stdout.splitlines(), ['ok 1 yes', '# no: why', 'not ok 2 no'])

@@ -92,6 +92,105 @@ class NotOkIsAFailure(unittest.TestCase):
         self.assertEqual(statuses(res), [('host side printed test results', 'fail')])
 
 
+class ExpectedFailures(unittest.TestCase):
+    """A driver's known defect is reported as "ok N name # XFAIL why": not
+    a pass, not a failure, counted and said in the last line; a "not ok"
+    with that directive is a failure as any other."""
+
+    def test_ok_with_xfail_is_an_expected_failure(self):
+        res = feed(phase(), ['ok 1 a', 'ok 2 x # XFAIL the driver waits for ever'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('x', 'xfail')])
+        self.assertEqual(res.cases[1][5], 'the driver waits for ever')
+        self.assertRegex(res.out.getvalue(), r'(?m)^ok 2 x # XFAIL the driver waits for ever$')
+        good, line = res.verdict()
+        self.assertTrue(good)
+        self.assertEqual(line, 'qemu-epc-bench: PASS: 1 passed, 0 failed, 0 skipped, '
+                         '1 failed as expected')
+
+    def test_not_ok_with_xfail_fails(self):
+        res = feed(phase(), ['ok 1 a', 'not ok 2 x # XFAIL y'])
+        self.assertEqual(statuses(res), [('a', 'ok'), ('x', 'fail')])
+        self.assertFalse(res.verdict()[0])
+
+    def test_only_expected_failures_is_not_a_pass(self):
+        res = feed(phase(), ['ok 1 x # XFAIL y'])
+        self.assertIn(('host side passed at least one case', 'fail'), statuses(res))
+        self.assertFalse(res.verdict()[0])
+
+    def test_summary_has_the_column_only_when_needed(self):
+        import report
+        res = feed(phase(series='6.12'), ['ok 1 a', 'ok 2 x # XFAIL y'])
+        out = io.StringIO()
+        report.summary(res, out, '/run', 1.0)
+        self.assertRegex(out.getvalue(), r'(?m)^series +group +pass +fail +skip +xfail ')
+        self.assertRegex(out.getvalue(), r'(?m)^ +total +1 +0 +0 +1 ')
+        res = feed(phase(series='6.12'), ['ok 1 a'])
+        out = io.StringIO()
+        report.summary(res, out, '/run', 1.0)
+        self.assertNotIn('xfail', out.getvalue())
+
+
+def bench_run():
+    """scripts/bench-run.py as a module."""
+    import importlib.util
+    import os
+    import artefacts
+    spec = importlib.util.spec_from_file_location(
+        'qepc_bench_run', os.path.join(artefacts.TOP, 'scripts', 'bench-run.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class AskedInject(unittest.TestCase):
+    """Guest 2's "QEPC-INJECT DEVICE SPEC": the harness sets the property
+    and answers on the guest's ttyS1; a device that is not there, or a
+    rule QEMU refuses, is refused with the reason, in the answer too."""
+
+    class FakePair:
+        def __init__(self, refuse=None):
+            self.set, self.answers, self.refuse = [], [], refuse
+            self.host = self
+
+        def inject(self, device, spec):
+            if self.refuse:
+                raise RuntimeError(self.refuse)
+            self.set.append((device, spec))
+
+        def answer(self, line):
+            self.answers.append(line)
+
+    def ask(self, line, refuse=None):
+        pair, res, injected = self.FakePair(refuse), R.Results(io.StringIO()), set()
+        bench_run().asked_inject(pair, res, line, injected)
+        return pair, res.out.getvalue(), injected
+
+    def test_set_and_answered(self):
+        pair, out, injected = self.ask('QEPC-INJECT bridge0 link-down:2000')
+        self.assertEqual(pair.set, [('bridge0', 'link-down:2000')])
+        self.assertEqual(pair.answers, ['QEPC-INJECTED bridge0'])
+        self.assertEqual(injected, {'bridge0'})
+        self.assertIn('# inject bridge0: link-down:2000, asked by guest 2', out)
+
+    def test_no_rules_takes_them_away(self):
+        pair, out, _ = self.ask('QEPC-INJECT epc ')
+        self.assertEqual(pair.set, [('epc', '')])
+        self.assertIn('# inject epc: "", asked by guest 2', out)
+
+    def test_unknown_device_refused(self):
+        pair, out, injected = self.ask('QEPC-INJECT cpu0 msi-drop')
+        self.assertEqual(pair.set, [])
+        self.assertEqual(injected, set())
+        self.assertEqual(pair.answers, ['QEPC-INJECT-REFUSED cpu0 no device "cpu0" '
+                                        '(epc or bridgeK)'])
+
+    def test_refused_rule_says_why(self):
+        pair, out, injected = self.ask('QEPC-INJECT epc bogus', refuse='inject: no rule "bogus"')
+        self.assertEqual(pair.answers, ['QEPC-INJECT-REFUSED epc inject: no rule "bogus"'])
+        self.assertIn('refused: inject: no rule "bogus"', out)
+        self.assertEqual(injected, set())
+
+
 class MatchedByName(unittest.TestCase):
     def ph(self):
         return phase('vntb', ['a', 'b', 'c'])
