@@ -38,10 +38,13 @@ C_FS="nvme filesystem: made, mounted, a file tree copied, checksums after remoun
 C_FIO="nvme fio verify=crc32c sequential and random, 4 jobs, 0 errors"
 C_IDLE="nvme link down and up while idle: controller reset, I/O works again"
 C_BUSY="nvme link down during I/O: the I/O ends with errors within $DOWN_BOUND s, no hang"
+C_MSI="nvme an MSI-X lost during I/O (injected): the driver's timeout polls the completion, no I/O error"
+C_LINK="nvme link down for 2 s during I/O (injected at the bridge): errors within $DOWN_BOUND s, back after a rescan"
 if [ -n "${QEPC_MEASURE_ONLY:-}" ]; then
 	plan "$C_ID"
 else
-	plan "$C_ID" "$C_QUEUES" "$C_PATTERN" "$C_DMA" "$C_FS" "$C_FIO" "$C_IDLE" "$C_BUSY"
+	plan "$C_ID" "$C_QUEUES" "$C_PATTERN" "$C_DMA" "$C_FS" "$C_FIO" "$C_IDLE" "$C_BUSY" \
+		"$C_MSI" "$C_LINK"
 fi
 
 fn=$QEPC_FUNCTION
@@ -283,4 +286,69 @@ elif ! reprobe || ! remount_check; then
 else
 	echo "# the reads failed $took s after the stop"
 	ok "$C_BUSY"
+fi
+
+# the faults the script asks the harness for (guest/lib.sh inject) while
+# reads are in flight: reads of 4 MiB in a loop until /tmp/stop appears or
+# one fails; /tmp/reader gets "TIME ok" or "TIME failed" when it ends
+reads_start() {
+	s=$(ns)
+	rm -f /tmp/reader /tmp/stop
+	(while [ ! -e /tmp/stop ]; do
+		dd if="/dev/$s" of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null ||
+			{ echo "$(now) failed" >/tmp/reader; exit; }
+	done
+	echo "$(now) ok" >/tmp/reader) &
+	reader=$!
+	sleep 1
+}
+# the kernel's lines since the mark
+kmsg_mark() { mark=$(dmesg | wc -l); }
+kmsg_new() { dmesg | tail -n +$((mark + 1)); }
+
+# a lost MSI-X: the nvme driver's timeout ($IO_TIMEOUT s) looks at the
+# queue, finds the completion guest 1 wrote and ends the I/O without error
+kmsg_mark
+reads_start
+polled() { kmsg_new | grep -q 'timeout, completion polled'; }
+if ! inject epc msi-drop:1; then
+	notok "$C_MSI" "the harness did not set the fault"
+elif ! wait_for $((IO_TIMEOUT * 2 + 10)) polled; then
+	touch /tmp/stop
+	notok "$C_MSI" "no polled completion within $((IO_TIMEOUT * 2 + 10)) s: $(kmsg_new | tail -3)"
+else
+	touch /tmp/stop
+	wait_for 30 test -s /tmp/reader
+	if [ "$(cut -d' ' -f2 /tmp/reader 2>/dev/null)" != ok ]; then
+		notok "$C_MSI" "the reads ended '$(cat /tmp/reader 2>/dev/null)': $(kmsg_new | tail -3)"
+	else
+		echo "# $(kmsg_new | grep 'completion polled' | head -1 | sed 's/^\[[^]]*\] //')"
+		ok "$C_MSI"
+	fi
+fi
+kill $reader 2>/dev/null
+
+# the link taken down by the bridge (not by guest 1) for 2 s: the reads in
+# flight time out and fail, the driver's reset finds no controller ready and
+# disables the device; a rescan finds the function again and the drive works
+kmsg_mark
+reads_start
+t0=$(now)
+if ! inject bridge0 link-down:2000; then
+	notok "$C_LINK" "the harness did not set the fault"
+elif ! wait_for $((DOWN_BOUND * 2)) test -s /tmp/reader; then
+	kill $reader 2>/dev/null
+	notok "$C_LINK" "reads still running $((DOWN_BOUND * 2)) s after the link went down"
+else
+	took=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /tmp/reader)" 'BEGIN { printf "%.1f", b - a }')
+	if [ "$(cut -d' ' -f2 /tmp/reader)" != failed ]; then
+		notok "$C_LINK" "the reads did not fail: $(cat /tmp/reader)"
+	elif [ "$(awk -v t="$took" -v b="$DOWN_BOUND" 'BEGIN { print (t <= b) }')" != 1 ]; then
+		notok "$C_LINK" "the reads failed only $took s after the link went down"
+	elif ! reprobe || ! remount_check; then
+		notok "$C_LINK" "the drive does not work again after a rescan: $(kmsg_new | tail -3)"
+	else
+		echo "# the reads failed $took s after the link went down: $(kmsg_new | grep -m1 -E 'timeout|reset' | sed 's/^\[[^]]*\] //')"
+		ok "$C_LINK"
+	fi
 fi
