@@ -348,7 +348,7 @@ else
 	elif ! reprobe || ! remount_check; then
 		notok "$C_LINK" "the drive does not work again after a rescan: $(kmsg_new | tail -3)"
 	else
-		echo "# the reads failed $took s after the link went down: $(kmsg_new | grep -m1 -E 'timeout|reset' | sed 's/^\[[^]]*\] //')"
+		echo "# the reads failed $took s after the link went down; the driver: $(kmsg_new | grep -E 'timeout|reset|Disabling|not ready' | sed 's/^\[[^]]*\] //' | head -4 | tr '\n' ' ')"
 		ok "$C_LINK"
 	fi
 fi
