@@ -120,7 +120,10 @@ class Plans(unittest.TestCase):
 
     def test_nvme_plan(self):
         plan = cases.nvme_plan()
-        self.assertEqual(len(plan), 8)
+        self.assertEqual(len(plan), 10)
+        # the faults asked of the harness come last, after the link cases
+        self.assertTrue(plan[-2].startswith('nvme an MSI-X lost during I/O (injected)'), plan)
+        self.assertTrue(plan[-1].startswith('nvme link down for 2 s during I/O (injected'), plan)
         self.assertIn("nvme the pattern's 128 MiB moved through pcie-qemu-ep's DMA channels",
                       plan)
         self.assertEqual(cases.nvme_plan(measure_only=True), plan[:1])
