@@ -103,9 +103,21 @@ fi
 # bump RECIPE when the steps below change what ends up in the directory
 RECIPE=1
 [ "$SERIES" = 6.12 ] || RECIPE="$RECIPE $SERIES"
+# the project's fixes to the series' source (guest/patches/SERIES/*.patch,
+# each with its explanation, ready to send): applied to the guest kernels,
+# not to the trees prepared for compile checks
+PATCHES=()
+if [ -z "$PREPARE" ] && [ -d "$TOP/guest/patches/$SERIES" ]; then
+	for p in "$TOP/guest/patches/$SERIES"/*.patch; do
+		[ -f "$p" ] && PATCHES+=("$p")
+	done
+fi
 # keyed by the fragments' options (their comments do not matter), the
-# source package's version and this recipe
-options() { grep -hE '^(CONFIG_|# CONFIG_.* is not set)' "${FRAGS[@]}"; }
+# source package's version, the patches and this recipe
+options() {
+	grep -hE '^(CONFIG_|# CONFIG_.* is not set)' "${FRAGS[@]}"
+	[ ${#PATCHES[@]} = 0 ] || cat "${PATCHES[@]}"
+}
 if [ -z "$VARIANT" ]; then
 	key=$( (options; echo "$RECIPE $pkgver $PREPARE") | sha256sum | cut -c1-12)
 	dir=$CACHE/kernel-${pkgver//[:~]/_}-$key
@@ -152,6 +164,11 @@ log "unpacking $PKG $pkgver into $dir"
 tar -xf "$tarball" -C "$dir"
 mv "$dir/$PKG" "$dir/linux"
 k=$dir/linux
+for p in ${PATCHES[@]+"${PATCHES[@]}"}; do
+	log "applying ${p#$TOP/}"
+	patch -p1 -s -d "$k" <"$p" >"$dir/patch.log" 2>&1 ||
+		{ cat "$dir/patch.log" >&2; die "${p#$TOP/} does not apply to $PKG $pkgver"; }
+done
 
 log "configuring (tinyconfig + ${FRAGS[*]#$TOP/})"
 (cd "$k" && make -s ARCH=x86_64 tinyconfig >/dev/null &&

@@ -38,7 +38,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- apt ----
 APT_SOURCES=/etc/apt/sources.list.d/qemu-epc.sources
-HOST_PKGS=(build-essential pkg-config ninja-build flex bison bzip2 xz-utils
+HOST_PKGS=(build-essential patch pkg-config ninja-build flex bison bzip2 xz-utils
            libglib2.0-dev libpixman-1-dev check python3 dpkg-dev ca-certificates
            clang-14 libclang-rt-14-dev
            debhelper dh-dkms lintian libfdt-dev tshark)
