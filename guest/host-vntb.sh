@@ -14,22 +14,30 @@
 # pcitest cases of function 1 run after the transfers, with the network up.
 # $QEPC_MEASURE_ONLY (the bench's pair through messages): no link down and
 # up at the end.
+# QEPC_TOPOLOGY=ntb (run --epf ntb): the far end is guest 3 (guest/ntb-peer.sh
+# runs vntb-agent.sh there) across guest 1's pci-epf-ntb, the cases say
+# "ntb" and "guest 3", and the link down and up is guest 2's own link, taken
+# down for 2 s by the harness (guest/lib.sh inject).
 runs=${QEPC_RUNS:-1}
 mib=${QEPC_MIB:-64}
 secs=${QEPC_SECONDS:-5}
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 beside=$QEPC_SHARE/host-beside.sh
 
-C_UP="vntb ntb_hw_epf bound, interface eth0 up"
-C_LINK="vntb link up: guest 1 answers"
-C_PING21="vntb ping guest 2 to guest 1, 100 packets"
-C_PING12="vntb ping guest 1 to guest 2, 100 packets"
-C_TCP21="vntb tcp $mib MiB guest 2 to guest 1, sha256 matches"
-C_TCP12="vntb tcp $mib MiB guest 1 to guest 2, sha256 matches"
-C_IPERF21="vntb iperf3 guest 2 to guest 1, $secs s"
-C_IPERF12="vntb iperf3 guest 1 to guest 2, $secs s"
-C_RESTART="vntb link down and up: function gone and back, ntb_hw_epf bound again"
-C_PINGAGAIN="vntb ping after link down and up, 100 packets"
+K=vntb PEER="guest 1"
+[ "${QEPC_TOPOLOGY:-}" != ntb ] || K=ntb PEER="guest 3"
+C_UP="$K ntb_hw_epf bound, interface eth0 up"
+C_LINK="$K link up: $PEER answers"
+C_PING21="$K ping guest 2 to $PEER, 100 packets"
+C_PING12="$K ping $PEER to guest 2, 100 packets"
+C_TCP21="$K tcp $mib MiB guest 2 to $PEER, sha256 matches"
+C_TCP12="$K tcp $mib MiB $PEER to guest 2, sha256 matches"
+C_IPERF21="$K iperf3 guest 2 to $PEER, $secs s"
+C_IPERF12="$K iperf3 $PEER to guest 2, $secs s"
+C_RESTART="$K link down and up: function gone and back, ntb_hw_epf bound again"
+[ $K = vntb ] ||
+	C_RESTART="ntb link down for 2 s (guest 2's link): function gone and back, ntb_hw_epf bound again"
+C_PINGAGAIN="$K ping after link down and up, 100 packets"
 # (the cases of function 1 are pcitest invocations, host-beside.sh's plan)
 besides=
 [ ! -f "$beside" ] || besides=$(sh "$beside" --plan) || exit 1
@@ -90,7 +98,7 @@ send_once() {
 	got=$(timeout 100 nc $peer 5001 </tmp/tx.bin)
 	t1=$(now)
 	[ -n "$got" ] && [ "$got" = "$want" ] && return 0
-	why="sent $want, guest 1 got ${got:-nothing}"
+	why="sent $want, $PEER got ${got:-nothing}"
 	return 1
 }
 fetch_once() {
@@ -99,7 +107,7 @@ fetch_once() {
 	t1=$(now)
 	got=$(sha256sum /tmp/rx.bin | cut -d' ' -f1)
 	[ -n "$want" ] && [ "$got" = "$want" ] && return 0
-	why="$(wc -c </tmp/rx.bin) bytes, sha256 $got, guest 1 sent ${want:-?}"
+	why="$(wc -c </tmp/rx.bin) bytes, sha256 $got, $PEER sent ${want:-?}"
 	return 1
 }
 # tcp_check NAME WAY ONCE: ONCE $runs times; one result, every run's MB/s
@@ -108,11 +116,11 @@ tcp_check() {
 	while [ $i -lt "$runs" ]; do
 		if ! $3; then
 			echo "# guest 2: $(stats)"
-			echo "# guest 1: $(ctl stats)"
+			echo "# $PEER: $(ctl stats)"
 			notok "$1" "run $((i + 1)): $why"
 			return
 		fi
-		echo "QEPC-MEASURE vntb tcp $2: $(mbps "$t0" "$t1") MB/s"
+		echo "QEPC-MEASURE $K tcp $2: $(mbps "$t0" "$t1") MB/s"
 		i=$((i + 1))
 	done
 	ok "$1"
@@ -121,7 +129,7 @@ mbps() {
 	awk -v a="$1" -v b="$2" -v m="$mib" \
 		'BEGIN { d = b - a; if (d <= 0) d = 0.01; printf "%.2f", m * 1.048576 / d }'
 }
-# ctl COMMAND: guest 1's answer (vntb-agent.sh ctl), within 120 s, or
+# ctl COMMAND: the far end's answer (vntb-agent.sh ctl), within 120 s, or
 # $ctl_secs where set
 ctl() { echo "$*" | timeout "${ctl_secs:-120}" nc $peer 5004; }
 # net_state: guest 2's side of the network, for a failure's reason
@@ -162,7 +170,7 @@ iperf3_check() {
 			notok "$name" "run $((i + 1)): $(echo "$out" | tail -3)"
 			return
 		fi
-		echo "QEPC-MEASURE vntb iperf3 $way: $rate MB/s"
+		echo "QEPC-MEASURE $K iperf3 $way: $rate MB/s"
 		i=$((i + 1))
 	done
 	ok "$name"
@@ -181,7 +189,7 @@ ready() { [ "$(ctl_secs=10 ctl ready)" = ready ]; }
 if ! wait_for 60 timeout 2 ping -c 1 $peer; then
 	notok "$C_LINK" "no answer to ping in 60 s; $(net_state)"
 elif ! wait_for 60 ready; then
-	notok "$C_LINK" "guest 1 answers ping but its servers do not answer on TCP within 60 s; $(net_state)"
+	notok "$C_LINK" "$PEER answers ping but its servers do not answer on TCP within 60 s; $(net_state)"
 else
 	ok "$C_LINK"
 fi
@@ -190,13 +198,13 @@ ping_check "$runs" "$C_PING12" ctl ping 10.0.0.2
 
 dd if=/dev/urandom of=/tmp/tx.bin bs=1M count="$mib" 2>/dev/null
 want=$(sha256sum /tmp/tx.bin | cut -d' ' -f1)
-tcp_check "$C_TCP21" "guest 2 to guest 1" send_once
+tcp_check "$C_TCP21" "guest 2 to $PEER" send_once
 rm -f /tmp/tx.bin
 want=$(timeout 30 nc $peer 5003 </dev/null)
-tcp_check "$C_TCP12" "guest 1 to guest 2" fetch_once
+tcp_check "$C_TCP12" "$PEER to guest 2" fetch_once
 rm -f /tmp/rx.bin
-iperf3_check "$C_IPERF21" "guest 2 to guest 1"
-iperf3_check "$C_IPERF12" "guest 1 to guest 2" -R
+iperf3_check "$C_IPERF21" "guest 2 to $PEER"
+iperf3_check "$C_IPERF12" "$PEER to guest 2" -R
 
 # run --epf vntb --functions 2: function 1 is a pci-epf-test on the same
 # controller; its pcitest cases run now, with the network up
@@ -204,12 +212,19 @@ iperf3_check "$C_IPERF12" "guest 1 to guest 2" -R
 
 [ -z "${QEPC_MEASURE_ONLY:-}" ] || exit 0
 
-# link down and up: guest 1 stops and starts the function; this side sees
-# it vanish and come back from reset, and enumerates it again
-# (the driver goes first, as a host unbinds before its endpoint goes away:
-# ntb_hw_epf's remove talks to the endpoint)
-answer=$(ctl restart)
-down
+# link down and up: guest 1 stops and starts the function (vNTB), or the
+# harness takes guest 2's link down for 2 s (NTB); this side sees it vanish
+# and come back, and enumerates it again (the driver goes first, as a host
+# unbinds before its endpoint goes away: ntb_hw_epf's remove talks to the
+# endpoint)
+if [ $K = vntb ]; then
+	answer=$(ctl restart)
+	down
+else
+	down
+	answer=restarting
+	inject bridge0 link-down:2000 || answer="no fault from the harness"
+fi
 if [ "$answer" = restarting ] && wait_for 20 absent && wait_for 60 present; then
 	echo 1 >"$dev/remove"
 	echo 1 >/sys/bus/pci/rescan
@@ -226,5 +241,5 @@ fi
 if wait_for 60 timeout 2 ping -c 1 $peer; then
 	ping_check 1 "$C_PINGAGAIN" timeout -s INT 80 ping -A -c 100 -W 5 $peer
 else
-	notok "$C_PINGAGAIN" "guest 1 does not answer in 60 s; $(net_state) (guest 1's: QEPC-VNTB-STATS in its ttyS1 log)"
+	notok "$C_PINGAGAIN" "$PEER does not answer in 60 s; $(net_state) ($PEER's: QEPC-VNTB-STATS in its ttyS1 log)"
 fi

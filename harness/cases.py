@@ -188,13 +188,17 @@ def kselftest_plan(suite, lists, functions=1):
                        {'SUITE': suite, 'FUNCTIONS': functions}, files)
 
 
-def vntb_plan(mib=64, beside=None, suite='vntb', measure_only=False, seconds=5):
+def vntb_plan(mib=64, beside=None, suite='vntb', measure_only=False, seconds=5,
+              topology=None):
     """The checks of guest/host-vntb.sh, and with beside (pcitest cases of
     a pci-epf-test beside vNTB) those too, where it runs them; measure_only:
-    the bench's figures only; seconds: of each iperf3."""
+    the bench's figures only; seconds: of each iperf3; topology 'ntb': the
+    three-guest run's (run --epf ntb)."""
     env = {'MIB': mib, 'SUITE': suite, 'SECONDS': seconds}
     if measure_only:
         env['MEASURE_ONLY'] = 1
+    if topology:
+        env['TOPOLOGY'] = topology
     files = {}
     if beside is not None:
         files = {'host-beside.sh': os.path.join(GUEST_DIR, 'host-beside.sh'),
@@ -269,10 +273,11 @@ def vntb_group(case):
     for client in ('ntb_perf', 'ntb_tool', 'ntb_pingpong'):
         if case.startswith(client + ':'):
             return client
+    kind = 'ntb' if case.startswith('ntb ') else 'vntb'
     for word in ('ping', 'tcp', 'iperf3', 'link down'):
         if word in case:
-            return 'vntb ' + word
-    return 'vntb set-up'
+            return kind + ' ' + word
+    return kind + ' set-up'
 
 
 def nvme_group(case):

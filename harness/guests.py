@@ -245,7 +245,7 @@ class Pair:
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
                  epf_smp=1, ctl=False, functions=1, function_setup=None, link='socket',
-                 trace=False, capture=False, timeout_ms=LINK_TIMEOUT_MS):
+                 trace=False, capture=False, timeout_ms=LINK_TIMEOUT_MS, hosts=1):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -264,9 +264,18 @@ class Pair:
         its device's trace events (-trace 'qemu_epc_*', -trace
         'epf_bridge_*') into its *-qemu.log; capture: each device writes
         its link's capture (capture=FILE) into the run directory,
-        self.captures; timeout_ms: both devices' timeout-ms."""
+        self.captures; timeout_ms: both devices' timeout-ms; hosts=2: a
+        second qemu-epc in guest 1 (id epc1, socket epc1.sock; the two at
+        PCI slots 6 and 7, in that order) and a guest 3 (self.peer) with
+        an epf-bridge to it, which runs guest/ntb-peer.sh: the three
+        guests of pci-epf-ntb (one function, socket link, no capture,
+        no serial line)."""
         if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
             raise ValueError('link=%s with %d functions' % (link, functions))
+        if hosts not in (1, 2) or (hosts == 2 and (functions > 1 or link != 'socket' or
+                                                   capture or ctl)):
+            raise ValueError('hosts=%d with %d functions, link=%s, capture=%s, ctl=%s'
+                             % (hosts, functions, link, capture, ctl))
         self.shmem = shmem
         dev = (',timeout-ms=%d' % timeout_ms) + ('' if shmem else ',shmem=off')
         if functions > 1:
@@ -296,6 +305,14 @@ class Pair:
                         '-device', 'qemu-epc,id=epc,chardev=epclink' + epc_props + dev]
             bridges = ['-chardev', 'socket,id=epclink,path=%s,reconnect-ms=200' % self.sock,
                        '-device', 'epf-bridge,id=bridge0,chardev=epclink,addr=04.0' + dev]
+        elif hosts == 2:
+            self.sock1 = os.path.join(rundir, 'epc1.sock')
+            epc_link = ['-device', 'qemu-epc,id=epc,addr=06.0,socket=' + self.sock +
+                        epc_props + dev,
+                        '-device', 'qemu-epc,id=epc1,addr=07.0,socket=' + self.sock1 +
+                        epc_props + dev]
+            bridges = ['-device', 'epf-bridge,id=bridge0,socket=%s,addr=04.0%s'
+                       % (self.sock, dev)]
         else:
             epc_link = ['-device', 'qemu-epc,id=epc,socket=' + self.sock + epc_props + dev]
             bridges = [a for k in range(functions) for a in (
@@ -320,19 +337,36 @@ class Pair:
         # interrupt remapping: x86 gives a function more than one MSI
         # vector only behind it; no DMA translation: bus addresses are
         # guest-physical, so the bridge offers guest 2's RAM as it is
+        iommu = ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off']
         self.host = Guest('host', rundir, kernel, initrd,
                           common + ' qepc.role=host intremap=on',
-                          ['-device', 'intel-iommu,intremap=on,eim=off,dma-translation=off'] +
-                          bridges + ctl2,
+                          iommu + bridges + ctl2,
                           accel=accel, smp=host_smp,
                           machine='q35,kernel-irqchip=split', shared_ram=shmem)
+        self.peer = None
+        if hosts == 2:
+            self.peer = Guest('peer', rundir, kernel, initrd,
+                              common + ' qepc.role=host qepc.host=ntb-peer.sh intremap=on',
+                              iommu + ['-device', 'epf-bridge,id=bridge0,socket=%s,addr=04.0%s'
+                                       % (self.sock1, dev)],
+                              accel=accel, smp=host_smp,
+                              machine='q35,kernel-irqchip=split', shared_ram=shmem)
+        # every guest, with the name the verdicts give it
+        self.guests = [('epf', 'guest 1 (epf)', self.epf), ('host', 'guest 2 (host)', self.host)]
+        if self.peer:
+            self.guests.append(('peer', 'guest 3 (peer)', self.peer))
 
     def bring_up(self):
-        """Endpoint configured and started, function found by the host."""
+        """Endpoint configured and started, function found by the host
+        (and by guest 3, where there is one)."""
         self.epf.wait_for('EPF-READY', self.boot_timeout,
                           'guest 1 to boot, bind the controller and start the EPF')
-        return self.host.wait_for('FUNCTION', self.boot_timeout,
-                                  'guest 2 to boot and find the function by rescan')
+        fn = self.host.wait_for('FUNCTION', self.boot_timeout,
+                                'guest 2 to boot and find the function by rescan')
+        if self.peer:
+            self.peer.wait_for('FUNCTION', self.boot_timeout,
+                               'guest 3 to boot and find the function by rescan')
+        return fn
 
     def inject(self, device, spec):
         """Set the inject property of 'epc' (in guest 1) or 'bridgeK' (in
@@ -341,14 +375,13 @@ class Pair:
         g.qmp('qom-set', path=device, property='inject', value=spec)
 
     def stop(self):
-        self.host.stop()
-        self.epf.stop()
+        for _, _, g in reversed(self.guests):
+            g.stop()
 
     def exit_problems(self):
         """[(who, why)] for each guest whose QEMU did not end cleanly."""
-        return [(who, g.exit_problem()) for who, g in (('epf', self.epf), ('host', self.host))
-                if g.exit_problem()]
+        return [(who, g.exit_problem()) for who, _, g in self.guests if g.exit_problem()]
 
     def kernel_problems(self):
-        return ([('epf', p) for p in self.epf.kernel_problems(EPF_EXPECTED)] +
-                [('host', p) for p in self.host.kernel_problems()])
+        return [(who, p) for who, _, g in self.guests
+                for p in g.kernel_problems(EPF_EXPECTED if who == 'epf' else ())]

@@ -55,6 +55,7 @@ class Phase:
         self.mods = []
         self.pcitest = self.pcitest_sh = None
         self.functions = 1          # the controller's functions (run --functions)
+        self.hosts = 1              # host guests: 2 for a controller each (run --epf ntb)
         self.function_setup = cases.FUNCTION_SETUP   # what each function offers
         self.more_suites = {}       # more case lists of the image: {name: lines}
         self.plans = {}             # plan files of the image: {name: lines}
@@ -103,7 +104,7 @@ class Phase:
         """Pairs with the same key boot the same image (the vNTB network and
         the NTB clients differ by host script)."""
         return (self.series, self.kind if self.kind in ('vntb', 'nvme') else '',
-                self.functions, self.kernel, self.host_script)
+                self.functions, self.kernel, self.host_script, self.epf_script)
 
     def set_plan(self, whats):
         self.planned = [self.case_name(w) for w in whats]
@@ -222,6 +223,8 @@ def series_phases(series, bench=None, epf='test', functions=1):
         return [vntb_phase(series), ntb_clients_phase(series)]
     if epf == 'nvme':
         return [nvme_phase(series)]
+    if epf == 'ntb':
+        return [ntb_phase(series)]
     kdir = artefacts.kernel_dir(series)
     more = []
     if series == '6.12':
@@ -305,6 +308,34 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
     ph.host_script = os.path.join(GUEST_DIR, 'host-vntb.sh')
     ph.kernel = os.path.join(kdir, 'bzImage')
     ph.set_plan(cases.vntb_plan(mib, beside, ph.suite, measure_only, seconds))
+    return ph
+
+
+def ntb_phase(series='7.3', runs=1, mib=16, seconds=3):
+    """pci-epf-ntb across three guests: guest 1 with two qemu-epc
+    controllers (guest/epf-ntb.sh puts the function's primary interface on
+    the first, its secondary on the second), guest 2 and guest 3 each with
+    an epf-bridge to one of them and ntb_hw_epf; the network between guests
+    2 and 3 (guest/host-vntb.sh with QEPC_TOPOLOGY=ntb in guest 2,
+    guest/ntb-peer.sh in guest 3).  Linux 7.3, with the project's fix to
+    the endpoint core (guest/patches/7.3)."""
+    kdir = artefacts.kernel_dir(series)
+    ph = Phase(series, 'ntb', 'slave', 'vntb')
+    ph.hosts = 2
+    ph.extra = [('usr/local/share/qemu-epc/vntb-agent.sh',
+                 os.path.join(GUEST_DIR, 'vntb-agent.sh')),
+                ('usr/local/share/qemu-epc/ntb-peer.sh',
+                 os.path.join(GUEST_DIR, 'ntb-peer.sh'))]
+    ph.extra += artefacts.iperf3_files()
+    ph.mods = _need_modules(kdir, series, {'ntb', 'ntb_hw_epf', 'ntb_transport',
+                                           'ntb_netdev', 'pci-epf-ntb'},
+                            'guest/kernel-pair.config')
+    ph.mods.append(artefacts.kmod_path(series))
+    ph.env = {'RUNS': runs, 'MIB': mib, 'SECONDS': seconds, 'TOPOLOGY': 'ntb'}
+    ph.epf_script = os.path.join(GUEST_DIR, 'epf-ntb.sh')
+    ph.host_script = os.path.join(GUEST_DIR, 'host-vntb.sh')
+    ph.kernel = os.path.join(kdir, 'bzImage')
+    ph.set_plan(cases.vntb_plan(mib, suite='ntb', seconds=seconds, topology='ntb'))
     return ph
 
 

@@ -46,7 +46,7 @@ def parse_args(argv):
                    help='which of the project\'s guest kernels to run: 6.12 (pcitest.sh '
                    'and the DMA cases), 7.3 (the pci_endpoint kselftest) or all '
                    '(default); not with --kernel')
-    p.add_argument('--epf', choices=('test', 'vntb', 'nvme'), default='test',
+    p.add_argument('--epf', choices=('test', 'vntb', 'nvme', 'ntb'), default='test',
                    help='the endpoint function of the project\'s pairs: test '
                    '(pci-epf-test against pcitest.sh or the kselftest, default) or '
                    'vntb (pci-epf-vntb in guest 1, ntb_hw_epf in guest 2, a network '
@@ -56,7 +56,11 @@ def parse_args(argv):
                    'their own) or nvme (Linux 7.3 '
                    'only: nvmet-pci-epf in guest 1 serving a ramdisk, the nvme driver '
                    'in guest 2: data and filesystem round trips, fio with verify, '
-                   'link down and up idle and during I/O)')
+                   'link down and up idle and during I/O) or ntb (Linux 7.3 only, '
+                   'three guests: pci-epf-ntb in guest 1 across two qemu-epc '
+                   'controllers, ntb_hw_epf in guests 2 and 3, a network between '
+                   'them: ping, TCP with checksums, iperf3, guest 2\'s link down '
+                   'and up)')
     p.add_argument('--kernel', help='guest kernel image for both guests '
                    '(default: the project\'s kernels, built by setup)')
     p.add_argument('--modules', metavar='DIR', help='directory of .ko files for '
@@ -161,8 +165,10 @@ def parse_args(argv):
     if a.epf == 'vntb' and a.functions > 1 and (a.functions != 2 or a.series != '6.12'):
         p.error('--epf vntb --functions 2 (pci-epf-test beside pci-epf-vntb) runs on '
                 '--series 6.12 only, with two functions')
-    if a.epf == 'nvme' and a.functions > 1:
-        p.error('--epf nvme runs one function (nvmet-pci-epf); not with --functions')
+    if a.epf in ('nvme', 'ntb') and a.functions > 1:
+        p.error('--epf %s runs one function; not with --functions' % a.epf)
+    if a.epf == 'ntb' and a.capture:
+        p.error('--epf ntb has two links; --capture takes a pair\'s one')
     if a.bench and (a.host_script or a.kernel):
         p.error('--bench runs the project\'s own kernel and cases; not with '
                 '--host-script or --kernel')
@@ -228,10 +234,12 @@ def project_phases(a):
     for series in (artefacts.SERIES if a.series == 'all' else (a.series,)):
         if a.bench and series != '6.12':
             continue
-        if a.epf == 'nvme' and series != '7.3':
+        if a.epf in ('nvme', 'ntb') and series != '7.3':
             if a.series != 'all':
-                sys.exit('run: --epf nvme needs --series 7.3 (nvmet-pci-epf is '
-                         'in Linux from 6.14 on)')
+                sys.exit('run: --epf %s needs --series 7.3 (%s)' % (a.epf, {
+                    'nvme': 'nvmet-pci-epf is in Linux from 6.14 on',
+                    'ntb': 'its guest kernel carries the fix pci-epf-ntb needs, '
+                           'guest/patches/7.3'}[a.epf]))
             continue
         bench = P.BenchSpec(a.runs, a.sizes, a.seconds, a.mib) if a.bench else None
         mine = P.series_phases(series, bench, a.epf, a.functions)
@@ -338,9 +346,10 @@ def main(argv):
 
 
 def log_cases(res, ph, check):
-    """The two kernel-log cases of a pair; check(who) gives the problems
-    found, or a string when the pair did not run."""
-    for who, label in (('epf', '1 (epf)'), ('host', '2 (host)')):
+    """The kernel-log case of each guest of a pair; check(who) gives the
+    problems found, or a string when the pair did not run."""
+    for who, label in (('epf', '1 (epf)'), ('host', '2 (host)'), ('peer', '3 (peer)'))[
+            :1 + ph.hosts]:
         probs = check(who)
         if isinstance(probs, str):
             ok, detail = False, probs
@@ -405,6 +414,12 @@ def run_host_suite(pair, host, ph, case_timeout, injected):
             return 'guest 2 exited before the suite finished (see %s)' % pair.host.console
         if not epf_alive:
             return 'guest 1 exited during the suite (see %s)' % pair.epf.console
+        if pair.peer:
+            if not pair.peer.alive():
+                return 'guest 3 exited during the suite (see %s)' % pair.peer.console
+            for line in pair.peer.new_lines():
+                if line.startswith('QEPC-ERROR'):
+                    return 'guest 3: ' + line[11:]
         if now - host.last > wait:
             return 'timed out after %d s waiting for "%s" to finish' % (
                 wait, host.next_planned() or 'the next case')
@@ -423,7 +438,7 @@ def run_pair(a, res, ph):
                        shmem=ph.shmem and not a.no_shmem,
                        epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl,
                        functions=ph.functions, function_setup=ph.function_setup,
-                       capture=a.capture, timeout_ms=a.timeout_ms)
+                       capture=a.capture, timeout_ms=a.timeout_ms, hosts=ph.hosts)
     host = HostRun(res, ph, time.monotonic())
     stopped = None
     came_up = False
@@ -475,9 +490,9 @@ def run_pair(a, res, ph):
     host.finish(stopped)
     problems = pair.kernel_problems()
     log_cases(res, ph, lambda who: [p for w, p in problems if w == who])
+    labels = {who: label for who, label, _ in pair.guests}
     for who, why in pair.exit_problems():
-        res.add('guest %s QEMU ended cleanly%s' % ('1 (epf)' if who == 'epf' else '2 (host)',
-                                                   ph.tag()),
+        res.add('%s QEMU ended cleanly%s' % (labels[who], ph.tag()),
                 ph.series, 'kernel logs', False, 0, why)
     return stopped, came_up
 
@@ -487,7 +502,7 @@ def stall_report(pair, tail=6):
     stall_watch: its tasks and where they wait) and the last kernel lines
     of both consoles, so that a log of the run alone says where it stood."""
     out = []
-    for g, who in ((pair.host, 'guest 2'), (pair.epf, 'guest 1')):
+    for who, g in [(label.split(' (')[0], g) for _, label, g in pair.guests][::-1]:
         try:
             with open(g.console, errors='replace') as f:
                 lines = f.read().splitlines()
