@@ -306,7 +306,7 @@ def main(argv):
     res = Results(sys.stdout, a.quiet)
     res.emit('TAP version 13')
     if all(ph.planned is not None for ph in phases):
-        res.emit('1..%d' % sum(len(ph.planned) + 2 for ph in phases))
+        res.emit('1..%d' % sum(len(ph.planned) + 1 + ph.hosts for ph in phases))
     res.emit('# qemu-epc-bench run: logs in %s' % rundir)
     if release:
         what = {'script': 'your host script', 'pcitest': 'pcitest.sh (Linux before 6.14)',

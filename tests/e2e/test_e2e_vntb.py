@@ -44,5 +44,33 @@ class VntbNetwork(unittest.TestCase):
             self.assertIn('Using embedded (DMA) doorbell fallback', f.read())
 
 
+
+class NtbThreeGuests(unittest.TestCase):
+    """`run --epf ntb`: pci-epf-ntb in guest 1 across its two qemu-epc
+    controllers, ntb_hw_epf in guests 2 and 3, the network between those
+    two: every check of the plan passes (ping, TCP with checksums and
+    iperf3 both ways, guest 2's link down and up), the three kernel logs are
+    clean, the endpoint core's fix is in the kernel guest 1 runs (it oopsed
+    in pci_epc_linkup without it), and both controllers carried the
+    function."""
+
+    def test_ntb_network_7_3(self):
+        rundir = e2e.test_rundir('ntb-7.3')
+        r = e2e.bench_run(self, ['--epf', 'ntb', '--series', '7.3'], rundir, minutes=20)
+        got = e2e.check_run(self, r, P.series_phases('7.3', epf='ntb')[0].planned)
+        self.assertEqual(sum(1 for _, n, _ in got if ' kernel log has no oops' in n), 3,
+                         r.tail())
+        for way in ('guest 2 to guest 3', 'guest 3 to guest 2'):
+            self.assertRegex(r.out, r'(?m)^# ntb tcp %s \[Linux 7\.3\]: [0-9.]+ MB/s$' % way,
+                             r.tail())
+        with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:
+            epf = f.read()
+        with open(os.path.join(rundir, 'epf-ttyS1.log'), errors='replace') as f:
+            self.assertRegex(f.read(), r'QEPC-NTB primary 0000:00:06\.0 secondary 0000:00:07\.0')
+        # both controllers saw their host's link come up
+        for slot in ('06', '07'):
+            self.assertRegex(epf, r'pcie-qemu-ep 0000:00:%s\.0: link up' % slot)
+
+
 if __name__ == '__main__':
     unittest.main()
