@@ -34,4 +34,4 @@ ln -s controllers/"$primary" functions/pci_epf_ntb/func1/primary
 ln -s controllers/"$secondary" functions/pci_epf_ntb/func1/secondary
 echo 1 >controllers/"$primary"/start
 echo 1 >controllers/"$secondary"/start
-echo "QEPC-NTB primary $primary secondary $secondary"
+echo "QEPC-NTB primary $primary secondary $secondary" >/dev/ttyS1
