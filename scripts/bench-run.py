@@ -489,12 +489,43 @@ def run_pair(a, res, ph):
             res.emit('# ' + line)
     host.finish(stopped)
     problems = pair.kernel_problems()
+    for why in known_bugs(pair.epf.console):
+        res.emit('# guest 1: ' + why)
     log_cases(res, ph, lambda who: [p for w, p in problems if w == who])
     labels = {who: label for who, label, _ in pair.guests}
     for who, why in pair.exit_problems():
         res.add('%s QEMU ended cleanly%s' % (labels[who], ph.tag()),
                 ph.series, 'kernel logs', False, 0, why)
     return stopped, came_up
+
+
+# kernel bugs a guest's console can show, by an oops's call trace, and
+# what they are: (function in the trace, a module loaded, explanation)
+KNOWN_BUGS = [
+    ('pci_epc_linkup', 'pci_epf_ntb',
+     'the oops in pci_epc_linkup is the endpoint core\'s bug that '
+     'guest/patches/7.3/0001-PCI-endpoint-keep-secondary-interfaces-off-the-EPF-list.patch '
+     'fixes: pci-epf-ntb\'s secondary interface is on the controller\'s EPF list, '
+     'where the link-up notifier takes it for a primary EPF; this kernel lacks the fix'),
+]
+
+
+def known_bugs(console):
+    """The explanations of KNOWN_BUGS whose oops a console shows."""
+    try:
+        with open(console, errors='replace') as f:
+            text = f.read()
+    except OSError:
+        return []
+    found = []
+    for oops in re.split(r'(?m)^.*(?:BUG: |Oops: )', text)[1:]:
+        trace = oops.split('---[ end trace', 1)[0]
+        mods = re.search(r'Modules linked in: (.*)', trace)
+        for func, mod, why in KNOWN_BUGS:
+            if (re.search(r'\b%s\+0x' % func, trace) and mods and mod in mods.group(1).split()
+                    and why not in found):
+                found.append(why)
+    return found
 
 
 def stall_report(pair, tail=6):

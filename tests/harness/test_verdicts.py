@@ -191,6 +191,37 @@ class AskedInject(unittest.TestCase):
         self.assertEqual(injected, set())
 
 
+class KnownBugs(unittest.TestCase):
+    """run names a kernel bug it knows by the oops's trace and modules."""
+    OOPS = """[    3.25] BUG: unable to handle page fault for address: 00000000007a6034
+[    3.25] Oops: Oops: 0000 [#1] SMP
+[    3.25] Workqueue: events qep_event_work [pcie_qemu_ep]
+[    3.25] Call Trace:
+[    3.25]  ? __mutex_lock.constprop.0+0x5d/0x345
+[    3.25]  ? pci_epc_linkup+0x57/0x9f
+[    3.25]  ? qep_event_work+0x93/0xc2 [pcie_qemu_ep]
+[    3.25] Modules linked in: %s pcie_qemu_ep(O)
+[    3.25] ---[ end trace 0000000000000000 ]---
+"""
+
+    def bugs(self, text):
+        import tempfile
+        with tempfile.NamedTemporaryFile('w', suffix='.log') as f:
+            f.write(text)
+            f.flush()
+            return bench_run().known_bugs(f.name)
+
+    def test_secondary_interface_oops_is_named(self):
+        found = self.bugs(self.OOPS % 'pci_epf_ntb')
+        self.assertEqual(len(found), 1)
+        self.assertIn('guest/patches/7.3/0001-PCI-endpoint-keep-secondary-interfaces-off-the-'
+                      'EPF-list.patch', found[0])
+
+    def test_other_oops_is_not(self):
+        self.assertEqual(self.bugs(self.OOPS % 'pci_epf_test'), [])
+        self.assertEqual(self.bugs('[    1.0] pcie-qemu-ep 0000:00:06.0: link up\n'), [])
+
+
 class MatchedByName(unittest.TestCase):
     def ph(self):
         return phase('vntb', ['a', 'b', 'c'])
