@@ -38,6 +38,7 @@ C_RESTART="$K link down and up: function gone and back, ntb_hw_epf bound again"
 [ $K = vntb ] ||
 	C_RESTART="ntb link down for 2 s (guest 2's link): function gone and back, ntb_hw_epf bound again"
 C_PINGAGAIN="$K ping after link down and up, 100 packets"
+C_RELINK3="ntb link down for 2 s (guest 3's link): guest 3 finds its function again, 100 pings"
 # (the cases of function 1 are pcitest invocations, host-beside.sh's plan)
 besides=
 [ ! -f "$beside" ] || besides=$(sh "$beside" --plan) || exit 1
@@ -48,6 +49,7 @@ set -- "$C_UP" "$C_LINK" "$C_PING21" "$C_PING12" "$C_TCP21" "$C_TCP12" \
 	"$C_IPERF21" "$C_IPERF12" $besides
 unset IFS
 [ -n "${QEPC_MEASURE_ONLY:-}" ] || set -- "$@" "$C_RESTART" "$C_PINGAGAIN"
+[ $K = vntb ] || set -- "$@" "$C_RELINK3"
 plan "$@"
 
 fn=$QEPC_FUNCTION
@@ -242,4 +244,20 @@ if wait_for 60 timeout 2 ping -c 1 $peer; then
 	ping_check 1 "$C_PINGAGAIN" timeout -s INT 80 ping -A -c 100 -W 5 $peer
 else
 	notok "$C_PINGAGAIN" "$PEER does not answer in 60 s; $(net_state) ($PEER's: QEPC-VNTB-STATS in its ttyS1 log)"
+fi
+
+[ $K = ntb ] || exit 0
+# the other host's link (NTB): guest 3 takes its own link down for 2 s (the
+# harness, asked by its agent), finds its function again and rebuilds its
+# side; this side sees guest 3 go (no answer) and come back
+answer=$(ctl relink)
+gone() { ! timeout 2 ping -c 1 $peer; }
+if [ "$answer" != relinking ]; then
+	notok "$C_RELINK3" "guest 3 answered '$answer'"
+elif ! wait_for 30 gone; then
+	notok "$C_RELINK3" "guest 3 still answers 30 s after it was asked to take its link down"
+elif ! wait_for 90 timeout 2 ping -c 1 $peer; then
+	notok "$C_RELINK3" "guest 3 does not answer 90 s after its link went down; $(net_state) (guest 3's lines: peer-ttyS1.log)"
+else
+	ping_check 1 "$C_RELINK3" timeout -s INT 80 ping -A -c 100 -W 5 $peer
 fi

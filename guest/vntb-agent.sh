@@ -18,6 +18,12 @@
 #                                      down and up), after answering
 #                           stats      guest 1's transport queue and TCP
 #                                      counters (for a failure report)
+#                           relink     (run --epf ntb, where this agent is
+#                                      guest 3's) after answering: its own
+#                                      link down for 2 s (the harness takes
+#                                      it down, guest/lib.sh inject), the
+#                                      function found again by a rescan,
+#                                      ntb_hw_epf and the interface back
 # Lines for the harness start with "QEPC-".
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 CFS=/sys/kernel/config/pci_ep
@@ -43,18 +49,34 @@ stats() {
 }
 [ "$1" = lib ] && return 0
 
-case "$1" in
-serve)
-	if ! load ntb_transport || ! load ntb_netdev; then
-		echo "QEPC-ERROR loading ntb_transport and ntb_netdev in guest 1 failed"
-		exit 1
-	fi
-	if ! wait_for 30 ip link show eth0; then
-		echo "QEPC-ERROR no ntb_netdev interface in guest 1 after 30 s"
-		exit 1
-	fi
+# net_up: the transport's interface, with this side's address
+net_up() {
+	load ntb_transport && load ntb_netdev || return 1
+	wait_for 30 ip link show eth0 || return 1
 	tcp_tuning
 	ip addr add 10.0.0.1/24 dev eth0 && ip link set eth0 up
+}
+# relink: see "relink" above; its lines (the fault request among them) go
+# to ttyS1, where the harness reads them
+relink() {
+	dev=/sys/bus/pci/devices/$QEPC_FUNCTION
+	rmmod ntb_netdev ntb_transport ntb_hw_epf 2>/dev/null
+	inject bridge0 link-down:2000 || return 1
+	if ! wait_for 20 absent || ! wait_for 60 present; then
+		echo "# relink: the function did not go and come back (config space reads $(vendor))"
+		return 1
+	fi
+	echo 1 >"$dev/remove"
+	echo 1 >/sys/bus/pci/rescan
+	wait_for 10 test -e "$dev" && load ntb_hw_epf && net_up && echo "QEPC-NTB-RELINKED"
+}
+
+case "$1" in
+serve)
+	if ! net_up; then
+		echo "QEPC-ERROR no ntb_netdev interface 10.0.0.1 after 30 s ($(lsmod | cut -d' ' -f1 | tr '\n' ' '))"
+		exit 1
+	fi
 	nc -ll -p 5004 -e sh "$0" ctl &
 	nc -ll -p 5001 -e sh -c "sha256sum | cut -d' ' -f1" &
 	dd if=/dev/urandom of=/tmp/tx.bin bs=1M count="${QEPC_MIB:-64}" 2>/dev/null
@@ -92,6 +114,10 @@ ctl)
 		;;
 	stats)
 		stats
+		;;
+	relink)
+		echo "relinking"
+		( sleep 2 && relink ) </dev/null >/dev/ttyS1 2>&1 &
 		;;
 	*)
 		echo "unknown command: $cmd"

@@ -369,10 +369,21 @@ class Pair:
         return fn
 
     def inject(self, device, spec):
-        """Set the inject property of 'epc' (in guest 1) or 'bridgeK' (in
-        guest 2) to spec (docs/qemu-epc.md, "Fault injection")."""
-        g = self.epf if device == 'epc' else self.host
-        g.qmp('qom-set', path=device, property='inject', value=spec)
+        """Set the inject property of 'epc' or 'epc1' (in guest 1),
+        'bridgeK' (in guest 2) or 'peer:bridgeK' (in guest 3) to spec
+        (docs/qemu-epc.md, "Fault injection")."""
+        g = self.device_guest(device)
+        g.qmp('qom-set', path=device.split(':')[-1], property='inject', value=spec)
+
+    def device_guest(self, device):
+        """The guest whose QEMU has device (as inject() names it)."""
+        if device.startswith('epc'):
+            return self.epf
+        if device.startswith('peer:'):
+            if not self.peer:
+                raise RuntimeError('no guest 3 in this run')
+            return self.peer
+        return self.host
 
     def stop(self):
         for _, _, g in reversed(self.guests):

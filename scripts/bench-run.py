@@ -366,28 +366,33 @@ def not_run(res, ph, why):
     log_cases(res, ph, lambda who: why)
 
 
-def asked_inject(pair, res, line, injected):
-    """Guest 2's "QEPC-INJECT DEVICE [SPEC]" (guest/lib.sh inject): DEVICE's
-    inject property set to SPEC now, and the guest told so on its ttyS1
-    ("QEPC-INJECTED DEVICE", or "QEPC-INJECT-REFUSED DEVICE why")."""
+def asked_inject(pair, res, line, injected, asker='host'):
+    """A host guest's "QEPC-INJECT DEVICE [SPEC]" (guest/lib.sh inject):
+    DEVICE's inject property set to SPEC now, and the guest told so on its
+    ttyS1 ("QEPC-INJECTED DEVICE", or "QEPC-INJECT-REFUSED DEVICE why").
+    DEVICE is epc or epc1 (guest 1's) or bridgeK (the asker's own); asker
+    'host' (guest 2) or 'peer' (guest 3)."""
     parts = line.split(None, 2)
     device = parts[1] if len(parts) > 1 else ''
     spec = parts[2].strip() if len(parts) > 2 else ''
-    if device != 'epc' and not re.fullmatch(r'bridge\d', device):
-        why = 'no device "%s" (epc or bridgeK)' % device
+    name = ('peer:' + device) if asker == 'peer' and device.startswith('bridge') else device
+    who = 'guest 3' if asker == 'peer' else 'guest 2'
+    if not re.fullmatch(r'epc1?|bridge\d', device):
+        why = 'no device "%s" (epc, epc1 or bridgeK)' % device
     else:
         try:
-            pair.inject(device, spec)
+            pair.inject(name, spec)
             why = None
         except (OSError, RuntimeError) as e:
             why = str(e)
+    g = pair.peer if asker == 'peer' else pair.host
     if why:
-        res.emit('# inject %s: %s, asked by guest 2, refused: %s' % (device, spec or '""', why))
-        pair.host.answer('QEPC-INJECT-REFUSED %s %s' % (device, why.replace('\n', ' ')))
+        res.emit('# inject %s: %s, asked by %s, refused: %s' % (name, spec or '""', who, why))
+        g.answer('QEPC-INJECT-REFUSED %s %s' % (device, why.replace('\n', ' ')))
     else:
-        injected.add(device)
-        res.emit('# inject %s: %s, asked by guest 2' % (device, spec or '""'))
-        pair.host.answer('QEPC-INJECTED %s' % device)
+        injected.add(name)
+        res.emit('# inject %s: %s, asked by %s' % (name, spec or '""', who))
+        g.answer('QEPC-INJECTED %s' % device)
 
 
 def run_host_suite(pair, host, ph, case_timeout, injected):
@@ -420,6 +425,8 @@ def run_host_suite(pair, host, ph, case_timeout, injected):
             for line in pair.peer.new_lines():
                 if line.startswith('QEPC-ERROR'):
                     return 'guest 3: ' + line[11:]
+                if line.startswith('QEPC-INJECT '):
+                    asked_inject(pair, host.res, line, injected, asker='peer')
         if now - host.last > wait:
             return 'timed out after %d s waiting for "%s" to finish' % (
                 wait, host.next_planned() or 'the next case')
@@ -466,7 +473,7 @@ def run_pair(a, res, ph):
         pair.stop()
     for device in sorted(injected):
         # (the guests are gone: their QEMUs' logs say what acted)
-        log = pair.epf.qemu_log if device == 'epc' else pair.host.qemu_log
+        log = pair.device_guest(device).qemu_log
         with open(log, errors='replace') as f:
             acted = collections.Counter(
                 m.group(1) for m in re.finditer(r': injected ([a-z-]+): ', f.read()))

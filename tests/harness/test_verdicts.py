@@ -150,7 +150,7 @@ class AskedInject(unittest.TestCase):
     class FakePair:
         def __init__(self, refuse=None):
             self.set, self.answers, self.refuse = [], [], refuse
-            self.host = self
+            self.host = self.peer = self
 
         def inject(self, device, spec):
             if self.refuse:
@@ -160,10 +160,17 @@ class AskedInject(unittest.TestCase):
         def answer(self, line):
             self.answers.append(line)
 
-    def ask(self, line, refuse=None):
+    def ask(self, line, refuse=None, asker='host'):
         pair, res, injected = self.FakePair(refuse), R.Results(io.StringIO()), set()
-        bench_run().asked_inject(pair, res, line, injected)
+        bench_run().asked_inject(pair, res, line, injected, asker)
         return pair, res.out.getvalue(), injected
+
+    def test_guest_3_names_its_own_bridge(self):
+        pair, out, injected = self.ask('QEPC-INJECT bridge0 link-down:2000', asker='peer')
+        self.assertEqual(pair.set, [('peer:bridge0', 'link-down:2000')])
+        self.assertEqual(pair.answers, ['QEPC-INJECTED bridge0'])
+        self.assertEqual(injected, {'peer:bridge0'})
+        self.assertIn('# inject peer:bridge0: link-down:2000, asked by guest 3', out)
 
     def test_set_and_answered(self):
         pair, out, injected = self.ask('QEPC-INJECT bridge0 link-down:2000')
@@ -182,7 +189,7 @@ class AskedInject(unittest.TestCase):
         self.assertEqual(pair.set, [])
         self.assertEqual(injected, set())
         self.assertEqual(pair.answers, ['QEPC-INJECT-REFUSED cpu0 no device "cpu0" '
-                                        '(epc or bridgeK)'])
+                                        '(epc, epc1 or bridgeK)'])
 
     def test_refused_rule_says_why(self):
         pair, out, injected = self.ask('QEPC-INJECT epc bogus', refuse='inject: no rule "bogus"')
