@@ -59,7 +59,7 @@ def parse_args(argv):
                    'link down and up idle and during I/O) or ntb (Linux 7.3 only, '
                    'three guests: pci-epf-ntb in guest 1 across two qemu-epc '
                    'controllers, ntb_hw_epf in guests 2 and 3, a network between '
-                   'them: ping, TCP with checksums, iperf3, guest 2\'s link down '
+                   'them: ping, TCP with checksums, iperf3, each host\'s link down '
                    'and up)')
     p.add_argument('--kernel', help='guest kernel image for both guests '
                    '(default: the project\'s kernels, built by setup)')

@@ -49,7 +49,8 @@ class NtbThreeGuests(unittest.TestCase):
     """`run --epf ntb`: pci-epf-ntb in guest 1 across its two qemu-epc
     controllers, ntb_hw_epf in guests 2 and 3, the network between those
     two: every check of the plan passes (ping, TCP with checksums and
-    iperf3 both ways, guest 2's link down and up), the three kernel logs are
+    iperf3 both ways, each host's link down and up, the second asked by
+    guest 3 itself), the three kernel logs are
     clean, the endpoint core's fix is in the kernel guest 1 runs (it oopsed
     in pci_epc_linkup without it), and both controllers carried the
     function."""
@@ -70,6 +71,11 @@ class NtbThreeGuests(unittest.TestCase):
         # both controllers saw their host's link come up
         for slot in ('06', '07'):
             self.assertRegex(epf, r'pcie-qemu-ep 0000:00:%s\.0: link up' % slot)
+        # each host's link went down once, at the asking of its own guest
+        for device, who in (('bridge0', 'guest 2'), ('peer:bridge0', 'guest 3')):
+            self.assertIn('# inject %s: link-down:2000, asked by %s\n' % (device, who), r.out)
+            self.assertRegex(r.out, r'(?m)^# inject %s: 1 faults acted, link-down 1 '
+                             % re.escape(device))
 
 
 if __name__ == '__main__':
