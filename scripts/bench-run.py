@@ -536,11 +536,13 @@ def known_bugs(console):
 
 
 def stall_report(pair, tail=6):
-    """For a pair that stopped early: guest 2's stall report (guest/lib.sh
-    stall_watch: its tasks and where they wait) and the last kernel lines
-    of both consoles, so that a log of the run alone says where it stood."""
+    """For a pair that stopped early: the host guests' stall reports
+    (guest/lib.sh stall_watch: their tasks and where they wait) and the
+    last kernel lines of every console (hosts first), so that a log of the
+    run alone says where it stood."""
     out = []
-    for who, g in [(label.split(' (')[0], g) for _, label, g in pair.guests][::-1]:
+    for _, label, g in reversed(pair.guests):
+        who = label.split(' (')[0]      # "guest 2"
         try:
             with open(g.console, errors='replace') as f:
                 lines = f.read().splitlines()
