@@ -8,13 +8,18 @@
 # both ways, ntb_tool's scratchpads and doorbells both ways, ntb_pingpong.
 # One KTAP line per check (guest/lib.sh); "QEPC-MEASURE" lines carry
 # ntb_perf's figures.  Every wait is bounded.
+# QEPC_TOPOLOGY=ntb (run --epf ntb): the other side is guest 3's ntb_hw_epf
+# across guest 1's pci-epf-ntb (guest/ntb-peer.sh runs ntb-clients.sh there,
+# on the serial line between guests 2 and 3); the cases say "guest 3".
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
-C_PERF21="ntb_perf: handshake, guest 2 writes guest 1's window"
-C_PERF12="ntb_perf: guest 1 writes guest 2's window"
-C_SPAD21="ntb_tool: a scratchpad guest 2 writes reads back in guest 1"
-C_SPAD12="ntb_tool: a scratchpad guest 1 writes reads back in guest 2"
-C_DB21="ntb_tool: a doorbell guest 2 rings reaches guest 1"
-C_DB12="ntb_tool: a doorbell guest 1 rings reaches guest 2"
+P="guest 1"
+[ "${QEPC_TOPOLOGY:-}" != ntb ] || P="guest 3"
+C_PERF21="ntb_perf: handshake, guest 2 writes $P's window"
+C_PERF12="ntb_perf: $P writes guest 2's window"
+C_SPAD21="ntb_tool: a scratchpad guest 2 writes reads back in $P"
+C_SPAD12="ntb_tool: a scratchpad $P writes reads back in guest 2"
+C_DB21="ntb_tool: a doorbell guest 2 rings reaches $P"
+C_DB12="ntb_tool: a doorbell $P rings reaches guest 2"
 C_PP="ntb_pingpong: pings go both ways"
 plan "$C_PERF21" "$C_PERF12" "$C_SPAD21" "$C_SPAD12" "$C_DB21" "$C_DB12" "$C_PP"
 
@@ -24,18 +29,18 @@ dir() { ls -d "$D/$1/$fn/" 2>/dev/null; }
 stty -F /dev/ttyS2 raw -echo
 # open once: a UART nobody has open drops what arrives
 exec 3<>/dev/ttyS2
-# ask LINE: guest 1's one-line answer, within 90 s
+# ask LINE: the other side's one-line answer, within 90 s
 ask() {
 	echo "$*" >&3
 	if ! answer=$(timeout 90 sh -c 'read -r l <&3 && echo "$l"'); then
-		answer="failed: guest 1 did not answer '$*' within 90 s"
+		answer="failed: $P did not answer '$*' within 90 s"
 	fi
 	echo "$answer"
 }
-# both CLIENT [PARAM=VALUE...]: load CLIENT here and in guest 1
+# both CLIENT [PARAM=VALUE...]: load CLIENT here and on the other side
 both() {
 	a=$(ask load "$@")
-	[ "$a" = "loaded $1" ] || { why="guest 1: $a"; return 1; }
+	[ "$a" = "loaded $1" ] || { why="$P: $a"; return 1; }
 	need "$@" || { why="guest 2: loading $1 failed: $(dmesg | tail -3)"; return 1; }
 	wait_for 10 test -d "$(dir "$1")" || { why="guest 2: no $D/$1/$fn"; return 1; }
 }
@@ -95,7 +100,7 @@ if [ -z "$fails" ] && both ntb_tool; then
 	a=$(ask link-up)
 	echo Y >"${d}link"
 	if [ "$a" != done ] || ! wait_for 30 grep -q Y "${d}peer0/link"; then
-		link="the link did not come up in 30 s (guest 1: $a; peer0/link: $(cat "${d}peer0/link"))"
+		link="the link did not come up in 30 s ($P: $a; peer0/link: $(cat "${d}peer0/link"))"
 	else
 		link=
 	fi
@@ -104,14 +109,14 @@ if [ -z "$fails" ] && both ntb_tool; then
 	if [ -z "$link" ] && [ "$got" = 0x5eed0021 ]; then
 		ok "$C_SPAD21"
 	else
-		notok "$C_SPAD21" "${link:-guest 1 read '$got'}"
+		notok "$C_SPAD21" "${link:-$P read '$got'}"
 	fi
 	a=$(ask peer-spad 5 0x5eed0012)
 	got=$(cat "${d}spad5")
 	if [ "$a" = done ] && [ "$got" = 0x5eed0012 ]; then
 		ok "$C_SPAD12"
 	else
-		notok "$C_SPAD12" "guest 1: $a; guest 2 read '$got'"
+		notok "$C_SPAD12" "$P: $a; guest 2 read '$got'"
 	fi
 	# doorbell bit 0 (pci-epf-vntb 7.3 offers db_count - 2 of them, so
 	# bit 2 is out of range there); what a side reads back differs by
@@ -130,14 +135,14 @@ if [ -z "$fails" ] && both ntb_tool; then
 	if [ "$a" = done ] && rung "$got"; then
 		ok "$C_DB21"
 	else
-		notok "$C_DB21" "guest 1: clear: $a, doorbell '$got' after 5 s"
+		notok "$C_DB21" "$P: clear: $a, doorbell '$got' after 5 s"
 	fi
 	echo "c 0xffff" >"${d}db"
 	a=$(ask peer-db 0x1)
 	if [ "$a" = done ] && wait_for 5 db_rung "$d"; then
 		ok "$C_DB12"
 	else
-		notok "$C_DB12" "guest 1: $a; guest 2's doorbell $(cat "${d}db")"
+		notok "$C_DB12" "$P: $a; guest 2's doorbell $(cat "${d}db")"
 	fi
 else
 	for c in "$C_SPAD21" "$C_SPAD12" "$C_DB21" "$C_DB12"; do notok "$c" "${fails:-$why}"; done
@@ -153,10 +158,10 @@ if [ -z "$fails" ] && both ntb_pingpong delay_ms=100; then
 	here=$(cat "${d}count")
 	there=$(ask count)
 	if [ "${here:-0}" -gt 5 ] 2>/dev/null && [ "${there:-0}" -gt 5 ] 2>/dev/null; then
-		echo "# ntb_pingpong: $here pings here, $there in guest 1 in 3 s"
+		echo "# ntb_pingpong: $here pings here, $there in $P in 3 s"
 		ok "$C_PP"
 	else
-		notok "$C_PP" "counts after 3 s: guest 2 '$here', guest 1 '$there'"
+		notok "$C_PP" "counts after 3 s: guest 2 '$here', $P '$there'"
 	fi
 else
 	notok "$C_PP" "${fails:-$why}"

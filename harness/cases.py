@@ -206,9 +206,11 @@ def vntb_plan(mib=64, beside=None, suite='vntb', measure_only=False, seconds=5,
     return script_plan(os.path.join(GUEST_DIR, 'host-vntb.sh'), env, files)
 
 
-def ntb_clients_plan():
-    """The checks of guest/host-ntb-clients.sh."""
-    return script_plan(os.path.join(GUEST_DIR, 'host-ntb-clients.sh'))
+def ntb_clients_plan(topology=None):
+    """The checks of guest/host-ntb-clients.sh (topology 'ntb': over the
+    three guests of run --epf ntb)."""
+    return script_plan(os.path.join(GUEST_DIR, 'host-ntb-clients.sh'),
+                       {'TOPOLOGY': topology} if topology else None)
 
 
 def nvme_plan(measure_only=False):

@@ -268,14 +268,14 @@ class Pair:
         second qemu-epc in guest 1 (id epc1, socket epc1.sock; the two at
         PCI slots 6 and 7, in that order) and a guest 3 (self.peer) with
         an epf-bridge to it, which runs guest/ntb-peer.sh: the three
-        guests of pci-epf-ntb (one function, socket link, no capture,
-        no serial line)."""
+        guests of pci-epf-ntb (one function, socket link, no capture; ctl
+        joins guests 2 and 3 instead)."""
         if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
             raise ValueError('link=%s with %d functions' % (link, functions))
         if hosts not in (1, 2) or (hosts == 2 and (functions > 1 or link != 'socket' or
-                                                   capture or ctl)):
-            raise ValueError('hosts=%d with %d functions, link=%s, capture=%s, ctl=%s'
-                             % (hosts, functions, link, capture, ctl))
+                                                   capture)):
+            raise ValueError('hosts=%d with %d functions, link=%s, capture=%s'
+                             % (hosts, functions, link, capture))
         self.shmem = shmem
         dev = (',timeout-ms=%d' % timeout_ms) + ('' if shmem else ',shmem=off')
         if functions > 1:
@@ -332,7 +332,7 @@ class Pair:
             bridges += ['-trace', 'epf_bridge_*']
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
-                         epc_link + ctl1,
+                         epc_link + (ctl1 if hosts == 1 else []),
                          accel=accel, smp=epf_smp, shared_ram=shmem)
         # interrupt remapping: x86 gives a function more than one MSI
         # vector only behind it; no DMA translation: bus addresses are
@@ -348,7 +348,7 @@ class Pair:
             self.peer = Guest('peer', rundir, kernel, initrd,
                               common + ' qepc.role=host qepc.host=ntb-peer.sh intremap=on',
                               iommu + ['-device', 'epf-bridge,id=bridge0,socket=%s,addr=04.0%s'
-                                       % (self.sock1, dev)],
+                                       % (self.sock1, dev)] + ctl1,
                               accel=accel, smp=host_smp,
                               machine='q35,kernel-irqchip=split', shared_ram=shmem)
         # every guest, with the name the verdicts give it

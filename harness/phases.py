@@ -224,7 +224,7 @@ def series_phases(series, bench=None, epf='test', functions=1):
     if epf == 'nvme':
         return [nvme_phase(series)]
     if epf == 'ntb':
-        return [ntb_phase(series)]
+        return [ntb_phase(series), ntb_clients_phase(series, topology='ntb')]
     kdir = artefacts.kernel_dir(series)
     more = []
     if series == '6.12':
@@ -339,27 +339,37 @@ def ntb_phase(series='7.3', runs=1, mib=16, seconds=3):
     return ph
 
 
-def ntb_clients_phase(series):
+def ntb_clients_phase(series, topology=None):
     """The kernel's NTB test clients over pci-epf-vntb (guest 1, as
     epf-vntb.sh sets it up) and ntb_hw_epf (guest 2): ntb_perf, ntb_tool and
     ntb_pingpong, guest/host-ntb-clients.sh asking guest/ntb-clients.sh in
     guest 1 over the pair's serial line (a client takes the NTB device on
-    both sides, so these cannot share the network pair)."""
+    both sides, so these cannot share the network pair).  topology 'ntb':
+    the same between guests 2 and 3 across pci-epf-ntb (as ntb_phase()),
+    guest 3 answering on the serial line between them."""
     kdir = artefacts.kernel_dir(series)
-    ph = Phase(series, 'ntb-clients', 'slave', 'vntb')
+    ph = Phase(series, 'ntb-clients' if not topology else 'ntb3-clients', 'slave', 'vntb')
     ph.extra = [('usr/local/share/qemu-epc/ntb-clients.sh',
                  os.path.join(GUEST_DIR, 'ntb-clients.sh'))]
+    epf = 'pci-epf-vntb' if not topology else 'pci-epf-ntb'
     ph.mods = _need_modules(kdir, series, {'ntb', 'ntb_hw_epf', 'ntb_perf', 'ntb_tool',
-                                           'ntb_pingpong', 'pci-epf-vntb'},
+                                           'ntb_pingpong', epf},
                             'guest/kernel-pair.config')
     ph.mods.append(artefacts.kmod_path(series))
     ph.env = {'NTB_CLIENTS': 1}
     ph.ctl = True
-    ph.epf_script = os.path.join(GUEST_DIR, 'epf-vntb.sh')
-    ph.epc_props = ',bar0=64bit,bar2=64bit,bar4=64bit'
     ph.host_script = os.path.join(GUEST_DIR, 'host-ntb-clients.sh')
+    if topology:
+        ph.hosts = 2
+        ph.env['TOPOLOGY'] = topology
+        ph.extra.append(('usr/local/share/qemu-epc/ntb-peer.sh',
+                         os.path.join(GUEST_DIR, 'ntb-peer.sh')))
+        ph.epf_script = os.path.join(GUEST_DIR, 'epf-ntb.sh')
+    else:
+        ph.epf_script = os.path.join(GUEST_DIR, 'epf-vntb.sh')
+        ph.epc_props = ',bar0=64bit,bar2=64bit,bar4=64bit'
     ph.kernel = os.path.join(kdir, 'bzImage')
-    ph.set_plan(cases.ntb_clients_plan())
+    ph.set_plan(cases.ntb_clients_plan(topology))
     return ph
 
 
