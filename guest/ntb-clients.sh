@@ -15,7 +15,8 @@
 #   peer-spad K V       ntb_tool: write V into guest 2's scratchpad K
 #   peer-db V           ntb_tool: ring guest 2's doorbell bits V
 #   count               ntb_pingpong: the pings counted here
-# Every answer is one line; a failure starts with "failed".
+# A request is "SEQ REQUEST..." and its answer "SEQ ANSWER", one line; a
+# failure starts with "failed".
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 D=/sys/kernel/debug
 # dir CLIENT: its debugfs directory of guest 1's vNTB device
@@ -51,6 +52,6 @@ answer() {
 mount -t debugfs none $D 2>/dev/null
 stty -F /dev/ttyS2 raw -echo
 # shellcheck disable=SC2086
-while read -r cmd args; do
-	answer "$cmd" $args >/dev/ttyS2 2>&1
+while read -r seq cmd args; do
+	echo "$seq $(answer "$cmd" $args 2>&1 | head -1)" >/dev/ttyS2
 done </dev/ttyS2
