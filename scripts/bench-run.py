@@ -60,7 +60,8 @@ def parse_args(argv):
                    'three guests: pci-epf-ntb in guest 1 across two qemu-epc '
                    'controllers, ntb_hw_epf in guests 2 and 3, a network between '
                    'them: ping, TCP with checksums, iperf3, each host\'s link down '
-                   'and up)')
+                   'and up; then ntb_perf, ntb_tool and ntb_pingpong on three '
+                   'guests of their own)')
     p.add_argument('--kernel', help='guest kernel image for both guests '
                    '(default: the project\'s kernels, built by setup)')
     p.add_argument('--modules', metavar='DIR', help='directory of .ko files for '

@@ -50,7 +50,9 @@ class NtbThreeGuests(unittest.TestCase):
     controllers, ntb_hw_epf in guests 2 and 3, the network between those
     two: every check of the plan passes (ping, TCP with checksums and
     iperf3 both ways, each host's link down and up, the second asked by
-    guest 3 itself), the three kernel logs are
+    guest 3 itself); then, on three guests of their own, ntb_perf (its MB/s
+    each way), ntb_tool and ntb_pingpong between guests 2 and 3; the six
+    kernel logs are
     clean, the endpoint core's fix is in the kernel guest 1 runs (it oopsed
     in pci_epc_linkup without it), and both controllers carried the
     function."""
@@ -58,9 +60,15 @@ class NtbThreeGuests(unittest.TestCase):
     def test_ntb_network_7_3(self):
         rundir = e2e.test_rundir('ntb-7.3')
         r = e2e.bench_run(self, ['--epf', 'ntb', '--series', '7.3'], rundir, minutes=20)
-        got = e2e.check_run(self, r, P.series_phases('7.3', epf='ntb')[0].planned)
-        self.assertEqual(sum(1 for _, n, _ in got if ' kernel log has no oops' in n), 3,
+        got = e2e.check_run(self, r, [n for ph in P.series_phases('7.3', epf='ntb')
+                                      for n in ph.planned])
+        # the network's three guests, then the NTB clients' three
+        self.assertEqual(sum(1 for _, n, _ in got if ' kernel log has no oops' in n), 6,
                          r.tail())
+        for way in ("handshake, guest 2 writes guest 3's window",
+                    "guest 3 writes guest 2's window"):
+            self.assertRegex(r.out, r'(?m)^# ntb_perf: %s \[Linux 7\.3\]: \d+ MB/s$'
+                             % re.escape(way), r.tail())
         for way in ('guest 2 to guest 3', 'guest 3 to guest 2'):
             self.assertRegex(r.out, r'(?m)^# ntb tcp %s \[Linux 7\.3\]: [0-9.]+ MB/s$' % way,
                              r.tail())
