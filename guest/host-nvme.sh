@@ -258,14 +258,24 @@ else
 	ok "$C_IDLE"
 fi
 
+# reads in flight: 128 MiB reads in a loop until /tmp/stop appears or one
+# fails, in the background ($reader); /tmp/reader gets "TIME ok" or "TIME
+# failed" when they end
+reads_start() {
+	s=$(ns)
+	rm -f /tmp/reader /tmp/stop
+	(while [ ! -e /tmp/stop ]; do
+		dd if="/dev/$s" of=/dev/null bs=1M count=128 iflag=direct 2>/dev/null ||
+			{ echo "$(now) failed" >/tmp/reader; exit; }
+	done
+	echo "$(now) ok" >/tmp/reader) &
+	reader=$!
+	sleep 1
+}
+
 # link down while reads are in flight: they end with errors, within the
 # driver's timeouts, and the drive works again after it is back
-s=$(ns)
-rm -f /tmp/reader
-(while dd if="/dev/$s" of=/dev/null bs=1M count=128 iflag=direct 2>/dev/null; do :; done
- now >/tmp/reader) &
-reader=$!
-sleep 1
+reads_start
 t0=$(now)
 echo "stop-now" >&3
 # the reads end (or the bound and a margin pass) before guest 1's answer
@@ -273,7 +283,7 @@ wait_for $((DOWN_BOUND * 2)) test -s /tmp/reader
 answer=
 read -r -t 60 answer <&3
 took=
-[ ! -s /tmp/reader ] || took=$(awk -v a="$t0" -v b="$(cat /tmp/reader)" 'BEGIN { printf "%.1f", b - a }')
+[ ! -s /tmp/reader ] || took=$(awk -v a="$t0" -v b="$(cut -d' ' -f1 /tmp/reader)" 'BEGIN { printf "%.1f", b - a }')
 if [ -z "$took" ]; then
 	kill $reader 2>/dev/null
 	notok "$C_BUSY" "reads still running $((DOWN_BOUND * 2)) s after the stop"
@@ -289,19 +299,7 @@ else
 fi
 
 # the faults the script asks the harness for (guest/lib.sh inject) while
-# reads are in flight: reads of 4 MiB in a loop until /tmp/stop appears or
-# one fails; /tmp/reader gets "TIME ok" or "TIME failed" when it ends
-reads_start() {
-	s=$(ns)
-	rm -f /tmp/reader /tmp/stop
-	(while [ ! -e /tmp/stop ]; do
-		dd if="/dev/$s" of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null ||
-			{ echo "$(now) failed" >/tmp/reader; exit; }
-	done
-	echo "$(now) ok" >/tmp/reader) &
-	reader=$!
-	sleep 1
-}
+# reads are in flight (reads_start above)
 # the kernel's lines since the mark
 kmsg_mark() { mark=$(dmesg | wc -l); }
 kmsg_new() { dmesg | tail -n +$((mark + 1)); }

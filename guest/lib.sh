@@ -46,10 +46,11 @@ xfail() {
 }
 
 # inject DEVICE [SPEC]: the harness sets the inject property of DEVICE (epc
-# in guest 1, bridgeK in guest 2) to SPEC now (docs/qemu-epc.md, "Fault
-# injection"; no SPEC removes the rules); returns once it has, 1 with the
-# reason if it refused or did not answer within 60 s.  Guest 2's scripts
-# only (the request and the answer are on its ttyS1, the results line)
+# or epc1 in guest 1, or this guest's own bridgeK) to SPEC now
+# (docs/qemu-epc.md, "Fault injection"; no SPEC removes the rules); returns
+# once it has, 1 with the reason if it refused or did not answer within
+# 60 s.  Host guests' scripts only (the request and the answer are on the
+# guest's ttyS1, the results line, which run reads for guests 2 and 3)
 inject() {
 	echo "QEPC-INJECT $1 ${2:-}"
 	_ans=

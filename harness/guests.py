@@ -219,6 +219,11 @@ class Guest:
         return out
 
 
+# the guests of a run, in order: (who, as the harness names the guest, as
+# the verdicts do); a pair has the first two, run --epf ntb all three
+GUESTS = (('epf', 'guest 1 (epf)'), ('host', 'guest 2 (host)'), ('peer', 'guest 3 (peer)'))
+
+
 # 6.12 and 7.3 warn once on x86 at the first EPC registration: the
 # architecture has no generic PCI domains (pci-epc-core.c, __pci_epc_create;
 # 7.3 words the WARNING line differently)
@@ -311,8 +316,10 @@ class Pair:
                         epc_props + dev,
                         '-device', 'qemu-epc,id=epc1,addr=07.0,socket=' + self.sock1 +
                         epc_props + dev]
-            bridges = ['-device', 'epf-bridge,id=bridge0,socket=%s,addr=04.0%s'
-                       % (self.sock, dev)]
+            def bridge(sock):
+                """Each host guest's one function."""
+                return ['-device', 'epf-bridge,id=bridge0,socket=%s,addr=04.0%s' % (sock, dev)]
+            bridges = bridge(self.sock)
         else:
             epc_link = ['-device', 'qemu-epc,id=epc,socket=' + self.sock + epc_props + dev]
             bridges = [a for k in range(functions) for a in (
@@ -347,14 +354,12 @@ class Pair:
         if hosts == 2:
             self.peer = Guest('peer', rundir, kernel, initrd,
                               common + ' qepc.role=host qepc.host=ntb-peer.sh intremap=on',
-                              iommu + ['-device', 'epf-bridge,id=bridge0,socket=%s,addr=04.0%s'
-                                       % (self.sock1, dev)] + ctl1,
+                              iommu + bridge(self.sock1) + ctl1,
                               accel=accel, smp=host_smp,
                               machine='q35,kernel-irqchip=split', shared_ram=shmem)
         # every guest, with the name the verdicts give it
-        self.guests = [('epf', 'guest 1 (epf)', self.epf), ('host', 'guest 2 (host)', self.host)]
-        if self.peer:
-            self.guests.append(('peer', 'guest 3 (peer)', self.peer))
+        self.guests = [(who, label, g) for (who, label), g in
+                       zip(GUESTS, (self.epf, self.host, self.peer)[:1 + hosts])]
 
     def bring_up(self):
         """Endpoint configured and started, function found by the host

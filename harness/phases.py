@@ -311,6 +311,17 @@ def vntb_phase(series, shmem=True, label=None, runs=1, mib=64, functions=1,
     return ph
 
 
+def _three_guests(ph):
+    """ph on run --epf ntb's three guests: guest 1's two controllers carry
+    pci-epf-ntb (guest/epf-ntb.sh), guest 3 runs guest/ntb-peer.sh, the
+    host scripts see QEPC_TOPOLOGY=ntb."""
+    ph.hosts = 2
+    ph.env['TOPOLOGY'] = 'ntb'
+    ph.extra.append(('usr/local/share/qemu-epc/ntb-peer.sh',
+                     os.path.join(GUEST_DIR, 'ntb-peer.sh')))
+    ph.epf_script = os.path.join(GUEST_DIR, 'epf-ntb.sh')
+
+
 def ntb_phase(series='7.3', runs=1, mib=16, seconds=3):
     """pci-epf-ntb across three guests: guest 1 with two qemu-epc
     controllers (guest/epf-ntb.sh puts the function's primary interface on
@@ -321,18 +332,15 @@ def ntb_phase(series='7.3', runs=1, mib=16, seconds=3):
     the endpoint core (guest/patches/7.3)."""
     kdir = artefacts.kernel_dir(series)
     ph = Phase(series, 'ntb', 'slave', 'vntb')
-    ph.hosts = 2
     ph.extra = [('usr/local/share/qemu-epc/vntb-agent.sh',
-                 os.path.join(GUEST_DIR, 'vntb-agent.sh')),
-                ('usr/local/share/qemu-epc/ntb-peer.sh',
-                 os.path.join(GUEST_DIR, 'ntb-peer.sh'))]
+                 os.path.join(GUEST_DIR, 'vntb-agent.sh'))]
     ph.extra += artefacts.iperf3_files()
     ph.mods = _need_modules(kdir, series, {'ntb', 'ntb_hw_epf', 'ntb_transport',
                                            'ntb_netdev', 'pci-epf-ntb'},
                             'guest/kernel-pair.config')
     ph.mods.append(artefacts.kmod_path(series))
-    ph.env = {'RUNS': runs, 'MIB': mib, 'SECONDS': seconds, 'TOPOLOGY': 'ntb'}
-    ph.epf_script = os.path.join(GUEST_DIR, 'epf-ntb.sh')
+    ph.env = {'RUNS': runs, 'MIB': mib, 'SECONDS': seconds}
+    _three_guests(ph)
     ph.host_script = os.path.join(GUEST_DIR, 'host-vntb.sh')
     ph.kernel = os.path.join(kdir, 'bzImage')
     ph.set_plan(cases.vntb_plan(mib, suite='ntb', seconds=seconds, topology='ntb'))
@@ -360,11 +368,7 @@ def ntb_clients_phase(series, topology=None):
     ph.ctl = True
     ph.host_script = os.path.join(GUEST_DIR, 'host-ntb-clients.sh')
     if topology:
-        ph.hosts = 2
-        ph.env['TOPOLOGY'] = topology
-        ph.extra.append(('usr/local/share/qemu-epc/ntb-peer.sh',
-                         os.path.join(GUEST_DIR, 'ntb-peer.sh')))
-        ph.epf_script = os.path.join(GUEST_DIR, 'epf-ntb.sh')
+        _three_guests(ph)
     else:
         ph.epf_script = os.path.join(GUEST_DIR, 'epf-vntb.sh')
         ph.epc_props = ',bar0=64bit,bar2=64bit,bar4=64bit'

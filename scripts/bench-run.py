@@ -349,14 +349,13 @@ def main(argv):
 def log_cases(res, ph, check):
     """The kernel-log case of each guest of a pair; check(who) gives the
     problems found, or a string when the pair did not run."""
-    for who, label in (('epf', '1 (epf)'), ('host', '2 (host)'), ('peer', '3 (peer)'))[
-            :1 + ph.hosts]:
+    for who, label in guests.GUESTS[:1 + ph.hosts]:
         probs = check(who)
         if isinstance(probs, str):
             ok, detail = False, probs
         else:
             ok, detail = not probs, '; '.join(probs[:3])
-        res.add('guest %s kernel log has no oops, BUG or unexpected WARNING%s'
+        res.add('%s kernel log has no oops, BUG or unexpected WARNING%s'
                 % (label, ph.tag()), ph.series, 'kernel logs', ok, 0, detail)
 
 
@@ -543,7 +542,7 @@ def stall_report(pair, tail=6):
     run alone says where it stood."""
     out = []
     for _, label, g in reversed(pair.guests):
-        who = label.split(' (')[0]      # "guest 2"
+        who = label.split(' (')[0]      # "guest 2" of "guest 2 (host)"
         try:
             with open(g.console, errors='replace') as f:
                 lines = f.read().splitlines()
