@@ -258,14 +258,14 @@ else
 	ok "$C_IDLE"
 fi
 
-# reads in flight: 128 MiB reads in a loop until /tmp/stop appears or one
-# fails, in the background ($reader); /tmp/reader gets "TIME ok" or "TIME
-# failed" when they end
+# reads_start BS COUNT: reads in flight: dd of COUNT blocks of BS in a loop
+# until /tmp/stop appears or one fails, in the background ($reader);
+# /tmp/reader gets "TIME ok" or "TIME failed" when they end
 reads_start() {
 	s=$(ns)
 	rm -f /tmp/reader /tmp/stop
 	(while [ ! -e /tmp/stop ]; do
-		dd if="/dev/$s" of=/dev/null bs=1M count=128 iflag=direct 2>/dev/null ||
+		dd if="/dev/$s" of=/dev/null bs="$1" count="$2" iflag=direct 2>/dev/null ||
 			{ echo "$(now) failed" >/tmp/reader; exit; }
 	done
 	echo "$(now) ok" >/tmp/reader) &
@@ -275,7 +275,7 @@ reads_start() {
 
 # link down while reads are in flight: they end with errors, within the
 # driver's timeouts, and the drive works again after it is back
-reads_start
+reads_start 1M 128
 t0=$(now)
 echo "stop-now" >&3
 # the reads end (or the bound and a margin pass) before guest 1's answer
@@ -299,7 +299,9 @@ else
 fi
 
 # the faults the script asks the harness for (guest/lib.sh inject) while
-# reads are in flight (reads_start above)
+# reads are in flight (reads_start above), 64 KiB each: one command at a
+# time, so that a later command's interrupt does not end the one whose
+# MSI-X was lost (with 1 MiB reads, two 512 KiB commands, it did)
 # the kernel's lines since the mark
 kmsg_mark() { mark=$(dmesg | wc -l); }
 kmsg_new() { dmesg | tail -n +$((mark + 1)); }
@@ -307,7 +309,7 @@ kmsg_new() { dmesg | tail -n +$((mark + 1)); }
 # a lost MSI-X: the nvme driver's timeout ($IO_TIMEOUT s) looks at the
 # queue, finds the completion guest 1 wrote and ends the I/O without error
 kmsg_mark
-reads_start
+reads_start 64k 64
 polled() { kmsg_new | grep -q 'timeout, completion polled'; }
 if ! inject epc msi-drop:1; then
 	notok "$C_MSI" "the harness did not set the fault"
@@ -330,7 +332,7 @@ kill $reader 2>/dev/null
 # flight time out and fail, the driver's reset finds no controller ready and
 # disables the device; a rescan finds the function again and the drive works
 kmsg_mark
-reads_start
+reads_start 64k 64
 t0=$(now)
 if ! inject bridge0 link-down:2000; then
 	notok "$C_LINK" "the harness did not set the fault"
