@@ -49,16 +49,6 @@ cd /sys/kernel/config/pci_ep
 ln -s functions/nvmet_pci_epf/nvme0 controllers/"$EPC"/
 echo 1 >controllers/"$EPC"/start
 
-# the bytes moved by the DMA channels of the controller's PCI device
-dma_bytes() {
-	pdev=$(basename "$(readlink -f /sys/class/pci_epc/"$EPC"/device)")
-	t=0
-	for ch in /sys/class/dma/dma*chan*; do
-		[ "$(basename "$(readlink -f "$ch/device")")" = "$pdev" ] || continue
-		t=$((t + $(cat "$ch/bytes_transferred")))
-	done
-	echo $t
-}
 # guest 2's requests on the serial line between the guests
 serve() {
 	start=/sys/kernel/config/pci_ep/controllers/$EPC/start
@@ -67,7 +57,7 @@ serve() {
 		case "$cmd" in
 		restart) sleep 1; echo 0 >"$start"; sleep 2; echo 1 >"$start" ;;
 		stop-now) echo 0 >"$start"; sleep 2; echo 1 >"$start" ;;
-		dma-bytes) dma_bytes >/dev/ttyS2; continue ;;
+		dma-bytes) epc_dma_bytes >/dev/ttyS2; continue ;;
 		cpus) nproc >/dev/ttyS2; continue ;;
 		*) echo "unknown: $cmd" >/dev/ttyS2; continue ;;
 		esac

@@ -172,6 +172,19 @@ need() {
 	load "$@"
 }
 
+# epc_dma_bytes: in guest 1, the bytes the DMA channels of controller $EPC
+# (their device is the EPC's parent) have moved so far, from dmaengine's
+# statistics
+epc_dma_bytes() {
+	_pdev=$(basename "$(readlink -f /sys/class/pci_epc/"$EPC"/device)")
+	_t=0
+	for _ch in /sys/class/dma/dma*chan*; do
+		[ "$(basename "$(readlink -f "$_ch/device")")" = "$_pdev" ] || continue
+		_t=$((_t + $(cat "$_ch/bytes_transferred")))
+	done
+	echo $_t
+}
+
 # the function $dev (a /sys/bus/pci/devices entry) in config space:
 # vendor (its first dword), absent (all-ones) or present
 vendor() { od -An -tx4 -N4 "$dev/config" 2>/dev/null | tr -d ' '; }

@@ -37,7 +37,7 @@ class Phase:
         self.series = series        # '6.12', '7.3', or '' for --kernel
         self.suite = suite          # qepc.suite= of the guests
         self.dma_mode = dma_mode    # DMA channels pcie-qemu-ep offers
-        # 'pcitest', 'kselftest', 'vntb', 'nvme' or 'script' (a user's)
+        # 'pcitest', 'kselftest', 'vntb', 'nvme', 'mhi' or 'script' (a user's)
         self.kind = kind
         self.planned = None         # case names, None for a user's script
         self.shmem = shmem          # the shared-memory path, else messages
@@ -98,6 +98,8 @@ class Phase:
         if self.kind == 'nvme':
             return cases.nvme_group(what) + (' (%s)' % self.label.split()[-1]
                                              if self.label else '')
+        if self.kind == 'mhi':
+            return 'mhi states'
         return 'host script'
 
     def image_key(self):
@@ -223,6 +225,8 @@ def series_phases(series, bench=None, epf='test', functions=1):
         return [vntb_phase(series), ntb_clients_phase(series)]
     if epf == 'nvme':
         return [nvme_phase(series)]
+    if epf == 'mhi':
+        return [mhi_phase(series)]
     if epf == 'ntb':
         return [ntb_phase(series), ntb_clients_phase(series, topology='ntb')]
     kdir = artefacts.kernel_dir(series)
@@ -401,6 +405,25 @@ def nvme_phase(series, shmem=True, label=None, runs=1, measure_only=False, secon
     ph.mods.append(artefacts.kmod_path(series))
     ph.kernel = os.path.join(kdir, 'bzImage')
     ph.set_plan(cases.nvme_plan(measure_only))
+    return ph
+
+
+def mhi_phase(series):
+    """The MHI pair (7.3): guest/epf-mhi.sh in guest 1 (pci-epf-mhi on a
+    qemu-epc with its MHI register block), guest/host-mhi.sh in guest 2
+    (mhi_pci_generic); the guests coordinate restarts and the switch of
+    configuration over the pair's serial line."""
+    kdir = artefacts.kernel_dir(series)
+    ph = Phase(series, 'mhi', 'slave', 'mhi')
+    ph.epc_props = ',mhi=on'
+    ph.epf_script = os.path.join(GUEST_DIR, 'epf-mhi.sh')
+    ph.host_script = os.path.join(GUEST_DIR, 'host-mhi.sh')
+    ph.ctl = True
+    ph.mods = _need_modules(kdir, series, {'mhi', 'mhi_pci_generic', 'mhi_ep', 'pci-epf-mhi'},
+                            'guest/kernel-7.3.config')
+    ph.mods.append(artefacts.kmod_path(series))
+    ph.kernel = os.path.join(kdir, 'bzImage')
+    ph.set_plan(cases.script_plan(ph.host_script))
     return ph
 
 

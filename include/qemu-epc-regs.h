@@ -15,6 +15,7 @@
 #define QEPC_REG_BAR            0       /* registers */
 #define QEPC_WINDOW_BAR         2       /* outbound window space, 64-bit */
 #define QEPC_MSIX_BAR           4       /* the controller's own MSI-X table */
+#define QEPC_MHI_BAR            1       /* the MHI register block (mhi=on) */
 #define QEPC_REGS_SIZE          0x1000
 
 #define QEPC_MAGIC_VALUE        0x43504551  /* "QEPC" */
@@ -37,6 +38,7 @@
 #define  QEPC_CAPS_DMA          (1u << 20)  /* DMA registers at 0x600 */
 #define  QEPC_CAPS_SUBRANGE     (1u << 21)  /* inbound table at 0x800 */
 #define  QEPC_CAPS_DOORBELL     (1u << 22)  /* DOORBELL register */
+#define  QEPC_CAPS_MHI          (1u << 23)  /* MHI register block in BAR1 */
 #define QEPC_WIN_ALIGN          0x00c   /* RO window offset/size granule */
 
 /* link control */
@@ -73,7 +75,8 @@
 /* the controller's MSI-X vectors (when the driver enables MSI-X) */
 #define QEPC_VEC_EVENTS         0   /* IRQ_STATUS events */
 #define QEPC_VEC_DOORBELL       1   /* DOORBELL writes */
-#define QEPC_NUM_VECTORS        2
+#define QEPC_VEC_MHI            2   /* MHI doorbell status (CAPS_MHI only) */
+#define QEPC_NUM_VECTORS        3
 
 #define QEPC_ERROR              0x020   /* RO last error, write clears */
 #define  QEPC_ERR_NONE          0
@@ -214,5 +217,34 @@
 #define QEPC_IB_ADDR_HI         0x04
 #define QEPC_IB_SIZE_LO         0x08    /* its size, not 0 */
 #define QEPC_IB_SIZE_HI         0x0c
+
+/*
+ * The MHI register block (BAR1 of the controller, with CAPS_MHI): the
+ * register file of a Qualcomm MHI endpoint, which an EPF maps behind one of
+ * its BARs.  Guest 1 sees all of it at its own offsets; an access of the
+ * host that the function's BAR leads to offset X of the block is the host's
+ * view of the register file, which starts QEPC_MHI_HOST_BASE in: it reaches
+ * register X + QEPC_MHI_HOST_BASE (the host's MHICTRL at X = 0x38 is guest
+ * 1's at 0x138; the status registers below 0x100 are guest 1's only).
+ * The MHI registers themselves
+ * (MHICTRL, MHISTATUS, the doorbells ...) are the MHI specification's;
+ * below are the hardware's: interrupt status, clear and mask registers
+ * that only guest 1 reaches, and the block's layout.
+ */
+#define QEPC_MHI_SIZE           0x2000  /* the block (BAR1) */
+#define QEPC_MHI_MMIO_SIZE      0x1000  /* what the EPF maps (the "mmio" resource) */
+#define QEPC_MHI_HOST_BASE      0x100   /* block offset of the host's offset 0 */
+#define QEPC_MHI_INT_STATUS     0x004   /* RO [0] MHICTRL written, [1] CRDB rung */
+#define QEPC_MHI_CHDB_STATUS(n) (0x028 + 4 * (n))  /* RO channel doorbells rung, n = 0..3 */
+#define QEPC_MHI_ERDB_STATUS(n) (0x038 + 4 * (n))  /* RO event doorbells rung */
+#define QEPC_MHI_INT_CLEAR      0x04c   /* WO 1s clear INT_STATUS bits */
+#define QEPC_MHI_CHDB_CLEAR(n)  (0x070 + 4 * (n))  /* WO */
+#define QEPC_MHI_ERDB_CLEAR(n)  (0x080 + 4 * (n))  /* WO */
+#define QEPC_MHI_INT_MASK       0x094   /* RW [0] MHICTRL, [1] CRDB */
+#define QEPC_MHI_CHDB_MASK(n)   (0x0b8 + 4 * (n))  /* RW */
+#define QEPC_MHI_ERDB_MASK(n)   (0x0c8 + 4 * (n))  /* RW */
+#define QEPC_MHI_DB_ROWS        4       /* 128 channels, 128 event rings */
+#define QEPC_MHI_CHDB(n)        (0x400 + 8 * (n))  /* channel n's doorbell */
+#define QEPC_MHI_ERDB(n)        (0x800 + 8 * (n))  /* event ring n's doorbell */
 
 #endif /* QEMU_EPC_REGS_H */

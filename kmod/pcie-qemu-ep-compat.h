@@ -16,6 +16,20 @@
 
 #include "qemu-epc-regs.h"
 
+#include <linux/platform_device.h>
+
+/* bind a platform device to the driver named @drv only */
+static inline int qep_set_driver_override(struct platform_device *p,
+					  const char *drv)
+{
+#ifdef QEP_HAVE_DEV_DRIVER_OVERRIDE
+	return device_set_driver_override(&p->dev, drv);
+#else
+	return driver_set_override(&p->dev, &p->driver_override, drv,
+				   strlen(drv));
+#endif
+}
+
 #if QEP_EPC_API == 612
 
 #define QEP_IRQ_TYPE		unsigned int

@@ -41,6 +41,7 @@
 #include <linux/pci.h>
 #include <linux/pci-epc.h>
 #include <linux/pci-epf.h>
+#include <linux/platform_device.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -49,6 +50,7 @@
 #include "pcie-qemu-ep-compat.h"
 
 #define DRV_NAME	"pcie-qemu-ep"
+#define QEP_PLAT_DRV	DRV_NAME "-epc"	/* the EPC parent's driver */
 /* what a host writes to ring the doorbell (any value rings it) */
 #define QEP_DOORBELL_DATA	0x1
 /* longer than the device gives the host to drop a mapping (10 x 300 ms) */
@@ -114,6 +116,13 @@ struct qep {
 		u8 bar_sub_count[QEPC_NUM_BARS];
 	} fn[QEPC_MAX_FUNCS];
 	int doorbell_irq;		/* 0: no doorbell vector */
+	/*
+	 * The EPC's parent, as on SoC controllers: a platform device whose
+	 * resources are the MHI register block ("mmio") and its interrupt
+	 * ("doorbell") when the device has one (pci-epf-mhi takes them from
+	 * there); it is also the DMA channels' device, which EPFs match.
+	 */
+	struct platform_device *plat;
 
 	u32 host_status;		/* STATUS of all functions, ORed */
 	/*
@@ -1015,7 +1024,7 @@ static int qep_dma_register(struct qep *qep)
 	if (!qep->num_dma || !qep->dma_max_len)
 		return -ENODEV;
 
-	dd->dev = &qep->pdev->dev;
+	dd->dev = &qep->plat->dev;
 	INIT_LIST_HEAD(&dd->channels);
 	dma_cap_set(DMA_PRIVATE, dd->cap_mask);
 	dma_cap_set(DMA_MEMCPY, dd->cap_mask);
@@ -1181,12 +1190,72 @@ static void qep_mem_exit(void *data)
 	pci_epc_mem_exit(data);
 }
 
+static void qep_epc_destroy(void *data)
+{
+	pci_epc_destroy(data);
+}
+
+static void qep_platform_del(void *data)
+{
+	platform_device_unregister(data);
+}
+
+/*
+ * The EPC's parent (struct qep, plat): named after the PCI device, so that
+ * the controller keeps the PCI device's name in configfs, and bound to
+ * qep_plat_driver, since a DMA device needs a driver.
+ */
+static int qep_platform_add(struct qep *qep, u32 caps, int nvec)
+{
+	struct pci_dev *pdev = qep->pdev;
+	struct platform_device *plat;
+	struct resource res[] = {
+		DEFINE_RES_MEM_NAMED(pci_resource_start(pdev, QEPC_MHI_BAR),
+				     QEPC_MHI_MMIO_SIZE, "mmio"),
+		DEFINE_RES_IRQ_NAMED(nvec > QEPC_VEC_MHI ?
+				     pci_irq_vector(pdev, QEPC_VEC_MHI) : 0,
+				     "doorbell"),
+	};
+	int ret, nres = 0;
+
+	if ((caps & QEPC_CAPS_MHI) && pdev->msix_enabled &&
+	    nvec > QEPC_VEC_MHI &&
+	    pci_resource_len(pdev, QEPC_MHI_BAR) >= QEPC_MHI_MMIO_SIZE) {
+		nres = ARRAY_SIZE(res);
+	} else if (caps & QEPC_CAPS_MHI) {
+		dev_warn(&pdev->dev, "MHI block without its MSI-X vector: not offered\n");
+	}
+
+	plat = platform_device_alloc(dev_name(&pdev->dev), PLATFORM_DEVID_NONE);
+	if (!plat)
+		return -ENOMEM;
+	plat->dev.parent = &pdev->dev;
+	ret = dma_coerce_mask_and_coherent(&plat->dev, DMA_BIT_MASK(64));
+	if (!ret && nres)
+		ret = platform_device_add_resources(plat, res, nres);
+	if (!ret)
+		ret = qep_set_driver_override(plat, QEP_PLAT_DRV);
+	if (!ret)
+		ret = platform_device_add(plat);
+	if (ret) {
+		platform_device_put(plat);
+		return ret;
+	}
+	ret = devm_add_action_or_reset(&pdev->dev, qep_platform_del, plat);
+	if (ret)
+		return ret;
+	if (!plat->dev.driver)
+		return -ENODEV;
+	qep->plat = plat;
+	return 0;
+}
+
 static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct device *dev = &pdev->dev;
 	struct qep *qep;
 	u32 caps;
-	int i, ret;
+	int i, nvec, ret;
 
 	qep = devm_kzalloc(dev, sizeof(*qep), GFP_KERNEL);
 	if (!qep)
@@ -1251,9 +1320,21 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	qep_features_caps(&qep->features, caps & QEPC_CAPS_INTX,
 			  qep->num_inbound >= 2);
 
-	qep->epc = devm_pci_epc_create(dev, &qep_epc_ops);
+	/* MSI-X gives the doorbell and the MHI block vectors of their own */
+	nvec = pci_alloc_irq_vectors(pdev, 1, QEPC_NUM_VECTORS,
+				     PCI_IRQ_MSIX | PCI_IRQ_MSI | QEP_PCI_IRQ_INTX);
+	if (nvec < 0)
+		return dev_err_probe(dev, nvec, "no interrupt\n");
+	ret = qep_platform_add(qep, caps, nvec);
+	if (ret)
+		return dev_err_probe(dev, ret, "the EPC's platform device\n");
+
+	qep->epc = pci_epc_create(&qep->plat->dev, &qep_epc_ops);
 	if (IS_ERR(qep->epc))
 		return dev_err_probe(dev, PTR_ERR(qep->epc), "creating the EPC\n");
+	ret = devm_add_action_or_reset(dev, qep_epc_destroy, qep->epc);
+	if (ret)
+		return ret;
 	qep->epc->max_functions = qep->num_funcs;
 	epc_set_drvdata(qep->epc, qep);
 
@@ -1265,13 +1346,8 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 
-	/* MSI-X gives the doorbell a vector of its own */
-	ret = pci_alloc_irq_vectors(pdev, 1, QEPC_NUM_VECTORS,
-				    PCI_IRQ_MSIX | PCI_IRQ_MSI | QEP_PCI_IRQ_INTX);
-	if (ret < 0)
-		return dev_err_probe(dev, ret, "no interrupt\n");
 	qep->irq = pci_irq_vector(pdev, QEPC_VEC_EVENTS);
-	if (ret == QEPC_NUM_VECTORS && pdev->msix_enabled &&
+	if (nvec > QEPC_VEC_DOORBELL && pdev->msix_enabled &&
 	    (caps & QEPC_CAPS_DOORBELL))
 		qep->doorbell_irq = pci_irq_vector(pdev, QEPC_VEC_DOORBELL);
 	spin_lock_init(&qep->ev_lock);
@@ -1337,7 +1413,39 @@ static struct pci_driver qep_driver = {
 	.probe		= qep_probe,
 	.remove		= qep_remove,
 };
-module_pci_driver(qep_driver);
+/* binds the EPC's parent only (qep_platform_add) */
+static int qep_plat_probe(struct platform_device *plat)
+{
+	return 0;
+}
+
+static struct platform_driver qep_plat_driver = {
+	.driver = {
+		.name = QEP_PLAT_DRV,
+		.suppress_bind_attrs = true,
+	},
+	.probe = qep_plat_probe,
+};
+
+static int __init qep_init(void)
+{
+	int ret = platform_driver_register(&qep_plat_driver);
+
+	if (ret)
+		return ret;
+	ret = pci_register_driver(&qep_driver);
+	if (ret)
+		platform_driver_unregister(&qep_plat_driver);
+	return ret;
+}
+module_init(qep_init);
+
+static void __exit qep_exit(void)
+{
+	pci_unregister_driver(&qep_driver);
+	platform_driver_unregister(&qep_plat_driver);
+}
+module_exit(qep_exit);
 
 MODULE_DESCRIPTION("PCI endpoint controller driver for the qemu-epc device");
 MODULE_LICENSE("GPL");

@@ -126,6 +126,8 @@ static MemTxResult epc_inbound_rw(EpcFunc *f, int bar, uint64_t off,
     QemuEpcState *s = f->s;
     PCIDevice *pdev = PCI_DEVICE(s);
     pcibus_t regs = pci_get_bar_addr(pdev, QEPC_REG_BAR);
+    pcibus_t mhi = s->mhi_on ? pci_get_bar_addr(pdev, QEPC_MHI_BAR)
+                             : PCI_BAR_UNMAPPED;
 
     while (len) {
         uint64_t addr, avail;
@@ -139,6 +141,10 @@ static MemTxResult epc_inbound_rw(EpcFunc *f, int bar, uint64_t off,
         if (regs != PCI_BAR_UNMAPPED && addr >= regs &&
             addr - regs < QEPC_REGS_SIZE) {
             r = epc_inbound_regs(s, addr - regs, write, wdata, rdata, n);
+        } else if (mhi != PCI_BAR_UNMAPPED && addr >= mhi &&
+                   addr - mhi < QEPC_MHI_SIZE) {
+            n = MIN(n, QEPC_MHI_SIZE - (addr - mhi));
+            r = epc_inbound_mhi(s, addr - mhi, write, wdata, rdata, n);
         } else if (epc_inbound_loops(f, addr, n)) {
             qemu_log_mask(LOG_GUEST_ERROR, "qemu-epc: host %s of BAR%d at "
                           "0x%" PRIx64 " refused: its inbound mapping points "

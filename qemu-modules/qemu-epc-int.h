@@ -16,6 +16,7 @@
 #include "epc-windows.h"
 #include "epc-cfgspace.h"
 #include "epc-dma.h"
+#include "epc-mhi.h"
 #include "qemu-epc-regs.h"
 
 #define TYPE_QEMU_EPC "qemu-epc"
@@ -47,6 +48,8 @@ struct QemuEpcState {
     MemoryRegion regs;       /* BAR0: the common registers, blocks over them */
     MemoryRegion bar_regs, ib_regs, win_regs;   /* (qemu-epc-regs.c) */
     MemoryRegion window;
+    MemoryRegion mhi_mr;     /* BAR1 with mhi=on (qemu-epc-mhi.c) */
+    EpcMhi mhi;
     EpcDma dma;
 
     /* properties */
@@ -58,6 +61,7 @@ struct QemuEpcState {
     uint32_t inbound_windows;
     char *bar_kind[QEPC_NUM_BARS];
     bool shmem;
+    bool mhi_on;             /* mhi=: the MHI register block */
     char *capture_path;
     uint64_t capture_limit;
     char *inject;            /* inject=, applied to each function's link */
@@ -72,6 +76,11 @@ struct QemuEpcState {
     QepDirect win_direct[QEPC_NUM_WINDOWS]; /* mapped onto host shared RAM */
     EpcFunc fn[QEPC_MAX_FUNCS];
 };
+
+/* qemu-epc-mhi.c: the MHI register block */
+void epc_mhi_realize(QemuEpcState *s);
+MemTxResult epc_inbound_mhi(QemuEpcState *s, uint64_t off, bool write,
+                            const uint8_t *wdata, uint8_t *rdata, uint32_t len);
 
 /* qemu-epc.c: interrupts to guest 1, the link's state, QOM */
 void epc_update_irq(QemuEpcState *s, uint32_t new_bits);

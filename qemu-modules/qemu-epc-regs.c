@@ -70,7 +70,8 @@ static uint64_t epc_reg_read(void *opaque, hwaddr addr, unsigned size)
     case QEPC_CAPS:
         return QEPC_NUM_WINDOWS | QEPC_NUM_BARS << 8 | QEPC_CAPS_MSI |
                QEPC_CAPS_MSIX | QEPC_CAPS_INTX | QEPC_CAPS_LINKUP_IRQ |
-               QEPC_CAPS_DMA | QEPC_CAPS_SUBRANGE | QEPC_CAPS_DOORBELL;
+               QEPC_CAPS_DMA | QEPC_CAPS_SUBRANGE | QEPC_CAPS_DOORBELL |
+               (s->mhi_on ? QEPC_CAPS_MHI : 0);
     case QEPC_WIN_ALIGN:
         return EPC_WIN_ALIGN;
     case QEPC_CTRL:

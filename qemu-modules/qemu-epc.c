@@ -373,6 +373,9 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
                      &s->regs);
     pci_register_bar(pdev, QEPC_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_TYPE_64, &s->window);
+    if (s->mhi_on) {
+        epc_mhi_realize(s);
+    }
 
     for (unsigned k = 0; k < s->functions; k++) {
         EpcFunc *f = &s->fn[k];
@@ -482,6 +485,7 @@ static void epc_reset(DeviceState *dev)
         epc_bars_reset(&f->bars);
     }
     s->doorbell_data = 0;
+    epc_mhi_reset(&s->mhi);
     for (int i = 0; i < QEPC_NUM_WINDOWS; i++) {
         qep_direct_clear(&s->win_direct[i], &s->window);
     }
@@ -498,6 +502,7 @@ static QepProperty epc_properties[] = {
     DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
     DEFINE_PROP_UINT32("inbound-windows", QemuEpcState, inbound_windows, 16),
     DEFINE_PROP_BOOL("shmem", QemuEpcState, shmem, true),
+    DEFINE_PROP_BOOL("mhi", QemuEpcState, mhi_on, false),
     DEFINE_PROP_STRING("capture", QemuEpcState, capture_path),
     DEFINE_PROP_SIZE("capture-limit", QemuEpcState, capture_limit,
                      QEP_CAPTURE_LIMIT),

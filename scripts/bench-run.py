@@ -46,7 +46,7 @@ def parse_args(argv):
                    help='which of the project\'s guest kernels to run: 6.12 (pcitest.sh '
                    'and the DMA cases), 7.3 (the pci_endpoint kselftest) or all '
                    '(default); not with --kernel')
-    p.add_argument('--epf', choices=('test', 'vntb', 'nvme', 'ntb'), default='test',
+    p.add_argument('--epf', choices=('test', 'vntb', 'nvme', 'ntb', 'mhi'), default='test',
                    help='the endpoint function of the project\'s pairs: test '
                    '(pci-epf-test against pcitest.sh or the kselftest, default) or '
                    'vntb (pci-epf-vntb in guest 1, ntb_hw_epf in guest 2, a network '
@@ -61,7 +61,10 @@ def parse_args(argv):
                    'controllers, ntb_hw_epf in guests 2 and 3, a network between '
                    'them: ping, TCP with checksums, iperf3, each host\'s link down '
                    'and up; then ntb_perf, ntb_tool and ntb_pingpong on three '
-                   'guests of their own)')
+                   'guests of their own) or mhi (Linux 7.3 only: pci-epf-mhi in '
+                   'guest 1 on a qemu-epc with its MHI register block, the MHI host '
+                   'stack in guest 2: mission mode and M0, the channels listed, an MHI '
+                   'reset, link down and up, the configurations with and without DMA)')
     p.add_argument('--kernel', help='guest kernel image for both guests '
                    '(default: the project\'s kernels, built by setup)')
     p.add_argument('--modules', metavar='DIR', help='directory of .ko files for '
@@ -166,7 +169,7 @@ def parse_args(argv):
     if a.epf == 'vntb' and a.functions > 1 and (a.functions != 2 or a.series != '6.12'):
         p.error('--epf vntb --functions 2 (pci-epf-test beside pci-epf-vntb) runs on '
                 '--series 6.12 only, with two functions')
-    if a.epf in ('nvme', 'ntb') and a.functions > 1:
+    if a.epf in ('nvme', 'ntb', 'mhi') and a.functions > 1:
         p.error('--epf %s runs one function; not with --functions' % a.epf)
     if a.epf == 'ntb' and a.capture:
         p.error('--epf ntb has two links; --capture takes a pair\'s one')
@@ -235,10 +238,11 @@ def project_phases(a):
     for series in (artefacts.SERIES if a.series == 'all' else (a.series,)):
         if a.bench and series != '6.12':
             continue
-        if a.epf in ('nvme', 'ntb') and series != '7.3':
+        if a.epf in ('nvme', 'ntb', 'mhi') and series != '7.3':
             if a.series != 'all':
                 sys.exit('run: --epf %s needs --series 7.3 (%s)' % (a.epf, {
                     'nvme': 'nvmet-pci-epf is in Linux from 6.14 on',
+                    'mhi': 'the project\'s 7.3 guest kernel has the MHI stacks',
                     'ntb': 'its guest kernel carries the fix pci-epf-ntb needs, '
                            'guest/patches/7.3'}[a.epf]))
             continue

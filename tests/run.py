@@ -55,7 +55,8 @@ import unittest
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = ['harness', 'unit', 'device', 'sanitize', 'tsan', 'fuzz', 'kmod', 'versions', 'pkg',
        'e2e']
-UNIT = ('test-proto', 'test-cfgspace', 'test-bars', 'test-windows', 'test-inject')
+UNIT = ('test-proto', 'test-cfgspace', 'test-bars', 'test-windows', 'test-inject',
+        'test-mhi')
 # the fewest cases each whole suite has; fewer means cases went missing
 MINIMUM = {'harness': 45, 'unit': 27, 'device': 120, 'sanitize': 120, 'tsan': 120, 'fuzz': 4, 'kmod': 9,
            'e2e': 15, 'versions': 5, 'versions/qemu-7.2': 120, 'pkg': 9}

@@ -1,0 +1,140 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Host side of `qemu-epc-bench run --epf mhi` (Linux 7.3), run in guest 2 by
+# /init once the function is present ($QEPC_FUNCTION): the kernel's MHI host
+# stack (mhi_pci_generic, which binds the modem ID 17cb:0306) against the
+# MHI endpoint stack that pci-epf-mhi runs in guest 1 (guest/epf-mhi.sh).
+# One KTAP line per check.  The kernel has no MHI endpoint client driver
+# (drivers/bus/mhi/ep has the stack only), so no channel carries data: the
+# checks are the state machine's: mission mode and M0, the channels each
+# side lists, an MHI reset by the host, a link down and up, and the
+# configuration without DMA.  The MHI states are the host's MHI debugfs
+# ("states": the PM state, the device's MHI state and its execution
+# environment).  Guest 1 is asked over the pair's serial line (ttyS2).
+# Every wait is bounded.
+. "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
+
+C_BIND="mhi mhi_pci_generic bound the function (17cb:0306)"
+C_M0="mhi mission mode and M0 (sm8450 configuration)"
+C_CHAN="mhi channels: the host's devices for the modem's channels, the endpoint's controller"
+C_DMA="mhi sm8450: the endpoint's writes to host memory went through pcie-qemu-ep's DMA channels"
+C_RESET="mhi host reset: mhi_pci_generic unbound (MHI reset) and bound again, M0 again"
+C_LINK="mhi link down and up: guest 1 restarts the controller, M0 again after a rescan"
+C_SDX55="mhi sdx55 configuration (no DMA): M0 again after guest 1 switched the function, no DMA"
+plan "$C_BIND" "$C_M0" "$C_CHAN" "$C_DMA" "$C_RESET" "$C_LINK" "$C_SDX55"
+
+fn=$QEPC_FUNCTION
+dev=/sys/bus/pci/devices/$fn
+DRIVER=mhi-pci-generic
+# the channels of mhi_pci_generic's configuration for this modem that a
+# device in mission mode offers
+CHANNELS="LOOPBACK DIAG MBIM QMI IPCR FIREHOSE IP_SW0 IP_HW0"
+
+# ask COMMAND: a request to guest 1 (guest/epf-mhi.sh), its one-line answer
+# in $answer
+ask() {
+	echo "$*" >&3
+	answer=
+	read -r -t 60 answer <&3
+}
+bound() { [ "$(basename "$(readlink -f "$dev/driver")")" = $DRIVER ]; }
+mhi_name() { basename "$(ls -d "$dev"/mhi[0-9]* 2>/dev/null | head -1)"; }
+states() { cat "/sys/kernel/debug/mhi/$(mhi_name)/states" 2>/dev/null | head -1; }
+in_m0() {
+	s=$(states)
+	case $s in
+	*"PM state: M0 "*"MHI state: M0 EE: MISSION MODE "*) return 0 ;;
+	esac
+	return 1
+}
+# wait_m0 NAME: ok when the device reaches M0 in mission mode within 60 s
+wait_m0() {
+	if wait_for 60 in_m0; then
+		echo "# $(states)"
+		ok "$1"
+	else
+		notok "$1" "after 60 s: '$(states)'; $(dmesg | grep -i mhi | tail -3)"
+	fi
+}
+# after the function went away and came back: enumerate it again
+reprobe() {
+	wait_for 30 present || return 1
+	echo 1 >"$dev/remove"
+	echo 1 >/sys/bus/pci/rescan
+	wait_for 30 bound
+}
+
+stty -F /dev/ttyS2 raw -echo
+# open once: a UART that nobody has open drops what arrives
+exec 3<>/dev/ttyS2
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+
+if need mhi && need mhi_pci_generic && wait_for 30 bound; then
+	ok "$C_BIND"
+else
+	notok "$C_BIND" "driver '$(basename "$(readlink -f "$dev/driver")")'; $(dmesg | tail -3)"
+fi
+
+wait_m0 "$C_M0"
+
+missing=
+m=$(mhi_name)
+for c in $CHANNELS; do
+	[ -e "/sys/bus/mhi/devices/${m}_$c" ] || missing="$missing $c"
+done
+ask ep-devices
+echo "# host: $(ls /sys/bus/mhi/devices | tr '\n' ' ')"
+echo "# endpoint: $answer"
+case " $answer " in
+*" mhi_ep0 "*) ep=yes ;;
+*) ep= ;;
+esac
+if [ -z "$missing" ] && [ -n "$ep" ]; then
+	ok "$C_CHAN"
+else
+	notok "$C_CHAN" "host lacks:${missing:- nothing}; endpoint bus: '$answer'"
+fi
+
+# the state change and execution environment events are ring writes of the
+# endpoint into host memory: with the sm8450 configuration, DMA transfers
+if ask dma-bytes && [ "${answer:-0}" -gt 0 ] 2>/dev/null; then
+	echo "# $answer bytes through the DMA channels"
+	ok "$C_DMA"
+else
+	notok "$C_DMA" "guest 1's DMA channels moved '$answer' bytes"
+fi
+
+ask log "Host triggered MHI reset"
+resets=$answer
+echo "$fn" >/sys/bus/pci/drivers/$DRIVER/unbind
+echo "$fn" >/sys/bus/pci/drivers/$DRIVER/bind
+ask log "Host triggered MHI reset"
+if [ "${answer:-0}" -gt "${resets:-0}" ] 2>/dev/null; then
+	wait_m0 "$C_RESET"
+else
+	notok "$C_RESET" "guest 1 saw no MHI reset (reset messages before $resets, after '$answer')"
+fi
+
+if ! ask restart || [ "$answer" != restarted ]; then
+	notok "$C_LINK" "guest 1 answered '$answer' to restart"
+elif ! reprobe; then
+	notok "$C_LINK" "not bound again after a rescan: $(dmesg | tail -3)"
+else
+	wait_m0 "$C_LINK"
+fi
+
+ask dma-bytes
+before=$answer
+if ! ask switch sdx55 || [ "$answer" != switched ]; then
+	notok "$C_SDX55" "guest 1 answered '$answer' to switch sdx55"
+elif ! reprobe; then
+	notok "$C_SDX55" "not bound again after a rescan: $(dmesg | tail -3)"
+elif ! wait_for 60 in_m0; then
+	notok "$C_SDX55" "after 60 s: '$(states)'; $(dmesg | grep -i mhi | tail -3)"
+elif ! ask dma-bytes || [ "$answer" != "$before" ]; then
+	notok "$C_SDX55" "the DMA channels moved bytes: $before before, '$answer' after"
+else
+	echo "# $(states)"
+	ok "$C_SDX55"
+fi
