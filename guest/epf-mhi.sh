@@ -13,7 +13,7 @@
 #                 "restarted" once started
 #   switch CONF   unbind the function, bind pci-epf-mhi's CONF configuration
 #                 (sm8450, sdx55: no DMA) instead, start; answers "switched"
-#   dma-bytes     the bytes pcie-qemu-ep's DMA channels have moved so far
+#   dma-in-use    how many of pcie-qemu-ep's DMA channels a driver holds
 #   log PATTERN   how many lines of guest 1's kernel log match PATTERN
 #   ep-devices    the MHI endpoint bus's devices, on one line
 set -e
@@ -43,7 +43,7 @@ serve() {
 			conf=$arg
 			bind "$conf" && echo switched
 			;;
-		dma-bytes) epc_dma_bytes ;;
+		dma-in-use) epc_dma_in_use ;;
 		log) dmesg | grep -c -e "$arg" || true ;;
 		ep-devices) echo $(ls /sys/bus/mhi_ep/devices 2>/dev/null) ;;
 		*) echo "unknown: $cmd" ;;

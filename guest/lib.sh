@@ -172,17 +172,29 @@ need() {
 	load "$@"
 }
 
-# epc_dma_bytes: in guest 1, the bytes the DMA channels of controller $EPC
-# (their device is the EPC's parent) have moved so far, from dmaengine's
-# statistics
-epc_dma_bytes() {
+# epc_dma_chans: in guest 1, the dmaengine channels of controller $EPC
+# (their device is the EPC's parent), one sysfs directory a line
+epc_dma_chans() {
 	_pdev=$(basename "$(readlink -f /sys/class/pci_epc/"$EPC"/device)")
-	_t=0
 	for _ch in /sys/class/dma/dma*chan*; do
-		[ "$(basename "$(readlink -f "$_ch/device")")" = "$_pdev" ] || continue
+		[ "$(basename "$(readlink -f "$_ch/device")")" != "$_pdev" ] || echo "$_ch"
+	done
+}
+# epc_dma_bytes: the bytes they have moved so far (dmaengine's statistics)
+epc_dma_bytes() {
+	_t=0
+	for _ch in $(epc_dma_chans); do
 		_t=$((_t + $(cat "$_ch/bytes_transferred")))
 	done
 	echo $_t
+}
+# epc_dma_in_use: how many of them a driver holds
+epc_dma_in_use() {
+	_n=0
+	for _ch in $(epc_dma_chans); do
+		_n=$((_n + $(cat "$_ch/in_use")))
+	done
+	echo $_n
 }
 
 # the function $dev (a /sys/bus/pci/devices entry) in config space:

@@ -68,9 +68,10 @@
 #define  QEPC_IRQ_LINK_DOWN     (1u << 1)
 #define  QEPC_IRQ_HOST_CFG      (1u << 2)   /* command, MSI or MSI-X changed */
 #define  QEPC_IRQ_DOORBELL      (1u << 3)   /* DOORBELL written, without MSI-X */
+#define  QEPC_IRQ_BME_SET       (1u << 4)   /* a host set bus master enable */
 #define  QEPC_IRQ_DMA(n)        (1u << (8 + (n)))  /* DMA channel n finished */
 #define  QEPC_IRQ_DMA_ALL       0xf00u
-#define  QEPC_IRQ_ALL           0xf0fu
+#define  QEPC_IRQ_ALL           0xf1fu
 
 /* the controller's MSI-X vectors (when the driver enables MSI-X) */
 #define QEPC_VEC_EVENTS         0   /* IRQ_STATUS events */

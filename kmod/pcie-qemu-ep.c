@@ -1107,7 +1107,8 @@ static irqreturn_t qep_irq_thread(int irq, void *data)
 	qep_writel(qep, QEPC_IRQ_STATUS, events);
 	qep_dma_irq(qep, events);
 
-	events &= QEPC_IRQ_LINK_UP | QEPC_IRQ_LINK_DOWN | QEPC_IRQ_HOST_CFG;
+	events &= QEPC_IRQ_LINK_UP | QEPC_IRQ_LINK_DOWN | QEPC_IRQ_HOST_CFG |
+		  QEPC_IRQ_BME_SET;
 	if (events) {
 		spin_lock_irqsave(&qep->ev_lock, flags);
 		qep->ev_pending |= events;
@@ -1144,8 +1145,14 @@ static void qep_event_work(struct work_struct *work)
 		dev_info(dev, "link up\n");
 		pci_epc_linkup(qep->epc);
 	}
-	if ((events & QEPC_IRQ_HOST_CFG) && (status & QEPC_STATUS_BME) &&
-	    !(was & QEPC_STATUS_BME)) {
+	/*
+	 * each time a host sets bus mastering, also when it cleared it and
+	 * set it again since the last look (a driver rebound): pci-epf-mhi
+	 * powers its stack up on it
+	 */
+	if (((events & QEPC_IRQ_BME_SET) ||
+	     ((events & QEPC_IRQ_HOST_CFG) && !(was & QEPC_STATUS_BME))) &&
+	    (status & QEPC_STATUS_BME)) {
 		dev_dbg(dev, "host enabled bus mastering\n");
 		qep_bme_notify(qep->epc);
 	}

@@ -61,7 +61,8 @@ uint32_t epc_mhi_read(const EpcMhi *m, unsigned off)
     if (in_rows(off, QEPC_MHI_ERDB_STATUS(0), &row)) {
         return m->erdb_status[row];
     }
-    if (off == QEPC_MHI_INT_CLEAR || in_rows(off, QEPC_MHI_CHDB_CLEAR(0), &row) ||
+    if (off == QEPC_MHI_INT_CLEAR ||
+        in_rows(off, QEPC_MHI_CHDB_CLEAR(0), &row) ||
         in_rows(off, QEPC_MHI_ERDB_CLEAR(0), &row)) {
         return 0;
     }

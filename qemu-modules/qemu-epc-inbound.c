@@ -34,6 +34,7 @@ static void epc_handle_cfg(EpcFunc *f, const struct qep_msg *m)
 {
     QemuEpcState *s = f->s;
     unsigned ev;
+    bool bme;
     uint8_t data[4];
 
     if (!f->link_up) {
@@ -45,6 +46,7 @@ static void epc_handle_cfg(EpcFunc *f, const struct qep_msg *m)
         qep_link_complete(&f->link, &m->hdr, QEP_CPL_SC, data, m->u.cfg.len);
         return;
     }
+    bme = epc_cfg_command(&f->cfg) & PCI_COMMAND_MASTER;
     ev = epc_cfg_write(&f->cfg, m->u.cfg.offset, m->u.cfg.len, m->u.cfg.data);
     trace_qemu_epc_host_cfg_write(f->n, m->u.cfg.offset, m->u.cfg.len,
                                   m->u.cfg.data);
@@ -63,7 +65,9 @@ static void epc_handle_cfg(EpcFunc *f, const struct qep_msg *m)
         qep_link_complete(&f->link, &m->hdr, QEP_CPL_SC, NULL, 0);
     }
     if (ev & (EPC_CFG_EV_COMMAND | EPC_CFG_EV_MSI | EPC_CFG_EV_MSIX)) {
-        epc_event(s, QEPC_IRQ_HOST_CFG);
+        epc_event(s, QEPC_IRQ_HOST_CFG |
+                  (!bme && (epc_cfg_command(&f->cfg) & PCI_COMMAND_MASTER) ?
+                   QEPC_IRQ_BME_SET : 0));
     }
 }
 

@@ -518,6 +518,11 @@ KNOWN_BUGS = [
      'guest/patches/7.3/0001-PCI-endpoint-keep-secondary-interfaces-off-the-EPF-list.patch '
      'fixes: pci-epf-ntb\'s secondary interface is on the controller\'s EPF list, '
      'where the link-up notifier takes it for a primary EPF; this kernel lacks the fix'),
+    ('pci_epf_mhi_edma_flush_async', 'pci_epf_mhi',
+     'the oops in pci_epf_mhi_edma_flush_async is pci-epf-mhi\'s bug that '
+     'guest/patches/7.3/0002-PCI-endpoint-pci-epf-mhi-get-the-DMA-channels-back-on-link-up.patch '
+     'fixes: a link down releases its DMA channels, a link up does not get them back, and '
+     'the next power down uses the NULL channels; this kernel lacks the fix'),
 ]
 
 

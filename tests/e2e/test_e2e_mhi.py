@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""`qemu-epc-bench run --epf mhi`: pci-epf-mhi in guest 1 on a qemu-epc
+with its MHI register block, mhi_pci_generic in guest 2: every check of the
+plan passes (mission mode and M0, the channels, the DMA channels the sm8450
+configuration holds, the host's MHI reset, a link down and up, the sdx55
+configuration), both kernel logs are clean; and the events behind them
+happened in guest 1: the host's reset reached the endpoint stack, the link
+went down and up twice (the restart, then the switch of configuration)."""
+import os
+import unittest
+
+import e2e
+import phases as P
+
+KERNELS = ('7.3',)
+
+
+class MhiPair(unittest.TestCase):
+    def test_mhi_7_3(self):
+        rundir = e2e.test_rundir('mhi-7.3')
+        r = e2e.bench_run(self, ['--epf', 'mhi', '--series', '7.3'], rundir, minutes=15)
+        e2e.check_run(self, r, [n for ph in P.series_phases('7.3', epf='mhi')
+                                for n in ph.planned])
+        with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:
+            epf = f.read()
+        self.assertIn('Host triggered MHI reset!', epf)
+        self.assertEqual(epf.count(': link down'), 2, epf[-3000:])
+        self.assertNotIn('Failed to power up MHI EP', epf)
+        with open(os.path.join(rundir, 'host-ttyS1.log'), errors='replace') as f:
+            self.assertEqual(f.read().count('MHI state: M0 EE: MISSION MODE'), 4)
