@@ -1420,6 +1420,7 @@ static struct pci_driver qep_driver = {
 	.probe		= qep_probe,
 	.remove		= qep_remove,
 };
+
 /* binds the EPC's parent only (qep_platform_add) */
 static int qep_plat_probe(struct platform_device *plat)
 {

@@ -77,15 +77,18 @@ class KmodBuild(unittest.TestCase):
     def test_features_found_in_each_tree(self):
         """Kbuild finds the 7.3 framework's additions in the 7.3 headers
         and in 6.12's only align_addr and the backported bus-master
-        notification; none in 6.1's."""
-        # (6.12.95 has the bus-master notification from a stable backport)
+        notification and device driver_override; none in 6.1's."""
+        # (6.12.95 has the bus-master notification and the device core's
+        # driver_override from stable backports)
         for name, want in (('kernel-tree-6.1', set()),
-                           ('guest-kernel', {'QEP_HAVE_BME_NOTIFY', 'QEP_HAVE_ALIGN_ADDR'}),
+                           ('guest-kernel', {'QEP_HAVE_BME_NOTIFY', 'QEP_HAVE_ALIGN_ADDR',
+                                             'QEP_HAVE_DEV_DRIVER_OVERRIDE'}),
                            ('guest-kernel-7.3', {'QEP_MSI_NR_IRQS', 'QEP_HAVE_INTX_CAP',
                                                  'QEP_HAVE_BAR_DISABLED',
                                                  'QEP_HAVE_SUBRANGE', 'QEP_HAVE_AUX_RES',
                                                  'QEP_HAVE_BME_NOTIFY',
-                                                 'QEP_HAVE_ALIGN_ADDR'})):
+                                                 'QEP_HAVE_ALIGN_ADDR',
+                                                 'QEP_HAVE_DEV_DRIVER_OVERRIDE'})):
             tree = os.path.join(cached_dir(name), 'linux')
             self.build(tree)
             with open(os.path.join(self.tmp, 'kmod', '.pcie-qemu-ep.o.cmd')) as f:
