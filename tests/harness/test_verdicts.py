@@ -224,6 +224,23 @@ class KnownBugs(unittest.TestCase):
         self.assertIn('guest/patches/7.3/0001-PCI-endpoint-keep-secondary-interfaces-off-the-'
                       'EPF-list.patch', found[0])
 
+    def test_mhi_dma_channels_oops_is_named(self):
+        # the trace of that oops in a run before the fix (guest 1, stopping
+        # the controller a second time)
+        oops = """[   74.45] BUG: kernel NULL pointer dereference, address: 0000000000000000
+[   74.46] Call Trace:
+[   74.46]  ? pci_epf_mhi_edma_flush_async+0x10/0x29 [pci_epf_mhi]
+[   74.46]  ? mhi_ep_power_down+0x8a/0x22e [mhi_ep]
+[   74.46]  ? pci_epf_mhi_link_down+0x1f/0x3e [pci_epf_mhi]
+[   74.46]  ? pci_epc_linkdown+0x71/0x9f
+[   74.46] Modules linked in: pci_epf_mhi mhi_ep pcie_qemu_ep(O)
+[   74.46] ---[ end trace 0000000000000000 ]---
+"""
+        found = self.bugs(oops)
+        self.assertEqual(len(found), 1)
+        self.assertIn('guest/patches/7.3/0002-PCI-endpoint-pci-epf-mhi-get-the-DMA-channels-'
+                      'back-on-link-up.patch', found[0])
+
     def test_other_oops_is_not(self):
         self.assertEqual(self.bugs(self.OOPS % 'pci_epf_test'), [])
         self.assertEqual(self.bugs('[    1.0] pcie-qemu-ep 0000:00:06.0: link up\n'), [])
