@@ -5,7 +5,7 @@ plan passes (mission mode and M0, the channels, the DMA channels the sm8450
 configuration holds, the host's MHI reset, a link down and up, the sdx55
 configuration), both kernel logs are clean; and the events behind them
 happened in guest 1: the host's reset reached the endpoint stack, the link
-went down and up twice (the restart, then the switch of configuration)."""
+went down at least twice (the restart, then the switch of configuration)."""
 import os
 import unittest
 
@@ -24,7 +24,9 @@ class MhiPair(unittest.TestCase):
         with open(os.path.join(rundir, 'epf-console.log'), errors='replace') as f:
             epf = f.read()
         self.assertIn('Host triggered MHI reset!', epf)
-        self.assertEqual(epf.count(': link down'), 2, epf[-3000:])
+        # the restart and the switch (a third may follow: guest 2 powering
+        # off at the end closes its link before guest 1 is stopped)
+        self.assertGreaterEqual(epf.count(': link down'), 2, epf[-3000:])
         self.assertNotIn('Failed to power up MHI EP', epf)
         with open(os.path.join(rundir, 'host-ttyS1.log'), errors='replace') as f:
             self.assertEqual(f.read().count('MHI state: M0 EE: MISSION MODE'), 4)
