@@ -37,13 +37,24 @@ ask() {
 	_seq=$(($(cat /tmp/ask.seq 2>/dev/null || echo 0) + 1))
 	echo $_seq >/tmp/ask.seq
 	echo "$_seq $*" >&3
-	if ! answer=$(timeout 90 sh -c 'while read -r t l <&3; do
+	if ! answer=$(timeout "${ask_secs:-90}" sh -c 'while read -r t l <&3; do
 			[ "$t" = "$1" ] && { echo "$l"; exit 0; }
 			echo "# a late answer, skipped: $t $l" >&2
 		done; exit 1' _ $_seq); then
-		answer="failed: $P did not answer '$*' within 90 s"
+		answer="failed: $P did not answer '$*' within ${ask_secs:-90} s"
 	fi
 	echo "$answer"
+}
+# greet: once the other side answers at all (it listens only once its
+# script runs, and a UART nobody has open drops what arrives: a request
+# sent before is lost, and waiting 90 s for it failed a warm run's first
+# case); within 120 s
+greet() {
+	_end=$(($(cut -d. -f1 /proc/uptime) + 120))
+	while [ "$(cut -d. -f1 /proc/uptime)" -lt $_end ]; do
+		[ "$(ask_secs=5 ask hello)" = hello ] && return 0
+	done
+	return 1
 }
 # both CLIENT [PARAM=VALUE...]: load CLIENT here and on the other side
 both() {
@@ -82,6 +93,8 @@ mount -t debugfs none $D 2>/dev/null
 fails=
 if ! load ntb || ! load ntb_hw_epf; then
 	fails="ntb_hw_epf did not load: $(dmesg | tail -3)"
+elif ! greet; then
+	fails="$P did not answer on the serial line within 120 s"
 fi
 
 # ntb_perf: the handshake (each side gives the other its window) happens

@@ -15,6 +15,8 @@
 #   peer-spad K V       ntb_tool: write V into guest 2's scratchpad K
 #   peer-db V           ntb_tool: ring guest 2's doorbell bits V
 #   count               ntb_pingpong: the pings counted here
+#   hello               "hello": guest 2 asks until it gets it, so that its
+#                       first real request does not go before this listens
 # A request is "SEQ REQUEST..." and its answer "SEQ ANSWER", one line; a
 # failure starts with "failed".
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
@@ -46,6 +48,7 @@ answer() {
 	peer-db)
 		if echo "s $2" >"$(dir ntb_tool)peer_db"; then echo done; else echo failed; fi ;;
 	count) cat "$(dir ntb_pingpong)count" 2>&1 | head -1 ;;
+	hello) echo hello ;;
 	*) echo "failed: unknown request $1" ;;
 	esac
 }
