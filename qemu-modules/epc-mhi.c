@@ -121,6 +121,22 @@ static bool latch(uint32_t *status, uint32_t mask, uint32_t bit)
     return fresh;
 }
 
+/*
+ * A host write at block offset @b to the low word of doorbell n of the
+ * array at @base (8 bytes a doorbell): latch bit n of @status, whose mask
+ * rows start at @mask; true if that raised the interrupt
+ */
+static bool ring(EpcMhi *m, unsigned b, unsigned base, uint32_t *status,
+                 unsigned mask)
+{
+    unsigned n = (b - base) / 8;
+
+    if (b < base || n >= NUM_DB || (b & 7)) {
+        return false;
+    }
+    return latch(&status[n / 32], m->reg[mask / 4 + n / 32], 1u << (n % 32));
+}
+
 bool epc_mhi_host_read(const EpcMhi *m, unsigned off, uint32_t *val)
 {
     if (off >= QEPC_MHI_SIZE - QEPC_MHI_HOST_BASE) {
@@ -145,18 +161,11 @@ bool epc_mhi_host_write(EpcMhi *m, unsigned off, uint32_t val, bool *irq)
                      INT_MHICTRL);
     } else if (b == H(MHI_CRDB_LOWER)) {
         *irq = latch(&m->int_status, m->reg[QEPC_MHI_INT_MASK / 4], INT_CRDB);
-    } else if (b >= QEPC_MHI_CHDB(0) && b < QEPC_MHI_CHDB(NUM_DB) &&
-               !(b & 7)) {
-        unsigned n = (b - QEPC_MHI_CHDB(0)) / 8;
-
-        *irq = latch(&m->chdb_status[n / 32],
-                     m->reg[QEPC_MHI_CHDB_MASK(n / 32) / 4], 1u << (n % 32));
-    } else if (b >= QEPC_MHI_ERDB(0) && b < QEPC_MHI_ERDB(NUM_DB) &&
-               !(b & 7)) {
-        unsigned n = (b - QEPC_MHI_ERDB(0)) / 8;
-
-        *irq = latch(&m->erdb_status[n / 32],
-                     m->reg[QEPC_MHI_ERDB_MASK(n / 32) / 4], 1u << (n % 32));
+    } else {
+        *irq = ring(m, b, QEPC_MHI_CHDB(0), m->chdb_status,
+                    QEPC_MHI_CHDB_MASK(0)) ||
+               ring(m, b, QEPC_MHI_ERDB(0), m->erdb_status,
+                    QEPC_MHI_ERDB_MASK(0));
     }
     return true;
 }
