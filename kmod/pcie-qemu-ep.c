@@ -124,7 +124,6 @@ struct qep {
 	 */
 	struct platform_device *plat;
 
-	u32 host_status;		/* STATUS of all functions, ORed */
 	/*
 	 * Link and host events go to the EPF drivers from a work item, not
 	 * from the interrupt thread: an EPF's link-down handler may wait for
@@ -1107,8 +1106,7 @@ static irqreturn_t qep_irq_thread(int irq, void *data)
 	qep_writel(qep, QEPC_IRQ_STATUS, events);
 	qep_dma_irq(qep, events);
 
-	events &= QEPC_IRQ_LINK_UP | QEPC_IRQ_LINK_DOWN | QEPC_IRQ_HOST_CFG |
-		  QEPC_IRQ_BME_SET;
+	events &= QEPC_IRQ_LINK_UP | QEPC_IRQ_LINK_DOWN | QEPC_IRQ_BME_SET;
 	if (events) {
 		spin_lock_irqsave(&qep->ev_lock, flags);
 		qep->ev_pending |= events;
@@ -1127,15 +1125,13 @@ static void qep_event_work(struct work_struct *work)
 {
 	struct qep *qep = container_of(work, struct qep, ev_work);
 	struct device *dev = &qep->pdev->dev;
-	u32 events, status, was;
+	u32 events, status;
 
 	spin_lock_irq(&qep->ev_lock);
 	events = qep->ev_pending;
 	qep->ev_pending = 0;
 	spin_unlock_irq(&qep->ev_lock);
 	status = qep_status_all(qep);
-	was = qep->host_status;
-	qep->host_status = status;
 
 	if (events & QEPC_IRQ_LINK_DOWN) {
 		dev_info(dev, "link down\n");
@@ -1146,13 +1142,11 @@ static void qep_event_work(struct work_struct *work)
 		pci_epc_linkup(qep->epc);
 	}
 	/*
-	 * each time a host sets bus mastering, also when it cleared it and
-	 * set it again since the last look (a driver rebound): pci-epf-mhi
-	 * powers its stack up on it
+	 * each time a host sets bus mastering (the device reports every 0->1,
+	 * also one that a clear and a set since the last look would hide: a
+	 * driver rebound): pci-epf-mhi powers its stack up on it
 	 */
-	if (((events & QEPC_IRQ_BME_SET) ||
-	     ((events & QEPC_IRQ_HOST_CFG) && !(was & QEPC_STATUS_BME))) &&
-	    (status & QEPC_STATUS_BME)) {
+	if ((events & QEPC_IRQ_BME_SET) && (status & QEPC_STATUS_BME)) {
 		dev_dbg(dev, "host enabled bus mastering\n");
 		qep_bme_notify(qep->epc);
 	}
@@ -1369,7 +1363,6 @@ static int qep_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return ret;
 
 	pci_set_drvdata(pdev, qep);
-	qep->host_status = qep_status_all(qep);
 	/* the doorbell, when there is one, has its own vector */
 	qep_writel(qep, QEPC_IRQ_ENABLE, QEPC_IRQ_ALL & ~QEPC_IRQ_DOORBELL);
 
