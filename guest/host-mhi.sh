@@ -32,13 +32,6 @@ DRIVER=mhi-pci-generic
 # execution environments)
 CHANNELS="DIAG MBIM QMI IPCR IP_SW0 IP_HW0"
 
-# ask COMMAND: a request to guest 1 (guest/epf-mhi.sh), its one-line answer
-# in $answer
-ask() {
-	echo "$*" >&3
-	answer=
-	read -r -t 60 answer <&3
-}
 bound() { [ "$(basename "$(readlink -f "$dev/driver")")" = $DRIVER ]; }
 mhi_name() { basename "$(ls -d "$dev"/mhi[0-9]* 2>/dev/null | head -1)"; }
 states() { cat "/sys/kernel/debug/mhi/$(mhi_name)/states" 2>/dev/null | head -1; }
@@ -58,17 +51,8 @@ wait_m0() {
 		notok "$1" "after 60 s: '$(states)'; $(dmesg | grep -i mhi | tail -3)"
 	fi
 }
-# after the function went away and came back: enumerate it again
-reprobe() {
-	wait_for 30 present || return 1
-	echo 1 >"$dev/remove"
-	echo 1 >/sys/bus/pci/rescan
-	wait_for 30 bound
-}
-
-stty -F /dev/ttyS2 raw -echo
-# open once: a UART that nobody has open drops what arrives
-exec 3<>/dev/ttyS2
+# requests to guest 1 (guest/epf-mhi.sh): pair_ask
+pair_open
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 
 if need mhi && need mhi_pci_generic && wait_for 30 bound; then
@@ -84,7 +68,7 @@ m=$(mhi_name)
 for c in $CHANNELS; do
 	[ -e "/sys/bus/mhi/devices/${m}_$c" ] || missing="$missing $c"
 done
-ask ep-devices
+pair_ask ep-devices
 echo "# host: $(ls /sys/bus/mhi/devices | tr '\n' ' ')"
 echo "# endpoint: $answer"
 case " $answer " in
@@ -100,38 +84,38 @@ fi
 # the sm8450 configuration moves its data (transfers of 4 KiB and more)
 # with DMA channels whose device is the controller's: it takes one each way
 # when the controller initialises it
-if ask dma-in-use && [ "$answer" = 2 ]; then
+if pair_ask dma-in-use && [ "$answer" = 2 ]; then
 	ok "$C_DMA"
 else
 	notok "$C_DMA" "guest 1's DMA channels in use: '$answer'"
 fi
 
-ask log "Host triggered MHI reset"
+pair_ask log "Host triggered MHI reset"
 resets=$answer
 echo "$fn" >/sys/bus/pci/drivers/$DRIVER/unbind
 echo "$fn" >/sys/bus/pci/drivers/$DRIVER/bind
-ask log "Host triggered MHI reset"
+pair_ask log "Host triggered MHI reset"
 if [ "${answer:-0}" -gt "${resets:-0}" ] 2>/dev/null; then
 	wait_m0 "$C_RESET"
 else
 	notok "$C_RESET" "guest 1 saw no MHI reset (reset messages before $resets, after '$answer')"
 fi
 
-if ! ask restart || [ "$answer" != restarted ]; then
+if ! pair_ask restart || [ "$answer" != restarted ]; then
 	notok "$C_LINK" "guest 1 answered '$answer' to restart"
-elif ! reprobe; then
+elif ! reprobe 30 bound; then
 	notok "$C_LINK" "not bound again after a rescan: $(dmesg | tail -3)"
 else
 	wait_m0 "$C_LINK"
 fi
 
-if ! ask switch sdx55 || [ "$answer" != switched ]; then
+if ! pair_ask switch sdx55 || [ "$answer" != switched ]; then
 	notok "$C_SDX55" "guest 1 answered '$answer' to switch sdx55"
-elif ! reprobe; then
+elif ! reprobe 30 bound; then
 	notok "$C_SDX55" "not bound again after a rescan: $(dmesg | tail -3)"
 elif ! wait_for 60 in_m0; then
 	notok "$C_SDX55" "after 60 s: '$(states)'; $(dmesg | grep -i mhi | tail -3)"
-elif ! ask dma-in-use || [ "$answer" != 0 ]; then
+elif ! pair_ask dma-in-use || [ "$answer" != 0 ]; then
 	notok "$C_SDX55" "guest 1's DMA channels in use: '$answer'"
 else
 	echo "# $(states)"

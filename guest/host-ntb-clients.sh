@@ -26,9 +26,7 @@ plan "$C_PERF21" "$C_PERF12" "$C_SPAD21" "$C_SPAD12" "$C_DB21" "$C_DB12" "$C_PP"
 D=/sys/kernel/debug
 fn=$QEPC_FUNCTION
 dir() { ls -d "$D/$1/$fn/" 2>/dev/null; }
-stty -F /dev/ttyS2 raw -echo
-# open once: a UART nobody has open drops what arrives
-exec 3<>/dev/ttyS2
+pair_open
 # ask LINE: the other side's one-line answer, within 90 s.  Requests are
 # numbered (in a file: ask runs in command substitutions) and an answer
 # carries its request's number: one that comes after its request was given

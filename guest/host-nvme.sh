@@ -53,23 +53,10 @@ dev=/sys/bus/pci/devices/$fn
 ctrl() { basename "$(ls -d "$dev"/nvme/nvme* 2>/dev/null | head -1)"; }
 ns() { c=$(ctrl) && [ -n "$c" ] && basename "$(ls -d /sys/block/"$c"n1 2>/dev/null)"; }
 have_ns() { s=$(ns) && [ -n "$s" ] && [ -b "/dev/$s" ]; }
-# ask COMMAND: a request to guest 1 (guest/epf-nvme.sh), its one-line
-# answer in $answer
-ask() {
-	echo "$1" >&3
-	answer=
-	read -r -t 60 answer <&3
-}
+# requests to guest 1 (guest/epf-nvme.sh) on the pair's line: pair_ask
 # restart | stop-now: answered once the function is back
-restart() { ask "$1" && [ "$answer" = restarted ]; }
-dma_bytes() { ask dma-bytes && [ -n "$answer" ] && echo "$answer"; }
-# after the function went away and came back: enumerate it again
-reprobe() {
-	wait_for 30 present || return 1
-	echo 1 >"$dev/remove"
-	echo 1 >/sys/bus/pci/rescan
-	wait_for 60 have_ns
-}
+restart() { pair_ask "$1" && [ "$answer" = restarted ]; }
+dma_bytes() { pair_ask dma-bytes && [ -n "$answer" ] && echo "$answer"; }
 # the files of the filesystem and their checksums, made and checked
 tree_sums() { (cd /mnt && find tree -type f | sort | xargs sha256sum); }
 remount_check() {
@@ -79,10 +66,7 @@ remount_check() {
 	[ "$sums" = "$(cat /tmp/sums)" ]
 }
 
-stty -F /dev/ttyS2 raw -echo
-# open once for the whole script: a UART that nobody has open drops what
-# arrives, and guest 1 may answer before a read would have opened it
-exec 3<>/dev/ttyS2
+pair_open
 # failed commands end within seconds, not the default 30 s (applies from
 # the next probe of the controller)
 echo $IO_TIMEOUT >/sys/module/nvme_core/parameters/io_timeout
@@ -226,7 +210,7 @@ measure() {
 }
 # the vCPUs of both guests, which bound what a queue depth can gain
 echo "QEPC-MEASURE nvme vCPUs, guest 2: $(nproc) vCPUs"
-if ask cpus && [ -n "$answer" ]; then
+if pair_ask cpus && [ -n "$answer" ]; then
 	echo "QEPC-MEASURE nvme vCPUs, guest 1: $answer vCPUs"
 fi
 for target in "/dev/$s" ramdisk; do
@@ -250,7 +234,7 @@ done
 # starts it again; the controller comes back from reset
 if ! restart restart; then
 	notok "$C_IDLE" "guest 1 answered '${answer:-nothing}'"
-elif ! reprobe; then
+elif ! reprobe 60 have_ns; then
 	notok "$C_IDLE" "no namespace after the rescan (config space reads $(vendor))"
 elif ! remount_check; then
 	notok "$C_IDLE" "the filesystem's checksums differ"
@@ -291,7 +275,7 @@ elif [ "$(awk -v t="$took" -v b="$DOWN_BOUND" 'BEGIN { print (t <= b) }')" != 1 
 	notok "$C_BUSY" "the reads failed only $took s after the stop"
 elif [ "$answer" != restarted ]; then
 	notok "$C_BUSY" "guest 1 answered '${answer:-nothing}'"
-elif ! reprobe || ! remount_check; then
+elif ! reprobe 60 have_ns || ! remount_check; then
 	notok "$C_BUSY" "the drive does not work again after the link is back"
 else
 	echo "# the reads failed $took s after the stop"
@@ -345,7 +329,7 @@ else
 		notok "$C_LINK" "the reads did not fail: $(cat /tmp/reader)"
 	elif [ "$(awk -v t="$took" -v b="$DOWN_BOUND" 'BEGIN { print (t <= b) }')" != 1 ]; then
 		notok "$C_LINK" "the reads failed only $took s after the link went down"
-	elif ! reprobe || ! remount_check; then
+	elif ! reprobe 60 have_ns || ! remount_check; then
 		notok "$C_LINK" "the drive does not work again after a rescan: $(kmsg_new | tail -3)"
 	else
 		echo "# the reads failed $took s after the link went down; the driver: $(kmsg_new | grep -E 'timeout|reset|Disabling|not ready' | sed 's/^\[[^]]*\] //' | head -4 | tr '\n' ' ')"

@@ -228,8 +228,7 @@ else
 	inject bridge0 link-down:2000 || answer="no fault from the harness"
 fi
 if [ "$answer" = restarting ] && wait_for 20 absent && wait_for 60 present; then
-	echo 1 >"$dev/remove"
-	echo 1 >/sys/bus/pci/rescan
+	rescan_function
 	if wait_for 10 test -e "$dev" && up; then
 		ok "$C_RESTART"
 	else

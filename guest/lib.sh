@@ -197,6 +197,35 @@ epc_dma_in_use() {
 	echo $_n
 }
 
+# pair_open: the serial line between the guests (ttyS2) on fd 3, raw,
+# opened once for the whole script: a UART that nobody has open drops what
+# arrives, and the other guest may answer before a read would have opened it
+pair_open() {
+	stty -F /dev/ttyS2 raw -echo
+	exec 3<>/dev/ttyS2
+}
+# pair_ask REQUEST...: the other guest's one-line answer in $answer, within
+# 60 s (1 if none came)
+pair_ask() {
+	echo "$*" >&3
+	answer=
+	read -r -t 60 answer <&3
+}
+
+# rescan_function: forget the function $dev and find it again (after it
+# went away and came back, the kernel's copy of it is stale)
+rescan_function() {
+	echo 1 >"$dev/remove"
+	echo 1 >/sys/bus/pci/rescan
+}
+# reprobe SECONDS COMMAND...: once the function $dev is back (within 30 s),
+# enumerate it again; then COMMAND within SECONDS
+reprobe() {
+	wait_for 30 present || return 1
+	rescan_function
+	wait_for "$@"
+}
+
 # the function $dev (a /sys/bus/pci/devices entry) in config space:
 # vendor (its first dword), absent (all-ones) or present
 vendor() { od -An -tx4 -N4 "$dev/config" 2>/dev/null | tr -d ' '; }

@@ -66,8 +66,7 @@ relink() {
 		echo "# relink: the function did not go and come back (config space reads $(vendor))"
 		return 1
 	fi
-	echo 1 >"$dev/remove"
-	echo 1 >/sys/bus/pci/rescan
+	rescan_function
 	wait_for 10 test -e "$dev" && load ntb_hw_epf && net_up && echo "QEPC-NTB-RELINKED"
 }
 
