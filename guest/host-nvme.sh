@@ -213,6 +213,20 @@ echo "QEPC-MEASURE nvme vCPUs, guest 2: $(nproc) vCPUs"
 if pair_ask cpus && [ -n "$answer" ]; then
 	echo "QEPC-MEASURE nvme vCPUs, guest 1: $answer vCPUs"
 fi
+# where a read's time goes: the devices' trace events during 4 KiB random
+# reads at queue depth 1, split by the harness into phases (harness/timing.py)
+phases() {
+	i=0
+	while [ $i -lt "$runs" ]; do
+		timing on "nvme phases 4k read QD1" || return
+		timeout 120 fio --minimal --name=p --filename="$1" --direct=1 \
+			--ioengine=io_uring --iodepth=1 --rw=randread --bs=4k \
+			--size=64m --offset=64m --time_based --runtime=2 >/dev/null 2>&1
+		timing off "nvme phases 4k read QD1" || return
+		i=$((i + 1))
+	done
+}
+phases "/dev/$s"
 for target in "/dev/$s" ramdisk; do
 	where=drive
 	if [ $target = ramdisk ]; then

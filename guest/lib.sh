@@ -62,6 +62,22 @@ inject() {
 	return 1
 }
 
+# timing on|off NAME: the harness turns the devices' timing trace events on
+# or off in guests 1's and 2's QEMU (harness/timing.py); at off it reports
+# the phases of NAME's 4 KiB reads at queue depth 1 as measures.  Returns
+# once it has, 1 with the reason if it refused or did not answer within
+# 60 s.  Guest 2's scripts only, in a pair started for timing
+timing() {
+	echo "QEPC-TIMING $1 $2"
+	_ans=
+	read -r -t 60 _ans </dev/ttyS1 || true
+	case $_ans in
+	"QEPC-TIMED $1 $2") return 0 ;;
+	esac
+	echo "# timing $1 $2: the harness answered '${_ans:-nothing within 60 s}'"
+	return 1
+}
+
 # check NAME COMMAND...: ok if COMMAND succeeds, else notok with its output
 check() {
 	what=$1

@@ -250,7 +250,8 @@ class Pair:
                  boot_timeout=240, suite='full', dma_mode='slave',
                  case_timeout=120, epc_props='', series='6.12', shmem=True, env=None,
                  epf_smp=1, ctl=False, functions=1, function_setup=None, link='socket',
-                 trace=False, capture=False, timeout_ms=LINK_TIMEOUT_MS, hosts=1):
+                 trace=False, capture=False, timeout_ms=LINK_TIMEOUT_MS, hosts=1,
+                 timing=False):
         """suite: the case list guest 2's default host script runs (SUITES);
         dma_mode: "slave" or "memcpy", the DMA channels pcie-qemu-ep offers;
         epc_props: more qemu-epc properties, ",name=value...";
@@ -274,7 +275,10 @@ class Pair:
         PCI slots 6 and 7, in that order) and a guest 3 (self.peer) with
         an epf-bridge to it, which runs guest/ntb-peer.sh: the three
         guests of pci-epf-ntb (one function, socket link, no capture; ctl
-        joins guests 2 and 3 instead)."""
+        joins guests 2 and 3 instead); timing: guests 1 and 2 write
+        trace events with the host's time (-msg timestamp=on) into
+        NAME-timing.log, none enabled until timing_events() turns them on
+        (harness/timing.py)."""
         if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
             raise ValueError('link=%s with %d functions' % (link, functions))
         if hosts not in (1, 2) or (hosts == 2 and (functions > 1 or link != 'socket' or
@@ -337,6 +341,12 @@ class Pair:
         if trace:
             epc_link += ['-trace', 'qemu_epc_*']
             bridges += ['-trace', 'epf_bridge_*']
+        self.timing = {}
+        if timing:
+            self.timing = {name: os.path.join(rundir, name + '-timing.log')
+                           for name in ('epf', 'host')}
+            epc_link += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['epf']]
+            bridges += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['host']]
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
                          epc_link + (ctl1 if hosts == 1 else []),
@@ -379,6 +389,13 @@ class Pair:
         (docs/qemu-epc.md, "Fault injection")."""
         g = self.device_guest(device)
         g.qmp('qom-set', path=device.split(':')[-1], property='inject', value=spec)
+
+    def timing_events(self, events, enable):
+        """Turn trace events on or off in guest 1's and guest 2's QEMU
+        (a timing pair): events {'epf': [name or pattern], 'host': [...]}."""
+        for name, g in (('epf', self.epf), ('host', self.host)):
+            for ev in events.get(name, ()):
+                g.qmp('trace-event-set-state', name=ev, enable=enable)
 
     def device_guest(self, device):
         """The guest whose QEMU has device (as inject() names it)."""

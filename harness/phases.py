@@ -56,6 +56,7 @@ class Phase:
         self.pcitest = self.pcitest_sh = None
         self.functions = 1          # the controller's functions (run --functions)
         self.hosts = 1              # host guests: 2 for a controller each (run --epf ntb)
+        self.timing = False         # trace events with the host's time (harness/timing.py)
         self.function_setup = cases.FUNCTION_SETUP   # what each function offers
         self.more_suites = {}       # more case lists of the image: {name: lines}
         self.plans = {}             # plan files of the image: {name: lines}
@@ -398,7 +399,7 @@ def nvme_phase(series, shmem=True, label=None, runs=1, measure_only=False, secon
         ph.env['MEASURE_ONLY'] = 1
     ph.epf_script = os.path.join(GUEST_DIR, 'epf-nvme.sh')
     ph.host_script = os.path.join(GUEST_DIR, 'host-nvme.sh')
-    ph.epf_smp, ph.ctl = 2, True
+    ph.epf_smp, ph.ctl, ph.timing = 2, True, True
     ph.extra = artefacts.fio_files()
     ph.mods = _need_modules(kdir, series, {'brd', 'nvmet', 'nvmet-pci-epf'},
                             'guest/kernel-7.3.config')

@@ -5,6 +5,7 @@ A bench table whose row has no figure (a failed run, a missing
 measurement) says "failed" there and makes the bench fail."""
 import re
 
+import timing
 from cases import BENCH_SIZES, VNTB_BENCH_MIB
 
 
@@ -159,6 +160,8 @@ def _figures(res, prefix):
     return figs, bad
 
 
+NVME_PHASES = 'nvme phases 4k read QD1'  # guest/host-nvme.sh's timing name
+
 NVME_JOBS = tuple((what % qd, unit) for qd in (1, 32)
                   for what, unit in (('rand read 4k QD%d', 'IOPS'),
                                      ('rand write 4k QD%d', 'IOPS'),
@@ -193,6 +196,21 @@ def nvme_table(res, out, runs):
                 continue
             out.write('%-9s %-22s %12.2f %12.2f %5s %10.3f\n'
                       % (path, what, min(xs), median(xs), unit, median(xs) / median(ram)))
+    out.write('\nWhere a 4 KiB read at QD1 spends its time on the devices\' path, from their '
+              'trace events with the host\'s clock (harness/timing.py), median us of the '
+              'round trips of each run; min and median of the runs\n')
+    out.write('%-9s %-22s %12s %12s %5s %10s\n'
+              % ('path', 'phase', 'min', 'median', 'unit', 'share'))
+    for path in ('shared', 'messages'):
+        got = {p: figs.get((path, '%s: %s' % (NVME_PHASES, p))) for p in timing.PHASES}
+        total = sum(median(xs) for xs in got.values() if xs)
+        for p, xs in got.items():
+            if path in bad or not xs or len(xs) < runs:
+                out.write('%-9s %-22s   failed\n' % (path, p))
+                complete = False
+                continue
+            out.write('%-9s %-22s %12.1f %12.1f %5s %10.3f\n'
+                      % (path, p, min(xs), median(xs), 'us', median(xs) / total))
     return complete
 
 

@@ -19,7 +19,8 @@
 #define QEPC_REGS_SIZE          0x1000
 
 #define QEPC_MAGIC_VALUE        0x43504551  /* "QEPC" */
-#define QEPC_REGS_VERSION       4   /* 3: functions (FUNC_SEL); 4: UNMAPPING */
+#define QEPC_REGS_VERSION       5   /* 3: functions (FUNC_SEL); 4: UNMAPPING;
+				     * 5: IRQ_EN of a busy DMA channel */
 
 #define QEPC_NUM_BARS           6
 #define QEPC_NUM_WINDOWS        16

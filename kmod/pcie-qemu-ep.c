@@ -32,6 +32,7 @@
 #include <linux/dmaengine.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/iopoll.h>
 #include <linux/jiffies.h>
 #include <linux/list.h>
@@ -85,6 +86,7 @@ struct qep_dma_chan {
 	struct list_head submitted;
 	struct list_head issued;
 	struct qep_dma_desc *active;	/* on the hardware */
+	bool irq_on;			/* active's segment interrupts at its end */
 	dma_cookie_t failed;		/* last cookie that ended in error */
 	bool closing;			/* unbinding: no new descriptors */
 	struct dma_slave_config cfg;
@@ -647,18 +649,42 @@ static struct qep_dma_desc *to_qep_dma_desc(struct dma_async_tx_descriptor *tx)
 	return container_of(tx, struct qep_dma_desc, tx);
 }
 
-/* Program the active descriptor's current segment.  Lock held. */
+/*
+ * A descriptor whose submitter polls for its end (dma_sync_wait, or
+ * tx_status): it asks for no interrupt (DMA_PREP_INTERRUPT) and has no
+ * callback.
+ */
+static bool qep_dma_polled(struct qep_dma_desc *desc)
+{
+	return !(desc->tx.flags & DMA_PREP_INTERRUPT) && !desc->tx.callback &&
+	       !desc->tx.callback_result;
+}
+
+/*
+ * Program the active descriptor's current segment.  It interrupts at its end
+ * unless it is a polled descriptor's last and nothing waits behind it: the
+ * engine moves up to 64 KiB of shared RAM in the GO write itself, so the
+ * first poll finds it done, and an interrupt would only wake a vCPU for
+ * nothing (two per NVMe command with nvmet-pci-epf).  Lock held.
+ */
 static void qep_dma_start_seg(struct qep_dma_chan *qc)
 {
-	struct qep_dma_seg *seg = &qc->active->segs[qc->active->cur];
+	struct qep_dma_desc *desc = qc->active;
+	struct qep_dma_seg *seg = &desc->segs[desc->cur];
 	struct qep *qep = qc->qep;
 	u32 base = QEPC_DMA_BASE(qc->idx);
 
-	qep_write64(qep, base + QEPC_DMA_SRC_LO, seg->src);
-	qep_write64(qep, base + QEPC_DMA_DST_LO, seg->dst);
-	qep_writel(qep, base + QEPC_DMA_LEN, seg->len);
-	qep_writel(qep, base + QEPC_DMA_CTRL,
-		   seg->ctrl | QEPC_DMA_IRQ_EN | QEPC_DMA_GO);
+	qc->irq_on = desc->cur + 1 < desc->nsegs || !qep_dma_polled(desc) ||
+		     !list_empty(&qc->issued);
+	/*
+	 * Three accesses: SRC, DST, then LEN and CTRL (the device takes the
+	 * lower register of an 8-byte write first).
+	 */
+	writeq(seg->src, qep->regs + base + QEPC_DMA_SRC_LO);
+	writeq(seg->dst, qep->regs + base + QEPC_DMA_DST_LO);
+	writeq(seg->len | (u64)(seg->ctrl | QEPC_DMA_GO |
+				(qc->irq_on ? QEPC_DMA_IRQ_EN : 0)) << 32,
+	       qep->regs + base + QEPC_DMA_LEN);
 }
 
 /* Start the next issued descriptor if the channel is free.  Lock held. */
@@ -688,33 +714,33 @@ static void qep_dma_account(struct qep_dma_chan *qc, struct qep_dma_desc *desc)
 	this_cpu_add(qc->chan.local->bytes_transferred, bytes);
 }
 
-/* The channel raised its interrupt: a segment ended. */
-static void qep_dma_chan_irq(struct qep_dma_chan *qc)
+/*
+ * Look at the channel: if its segment ended, start the active descriptor's
+ * next one, or end the descriptor (its result in @res) and start the next
+ * issued one.  Returns the descriptor that ended, or NULL.  Lock held.
+ */
+static struct qep_dma_desc *qep_dma_advance(struct qep_dma_chan *qc,
+					    struct dmaengine_result *res)
 {
-	struct dmaengine_result res = { .result = DMA_TRANS_NOERROR };
+	struct qep_dma_desc *desc = qc->active;
 	struct qep *qep = qc->qep;
-	struct qep_dma_desc *desc;
-	unsigned long flags;
 	u32 st;
 
-	spin_lock_irqsave(&qc->lock, flags);
-	desc = qc->active;
+	if (!desc)
+		return NULL;
 	st = qep_readl(qep, QEPC_DMA_BASE(qc->idx) + QEPC_DMA_STATUS);
-	/* nothing active (terminated) or a newer segment already running */
-	if (!desc || QEPC_DMA_STATE(st) == QEPC_DMA_BUSY) {
-		spin_unlock_irqrestore(&qc->lock, flags);
-		return;
-	}
+	if (QEPC_DMA_STATE(st) == QEPC_DMA_BUSY)
+		return NULL;
 	if (QEPC_DMA_STATE(st) == QEPC_DMA_DONE && ++desc->cur < desc->nsegs) {
 		qep_dma_start_seg(qc);
-		spin_unlock_irqrestore(&qc->lock, flags);
-		return;
+		return NULL;
 	}
 	qc->active = NULL;
+	res->result = DMA_TRANS_NOERROR;
 	if (QEPC_DMA_STATE(st) != QEPC_DMA_DONE) {
 		qc->failed = desc->tx.cookie;
-		res.result = desc->dir == DMA_DEV_TO_MEM ? DMA_TRANS_READ_FAILED :
-							   DMA_TRANS_WRITE_FAILED;
+		res->result = desc->dir == DMA_DEV_TO_MEM ?
+			      DMA_TRANS_READ_FAILED : DMA_TRANS_WRITE_FAILED;
 		dev_err_ratelimited(&qep->pdev->dev,
 				    "DMA channel %u: transfer failed, error %u\n",
 				    qc->idx, QEPC_DMA_ERR(st));
@@ -723,8 +749,46 @@ static void qep_dma_chan_irq(struct qep_dma_chan *qc)
 	}
 	qc->chan.completed_cookie = desc->tx.cookie;
 	qep_dma_start_next(qc);
-	spin_unlock_irqrestore(&qc->lock, flags);
+	return desc;
+}
 
+/*
+ * The active transfer runs without its interrupt: end it if it ended;
+ * otherwise ask for the interrupt (a busy channel takes IRQ_EN alone) and
+ * look once more, for an end between the read and the write.  From then on
+ * the interrupt ends it.  A descriptor that ended here is a polled one: no
+ * callback to run, freed.  Lock held.
+ */
+static void qep_dma_poll(struct qep_dma_chan *qc)
+{
+	struct dmaengine_result res;
+	struct qep_dma_desc *desc;
+
+	if (!qc->active || qc->irq_on)
+		return;
+	desc = qep_dma_advance(qc, &res);
+	if (!desc && qc->active && !qc->irq_on) {
+		qc->irq_on = true;
+		qep_writel(qc->qep, QEPC_DMA_BASE(qc->idx) + QEPC_DMA_CTRL,
+			   qc->active->segs[qc->active->cur].ctrl |
+			   QEPC_DMA_IRQ_EN);
+		desc = qep_dma_advance(qc, &res);
+	}
+	kfree(desc);
+}
+
+/* The channel raised its interrupt: a segment ended. */
+static void qep_dma_chan_irq(struct qep_dma_chan *qc)
+{
+	struct dmaengine_result res;
+	struct qep_dma_desc *desc;
+	unsigned long flags;
+
+	spin_lock_irqsave(&qc->lock, flags);
+	desc = qep_dma_advance(qc, &res);
+	spin_unlock_irqrestore(&qc->lock, flags);
+	if (!desc)
+		return;
 	if (desc->tx.callback_result)
 		desc->tx.callback_result(desc->tx.callback_param, &res);
 	else if (desc->tx.callback)
@@ -879,6 +943,9 @@ static void qep_dma_issue_pending(struct dma_chan *chan)
 
 	spin_lock_irqsave(&qc->lock, flags);
 	list_splice_tail_init(&qc->submitted, &qc->issued);
+	/* descriptors now wait behind a transfer that may not interrupt */
+	if (!list_empty(&qc->issued))
+		qep_dma_poll(qc);
 	qep_dma_start_next(qc);
 	spin_unlock_irqrestore(&qc->lock, flags);
 }
@@ -893,6 +960,9 @@ static enum dma_status qep_dma_tx_status(struct dma_chan *chan,
 	unsigned long flags;
 
 	spin_lock_irqsave(&qc->lock, flags);
+	if (dma_async_is_complete(cookie, chan->completed_cookie,
+				  chan->cookie) != DMA_COMPLETE)
+		qep_dma_poll(qc);
 	last = chan->completed_cookie;
 	used = chan->cookie;
 	ret = dma_async_is_complete(cookie, last, used);

@@ -434,6 +434,11 @@ static EpcDmaWrite dma_reg_write(EpcDma *d, hwaddr addr, uint32_t val)
             dma_end(d, n, QEPC_DMA_FAILED, QEPC_DMA_E_ABORTED);
             return EPC_DMA_OK;
         }
+        if (busy && !(val & QEPC_DMA_GO)) {
+            /* a running transfer takes IRQ_EN alone: its end interrupts */
+            c->ctrl = (c->ctrl & ~QEPC_DMA_IRQ_EN) | (val & QEPC_DMA_IRQ_EN);
+            return EPC_DMA_OK;
+        }
         if (busy) {
             return EPC_DMA_REFUSED;
         }
@@ -511,11 +516,15 @@ static void dma_mmio_write(void *opaque, hwaddr off, uint64_t val64,
     }
 }
 
+/*
+ * An 8-byte access is two 4-byte ones, the lower register first: a driver
+ * sets SRC or DST in one access, and LEN then CTRL (with GO) in another.
+ */
 static const MemoryRegionOps dma_mmio_ops = {
     .read = dma_mmio_read,
     .write = dma_mmio_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = { .min_access_size = 4, .max_access_size = 4 },
+    .valid = { .min_access_size = 4, .max_access_size = 8 },
     .impl = { .min_access_size = 4, .max_access_size = 4 },
 };
 

@@ -37,6 +37,7 @@ import guests        # noqa: E402
 import initramfs     # noqa: E402
 import phases as P   # noqa: E402
 import report        # noqa: E402
+import timing        # noqa: E402
 from results import HostRun, Results  # noqa: E402
 
 
@@ -399,11 +400,45 @@ def asked_inject(pair, res, line, injected, asker='host'):
         g.answer('QEPC-INJECTED %s' % device)
 
 
+def asked_timing(pair, host, ph, line, window):
+    """Guest 2's "QEPC-TIMING on|off NAME" (guest/lib.sh timing): the
+    devices' timing events on or off in both QEMUs (harness/timing.py); at
+    off the phases of NAME's reads as measures "NAME: PHASE" in
+    microseconds.  The guest is told "QEPC-TIMED on|off NAME", or
+    "QEPC-TIMING-REFUSED NAME why"."""
+    parts = line.split(None, 2)
+    state = parts[1] if len(parts) > 1 else ''
+    name = parts[2].strip() if len(parts) > 2 else ''
+    why = None
+    try:
+        if not pair.timing:
+            raise ValueError('this pair was not started for timing')
+        if state == 'on':
+            window[name] = timing.Timing(pair)
+            window[name].start()
+        elif state == 'off' and name in window:
+            phases, counted, skipped = window.pop(name).stop()
+            host.res.emit('# %s: %d round trips, %d not in order' % (name, counted, skipped))
+            for p in timing.PHASES:
+                host.feed('QEPC-MEASURE %s: %s: %.1f us' % (name, p, phases[p]),
+                          time.monotonic())
+        else:
+            raise ValueError('"%s" is not on or off of a started timing' % state)
+    except (OSError, RuntimeError, ValueError) as e:
+        why = str(e)
+    if why:
+        host.res.emit('# timing %s %s refused: %s' % (state, name, why))
+        pair.host.answer('QEPC-TIMING-REFUSED %s %s' % (name, why.replace('\n', ' ')))
+    else:
+        pair.host.answer('QEPC-TIMED %s %s' % (state, name))
+
+
 def run_host_suite(pair, host, ph, case_timeout, injected):
     """Feed guest 2's lines to host (a HostRun) until QEPC-HOST-DONE,
     serving its fault-injection requests (the devices asked for are added
     to injected); returns the reason it stopped early, or None."""
     wait = case_timeout + 30
+    window = {}
     while True:
         # liveness first, lines second: what a guest wrote just before it
         # exited is still read on this round
@@ -413,6 +448,9 @@ def run_host_suite(pair, host, ph, case_timeout, injected):
         for line in lines:
             if line.startswith('QEPC-INJECT '):
                 asked_inject(pair, host.res, line, injected)
+                continue
+            if line.startswith('QEPC-TIMING '):
+                asked_timing(pair, host, ph, line, window)
                 continue
             r = host.feed(line, now)
             if r and r[0] == 'error':
@@ -449,7 +487,8 @@ def run_pair(a, res, ph):
                        shmem=ph.shmem and not a.no_shmem,
                        epc_props=ph.epc_props, env=ph.env, epf_smp=ph.epf_smp, ctl=ph.ctl,
                        functions=ph.functions, function_setup=ph.function_setup,
-                       capture=a.capture, timeout_ms=a.timeout_ms, hosts=ph.hosts)
+                       capture=a.capture, timeout_ms=a.timeout_ms, hosts=ph.hosts,
+                       timing=ph.timing)
     host = HostRun(res, ph, time.monotonic())
     stopped = None
     came_up = False

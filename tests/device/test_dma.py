@@ -155,6 +155,11 @@ class DmaTest(DmaSetup):
         self.epc.set_reg(b + R.QEPC_DMA_LEN, 16)
         self.assertEqual(self.epc.reg(R.QEPC_ERROR), R.QEPC_ERR_DMA)
         self.assertEqual(self.epc.reg(b + R.QEPC_DMA_LEN), length)
+        # nor GO, with or without its other bits
+        self.epc.set_reg(R.QEPC_ERROR, 0)
+        self.epc.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_GO | R.QEPC_DMA_IRQ_EN)
+        self.assertEqual(self.epc.reg(R.QEPC_ERROR), R.QEPC_ERR_DMA)
+        self.epc.set_reg(R.QEPC_ERROR, 0)
         self.epc.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_ABORT)
         st = self.epc.reg(b + R.QEPC_DMA_STATUS)
         self.assertEqual((R.QEPC_DMA_STATE(st), R.QEPC_DMA_ERR(st)),
@@ -164,6 +169,44 @@ class DmaTest(DmaSetup):
         self.assertTrue(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_DMA(3))
         # nothing moves after the abort
         self.assertEqual(self.epc.reg(b + R.QEPC_DMA_DONE_BYTES), done)
+
+    def test_eight_byte_accesses(self):
+        """The driver's three accesses per transfer: SRC, DST, and LEN with
+        CTRL, each one 8-byte write (the lower register first)."""
+        data = os.urandom(4096)
+        self.epc.memwrite(LOCAL, data)
+        b = self.epc.regs + R.QEPC_DMA_BASE(1)
+        self.epc.writeq(b + R.QEPC_DMA_SRC_LO, LOCAL)
+        self.epc.writeq(b + R.QEPC_DMA_DST_LO, HOST_RAM + 0x3000)
+        self.epc.writeq(b + R.QEPC_DMA_LEN, len(data) | (R.QEPC_DMA_DST_HOST | R.QEPC_DMA_IRQ_EN |
+                                                         R.QEPC_DMA_GO) << 32)
+        self.assert_done(self.wait(1), 1, len(data))
+        self.assertEqual(self.br.memread(HOST_RAM + 0x3000, len(data)), data)
+        self.assertEqual(self.epc.readq(b + R.QEPC_DMA_DST_LO), HOST_RAM + 0x3000)
+
+    def test_busy_channel_takes_irq_enable(self):
+        """A transfer started without IRQ_EN interrupts at its end once a
+        CTRL write without GO sets it while the channel is busy (the
+        driver's polled transfers that did not end in the GO write); the
+        write changes nothing else, and clearing it again is taken too."""
+        b = R.QEPC_DMA_BASE(2)
+        length = 16 << 20
+        self.go(2, HOST_RAM, LOCAL, length, R.QEPC_DMA_SRC_HOST)
+        st = self.epc.reg(b + R.QEPC_DMA_STATUS)
+        self.assertEqual(R.QEPC_DMA_STATE(st), R.QEPC_DMA_BUSY, 'ended in the GO write')
+        self.epc.set_reg(R.QEPC_ERROR, 0)
+        self.epc.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_IRQ_EN | R.QEPC_DMA_DST_HOST)
+        self.assertEqual(self.epc.reg(R.QEPC_ERROR), 0)
+        self.assertEqual(self.epc.reg(b + R.QEPC_DMA_CTRL),
+                         R.QEPC_DMA_SRC_HOST | R.QEPC_DMA_IRQ_EN)
+        self.assert_done(self.wait(2), 2, length)
+        self.assertTrue(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_DMA(2))
+        # and taken away again: no interrupt at the end
+        self.epc.set_reg(R.QEPC_IRQ_STATUS, R.QEPC_IRQ_ALL)
+        self.go(2, HOST_RAM, LOCAL, length, R.QEPC_DMA_SRC_HOST | R.QEPC_DMA_IRQ_EN)
+        self.epc.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_SRC_HOST)
+        self.assertEqual(self.wait(2), (R.QEPC_DMA_DONE, R.QEPC_DMA_E_NONE))
+        self.assertFalse(self.epc.reg(R.QEPC_IRQ_STATUS) & R.QEPC_IRQ_DMA(2))
 
     def test_channels_run_together(self):
         blobs = [os.urandom(50000 + i) for i in range(R.QEPC_NUM_DMA)]

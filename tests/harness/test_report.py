@@ -16,6 +16,7 @@ import cases
 import phases as P
 import report
 import results as R
+import timing
 
 RUN = os.path.join(artefacts.TOP, 'scripts', 'bench-run.py')
 
@@ -50,6 +51,11 @@ def bench_results(runs=2, drop=None, fail=None, measures=True):
                     for _ in range(runs):
                         if what != drop:
                             res.measures.append(('nvme ' + path, what, '100 ' + unit))
+            for phase in timing.PHASES:
+                what = '%s: %s' % (report.NVME_PHASES, phase)
+                for _ in range(runs):
+                    if what != drop:
+                        res.measures.append(('nvme ' + path, what, '50.0 us'))
             for guest, n in ((1, 2), (2, 16)):
                 res.measures.append(('nvme ' + path, 'nvme vCPUs, guest %d' % guest,
                                      '%d vCPUs' % n))
@@ -100,6 +106,19 @@ class BenchTables(unittest.TestCase):
             for what in ('rand read 4k', 'rand write 4k', 'seq read 128k'):
                 for qd in (1, 32):
                     self.assertRegex(text, r'(?m)^%s +%s QD%d +100\.00 ' % (path, what, qd))
+
+    def test_nvme_read_phases_with_their_share(self):
+        ok, text = self.table(bench_results())
+        self.assertTrue(ok, text)
+        for path in ('shared', 'messages'):
+            for phase in timing.PHASES:
+                self.assertRegex(text, r'(?m)^%s +%s +50\.0 +50\.0 +us +0\.167$'
+                                 % (path, phase))
+
+    def test_a_missing_phase_fails_the_bench(self):
+        ok, text = self.table(bench_results(drop=report.NVME_PHASES + ': data moved'))
+        self.assertFalse(ok)
+        self.assertRegex(text, r'(?m)^shared +data moved +failed$')
 
     def test_a_missing_ntb_perf_figure_fails_the_bench(self):
         ok, text = self.table(bench_results(drop=report.NTB_PERF[1][1]))
