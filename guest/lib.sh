@@ -64,11 +64,12 @@ inject() {
 
 # timing on|off NAME: the harness turns the devices' timing trace events on
 # or off in guests 1's and 2's QEMU (harness/timing.py); at off it reports
-# the phases of NAME's 4 KiB reads at queue depth 1 as measures.  Returns
-# once it has, 1 with the reason if it refused or did not answer within
-# 60 s.  Guest 2's scripts only, in a pair started for timing
+# the phases of NAME's 4 KiB reads at queue depth 1 as measures.  timing cpu
+# NAME, then timing cpu-off NAME READS: both QEMUs' CPU time in between, per
+# read.  Returns once it has, 1 with the reason if it refused or did not
+# answer within 60 s.  Guest 2's scripts only, in a pair started for timing
 timing() {
-	echo "QEPC-TIMING $1 $2"
+	echo "QEPC-TIMING $1 $2${3:+ $3}"
 	_ans=
 	read -r -t 60 _ans </dev/ttyS1 || true
 	case $_ans in

@@ -277,8 +277,8 @@ class Pair:
         guests of pci-epf-ntb (one function, socket link, no capture; ctl
         joins guests 2 and 3 instead); timing: guests 1 and 2 write
         trace events with the host's time (-msg timestamp=on) into
-        NAME-timing.log, none enabled until timing_events() turns them on
-        (harness/timing.py)."""
+        NAME-timing.log, none enabled until timing_events() turns them on,
+        and name their threads (harness/timing.py)."""
         if link not in ('socket', 'chardev') or (link == 'chardev' and functions > 1):
             raise ValueError('link=%s with %d functions' % (link, functions))
         if hosts not in (1, 2) or (hosts == 2 and (functions > 1 or link != 'socket' or
@@ -345,8 +345,11 @@ class Pair:
         if timing:
             self.timing = {name: os.path.join(rundir, name + '-timing.log')
                            for name in ('epf', 'host')}
-            epc_link += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['epf']]
-            bridges += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['host']]
+            # thread names: harness/timing.py tells vCPUs from the rest
+            epc_link += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['epf'],
+                         '-name', 'epf,debug-threads=on']
+            bridges += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['host'],
+                        '-name', 'host,debug-threads=on']
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
                          epc_link + (ctl1 if hosts == 1 else []),

@@ -160,7 +160,8 @@ def _figures(res, prefix):
     return figs, bad
 
 
-NVME_PHASES = 'nvme phases 4k read QD1'  # guest/host-nvme.sh's timing name
+NVME_PHASES = 'nvme phases 4k read QD1'  # guest/host-nvme.sh's timing names
+NVME_CPU = 'nvme cpu per read 4k QD32'
 
 NVME_JOBS = tuple((what % qd, unit) for qd in (1, 32)
                   for what, unit in (('rand read 4k QD%d', 'IOPS'),
@@ -211,6 +212,21 @@ def nvme_table(res, out, runs):
                 continue
             out.write('%-9s %-22s %12.1f %12.1f %5s %10.3f\n'
                       % (path, p, min(xs), median(xs), 'us', median(xs) / total))
+    out.write('\nHost CPU per 4 KiB read at QD32, us (median of the runs): each QEMU\'s '
+              'vCPU threads and its other threads, from /proc during the fio job\n')
+    out.write('%-9s %-8s %10s %10s %10s %10s %10s\n'
+              % ('path', 'target', 'g1 vCPUs', 'g1 other', 'g2 vCPUs', 'g2 other', 'total'))
+    for path in ('shared', 'messages'):
+        for where in ('drive', 'ramdisk'):
+            got = [figs.get((path, '%s, %s: %s %s' % (NVME_CPU, where, guest, what)))
+                   for guest, _, what in timing.CPU]
+            if path in bad or any(not xs or len(xs) < runs for xs in got):
+                out.write('%-9s %-8s   failed\n' % (path, where))
+                complete = False
+                continue
+            meds = [median(xs) for xs in got]
+            out.write('%-9s %-8s %10.1f %10.1f %10.1f %10.1f %10.1f\n'
+                      % ((path, where) + tuple(meds) + (sum(meds),)))
     return complete
 
 

@@ -23,7 +23,12 @@ to the next, into the phases of PHASES, as seen from the devices:
                      no event marks it)
 
 A round trip whose events do not follow that order (an admin command, a
-second read in flight) is not counted; how many were is reported."""
+second read in flight) is not counted; how many were is reported.
+
+And where the host's CPU goes during a job ("QEPC-TIMING cpu NAME" before
+it, "QEPC-TIMING cpu-off NAME READS" after): the CPU time of each QEMU's
+vCPU threads and of its other threads (main loop, link I/O thread, ...),
+per read, from /proc (CPU), with no trace event on."""
 import os
 import re
 
@@ -108,6 +113,46 @@ def median(xs):
     xs = sorted(xs)
     n = len(xs)
     return (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2) if xs else 0
+
+
+CPU = (('guest 1', 'epf', 'vCPUs'), ('guest 1', 'epf', 'QEMU threads'),
+       ('guest 2', 'host', 'vCPUs'), ('guest 2', 'host', 'QEMU threads'))
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_ticks(pid):
+    """{'vCPUs': ticks, 'QEMU threads': ticks} of a QEMU started with
+    -name ...,debug-threads=on (its vCPU threads are named "CPU n/TCG")."""
+    out = {'vCPUs': 0, 'QEMU threads': 0}
+    task = '/proc/%d/task' % pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, 'stat')) as f:
+                stat = f.read()
+        except OSError:
+            continue        # a thread that ended meanwhile
+        comm = stat[stat.index('(') + 1:stat.rindex(')')]
+        fields = stat[stat.rindex(')') + 2:].split()
+        kind = 'vCPUs' if re.match(r'CPU \d+/', comm) else 'QEMU threads'
+        out[kind] += int(fields[11]) + int(fields[12])      # utime, stime
+    return out
+
+
+class CpuWindow:
+    """The CPU time both QEMUs of a pair spend during one job."""
+
+    def __init__(self, pair):
+        self.pair = pair
+        self.guests = {'epf': pair.epf, 'host': pair.host}
+        self.start_ticks = {n: cpu_ticks(g.proc.pid) for n, g in self.guests.items()}
+
+    def stop(self, reads):
+        """{(guest, what): microseconds of CPU per read} over CPU's rows."""
+        if reads <= 0:
+            raise ValueError('no reads to share the CPU time among')
+        end = {n: cpu_ticks(g.proc.pid) for n, g in self.guests.items()}
+        return {(guest, what): (end[name][what] - self.start_ticks[name][what])
+                * 1e6 / CLK_TCK / reads for guest, name, what in CPU}
 
 
 class Timing:

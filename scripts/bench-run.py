@@ -404,8 +404,10 @@ def asked_timing(pair, host, ph, line, window):
     """Guest 2's "QEPC-TIMING on|off NAME" (guest/lib.sh timing): the
     devices' timing events on or off in both QEMUs (harness/timing.py); at
     off the phases of NAME's reads as measures "NAME: PHASE" in
-    microseconds.  The guest is told "QEPC-TIMED on|off NAME", or
-    "QEPC-TIMING-REFUSED NAME why"."""
+    microseconds.  "QEPC-TIMING cpu NAME" and "cpu-off NAME READS": both
+    QEMUs' CPU time in between, per read, as measures "NAME: guest N
+    vCPUs" and "... QEMU threads".  The guest is told "QEPC-TIMED STATE
+    NAME", or "QEPC-TIMING-REFUSED NAME why"."""
     parts = line.split(None, 2)
     state = parts[1] if len(parts) > 1 else ''
     name = parts[2].strip() if len(parts) > 2 else ''
@@ -413,10 +415,20 @@ def asked_timing(pair, host, ph, line, window):
     try:
         if not pair.timing:
             raise ValueError('this pair was not started for timing')
-        if state == 'on':
+        if state == 'cpu':
+            window[name] = timing.CpuWindow(pair)
+        elif state == 'cpu-off':
+            name, _, reads = name.rpartition(' ')
+            if not isinstance(window.get(name), timing.CpuWindow):
+                raise ValueError('no CPU window "%s" started' % name)
+            per_read = window.pop(name).stop(int(reads) if reads.isdigit() else 0)
+            for guest, _, what in timing.CPU:
+                host.feed('QEPC-MEASURE %s: %s %s: %.1f us' % (
+                    name, guest, what, per_read[(guest, what)]), time.monotonic())
+        elif state == 'on':
             window[name] = timing.Timing(pair)
             window[name].start()
-        elif state == 'off' and name in window:
+        elif state == 'off' and isinstance(window.get(name), timing.Timing):
             phases, counted, skipped = window.pop(name).stop()
             host.res.emit('# %s: %d round trips, %d not in order' % (name, counted, skipped))
             for p in timing.PHASES:

@@ -15,6 +15,7 @@ import unittest
 import e2e
 import phases as P
 import report
+import timing
 
 # the guest kernels these tests boot (tests/run.py runs the tests that
 # need only 6.12 first, while set-up may still build the others)
@@ -77,6 +78,12 @@ class PcitestSuite(unittest.TestCase):
             for what, unit in report.NVME_JOBS:
                 self.assertRegex(out, r'(?m)^%s +%s +\d+\.\d\d +\d+\.\d\d +%s +\d+\.\d{3}$'
                                  % (path, re.escape(what), unit), r.tail())
+            # where a QD1 read's time goes, and the host CPU per read at QD32
+            for phase in timing.PHASES:
+                self.assertRegex(out, r'(?m)^%s +%s +\d+\.\d +\d+\.\d +us +\d\.\d{3}$'
+                                 % (path, re.escape(phase)), r.tail())
+            for where in ('drive', 'ramdisk'):
+                self.assertRegex(out, r'(?m)^%s +%s( +\d+\.\d){5}$' % (path, where), r.tail())
         self.assertRegex(out, r'Linux 7\.3; guest 1 2 vCPUs, guest 2 \d+\), fio, one job, '
                          r'io_uring at queue depth QD', r.tail())
         self.assertRegex(out, r'(?m)^vNTB shared path over messages, median: tcp guest 2 to '

@@ -56,6 +56,12 @@ def bench_results(runs=2, drop=None, fail=None, measures=True):
                 for _ in range(runs):
                     if what != drop:
                         res.measures.append(('nvme ' + path, what, '50.0 us'))
+            for where in ('drive', 'ramdisk'):
+                for guest, _, what in timing.CPU:
+                    name = '%s, %s: %s %s' % (report.NVME_CPU, where, guest, what)
+                    for _ in range(runs):
+                        if name != drop:
+                            res.measures.append(('nvme ' + path, name, '20.0 us'))
             for guest, n in ((1, 2), (2, 16)):
                 res.measures.append(('nvme ' + path, 'nvme vCPUs, guest %d' % guest,
                                      '%d vCPUs' % n))
@@ -114,6 +120,18 @@ class BenchTables(unittest.TestCase):
             for phase in timing.PHASES:
                 self.assertRegex(text, r'(?m)^%s +%s +50\.0 +50\.0 +us +0\.167$'
                                  % (path, phase))
+
+    def test_nvme_cpu_per_read(self):
+        ok, text = self.table(bench_results())
+        self.assertTrue(ok, text)
+        for path in ('shared', 'messages'):
+            for where in ('drive', 'ramdisk'):
+                self.assertRegex(text, r'(?m)^%s +%s +20\.0 +20\.0 +20\.0 +20\.0 +80\.0$'
+                                 % (path, where))
+        ok, text = self.table(bench_results(
+            drop=report.NVME_CPU + ', ramdisk: guest 2 QEMU threads'))
+        self.assertFalse(ok)
+        self.assertRegex(text, r'(?m)^shared +ramdisk +failed$')
 
     def test_a_missing_phase_fails_the_bench(self):
         ok, text = self.table(bench_results(drop=report.NVME_PHASES + ': data moved'))
