@@ -23,7 +23,9 @@
  * channels: DMA_SLAVE with DEV_TO_MEM/MEM_TO_DEV (remote = host PCI address)
  * and DMA_MEMCPY between guest addresses (a side inside the outbound window
  * reaches the host through the window).  The dmaengine API names no
- * function: transfers are mastered by function 0.
+ * function: transfers are mastered by function 0.  A descriptor ends in the
+ * interrupt thread, or, if its submitter polls for it, in tx_status
+ * (qep_dma_start_seg).
  */
 
 #include <linux/bitfield.h>
