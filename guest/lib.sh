@@ -45,21 +45,25 @@ xfail() {
 	echo "ok $n $1 # XFAIL $(echo "$2" | tr '\n' ' ' | sed 's/ *$//')"
 }
 
+# ask_harness WHAT REQUEST ANSWER: REQUEST to the harness on ttyS1, the
+# results line, which run reads for guests 2 and 3; 0 once it answered
+# ANSWER, else 1 with what it answered (or nothing within 60 s), named WHAT
+ask_harness() {
+	echo "$2"
+	_ans=
+	read -r -t 60 _ans </dev/ttyS1 || true
+	[ "$_ans" = "$3" ] && return 0
+	echo "# $1: the harness answered '${_ans:-nothing within 60 s}'"
+	return 1
+}
+
 # inject DEVICE [SPEC]: the harness sets the inject property of DEVICE (epc
 # or epc1 in guest 1, or this guest's own bridgeK) to SPEC now
 # (docs/qemu-epc.md, "Fault injection"; no SPEC removes the rules); returns
 # once it has, 1 with the reason if it refused or did not answer within
-# 60 s.  Host guests' scripts only (the request and the answer are on the
-# guest's ttyS1, the results line, which run reads for guests 2 and 3)
+# 60 s.  Host guests' scripts only
 inject() {
-	echo "QEPC-INJECT $1 ${2:-}"
-	_ans=
-	read -r -t 60 _ans </dev/ttyS1 || true
-	case $_ans in
-	"QEPC-INJECTED $1") return 0 ;;
-	esac
-	echo "# inject $1 ${2:-}: the harness answered '${_ans:-nothing within 60 s}'"
-	return 1
+	ask_harness "inject $1 ${2:-}" "QEPC-INJECT $1 ${2:-}" "QEPC-INJECTED $1"
 }
 
 # timing on|off NAME: the harness turns the devices' timing trace events on
@@ -69,14 +73,7 @@ inject() {
 # read.  Returns once it has, 1 with the reason if it refused or did not
 # answer within 60 s.  Guest 2's scripts only, in a pair started for timing
 timing() {
-	echo "QEPC-TIMING $1 $2${3:+ $3}"
-	_ans=
-	read -r -t 60 _ans </dev/ttyS1 || true
-	case $_ans in
-	"QEPC-TIMED $1 $2") return 0 ;;
-	esac
-	echo "# timing $1 $2: the harness answered '${_ans:-nothing within 60 s}'"
-	return 1
+	ask_harness "timing $1 $2" "QEPC-TIMING $1 $2${3:+ $3}" "QEPC-TIMED $1 $2"
 }
 
 # check NAME COMMAND...: ok if COMMAND succeeds, else notok with its output
