@@ -22,7 +22,11 @@ import peer as P
 # need only 6.12 first, while set-up may still build the others)
 KERNELS = ('6.12',)
 
-DELAY = 1.0                  # seconds the peer takes to answer a read
+# seconds the peer takes to answer a read: a second vCPU blocked by the
+# wait would go that long without a heartbeat; the check allows half of
+# it, 1 s, for the host's scheduling on a busy machine (a cold run, with
+# kernels compiling beside it, saw 0.55 s when the wait was 1 s)
+DELAY = 2.0
 ANSWER = 0x600d600d
 
 
