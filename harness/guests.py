@@ -345,11 +345,15 @@ class Pair:
         if timing:
             self.timing = {name: os.path.join(rundir, name + '-timing.log')
                            for name in ('epf', 'host')}
-            # thread names: harness/timing.py tells vCPUs from the rest
-            epc_link += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['epf'],
-                         '-name', 'epf,debug-threads=on']
-            bridges += ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing['host'],
-                        '-name', 'host,debug-threads=on']
+
+            def timed(name):
+                """Guest NAME's QEMU: its trace file, the host's time on each
+                line, thread names (harness/timing.py tells vCPUs from the
+                rest by them)."""
+                return ['-msg', 'timestamp=on', '-trace', 'file=' + self.timing[name],
+                        '-name', name + ',debug-threads=on']
+            epc_link += timed('epf')
+            bridges += timed('host')
         self.epf = Guest('epf', rundir, kernel, initrd,
                          common + ' qepc.role=epf',
                          epc_link + (ctl1 if hosts == 1 else []),

@@ -31,6 +31,7 @@ vCPU threads and of its other threads (main loop, link I/O thread, ...),
 per read, from /proc (CPU), with no trace event on."""
 import os
 import re
+import statistics
 
 EVENTS = {'epf': ['qemu_epc_dma_go', 'qemu_epc_dma_end', 'qemu_epc_irq'],
           'host': ['epf_bridge_dma']}
@@ -109,12 +110,6 @@ def round_trips(events):
     return out, skipped
 
 
-def median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return (xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2) if xs else 0
-
-
 CPU = (('guest 1', 'epf', 'vCPUs'), ('guest 1', 'epf', 'QEMU threads'),
        ('guest 2', 'host', 'vCPUs'), ('guest 2', 'host', 'QEMU threads'))
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -182,4 +177,4 @@ class Timing:
         if not trips:
             raise ValueError('no 4 KiB read round trip in the trace (%d events, %d not in order)'
                              % (len(events), skipped))
-        return {p: median([t[p] for t in trips]) for p in PHASES}, len(trips), skipped
+        return {p: statistics.median(t[p] for t in trips) for p in PHASES}, len(trips), skipped

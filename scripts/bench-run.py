@@ -400,7 +400,7 @@ def asked_inject(pair, res, line, injected, asker='host'):
         g.answer('QEPC-INJECTED %s' % device)
 
 
-def asked_timing(pair, host, ph, line, window):
+def asked_timing(pair, host, line, window):
     """Guest 2's "QEPC-TIMING on|off NAME" (guest/lib.sh timing): the
     devices' timing events on or off in both QEMUs (harness/timing.py); at
     off the phases of NAME's reads as measures "NAME: PHASE" in
@@ -462,7 +462,7 @@ def run_host_suite(pair, host, ph, case_timeout, injected):
                 asked_inject(pair, host.res, line, injected)
                 continue
             if line.startswith('QEPC-TIMING '):
-                asked_timing(pair, host, ph, line, window)
+                asked_timing(pair, host, line, window)
                 continue
             r = host.feed(line, now)
             if r and r[0] == 'error':
