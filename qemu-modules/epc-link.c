@@ -118,7 +118,7 @@ struct QepConn {
     QepCapture *cap;         /* the link's capture, or NULL */
     uint8_t fn;              /* the function, for the capture */
     QEMUBH *bh;              /* main loop: runs inq */
-    int fd;                  /* the socket, as the I/O thread watches it */
+    int fd;                  /* the link's own socket: closed with ioc */
     int tx_tfd;              /* I/O thread: a send queue that does not move */
     RxBuf rx;                /* I/O thread only */
 
@@ -130,6 +130,7 @@ struct QepConn {
     bool stalled;            /* a completion timed out; peer silent since */
     bool reading;            /* the I/O thread has the read handler set */
     bool writing;            /* ... and the write handler */
+    bool io_stopped;         /* handlers removed for good (conn_io_stop) */
     const char *io_error;    /* why the I/O thread stopped, for the main loop */
     char io_error_buf[160];
     uint64_t negotiated;
@@ -286,11 +287,15 @@ static void conn_readable(void *opaque);
 static void conn_set_handlers(QepConn *c)
 {
     qep_tsan_release(c);
-    /*
-     * By the descriptor the connection started with, not the channel's:
-     * a chardev closes its channel before it says the peer left, and the
-     * handlers must still be found then, before the number is reused
-     */
+    if (c->io_stopped) {
+        /*
+         * The handlers are gone; a late caller (the I/O thread finishing
+         * a handler) must not touch the number again: the connection's
+         * socket is only closed after the I/O thread let go, but a second
+         * removal by number could hit whatever registers it next
+         */
+        return;
+    }
     qep_aio_set_fd_handler(io_ctx(), c->fd,
                            c->reading ? conn_readable : NULL,
                            c->writing ? conn_writable : NULL, c);
@@ -1556,6 +1561,7 @@ static void conn_io_stop(QepConn *c)
     qemu_mutex_lock(&c->lock);
     c->reading = c->writing = false;
     conn_set_handlers(c);
+    c->io_stopped = true;
     qemu_mutex_unlock(&c->lock);
     qep_tsan_release(c);
     aio_bh_schedule_oneshot(io_ctx(), conn_io_release, c);
@@ -1648,15 +1654,18 @@ static void link_connected(QepLink *l, QIOChannel *ioc, QepCharFe *chr)
     link_arm_timer(l, HELLO_WAIT_MS);   /* the peer must answer */
 }
 
-static void link_connected_fd(QepLink *l, int fd)
+static void link_connected_fd(QepLink *l, int fd, QepCharFe *chr)
 {
     QIOChannelSocket *sioc = qio_channel_socket_new_fd(fd, NULL);
 
     if (!sioc) {
         close(fd);
+        if (chr) {
+            qemu_chr_fe_disconnect(chr);
+        }
         return;
     }
-    link_connected(l, QIO_CHANNEL(sioc), NULL);
+    link_connected(l, QIO_CHANNEL(sioc), chr);
 }
 
 static void link_try_connect(QepLink *l)
@@ -1680,7 +1689,7 @@ static void link_try_connect(QepLink *l)
         return;
     }
     l->last_error[0] = 0;
-    link_connected_fd(l, fd);
+    link_connected_fd(l, fd, NULL);
 }
 
 static void link_accept(void *opaque)
@@ -1703,7 +1712,7 @@ static void link_accept(void *opaque)
         return;
     }
     l->last_error[0] = 0;
-    link_connected_fd(l, fd);
+    link_connected_fd(l, fd, NULL);
 }
 
 /* HELLO deadline, reconnection, deadlines of asynchronous requests */
@@ -1749,6 +1758,27 @@ static void link_timer(void *opaque)
     }
 }
 
+/*
+ * chardev=: each connection the chardev makes is the link's, through a
+ * descriptor of its own.  The chardev closes its channel from the main
+ * loop when it sees the peer go, while the link's I/O thread may still be
+ * reading or writing the socket; with the chardev's own number, a new
+ * connection accepted under that number would get the old one's bytes.
+ * The duplicate lives until the I/O thread has let go of the connection.
+ */
+static void link_chr_connected(QepLink *l, int chr_fd)
+{
+    int fd = fcntl(chr_fd, F_DUPFD_CLOEXEC, 0);
+
+    if (fd < 0) {
+        link_report(l, "cannot take the chardev's connection: %s",
+                    strerror(errno));
+        qemu_chr_fe_disconnect(l->chr);
+        return;
+    }
+    link_connected_fd(l, fd, l->chr);
+}
+
 /* chardev=: each connection the chardev makes is the link's */
 static int link_chr_can_read(void *opaque)
 {
@@ -1768,8 +1798,7 @@ static void link_chr_event(void *opaque, QEMUChrEvent event)
             qep_link_disconnect(l, "the chardev made a new connection");
         }
         l->last_error[0] = 0;
-        link_connected(l, QIO_CHANNEL(object_ref(SOCKET_CHARDEV(chr)->sioc)),
-                       l->chr);
+        link_chr_connected(l, SOCKET_CHARDEV(chr)->sioc->fd);
         break;
     case CHR_EVENT_CLOSED:
         /*
