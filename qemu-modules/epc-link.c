@@ -135,6 +135,7 @@ struct QepConn {
     char io_error_buf[160];
     uint64_t negotiated;
     uint16_t next_tag;
+    int max_pending;         /* slots of pend[] in use (max_requests) */
     QepPending pend[QEP_LINK_MAX_PENDING];
     QSIMPLEQ_HEAD(, QepTxMsg) txq;
     size_t txq_bytes;
@@ -786,10 +787,24 @@ MemTxResult qep_link_serve_dma(QepLink *l, PCIDevice *pdev,
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* A free slot with a fresh tag, or NULL.  Lock held. */
-static QepPending *link_alloc_pending(QepConn *c)
+/*
+ * A free slot with a fresh tag, or NULL.  Unless @reserved, only while more
+ * than QEP_LINK_RESERVED slots are free.  Lock held.
+ */
+static QepPending *link_alloc_pending(QepConn *c, bool reserved)
 {
-    for (int i = 0; i < QEP_LINK_MAX_PENDING; i++) {
+    int free_slots = 0, first = -1;
+
+    for (int i = 0; i < c->max_pending; i++) {
+        if (!c->pend[i].tag) {
+            free_slots++;
+            first = first < 0 ? i : first;
+        }
+    }
+    if (free_slots == 0 || (!reserved && free_slots <= QEP_LINK_RESERVED)) {
+        return NULL;
+    }
+    for (int i = first; i < c->max_pending; i++) {
         QepPending *p = &c->pend[i];
 
         if (p->tag) {
@@ -834,7 +849,7 @@ static uint32_t cpl_data_len(uint16_t type, uint32_t len)
  * only slow still applies it.
  */
 static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
-                                uint32_t len, bool async)
+                                uint32_t len, bool async, bool reserved)
 {
     struct qep_hdr h;
     QepPending *p = NULL;
@@ -842,7 +857,7 @@ static QepPending *link_prepare(QepConn *c, void *msg, size_t msg_len,
     qep_hdr_decode(msg, msg_len, &h);
     qemu_mutex_lock(&c->lock);
     if (c->up && !c->dead) {
-        p = link_alloc_pending(c);
+        p = link_alloc_pending(c, reserved);
     }
     if (p) {
         qep_set_tag(msg, p->tag);
@@ -934,7 +949,7 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
     if (!c) {
         return -1;
     }
-    p = link_prepare(c, msg, msg_len, len, false);
+    p = link_prepare(c, msg, msg_len, len, false, false);
     if (!p) {
         return -1;
     }
@@ -1023,11 +1038,13 @@ int qep_link_write(QepLink *l, enum qep_msg_type type, uint64_t addr,
     return qep_link_request(l, buf, n, NULL, 0);
 }
 
-uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
-                                uint32_t len, QepLinkDone *done, void *opaque)
+static uint32_t link_request_async(QepLink *l, void *msg, size_t msg_len,
+                                   uint32_t len, QepLinkDone *done,
+                                   void *opaque, bool reserved)
 {
     QepConn *c = l->conn;
-    QepPending *p = c ? link_prepare(c, msg, msg_len, len, true) : NULL;
+    QepPending *p = c ? link_prepare(c, msg, msg_len, len, true, reserved)
+                      : NULL;
     uint32_t handle;
 
     if (!p) {
@@ -1052,6 +1069,19 @@ uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
         timer_mod(l->timer, p->deadline_ms);
     }
     return handle;
+}
+
+uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
+                                uint32_t len, QepLinkDone *done, void *opaque)
+{
+    return link_request_async(l, msg, msg_len, len, done, opaque, false);
+}
+
+uint32_t qep_link_request_reserved(QepLink *l, void *msg, size_t msg_len,
+                                   uint32_t len, QepLinkDone *done,
+                                   void *opaque)
+{
+    return link_request_async(l, msg, msg_len, len, done, opaque, true);
 }
 
 /* asynchronous requests failed by a disconnection, their callbacks due */
@@ -1622,6 +1652,7 @@ static void link_connected(QepLink *l, QIOChannel *ioc, QepCharFe *chr)
     c->fd = QIO_CHANNEL_SOCKET(ioc)->fd;
     c->chr = chr;
     c->timeout_ms = l->timeout_ms;
+    c->max_pending = l->max_requests ? l->max_requests : QEP_LINK_MAX_PENDING;
     c->cap = qep_capture_ref(l->capture);
     c->fn = l->fn;
     c->next_tag = 1;

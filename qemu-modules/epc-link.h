@@ -78,6 +78,11 @@ typedef struct QepLinkOps {
 } QepLinkOps;
 
 #define QEP_LINK_MAX_PENDING 64
+/*
+ * Request slots of a connection kept for qep_link_request_reserved(): the
+ * other requests take a slot only while more than this many are free.
+ */
+#define QEP_LINK_RESERVED 16
 #define QEP_LINK_MAX_REGIONS 16
 
 /*
@@ -113,6 +118,7 @@ struct QepLink {
     enum qep_role role;
     uint64_t features;       /* offered */
     uint32_t timeout_ms;     /* completion wait */
+    uint32_t max_requests;   /* request slots (0: QEP_LINK_MAX_PENDING) */
     uint32_t reconnect_ms;   /* client retry period */
     AddressSpace *dma_as;    /* what the device reaches: its RAM is offered */
     Object *owner;           /* the device, owner of the peer RAM regions */
@@ -218,6 +224,16 @@ int qep_link_request(QepLink *l, void *msg, size_t msg_len,
  */
 uint32_t qep_link_request_async(QepLink *l, void *msg, size_t msg_len,
                                 uint32_t len, QepLinkDone *done, void *opaque);
+
+/*
+ * The same for a request that must not fail for want of a slot while the
+ * link is up (the withdrawal of a direct mapping: without it, the
+ * connection must end).  It may take the QEP_LINK_RESERVED slots the
+ * others leave free; the caller has no more than that outstanding.
+ */
+uint32_t qep_link_request_reserved(QepLink *l, void *msg, size_t msg_len,
+                                   uint32_t len, QepLinkDone *done,
+                                   void *opaque);
 
 /*
  * Forget an asynchronous request: its @done will not run, and a

@@ -58,6 +58,7 @@ struct QemuEpcState {
     uint16_t vendor_id, device_id;
     uint64_t window_size;
     uint32_t timeout_ms;
+    uint32_t max_requests;       /* x-requests: request slots of a link */
     uint32_t inbound_windows;
     char *bar_kind[QEPC_NUM_BARS];
     bool shmem;

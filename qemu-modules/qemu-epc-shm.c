@@ -138,9 +138,11 @@ bool epc_bar_withdraw(EpcFunc *f, int n)
     trace_qemu_epc_map_withdraw(f->n, n);
     w = g_new0(EpcWithdraw, 1);
     w->f = f;
-    w->handle = qep_link_request_async(&f->link, buf,
-                                       qep_enc_map(buf, 1, n, 0, NULL), 0,
-                                       epc_withdraw_done, w);
+    /* never more outstanding than the link keeps slots for */
+    QEMU_BUILD_BUG_ON(EPC_MAX_UNMAPPING > QEP_LINK_RESERVED);
+    w->handle = qep_link_request_reserved(&f->link, buf,
+                                          qep_enc_map(buf, 1, n, 0, NULL), 0,
+                                          epc_withdraw_done, w);
     if (!w->handle) {
         /* no connection to ask on: the host's mapping goes with it */
         g_free(w);

@@ -331,6 +331,12 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
             s->fn[k].bars.kind[i] = kind;
         }
     }
+    if (s->max_requests <= QEP_LINK_RESERVED ||
+        s->max_requests > QEP_LINK_MAX_PENDING) {
+        error_setg(errp, "x-requests must be %d to %d", QEP_LINK_RESERVED + 1,
+                   QEP_LINK_MAX_PENDING);
+        return;
+    }
     for (unsigned k = 0; k < QEPC_MAX_FUNCS; k++) {
         s->fn[k].s = s;
         s->fn[k].n = k;
@@ -393,6 +399,7 @@ static void epc_realize(PCIDevice *pdev, Error **errp)
                         QEP_FEAT_POISON | (s->shmem ? QEP_FEAT_SHMEM : 0),
             .dma_as = pci_get_address_space(pdev),
             .timeout_ms = s->timeout_ms,
+            .max_requests = s->max_requests,
             .ops = &epc_link_ops,
             .opaque = f,
             .capture = s->capture,
@@ -499,6 +506,9 @@ static QepProperty epc_properties[] = {
     DEFINE_PROP_UINT16("device-id", QemuEpcState, device_id, QEPC_DEVICE_ID),
     DEFINE_PROP_SIZE("window-size", QemuEpcState, window_size, 64 * MiB),
     DEFINE_PROP_UINT32("timeout-ms", QemuEpcState, timeout_ms, 300),
+    /* request slots of each link, fewer only to test what happens at the end */
+    DEFINE_PROP_UINT32("x-requests", QemuEpcState, max_requests,
+                       QEP_LINK_MAX_PENDING),
     DEFINE_PROP_UINT64("dma-rate", QemuEpcState, dma.rate, 0),
     DEFINE_PROP_UINT32("inbound-windows", QemuEpcState, inbound_windows, 16),
     DEFINE_PROP_BOOL("shmem", QemuEpcState, shmem, true),

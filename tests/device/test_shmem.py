@@ -370,6 +370,69 @@ class FdsFromPeerTest(DeviceTest):
         self.refused('a descriptor with a message that carries none')
 
 
+class WithdrawalAtTheSlotLimitTest(DeviceTest):
+    """Withdrawing a direct BAR mapping is a non-posted request, as the
+    function's vCPU reads and DMA transfers are.  With every slot those may
+    take held by requests the host has not answered, the withdrawal still
+    goes (the link keeps slots for it) and the connection stays; it used to
+    be ended, the only way left to take the mapping away."""
+
+    def test_withdrawal_when_other_requests_hold_every_slot(self):
+        sock = self.path('link.sock')
+        # two slots besides the 16 the link keeps for withdrawals
+        vm = self.track(EpcVm(sock, self.dir, shared_ram=True, props=',x-requests=18'))
+        peer = self.track_peer(P.Peer(sock, P.ROLE_HOST, features=P.FEAT_SHMEM).connect())
+        peer.handshake()
+        vm.standard_function()
+        vm.start()
+        seen = []
+        while not seen or seen[-1].type != P.LINK:
+            seen.append(peer.recv(5, 'LINK up'))
+        c = peer.request(P.cfg_write(peer.next_tag(), PCI_COMMAND, 2, BME | MEM))
+        self.assertEqual(c.m.u.cpl.status, P.SC)
+        mapped = [m for m in seen + peer.announced
+                  if m.type == P.MAP and m.m.u.map.bar == 0 and m.pieces()]
+        self.assertTrue(mapped, 'qemu-epc did not map BAR0 directly')
+        # two DMA reads from the host take the two ordinary slots
+        local = EPF_RAM + 0x800000
+        for ch in (0, 1):
+            b = R.QEPC_DMA_BASE(ch)
+            for off, v in ((R.QEPC_DMA_SRC_LO, HOST_RAM + ch * 0x1000),
+                           (R.QEPC_DMA_DST_LO, local + ch * 0x1000)):
+                vm.set_reg(b + off, v & 0xffffffff)
+                vm.set_reg(b + off + 4, v >> 32)
+            vm.set_reg(b + R.QEPC_DMA_LEN, 64)
+            vm.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_SRC_HOST | R.QEPC_DMA_GO)
+        reads = [peer.expect(P.MEM_READ, what='the DMA read of channel %d' % ch)
+                 for ch in (0, 1)]
+        # the EPF changes BAR0: the host must drop its mapping first
+        vm.set_reg(R.QEPC_BAR_BASE(0) + R.QEPC_BAR_FLAGS, R.QEPC_BAR_ENABLE)
+        self.assertTrue(vm.status() & R.QEPC_STATUS_UNMAPPING)
+        w = peer.expect(P.MAP, what='the withdrawal of BAR0')
+        self.assertTrue(P.needs_completion(w), 'the withdrawal is not non-posted')
+        self.assertEqual((w.m.u.map.bar, w.m.u.map.count), (0, 0))
+        peer.send(P.cpl(w.tag, P.MAP, P.SC))
+        vm.wait_unmapped()
+        for ch, r in enumerate(reads):
+            peer.send(P.cpl(r.tag, P.MEM_READ, P.SC, bytes([0x40 + ch]) * 64))
+        for ch in (0, 1):
+            b = R.QEPC_DMA_BASE(ch)
+            st = wait_until(lambda: R.QEPC_DMA_STATE(vm.reg(b + R.QEPC_DMA_STATUS)) !=
+                            R.QEPC_DMA_BUSY and vm.reg(b + R.QEPC_DMA_STATUS),
+                            10, 'DMA channel %d to finish' % ch)
+            self.assertEqual((R.QEPC_DMA_STATE(st), R.QEPC_DMA_ERR(st)),
+                             (R.QEPC_DMA_DONE, R.QEPC_DMA_E_NONE))
+            self.assertEqual(vm.memread(local + ch * 0x1000, 64), bytes([0x40 + ch]) * 64)
+        self.assertFalse(peer.closed(0.5), 'qemu-epc ended the connection')
+        self.assertNotIn('disconnecting', vm.read_log())
+
+    def test_fewer_slots_than_the_reserve_refused(self):
+        rc, out = self.run_plain(['-device', 'qemu-epc,socket=%s,x-requests=16'
+                                  % self.path('x.sock')])
+        self.assertNotEqual(rc, 0)
+        self.assertIn('x-requests must be 17 to 64', out)
+
+
 class FdsWithoutShmemTest(DeviceTest):
     def test_fds_without_the_feature_refused(self):
         sock = self.path('link.sock')
