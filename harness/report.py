@@ -180,9 +180,10 @@ def nvme_table(res, out, runs):
     for guest in (1, 2):
         n = [v for (_, what), vs in figs.items() if what == 'nvme vCPUs, guest %d' % guest
              for v in vs]
-        cpus.append('%d' % n[0] if n and min(n) == max(n) else 'unknown')
+        cpus.append(('%d vCPU' % n[0] + 's' * (n[0] != 1)) if n and min(n) == max(n)
+                    else 'unknown vCPUs')
     out.write('\nNVMe drive (nvmet-pci-epf over a ramdisk of guest 1, nvme in guest 2, '
-              'Linux 7.3; guest 1 %s vCPUs, guest 2 %s), fio, one job, io_uring at queue '
+              'Linux 7.3; guest 1 %s, guest 2 %s), fio, one job, io_uring at queue '
               'depth QD, O_DIRECT, %d runs; ramdisk: the same jobs on a ramdisk of guest 2\n'
               % (cpus[0], cpus[1], runs))
     out.write('%-9s %-22s %12s %12s %5s %10s\n'

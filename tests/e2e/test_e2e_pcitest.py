@@ -84,7 +84,7 @@ class PcitestSuite(unittest.TestCase):
                                  % (path, re.escape(phase)), r.tail())
             for where in ('drive', 'ramdisk'):
                 self.assertRegex(out, r'(?m)^%s +%s( +\d+\.\d){5}$' % (path, where), r.tail())
-        self.assertRegex(out, r'Linux 7\.3; guest 1 2 vCPUs, guest 2 \d+\), fio, one job, '
+        self.assertRegex(out, r'Linux 7\.3; guest 1 1 vCPU, guest 2 \d+ vCPUs\), fio, one job, '
                          r'io_uring at queue depth QD', r.tail())
         self.assertRegex(out, r'(?m)^vNTB shared path over messages, median: tcp guest 2 to '
                          r'guest 1 [\d.]+x, ', r.tail())

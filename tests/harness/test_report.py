@@ -107,7 +107,7 @@ class BenchTables(unittest.TestCase):
     def test_nvme_rows_at_both_depths_with_the_vcpus(self):
         ok, text = self.table(bench_results())
         self.assertTrue(ok, text)
-        self.assertIn('guest 1 2 vCPUs, guest 2 16', text)
+        self.assertIn('guest 1 2 vCPUs, guest 2 16 vCPUs', text)
         for path in ('shared', 'messages'):
             for what in ('rand read 4k', 'rand write 4k', 'seq read 128k'):
                 for qd in (1, 32):
