@@ -8,10 +8,12 @@
 # One KTAP line per check.  The kernel has no MHI endpoint client driver
 # (drivers/bus/mhi/ep has the stack only), so no channel carries data: the
 # checks are the state machine's: mission mode and M0, the channels each
-# side lists, an MHI reset by the host, a link down and up, and the
-# configuration without DMA.  The MHI states are the host's MHI debugfs
-# ("states": the PM state, the device's MHI state and its execution
-# environment).  Guest 1 is asked over the pair's serial line (ttyS2).
+# side lists, an MHI reset by the host, M3 and back (runtime suspend and
+# resume), a system error (SYS_ERR) and its recovery, a link down and up,
+# and the configuration without DMA.  The MHI states are the host's MHI
+# debugfs ("states": the PM state, the device's MHI state and its
+# execution environment).  Guest 1 is asked over the pair's serial line
+# (ttyS2).
 # Every wait is bounded.
 . "${QEPC_SHARE:-/usr/local/share/qemu-epc}/lib.sh"
 
@@ -20,13 +22,18 @@ C_M0="mhi mission mode and M0 (sm8450 configuration)"
 C_CHAN="mhi channels: the host's devices for the modem's channels, the endpoint's controller"
 C_DMA="mhi sm8450: pci-epf-mhi holds two of pcie-qemu-ep's DMA channels (to and from the host)"
 C_RESET="mhi host reset: mhi_pci_generic unbound (MHI reset) and bound again, M0 again"
+C_M3="mhi runtime suspend and resume: M3 (the function in D3hot), then M0 again"
+C_SYSERR="mhi SYS_ERR and recovery: an M0 request in M0 makes the endpoint report a system error, the host's MHI stack resets it to M0"
 C_LINK="mhi link down and up: guest 1 restarts the controller, M0 again after a rescan"
 C_SDX55="mhi sdx55 configuration (no DMA): M0 again after guest 1 switched the function, no DMA channel held"
-plan "$C_BIND" "$C_M0" "$C_CHAN" "$C_DMA" "$C_RESET" "$C_LINK" "$C_SDX55"
+plan "$C_BIND" "$C_M0" "$C_CHAN" "$C_DMA" "$C_RESET" "$C_M3" "$C_SYSERR" "$C_LINK" "$C_SDX55"
 
 fn=$QEPC_FUNCTION
 dev=/sys/bus/pci/devices/$fn
 DRIVER=mhi-pci-generic
+# the function's power management capability (qemu-epc's configuration
+# space) and its power state (PMCSR bits 1:0)
+PM_CAP=0xa0
 # the channels of mhi_pci_generic's configuration for this modem whose
 # devices it makes in mission mode (LOOPBACK and FIREHOSE belong to other
 # execution environments)
@@ -35,13 +42,24 @@ CHANNELS="DIAG MBIM QMI IPCR IP_SW0 IP_HW0"
 bound() { [ "$(basename "$(readlink -f "$dev/driver")")" = $DRIVER ]; }
 mhi_name() { basename "$(ls -d "$dev"/mhi[0-9]* 2>/dev/null | head -1)"; }
 states() { cat "/sys/kernel/debug/mhi/$(mhi_name)/states" 2>/dev/null | head -1; }
+# mhi_pci_generic allows runtime PM each time the device enters mission
+# mode, and would suspend it (M3) after 2 s idle: outside the M3 case it
+# stays forbidden (which also resumes a device that was suspended)
 in_m0() {
+	[ -e "$dev/power/control" ] && echo on >"$dev/power/control"
 	s=$(states)
 	case $s in
 	*"PM state: M0 "*"MHI state: M0 EE: MISSION MODE "*) return 0 ;;
 	esac
 	return 1
 }
+in_m3() {
+	case $(states) in
+	*"PM state: M3 "*"MHI state: M3 "*) return 0 ;;
+	esac
+	return 1
+}
+d_state() { od -An -tu1 -j $((PM_CAP + 4)) -N1 "$dev/config" | tr -d ' '; }
 # wait_m0 NAME: ok when the device reaches M0 in mission mode within 60 s
 wait_m0() {
 	if wait_for 60 in_m0; then
@@ -99,6 +117,52 @@ if [ "${answer:-0}" -gt "${resets:-0}" ] 2>/dev/null; then
 	wait_m0 "$C_RESET"
 else
 	notok "$C_RESET" "guest 1 saw no MHI reset (reset messages before $resets, after '$answer')"
+fi
+
+# runtime PM: mhi_pci_generic suspends the idle function after 2 s
+# (mhi_pm_suspend: the host asks for M3 in MHICTRL, pci-epf-mhi's MHI stack
+# suspends its channels and reports M3), then the PCI core puts it in D3hot;
+# resuming asks for M0 again.  Only with PME from D3hot does the driver
+# allow runtime suspend at all
+if [ ! -e "$dev/power/control" ]; then
+	notok "$C_M3" "no runtime PM in this kernel (CONFIG_PM)"
+else
+	echo auto >"$dev/power/control"
+	if ! wait_for 30 in_m3; then
+		notok "$C_M3" "not in M3 30 s after runtime PM was allowed: '$(states)'," \
+			"runtime status $(cat "$dev/power/runtime_status")"
+	else
+		echo "# $(states)"
+		d=$(( $(d_state) & 3 ))
+		st=$(cat "$dev/power/runtime_status")
+		echo on >"$dev/power/control"
+		if [ "$d" != 3 ] || [ "$st" != suspended ]; then
+			notok "$C_M3" "in M3 the function was in D$d, runtime status $st"
+		else
+			wait_m0 "$C_M3"
+		fi
+	fi
+fi
+
+# SYS_ERR: MHICTRL (BAR0 + 0x38) written with the state the device is
+# already in (M0, bits 15:8), as a confused host would: every MHICTRL
+# write interrupts the endpoint, whose MHI stack refuses a change from M0
+# to M0, enters SYS_ERR and tells the host so; the host's MHI stack
+# recovers it (mhi_pci_generic logs the crash; an MHI reset, READY, M0)
+crashes() { dmesg | grep -c "firmware crashed"; }
+crashed() { [ "$(crashes)" -gt "$before" ]; }
+bar0=$(( $(head -1 "$dev/resource" | cut -d' ' -f1) ))
+before=$(crashes)
+pair_ask log "is not allowed"
+refused=$answer
+devmem $((bar0 + 0x38)) 32 0x200
+if ! wait_for 30 crashed; then
+	notok "$C_SYSERR" "the host saw no system error in 30 s: '$(states)'"
+elif ! pair_ask log "is not allowed" || [ "${answer:-0}" -le "${refused:-0}" ] 2>/dev/null; then
+	notok "$C_SYSERR" "guest 1's MHI stack refused no state change (before $refused, after '$answer')"
+else
+	echo "# $(dmesg | grep "firmware crashed" | tail -1)"
+	wait_m0 "$C_SYSERR"
 fi
 
 if ! pair_ask restart || [ "$answer" != restarted ]; then

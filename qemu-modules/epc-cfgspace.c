@@ -104,6 +104,7 @@ void epc_cfg_build(EpcCfgSpace *s, const EpcCfgParams *p)
 {
     uint8_t *c = s->cfg, *w = s->wmask;
     unsigned msi = EPC_CFG_MSI_CAP, msix = EPC_CFG_MSIX_CAP;
+    unsigned pm = EPC_CFG_PM_CAP;
     unsigned after_pcie;
 
     memset(s, 0, sizeof(*s));
@@ -150,7 +151,7 @@ void epc_cfg_build(EpcCfgSpace *s, const EpcCfgParams *p)
     put8(w, PCI_INTERRUPT_LINE, 0xff);
 
     /* PCI Express capability, version 2, endpoint, x1 2.5 GT/s */
-    after_pcie = p->msi_log2 >= 0 ? msi : p->msix_count ? msix : 0;
+    after_pcie = p->msi_log2 >= 0 ? msi : p->msix_count ? msix : pm;
     put8(c, EPC_CFG_PCIE_CAP, PCI_CAP_ID_EXP);
     put8(c, EPC_CFG_PCIE_CAP + 1, after_pcie);
     put16(c, EPC_CFG_PCIE_CAP + PCI_EXP_FLAGS, 2);  /* version 2, endpoint */
@@ -168,7 +169,7 @@ void epc_cfg_build(EpcCfgSpace *s, const EpcCfgParams *p)
 
     if (p->msi_log2 >= 0) {
         put8(c, msi, PCI_CAP_ID_MSI);
-        put8(c, msi + 1, p->msix_count ? msix : 0);
+        put8(c, msi + 1, p->msix_count ? msix : pm);
         put16(c, msi + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT | p->msi_log2 << 1);
         put16(w, msi + PCI_MSI_FLAGS,
               PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
@@ -178,13 +179,27 @@ void epc_cfg_build(EpcCfgSpace *s, const EpcCfgParams *p)
     }
     if (p->msix_count) {
         put8(c, msix, PCI_CAP_ID_MSIX);
-        put8(c, msix + 1, 0);
+        put8(c, msix + 1, pm);
         put16(c, msix + PCI_MSIX_FLAGS, p->msix_count - 1);
         put16(w, msix + PCI_MSIX_FLAGS,
               PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
         put32(c, msix + PCI_MSIX_TABLE, p->msix_table);
         put32(c, msix + PCI_MSIX_PBA, p->msix_pba);
     }
+
+    /*
+     * Power management, version 3: D0 and D3hot, PME claimed from D3hot
+     * (a host driver may want it before it suspends the function, as
+     * mhi_pci_generic does) but never signalled: the host resumes the
+     * function itself.  No_Soft_Reset: D3hot to D0 keeps the function's
+     * state, as nothing here resets it then.
+     */
+    put8(c, pm, PCI_CAP_ID_PM);
+    put8(c, pm + 1, 0);
+    put16(c, pm + PCI_PM_PMC, 3 | PCI_PM_CAP_PME_D3hot);
+    put16(c, pm + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
+    put16(w, pm + PCI_PM_CTRL, PCI_PM_CTRL_STATE_MASK | PCI_PM_CTRL_PME_ENABLE);
+    put16(s->w1cmask, pm + PCI_PM_CTRL, PCI_PM_CTRL_PME_STATUS);
 }
 
 uint32_t epc_cfg_read(const EpcCfgSpace *s, unsigned off, unsigned len)
@@ -202,6 +217,8 @@ unsigned epc_cfg_write(EpcCfgSpace *s, unsigned off, unsigned len,
 {
     unsigned ev = 0;
     unsigned msi = EPC_CFG_MSI_CAP;
+    unsigned pm_before = get16(s->cfg, EPC_CFG_PM_CAP + PCI_PM_CTRL) &
+                         PCI_PM_CTRL_STATE_MASK;
 
     for (unsigned i = 0; i < len; i++) {
         unsigned o = off + i;
@@ -221,6 +238,17 @@ unsigned epc_cfg_write(EpcCfgSpace *s, unsigned off, unsigned len,
         } else if (s->p.msix_count && o >= EPC_CFG_MSIX_CAP + 2 &&
                    o < EPC_CFG_MSIX_CAP + 4) {
             ev |= EPC_CFG_EV_MSIX;
+        }
+    }
+    /* a state the function does not have (D1, D2) changes nothing */
+    if (off < EPC_CFG_PM_CAP + PCI_PM_CTRL + 1 &&
+        off + len > EPC_CFG_PM_CAP + PCI_PM_CTRL) {
+        uint16_t pmcsr = get16(s->cfg, EPC_CFG_PM_CAP + PCI_PM_CTRL);
+        unsigned st = pmcsr & PCI_PM_CTRL_STATE_MASK;
+
+        if (st == 1 || st == 2) {
+            put16(s->cfg, EPC_CFG_PM_CAP + PCI_PM_CTRL,
+                  (pmcsr & ~PCI_PM_CTRL_STATE_MASK) | pm_before);
         }
     }
     /* Multiple Message Enable cannot exceed Multiple Message Capable */

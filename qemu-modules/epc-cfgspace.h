@@ -7,9 +7,10 @@
  *
  * Layout (docs/qemu-epc.md, "Endpoint configuration space"):
  *   0x00-0x3f  type 0 header
- *   0x40       PCI Express capability v2, endpoint       -> 0x80 or 0x90 or 0
- *   0x80       MSI, 64-bit, 1..32 vectors (if enabled)  -> 0x90 or 0
- *   0x90       MSI-X (if enabled)                       -> 0
+ *   0x40       PCI Express capability v2, endpoint       -> 0x80, 0x90 or 0xa0
+ *   0x80       MSI, 64-bit, 1..32 vectors (if enabled)  -> 0x90 or 0xa0
+ *   0x90       MSI-X (if enabled)                       -> 0xa0
+ *   0xa0       power management v3: D0, D3hot           -> 0
  *   0x100-     extended space: empty (reads 0)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -31,6 +32,7 @@
 #define EPC_CFG_PCIE_CAP  0x40
 #define EPC_CFG_MSI_CAP   0x80
 #define EPC_CFG_MSIX_CAP  0x90
+#define EPC_CFG_PM_CAP    0xa0
 
 typedef struct EpcCfgHeader {
     uint16_t vendor_id, device_id;

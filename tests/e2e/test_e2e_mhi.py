@@ -2,7 +2,8 @@
 """`qemu-epc-bench run --epf mhi`: pci-epf-mhi in guest 1 on a qemu-epc
 with its MHI register block, mhi_pci_generic in guest 2: every check of the
 plan passes (mission mode and M0, the channels, the DMA channels the sm8450
-configuration holds, the host's MHI reset, a link down and up, the sdx55
+configuration holds, the host's MHI reset, M3 by runtime suspend and back,
+a system error and its recovery, a link down and up, the sdx55
 configuration), both kernel logs are clean; and the events behind them
 happened in guest 1: the host's reset reached the endpoint stack, the link
 went down at least twice (the restart, then the switch of configuration)."""
@@ -28,5 +29,11 @@ class MhiPair(unittest.TestCase):
         # off at the end closes its link before guest 1 is stopped)
         self.assertGreaterEqual(epf.count(': link down'), 2, epf[-3000:])
         self.assertNotIn('Failed to power up MHI EP', epf)
+        # the system error came from guest 1's MHI stack
+        self.assertEqual(epf.count('MHI state change to M0 from M0 is not allowed'), 1)
         with open(os.path.join(rundir, 'host-ttyS1.log'), errors='replace') as f:
-            self.assertEqual(f.read().count('MHI state: M0 EE: MISSION MODE'), 4)
+            host = f.read()
+        self.assertEqual(host.count('MHI state: M0 EE: MISSION MODE'), 6)
+        self.assertEqual(host.count('PM state: M3 Device: Active MHI state: M3 EE: '
+                                    'MISSION MODE'), 1, host[-3000:])
+        self.assertEqual(host.count('firmware crashed'), 1, host[-3000:])

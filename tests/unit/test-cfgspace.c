@@ -33,20 +33,43 @@ START_TEST(header_and_caps)
     ck_assert_uint_eq(epc_cfg_read(&cs, 0x2c, 4), 0x11001af4);
     ck_assert_uint_eq(epc_cfg_read(&cs, 0x3d, 1), 1);
     ck_assert_uint_eq(epc_cfg_read(&cs, 6, 2) & 0x10, 0x10);
-    /* capability chain: PCIe -> MSI -> MSI-X -> end */
+    /* capability chain: PCIe -> MSI -> MSI-X -> PM -> end */
     ck_assert_uint_eq(epc_cfg_read(&cs, 0x34, 1), EPC_CFG_PCIE_CAP);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PCIE_CAP, 2),
                       0x10 | EPC_CFG_MSI_CAP << 8);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSI_CAP, 2),
                       0x05 | EPC_CFG_MSIX_CAP << 8);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSI_CAP + 2, 2), 0x80 | 5 << 1);
-    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSIX_CAP, 2), 0x11);
+    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSIX_CAP, 2),
+                      0x11 | EPC_CFG_PM_CAP << 8);
+    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PM_CAP, 2), 0x01);
+    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PM_CAP + 2, 2), 0x4003);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSIX_CAP + 2, 2), 2047);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSIX_CAP + 8, 4), 0x8000);
     ck_assert_uint_eq(epc_cfg_read(&cs, 0x100, 4), 0);
     /* read-only fields stay */
     epc_cfg_write(&cs, 0, 4, 0);
     ck_assert_uint_eq(epc_cfg_read(&cs, 0, 4), 0xb500104c);
+}
+END_TEST
+
+/* D0 and D3hot only; PME enable writable, its status write-1-to-clear */
+START_TEST(power_states)
+{
+    EpcCfgParams p = params();
+    unsigned csr = EPC_CFG_PM_CAP + 4;
+
+    epc_cfg_build(&cs, &p);
+    ck_assert_uint_eq(epc_cfg_read(&cs, csr, 2), 0x0008);  /* D0, no reset */
+    ck_assert_uint_eq(epc_cfg_write(&cs, csr, 2, 0x0103), 0);
+    ck_assert_uint_eq(epc_cfg_read(&cs, csr, 2), 0x010b);  /* D3hot, PME_En */
+    epc_cfg_write(&cs, csr, 2, 0x0101);                    /* D1: ignored */
+    ck_assert_uint_eq(epc_cfg_read(&cs, csr, 2), 0x010b);
+    epc_cfg_write(&cs, csr, 1, 0x02);                      /* D2: ignored */
+    ck_assert_uint_eq(epc_cfg_read(&cs, csr, 2), 0x010b);
+    epc_cfg_write(&cs, csr, 4, 0x8000);                    /* back to D0 */
+    ck_assert_uint_eq(epc_cfg_read(&cs, csr, 2), 0x0008);
+    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PM_CAP + 1, 1), 0);
 }
 END_TEST
 
@@ -119,7 +142,7 @@ START_TEST(no_msi)
     p.msi_log2 = -1;
     p.msix_count = 0;
     epc_cfg_build(&cs, &p);
-    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PCIE_CAP + 1, 1), 0);
+    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PCIE_CAP + 1, 1), EPC_CFG_PM_CAP);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSI_CAP, 4), 0);
     ck_assert_uint_eq(epc_cfg_write(&cs, EPC_CFG_MSI_CAP + 2, 2, 1), 0);
     ck_assert(!epc_cfg_msi_enabled(&cs));
@@ -163,6 +186,7 @@ int main(void)
 
     tcase_add_test(tc, header_and_caps);
     tcase_add_test(tc, bar_sizing);
+    tcase_add_test(tc, power_states);
     tcase_add_test(tc, msi_and_msix);
     tcase_add_test(tc, no_msi);
     tcase_add_test(tc, bad_params);
