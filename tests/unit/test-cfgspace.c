@@ -142,7 +142,8 @@ START_TEST(no_msi)
     p.msi_log2 = -1;
     p.msix_count = 0;
     epc_cfg_build(&cs, &p);
-    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PCIE_CAP + 1, 1), EPC_CFG_PM_CAP);
+    ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_PCIE_CAP + 1, 1),
+                      EPC_CFG_PM_CAP);
     ck_assert_uint_eq(epc_cfg_read(&cs, EPC_CFG_MSI_CAP, 4), 0);
     ck_assert_uint_eq(epc_cfg_write(&cs, EPC_CFG_MSI_CAP + 2, 2, 1), 0);
     ck_assert(!epc_cfg_msi_enabled(&cs));
