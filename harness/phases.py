@@ -388,8 +388,9 @@ def nvme_phase(series, shmem=True, label=None, runs=1, measure_only=False, secon
     Guest 1 has one vCPU, as the other pairs: a second one on this 2-core
     machine mostly spins nvmet-pci-epf's queue poller, and the host CPU it
     takes is guest 2's (at queue depth 32, 15-28% fewer IOPS with two; at
-    depth 1, 10-30% more, the poller not sharing its vCPU).  The guests coordinate link down and up over the pair's serial
-    line, not through the device; fio's measured jobs `runs` times, for
+    depth 1, 10-30% more, the poller not sharing its vCPU).  The guests
+    coordinate link down and up over the pair's serial line, not through
+    the device; fio's measured jobs `runs` times, for
     `seconds` each (default 4).  measure_only: the drive found and fio's
     figures, no other check."""
     kdir = artefacts.kernel_dir(series)

@@ -794,6 +794,7 @@ MemTxResult qep_link_serve_dma(QepLink *l, PCIDevice *pdev,
 static QepPending *link_alloc_pending(QepConn *c, bool reserved)
 {
     int free_slots = 0, first = -1;
+    QepPending *p;
 
     for (int i = 0; i < c->max_pending; i++) {
         if (!c->pend[i].tag) {
@@ -804,27 +805,20 @@ static QepPending *link_alloc_pending(QepConn *c, bool reserved)
     if (free_slots == 0 || (!reserved && free_slots <= QEP_LINK_RESERVED)) {
         return NULL;
     }
-    for (int i = first; i < c->max_pending; i++) {
-        QepPending *p = &c->pend[i];
-
-        if (p->tag) {
-            continue;
-        }
-        do {
-            p->tag = c->next_tag++;
-            for (int j = 0; j < QEP_LINK_MAX_PENDING && p->tag; j++) {
-                if (j != i && c->pend[j].tag == p->tag) {
-                    p->tag = 0;      /* still outstanding: next one */
-                }
+    p = &c->pend[first];
+    do {
+        p->tag = c->next_tag++;
+        for (int j = 0; j < QEP_LINK_MAX_PENDING && p->tag; j++) {
+            if (j != first && c->pend[j].tag == p->tag) {
+                p->tag = 0;          /* still outstanding: next one */
             }
-        } while (!p->tag);
-        p->arrived = p->done = p->abandoned = p->grace = false;
-        p->status = NO_STATUS;
-        p->cb = NULL;
-        p->handle = 0;
-        return p;
-    }
-    return NULL;
+        }
+    } while (!p->tag);
+    p->arrived = p->done = p->abandoned = p->grace = false;
+    p->status = NO_STATUS;
+    p->cb = NULL;
+    p->handle = 0;
+    return p;
 }
 
 /* The length a successful completion of @type with @len asked must carry. */

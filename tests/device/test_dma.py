@@ -18,21 +18,10 @@ class DmaSetup(WiredDeviceTest):
         self.epc.set_reg(R.QEPC_IRQ_STATUS, R.QEPC_IRQ_ALL)
 
     def go(self, ch, src, dst, length, ctrl):
-        b = R.QEPC_DMA_BASE(ch)
-        for off, v in ((R.QEPC_DMA_SRC_LO, src), (R.QEPC_DMA_DST_LO, dst)):
-            self.epc.set_reg(b + off, v & 0xffffffff)
-            self.epc.set_reg(b + off + 4, v >> 32)
-        self.epc.set_reg(b + R.QEPC_DMA_LEN, length)
-        self.epc.set_reg(b + R.QEPC_DMA_CTRL, ctrl | R.QEPC_DMA_GO)
+        self.epc.dma_go(ch, src, dst, length, ctrl)
 
     def wait(self, ch, timeout=60):
-        b = R.QEPC_DMA_BASE(ch)
-
-        def ended():
-            st = self.epc.reg(b + R.QEPC_DMA_STATUS)
-            return st if R.QEPC_DMA_STATE(st) != R.QEPC_DMA_BUSY else None
-        st = wait_until(ended, timeout, 'DMA channel %d to finish' % ch)
-        return R.QEPC_DMA_STATE(st), R.QEPC_DMA_ERR(st)
+        return self.epc.dma_wait(ch, timeout)
 
     def transfer(self, ch, src, dst, length, ctrl):
         self.go(ch, src, dst, length, ctrl | R.QEPC_DMA_IRQ_EN)

@@ -87,12 +87,7 @@ class CreditTest(HostPeer):
 
     def go_dma_to_host(self, ch, length):
         self.set_cfg(PCI_COMMAND, MEM | BME, 2)
-        b = R.QEPC_DMA_BASE(ch)
-        for off, v in ((R.QEPC_DMA_SRC_LO, EPF_RAM), (R.QEPC_DMA_DST_LO, HOST_ADDR)):
-            self.vm.set_reg(b + off, v & 0xffffffff)
-            self.vm.set_reg(b + off + 4, v >> 32)
-        self.vm.set_reg(b + R.QEPC_DMA_LEN, length)
-        self.vm.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_DST_HOST | R.QEPC_DMA_GO)
+        self.vm.dma_go(ch, EPF_RAM, HOST_ADDR, length, R.QEPC_DMA_DST_HOST)
 
     def dma_state(self, ch):
         st = self.vm.reg(R.QEPC_DMA_BASE(ch) + R.QEPC_DMA_STATUS)

@@ -168,12 +168,7 @@ class ShmemWiredTest(WiredDeviceTest):
         b = R.QEPC_DMA_BASE(0)
         with Stopped(self.br):
             time.sleep(0.1)
-            for lo, hi, v in ((R.QEPC_DMA_SRC_LO, R.QEPC_DMA_SRC_HI, EPF_RAM),
-                              (R.QEPC_DMA_DST_LO, R.QEPC_DMA_DST_HI, HOST_RAM + 0x1000)):
-                self.epc.set_reg(b + lo, v & 0xffffffff)
-                self.epc.set_reg(b + hi, v >> 32)
-            self.epc.set_reg(b + R.QEPC_DMA_LEN, len(data))
-            self.epc.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_DST_HOST | R.QEPC_DMA_GO)
+            self.epc.dma_go(0, EPF_RAM, HOST_RAM + 0x1000, len(data), R.QEPC_DMA_DST_HOST)
             # done with guest 2 stopped: no request went to it
             wait_until(lambda: R.QEPC_DMA_STATE(self.epc.reg(b + R.QEPC_DMA_STATUS)) ==
                        R.QEPC_DMA_DONE, 10, 'the direct DMA transfer to end')
@@ -396,13 +391,7 @@ class WithdrawalAtTheSlotLimitTest(DeviceTest):
         # two DMA reads from the host take the two ordinary slots
         local = EPF_RAM + 0x800000
         for ch in (0, 1):
-            b = R.QEPC_DMA_BASE(ch)
-            for off, v in ((R.QEPC_DMA_SRC_LO, HOST_RAM + ch * 0x1000),
-                           (R.QEPC_DMA_DST_LO, local + ch * 0x1000)):
-                vm.set_reg(b + off, v & 0xffffffff)
-                vm.set_reg(b + off + 4, v >> 32)
-            vm.set_reg(b + R.QEPC_DMA_LEN, 64)
-            vm.set_reg(b + R.QEPC_DMA_CTRL, R.QEPC_DMA_SRC_HOST | R.QEPC_DMA_GO)
+            vm.dma_go(ch, HOST_RAM + ch * 0x1000, local + ch * 0x1000, 64, R.QEPC_DMA_SRC_HOST)
         reads = [peer.expect(P.MEM_READ, what='the DMA read of channel %d' % ch)
                  for ch in (0, 1)]
         # the EPF changes BAR0: the host must drop its mapping first
@@ -416,12 +405,7 @@ class WithdrawalAtTheSlotLimitTest(DeviceTest):
         for ch, r in enumerate(reads):
             peer.send(P.cpl(r.tag, P.MEM_READ, P.SC, bytes([0x40 + ch]) * 64))
         for ch in (0, 1):
-            b = R.QEPC_DMA_BASE(ch)
-            st = wait_until(lambda: R.QEPC_DMA_STATE(vm.reg(b + R.QEPC_DMA_STATUS)) !=
-                            R.QEPC_DMA_BUSY and vm.reg(b + R.QEPC_DMA_STATUS),
-                            10, 'DMA channel %d to finish' % ch)
-            self.assertEqual((R.QEPC_DMA_STATE(st), R.QEPC_DMA_ERR(st)),
-                             (R.QEPC_DMA_DONE, R.QEPC_DMA_E_NONE))
+            self.assertEqual(vm.dma_wait(ch, 10), (R.QEPC_DMA_DONE, R.QEPC_DMA_E_NONE))
             self.assertEqual(vm.memread(local + ch * 0x1000, 64), bytes([0x40 + ch]) * 64)
         self.assertFalse(peer.closed(0.5), 'qemu-epc ended the connection')
         self.assertNotIn('disconnecting', vm.read_log())

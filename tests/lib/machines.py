@@ -115,6 +115,26 @@ class EpcDriver:
         self.set_reg(R.QEPC_MSIX_TABLE, bir | table_off)
         self.set_reg(R.QEPC_MSIX_PBA, bir | pba_off)
 
+    def dma_go(self, ch, src, dst, length, ctrl):
+        """Start DMA channel ch: source, destination, length, then CTRL
+        with GO (ctrl: direction and function bits, IRQ_EN)."""
+        b = R.QEPC_DMA_BASE(ch)
+        for off, v in ((R.QEPC_DMA_SRC_LO, src), (R.QEPC_DMA_DST_LO, dst)):
+            self.set_reg(b + off, v & 0xffffffff)
+            self.set_reg(b + off + 4, v >> 32)
+        self.set_reg(b + R.QEPC_DMA_LEN, length)
+        self.set_reg(b + R.QEPC_DMA_CTRL, ctrl | R.QEPC_DMA_GO)
+
+    def dma_wait(self, ch, timeout=60):
+        """(state, error) of DMA channel ch once it is no longer busy."""
+        b = R.QEPC_DMA_BASE(ch)
+
+        def ended():
+            st = self.reg(b + R.QEPC_DMA_STATUS)
+            return st if R.QEPC_DMA_STATE(st) != R.QEPC_DMA_BUSY else None
+        st = wait_until(ended, timeout, 'DMA channel %d to finish' % ch)
+        return R.QEPC_DMA_STATE(st), R.QEPC_DMA_ERR(st)
+
     def map_window(self, n, off, size, pci):
         base = R.QEPC_WIN_BASE(n)
         self.set_reg(base + R.QEPC_WIN_CTRL, 0)
